@@ -1,0 +1,187 @@
+//! Command-line interface (SPEC §5, §8): clap definitions, global options, exit codes
+//! (64 bad usage or config, 69 service unreachable, 1 otherwise).
+
+mod queue;
+#[path = "records_stub.rs"]
+mod records;
+#[path = "spam_stub.rs"]
+mod spam;
+mod trace;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use outguard_types::config::Config;
+
+pub const EXIT_USAGE: u8 = 64;
+pub const EXIT_UNAVAILABLE: u8 = 69;
+
+#[derive(Debug, Parser)]
+#[command(name = "outguard", version, about = "Outbound mail relay with outbound spam control")]
+pub struct Cli {
+    /// Configuration file (default: built-in embedded defaults).
+    #[arg(long, global = true, env = "OUTGUARD_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory (overrides `[server] data_dir`).
+    #[arg(long, global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// URL of a running server's admin API.
+    #[arg(long, global = true, env = "OUTGUARD_SERVER")]
+    pub server: Option<String>,
+    /// Bearer token for the admin API.
+    #[arg(long, global = true, env = "OUTGUARD_TOKEN")]
+    pub token: Option<String>,
+    /// Print JSON (API field names) instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Log format: `text` or `json`.
+    #[arg(long, global = true, default_value = "text")]
+    pub log_format: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the relay.
+    Serve,
+    /// Check a configuration file and explain what is wrong.
+    CheckConfig { file: PathBuf },
+    /// Tenants.
+    #[command(subcommand)]
+    Tenant(records::TenantCmd),
+    /// Accepted domains.
+    #[command(subcommand)]
+    Domain(records::DomainCmd),
+    /// Accounts (SMTP AUTH users).
+    #[command(subcommand)]
+    Account(records::AccountCmd),
+    /// Connectors (tenant mail servers admitted by source IP).
+    #[command(subcommand)]
+    Connector(records::ConnectorCmd),
+    /// Admin API tokens.
+    #[command(subcommand)]
+    Admin(records::AdminCmd),
+    /// The queue: held, quarantined and deferred messages.
+    #[command(subcommand)]
+    Queue(queue::QueueCmd),
+    /// Find messages and show their trace.
+    Trace(trace::TraceArgs),
+    /// The spam engine.
+    #[command(subcommand)]
+    Spam(spam::SpamCmd),
+}
+
+/// Parse, run, map errors to exit codes.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+                _ => EXIT_USAGE,
+            };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    crate::server::init_logging(&cli.log_format);
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("outguard: {e:#}");
+            ExitCode::from(exit_code_for(&e))
+        }
+    }
+}
+
+/// Usage and config errors → 64; an unreachable service → 69; anything else → 1.
+fn exit_code_for(e: &anyhow::Error) -> u8 {
+    if e.downcast_ref::<outguard_types::config::ConfigError>().is_some()
+        || e.downcast_ref::<UsageError>().is_some()
+    {
+        return EXIT_USAGE;
+    }
+    if e.downcast_ref::<Unavailable>().is_some() {
+        return EXIT_UNAVAILABLE;
+    }
+    1
+}
+
+/// Bad command-line usage found after parsing (exit 64).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// A service the command needs cannot be reached (exit 69).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Unavailable(pub String);
+
+/// The configuration in force: the file (if any) plus command-line overrides.
+pub fn load_config(cli_config: Option<&PathBuf>, data_dir: Option<&PathBuf>) -> anyhow::Result<Config> {
+    let mut cfg = match cli_config {
+        Some(p) => Config::load(p)?,
+        None => Config::default(),
+    };
+    if let Some(d) = data_dir {
+        cfg.server.data_dir = d.clone();
+    }
+    Ok(cfg)
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("outguard")
+        .build()
+        .context("starting the async runtime")
+}
+
+async fn open_store(cfg: &Config) -> anyhow::Result<outguard_store::Store> {
+    std::fs::create_dir_all(&cfg.server.data_dir)
+        .with_context(|| format!("creating data dir {}", cfg.server.data_dir.display()))?;
+    let url = cfg.store_url();
+    outguard_store::Store::open(&url)
+        .await
+        .map_err(|e| anyhow::Error::new(Unavailable(format!("cannot open store {url}: {e}"))))
+}
+
+/// The store for `serve`: same as the CLI's, but an unreachable store fails start-up clearly.
+pub async fn open_store_for_serve(cfg: &Config) -> anyhow::Result<outguard_store::Store> {
+    open_store(cfg).await
+}
+
+fn run(cli: Cli) -> anyhow::Result<u8> {
+    if let Command::CheckConfig { file } = &cli.command {
+        let cfg = Config::load(file)?;
+        println!("{}: ok ({} pools, {} routes)", file.display(), cfg.pools.len(), cfg.routes.len());
+        return Ok(0);
+    }
+    let cfg = load_config(cli.config.as_ref(), cli.data_dir.as_ref())?;
+    let json = cli.json;
+    if let Command::Spam(cmd) = cli.command {
+        let code = spam::run(cmd, json, cfg.spam.model.as_deref())?;
+        return Ok(u8::try_from(code).unwrap_or(1));
+    }
+    let rt = runtime()?;
+    rt.block_on(async move {
+        if let Command::Serve = cli.command {
+            return crate::server::serve(cfg).await.map(|_| 0);
+        }
+        let store = open_store(&cfg).await?;
+        match cli.command {
+            Command::Tenant(c) => records::run_tenant(c, &store, json).await?,
+            Command::Domain(c) => records::run_domain(c, &store, json).await?,
+            Command::Account(c) => records::run_account(c, &store, json).await?,
+            Command::Connector(c) => records::run_connector(c, &store, json).await?,
+            Command::Admin(c) => records::run_admin(c, &store, json).await?,
+            Command::Queue(c) => queue::run(c, &cfg, &store, json).await?,
+            Command::Trace(a) => trace::run(a, &store, json).await?,
+            Command::Serve | Command::CheckConfig { .. } | Command::Spam(_) => {}
+        }
+        Ok(0)
+    })
+}

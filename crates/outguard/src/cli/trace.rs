@@ -1,0 +1,99 @@
+//! `outguard trace`: find messages by id, sender, recipient and time, and show one message's
+//! event timeline (SPEC §2.8).
+
+use clap::Args;
+use outguard_store::Store;
+use outguard_types::model::{MessageFilter, MessageRecord, TraceEvent};
+
+use super::UsageError;
+
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    /// Message id (the `queued as` id).
+    #[arg(long)]
+    pub id: Option<String>,
+    /// Envelope sender.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// A recipient.
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Only messages received after this: RFC 3339 time, or an age like `2h`.
+    #[arg(long)]
+    pub since: Option<String>,
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+}
+
+/// `2h` → now − 2 h; `2026-11-23T10:00:00Z` → that instant (ms).
+pub fn parse_since(s: &str, now: i64) -> Result<i64, UsageError> {
+    if let Ok(d) = humantime::parse_duration(s) {
+        return Ok(now - i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    }
+    humantime::parse_rfc3339_weak(s)
+        .map(|t| t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0))
+        .map_err(|_| UsageError(format!("--since: `{s}` is neither a time (2026-11-23T10:00:00Z) nor an age (2h)")))
+}
+
+pub async fn run(a: TraceArgs, store: &Store, json: bool) -> anyhow::Result<()> {
+    let now = crate::trace::now_ms();
+    let filter = MessageFilter {
+        id: a.id.clone(),
+        from: a.from,
+        to: a.to,
+        since: a.since.as_deref().map(|s| parse_since(s, now)).transpose()?,
+        limit: Some(a.limit),
+        ..MessageFilter::default()
+    };
+    let msgs = store.search_messages(&filter).await?;
+    if let Some(id) = &a.id {
+        let events = store.events(id).await?;
+        if msgs.is_empty() && events.is_empty() {
+            anyhow::bail!("no message with id {id}");
+        }
+        if json {
+            let m = msgs.first();
+            println!("{}", serde_json::to_string_pretty(&serde_json::json!({"message": m, "events": events}))?);
+        } else {
+            if let Some(m) = msgs.first() {
+                print_messages(std::slice::from_ref(m));
+                println!();
+            }
+            print_events(&events);
+        }
+        return Ok(());
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&msgs)?);
+    } else {
+        print_messages(&msgs);
+    }
+    Ok(())
+}
+
+pub fn fmt_time(ms: i64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+pub fn print_messages(msgs: &[MessageRecord]) {
+    println!("{:<32}  {:<20}  {:<11}  {:<9}  {:<10}  {:<28}  TO", "ID", "RECEIVED", "STATE", "POOL", "CLASS", "FROM");
+    for m in msgs {
+        println!(
+            "{:<32}  {:<20}  {:<11}  {:<9}  {:<10}  {:<28}  {}",
+            m.id,
+            fmt_time(m.received_at),
+            m.state.as_str(),
+            m.pool.as_deref().unwrap_or("-"),
+            m.class.map(|c| c.as_str()).unwrap_or("-"),
+            if m.mail_from.is_empty() { "<>" } else { &m.mail_from },
+            m.rcpts.join(","),
+        );
+    }
+}
+
+fn print_events(events: &[TraceEvent]) {
+    for e in events {
+        println!("{}  {:<11}  {}", fmt_time(e.at), e.kind.as_str(), e.detail);
+    }
+}

@@ -1,0 +1,168 @@
+//! One delivery round for one message: group the pending recipients by domain, route each
+//! domain, pick a source IP of the message's pool, take the connection permits (global and per
+//! destination site), try the hops in order, and record an outcome per recipient. Trace events
+//! for routing and every attempt are emitted here; the queue decides what happens next.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use outguard_store::spool::{Envelope, RcptState, RcptStatus, State};
+use outguard_types::model::EventKind;
+use serde_json::json;
+
+use super::client::{self, Attempt, AttemptError, AttemptResult, RcptOutcome};
+use super::mx::{Route, RouteError};
+use super::queue::Inner;
+use super::wire;
+
+/// The recipient's domain (after the last `@`), lowercased.
+pub fn domain_of(rcpt: &str) -> String {
+    rcpt.rsplit_once('@').map_or(rcpt, |(_, d)| d).to_ascii_lowercase()
+}
+
+/// The bytes that follow `DATA`: our headers (+ DKIM signature when configured) and the body.
+pub fn payload(inner: &Inner, env: &Envelope, body: &[u8]) -> Vec<u8> {
+    let headers = wire::prepend_headers(&env.id, &env.extra_headers);
+    let sender_domain = domain_of(&env.mail_from);
+    if !env.mail_from.is_empty() && !inner.deps.dkim.is_empty() {
+        // Sign exactly what goes on the wire: the CRLF-normalised message, before dot-stuffing.
+        let normalised = wire::normalize_crlf(&[&headers, body]);
+        if let Some(sig) = inner.deps.dkim.sign(&sender_domain, &normalised) {
+            return wire::data_payload(&[&sig, &normalised]);
+        }
+        return wire::data_payload(&[&normalised]);
+    }
+    wire::data_payload(&[&headers, body])
+}
+
+fn state(status: RcptStatus, reply: String, remote: Option<String>) -> RcptState {
+    RcptState { status, reply: Some(reply), remote }
+}
+
+/// Run one round; returns the new state of every recipient that was tried.
+pub async fn run(inner: &Arc<Inner>, env: &Envelope, current: &State, payload: &[u8]) -> Vec<(String, RcptState)> {
+    let mut by_domain: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for rcpt in current.pending(env) {
+        by_domain.entry(domain_of(rcpt)).or_default().push(rcpt.to_string());
+    }
+    let rounds = by_domain
+        .into_iter()
+        .map(|(domain, rcpts)| deliver_domain(inner, env, domain, rcpts, payload));
+    futures::future::join_all(rounds).await.into_iter().flatten().collect()
+}
+
+async fn deliver_domain(
+    inner: &Arc<Inner>,
+    env: &Envelope,
+    domain: String,
+    rcpts: Vec<String>,
+    payload: &[u8],
+) -> Vec<(String, RcptState)> {
+    let all = |st: RcptState| rcpts.iter().map(|r| (r.clone(), st.clone())).collect::<Vec<_>>();
+    let cfg = &inner.deps.config;
+    let route = match inner.deps.resolver.route(&domain, &cfg.routes, cfg.delivery.port).await {
+        Ok(route) => route,
+        Err(RouteError::Permanent { status, reason }) => {
+            return all(state(RcptStatus::Failed, format!("550 {status} {reason}"), None));
+        }
+        Err(RouteError::Temporary { reason }) => {
+            inner.trace(&env.id, EventKind::Deferred, format!("{domain}: {reason}"), json!({"domain": domain}));
+            return all(state(RcptStatus::Pending, format!("451 4.4.3 {reason}"), None));
+        }
+    };
+    let Some(source) = inner.deps.pools.pick(&env.pool) else {
+        return all(state(RcptStatus::Pending, format!("451 4.4.0 pool {} has no source address", env.pool), None));
+    };
+    inner.trace(
+        &env.id,
+        EventKind::Routed,
+        format!("{domain} via {} from pool {} ({})", route.site, source.pool, source.ip),
+        json!({"domain": domain, "pool": source.pool, "source_ip": source.ip.to_string(), "site": route.site,
+               "hops": route.hops.iter().map(|h| format!("{} {}", h.host, h.addr)).collect::<Vec<_>>()}),
+    );
+    let _permits = inner.permits(&route.site).await;
+    let mut last_error = String::from("no usable mail host");
+    for hop in &route.hops {
+        let mut attempt = Attempt {
+            source_ip: source.ip,
+            ehlo: &source.ehlo,
+            hop,
+            mail_from: &env.mail_from,
+            rcpts: &rcpts,
+            payload,
+            tls: inner.tls.clone(),
+            connect_timeout: cfg.delivery.connect_timeout,
+            command_timeout: cfg.delivery.command_timeout,
+        };
+        let mut result = client::deliver(&attempt).await;
+        if let Err(AttemptError::Tls { .. }) = &result {
+            // A broken TLS stack on the far side: retry this host in plaintext.
+            attempt.tls = None;
+            result = client::deliver(&attempt).await;
+        }
+        match result {
+            Ok(r) => {
+                trace_attempt(inner, env, &r);
+                return outcomes(&r);
+            }
+            Err(e) => {
+                inner.trace(
+                    &env.id,
+                    EventKind::Attempt,
+                    format!("{} {}: {e}", hop.host, hop.addr),
+                    json!({"remote_host": hop.host, "remote_ip": hop.addr.to_string(),
+                           "source_ip": source.ip.to_string(), "error": e.to_string()}),
+                );
+                last_error = e.to_string();
+            }
+        }
+    }
+    all(state(RcptStatus::Pending, format!("451 4.4.1 {last_error}"), None))
+}
+
+fn outcomes(r: &AttemptResult) -> Vec<(String, RcptState)> {
+    let remote = Some(r.host.clone());
+    r.rcpts
+        .iter()
+        .map(|(rcpt, o)| {
+            let st = match o {
+                RcptOutcome::Delivered(t) => state(RcptStatus::Delivered, t.clone(), remote.clone()),
+                RcptOutcome::TempFail(t) => state(RcptStatus::Pending, t.clone(), remote.clone()),
+                RcptOutcome::PermFail(t) => state(RcptStatus::Failed, t.clone(), remote.clone()),
+            };
+            (rcpt.clone(), st)
+        })
+        .collect()
+}
+
+fn trace_attempt(inner: &Inner, env: &Envelope, r: &AttemptResult) {
+    let replies: Vec<serde_json::Value> = r
+        .rcpts
+        .iter()
+        .map(|(rcpt, o)| {
+            let (result, reply) = match o {
+                RcptOutcome::Delivered(t) => ("delivered", t),
+                RcptOutcome::TempFail(t) => ("deferred", t),
+                RcptOutcome::PermFail(t) => ("failed", t),
+            };
+            json!({"rcpt": rcpt, "result": result, "reply": reply})
+        })
+        .collect();
+    let first = r.rcpts.first().map(|(_, o)| match o {
+        RcptOutcome::Delivered(t) | RcptOutcome::TempFail(t) | RcptOutcome::PermFail(t) => t.as_str(),
+    });
+    inner.trace(
+        &env.id,
+        EventKind::Attempt,
+        format!("{} [{}] from {}{}: {}", r.host, r.remote, r.local.ip(), if r.tls { " (TLS)" } else { "" }, first.unwrap_or("")),
+        json!({"remote_host": r.host, "remote_ip": r.remote.to_string(), "source_ip": r.local.ip().to_string(),
+               "tls": r.tls, "replies": replies}),
+    );
+}
+
+/// Route for tests and the API: what a domain resolves to right now.
+#[allow(dead_code)]
+pub async fn explain_route(inner: &Inner, domain: &str) -> Result<Route, RouteError> {
+    let cfg = &inner.deps.config;
+    inner.deps.resolver.route(domain, &cfg.routes, cfg.delivery.port).await
+}

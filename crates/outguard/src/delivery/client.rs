@@ -1,0 +1,312 @@
+//! One delivery attempt: connect from a pool source IP to one hop, EHLO with the pool's name,
+//! opportunistic STARTTLS, MAIL, one RCPT per recipient (pipelined when offered), DATA, QUIT;
+//! returns an outcome per recipient with the remote reply.
+//!
+//! Why our own client on smtp-proto's reply parser rather than mail-send 0.6's low-level API:
+//! mail-send's `read()` parses one reply out of a 1 KiB read and drops whatever followed it in
+//! the same read, so pipelined replies get lost; `rcpt_to` turns a refusal into an error rather
+//! than a per-recipient value; it has no per-command timeouts; and the data path (CRLF
+//! normalisation, dot-stuffing) must be ours anyway (`wire.rs`). The remaining work — a buffered
+//! reply reader and a socket bound to the source IP — is small.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::ClientConfig;
+use rustls_pki_types::ServerName;
+use smtp_proto::Response;
+use smtp_proto::response::parser::ResponseReceiver;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio_rustls::client::TlsStream;
+
+use super::mx::Hop;
+
+/// How one recipient fared in one attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RcptOutcome {
+    Delivered(String),
+    TempFail(String),
+    PermFail(String),
+}
+
+impl RcptOutcome {
+    fn from_reply(reply: &Reply) -> RcptOutcome {
+        match reply.code {
+            200..=299 => RcptOutcome::Delivered(reply.text()),
+            500..=599 => RcptOutcome::PermFail(reply.text()),
+            _ => RcptOutcome::TempFail(reply.text()),
+        }
+    }
+}
+
+/// A session that got far enough to talk SMTP.
+#[derive(Debug, Clone)]
+pub struct AttemptResult {
+    pub host: String,
+    pub remote: SocketAddr,
+    pub local: SocketAddr,
+    pub tls: bool,
+    /// In the order the recipients were given.
+    pub rcpts: Vec<(String, RcptOutcome)>,
+}
+
+/// The attempt failed before any recipient got an answer (try the next hop; temporary).
+#[derive(Debug, thiserror::Error)]
+pub enum AttemptError {
+    #[error("cannot bind source address {ip}: {source}")]
+    Bind { ip: IpAddr, source: std::io::Error },
+    #[error("connect to {addr} failed: {reason}")]
+    Connect { addr: SocketAddr, reason: String },
+    #[error("{addr}: {reason}")]
+    Session { addr: SocketAddr, reason: String },
+    #[error("{addr}: TLS handshake failed: {reason}")]
+    Tls { addr: SocketAddr, reason: String },
+}
+
+/// What to send, and how.
+pub struct Attempt<'a> {
+    pub source_ip: IpAddr,
+    pub ehlo: &'a str,
+    pub hop: &'a Hop,
+    /// Empty for DSNs.
+    pub mail_from: &'a str,
+    pub rcpts: &'a [String],
+    /// Output of `wire::data_payload` (CRLF, dot-stuffed, terminated).
+    pub payload: &'a [u8],
+    /// Config for opportunistic STARTTLS; `None` never starts TLS.
+    pub tls: Option<Arc<ClientConfig>>,
+    pub connect_timeout: Duration,
+    pub command_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+struct Reply {
+    code: u16,
+    text: String,
+}
+
+impl Reply {
+    fn from_response(r: Response<String>) -> Reply {
+        let msg = r.message.replace(['\r', '\n'], " ");
+        let text = if r.esc[0] != 0 {
+            format!("{} {}.{}.{} {}", r.code, r.esc[0], r.esc[1], r.esc[2], msg)
+        } else {
+            format!("{} {}", r.code, msg)
+        };
+        Reply { code: r.code, text }
+    }
+
+    fn text(&self) -> String {
+        self.text.clone()
+    }
+
+    fn ok(&self) -> bool {
+        (200..300).contains(&self.code)
+    }
+}
+
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+/// A connection with a buffered reply reader (pipelined replies may arrive in one read).
+struct Conn {
+    stream: Stream,
+    pending: Vec<u8>,
+    parser: ResponseReceiver,
+    timeout: Duration,
+    addr: SocketAddr,
+}
+
+impl Conn {
+    fn fail(&self, reason: impl Into<String>) -> AttemptError {
+        AttemptError::Session { addr: self.addr, reason: reason.into() }
+    }
+
+    async fn io_read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match &mut self.stream {
+            Stream::Plain(s) => s.read(buf).await,
+            Stream::Tls(s) => s.read(buf).await,
+        }
+    }
+
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), AttemptError> {
+        let fut = async {
+            match &mut self.stream {
+                Stream::Plain(s) => s.write_all(bytes).await,
+                Stream::Tls(s) => {
+                    s.write_all(bytes).await?;
+                    s.flush().await
+                }
+            }
+        };
+        match tokio::time::timeout(self.timeout, fut).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(self.fail(format!("write failed: {e}"))),
+            Err(_) => Err(self.fail("timeout while writing")),
+        }
+    }
+
+    async fn read_reply(&mut self) -> Result<Reply, AttemptError> {
+        let mut buf = [0u8; 4096];
+        loop {
+            if !self.pending.is_empty() {
+                let data = std::mem::take(&mut self.pending);
+                let mut it = data.iter();
+                match self.parser.parse(&mut it) {
+                    Ok(r) => {
+                        self.pending = it.as_slice().to_vec();
+                        self.parser.reset();
+                        return Ok(Reply::from_response(r));
+                    }
+                    Err(smtp_proto::Error::NeedsMoreData { .. }) => {}
+                    Err(e) => return Err(self.fail(format!("unparseable reply: {e}"))),
+                }
+            }
+            let n = match tokio::time::timeout(self.timeout, self.io_read(&mut buf)).await {
+                Ok(Ok(0)) => return Err(self.fail("connection closed by remote")),
+                Ok(Ok(n)) => n,
+                Ok(Err(e)) => return Err(self.fail(format!("read failed: {e}"))),
+                Err(_) => return Err(self.fail("timeout waiting for reply")),
+            };
+            self.pending.extend_from_slice(&buf[..n]);
+        }
+    }
+
+    async fn command(&mut self, line: &str) -> Result<Reply, AttemptError> {
+        self.write(line.as_bytes()).await?;
+        self.read_reply().await
+    }
+}
+
+/// Connect from `source_ip` (bind then connect, so the remote sees the pool address).
+async fn connect(source_ip: IpAddr, addr: SocketAddr, timeout: Duration) -> Result<TcpStream, AttemptError> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }
+        .map_err(|source| AttemptError::Bind { ip: source_ip, source })?;
+    socket.bind(SocketAddr::new(source_ip, 0)).map_err(|source| AttemptError::Bind { ip: source_ip, source })?;
+    let _ = socket.set_nodelay(true);
+    match tokio::time::timeout(timeout, socket.connect(addr)).await {
+        Ok(Ok(s)) => Ok(s),
+        Ok(Err(e)) => Err(AttemptError::Connect { addr, reason: e.to_string() }),
+        Err(_) => Err(AttemptError::Connect { addr, reason: "timeout".into() }),
+    }
+}
+
+struct Capabilities {
+    starttls: bool,
+    pipelining: bool,
+    eightbit: bool,
+}
+
+fn capabilities(ehlo: &Reply) -> Capabilities {
+    let has = |kw: &str| {
+        ehlo.text.split([' ', '\n']).any(|w| w.eq_ignore_ascii_case(kw))
+    };
+    Capabilities { starttls: has("STARTTLS"), pipelining: has("PIPELINING"), eightbit: has("8BITMIME") }
+}
+
+async fn greet(conn: &mut Conn, ehlo: &str) -> Result<Reply, AttemptError> {
+    let reply = conn.command(&format!("EHLO {ehlo}\r\n")).await?;
+    if reply.ok() {
+        return Ok(reply);
+    }
+    let helo = conn.command(&format!("HELO {ehlo}\r\n")).await?;
+    if helo.ok() { Ok(Reply { code: 250, text: String::new() }) } else { Err(conn.fail(format!("EHLO refused: {}", reply.text))) }
+}
+
+/// One attempt at one hop. Per-recipient outcomes, or an error if nothing was decided.
+pub async fn deliver(a: &Attempt<'_>) -> Result<AttemptResult, AttemptError> {
+    let addr = a.hop.addr;
+    let tcp = connect(a.source_ip, addr, a.connect_timeout).await?;
+    let local = tcp.local_addr().unwrap_or(SocketAddr::new(a.source_ip, 0));
+    let mut conn = Conn {
+        stream: Stream::Plain(tcp),
+        pending: Vec::new(),
+        parser: ResponseReceiver::default(),
+        timeout: a.command_timeout,
+        addr,
+    };
+    let greeting = conn.read_reply().await?;
+    if !greeting.ok() {
+        return Err(conn.fail(format!("greeting: {}", greeting.text)));
+    }
+    let mut caps = capabilities(&greet(&mut conn, a.ehlo).await?);
+    let mut tls = false;
+    if let (true, Some(cfg)) = (caps.starttls, a.tls.clone()) {
+        let reply = conn.command("STARTTLS\r\n").await?;
+        if reply.ok() {
+            let Stream::Plain(tcp) = conn.stream else { return Err(AttemptError::Tls { addr, reason: "already TLS".into() }) };
+            let name = ServerName::try_from(a.hop.host.clone())
+                .unwrap_or_else(|_| ServerName::IpAddress(addr.ip().into()));
+            let connector = tokio_rustls::TlsConnector::from(cfg);
+            let stream = match tokio::time::timeout(a.command_timeout, connector.connect(name, tcp)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => return Err(AttemptError::Tls { addr, reason: e.to_string() }),
+                Err(_) => return Err(AttemptError::Tls { addr, reason: "timeout".into() }),
+            };
+            conn.stream = Stream::Tls(Box::new(stream));
+            // Nothing read before the handshake may be trusted (CVE-2011-0411 class).
+            conn.pending.clear();
+            conn.parser = ResponseReceiver::default();
+            tls = true;
+            caps = capabilities(&greet(&mut conn, a.ehlo).await?);
+        }
+    }
+    let rcpts = transaction(&mut conn, a, &caps).await?;
+    let _ = tokio::time::timeout(Duration::from_secs(2), conn.command("QUIT\r\n")).await;
+    Ok(AttemptResult { host: a.hop.host.clone(), remote: addr, local, tls, rcpts })
+}
+
+/// MAIL, RCPTs, DATA. Outcomes per recipient.
+async fn transaction(conn: &mut Conn, a: &Attempt<'_>, caps: &Capabilities) -> Result<Vec<(String, RcptOutcome)>, AttemptError> {
+    let eight = caps.eightbit && a.payload.iter().any(|b| *b >= 0x80);
+    let mail = format!("MAIL FROM:<{}>{}\r\n", a.mail_from, if eight { " BODY=8BITMIME" } else { "" });
+    let rcpt_lines: Vec<String> = a.rcpts.iter().map(|r| format!("RCPT TO:<{r}>\r\n")).collect();
+    let (mail_reply, rcpt_replies) = if caps.pipelining {
+        let mut batch = mail.clone();
+        rcpt_lines.iter().for_each(|l| batch.push_str(l));
+        conn.write(batch.as_bytes()).await?;
+        let mail_reply = conn.read_reply().await?;
+        let mut replies = Vec::with_capacity(a.rcpts.len());
+        for _ in a.rcpts {
+            replies.push(conn.read_reply().await?);
+        }
+        (mail_reply, replies)
+    } else {
+        let mail_reply = conn.command(&mail).await?;
+        let mut replies = Vec::new();
+        if mail_reply.ok() {
+            for line in &rcpt_lines {
+                replies.push(conn.command(line).await?);
+            }
+        }
+        (mail_reply, replies)
+    };
+    if !mail_reply.ok() {
+        let outcome = RcptOutcome::from_reply(&mail_reply);
+        let _ = conn.command("RSET\r\n").await;
+        return Ok(a.rcpts.iter().map(|r| (r.clone(), outcome.clone())).collect());
+    }
+    let mut out: Vec<(String, RcptOutcome)> =
+        a.rcpts.iter().zip(&rcpt_replies).map(|(r, rep)| (r.clone(), RcptOutcome::from_reply(rep))).collect();
+    if !out.iter().any(|(_, o)| matches!(o, RcptOutcome::Delivered(_))) {
+        let _ = conn.command("RSET\r\n").await;
+        return Ok(out);
+    }
+    let go = conn.command("DATA\r\n").await?;
+    let final_reply = if go.code == 354 {
+        conn.write(a.payload).await?;
+        conn.read_reply().await?
+    } else {
+        go
+    };
+    for (_, o) in out.iter_mut() {
+        if matches!(o, RcptOutcome::Delivered(_)) {
+            *o = RcptOutcome::from_reply(&final_reply);
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,204 @@
+//! The message path after DATA, top to bottom (STYLE "The shape"): header checks → scan →
+//! policy → spool → queue, each a step with a typed input and output. `accept` answers the
+//! SMTP reply for the transaction: `250 … queued as <id>` only after the spool is durable.
+
+use std::net::IpAddr;
+
+use mail_builder::headers::date::Date;
+use outguard_proto::{ListenerKind, Reply};
+use outguard_store::spool::{Envelope, SpoolError, new_message_id};
+use outguard_types::model::{EventKind, MessageRecord, MessageState};
+use outguard_types::verdict::Verdict;
+use serde_json::json;
+
+use crate::server::Relay;
+use crate::smtp::checks::SenderKind;
+use crate::smtp::identity::{Identity, domain_of};
+use crate::trace::{TraceRecord, now_ms};
+
+/// One completed SMTP transaction, as the session and checks left it.
+pub struct Submission<'a> {
+    pub identity: &'a Identity,
+    pub peer: IpAddr,
+    pub helo: &'a str,
+    pub listener: ListenerKind,
+    pub tls: bool,
+    pub mail_from: &'a str,
+    pub sender: SenderKind,
+    pub rcpts: &'a [String],
+}
+
+/// What the message's own headers say (parsed once, bounded by mail-parser).
+#[derive(Debug, Default)]
+pub struct HeaderFacts {
+    pub from: Vec<String>,
+    pub message_id: Option<String>,
+    pub subject: Option<String>,
+}
+
+impl HeaderFacts {
+    pub fn parse(body: &[u8]) -> HeaderFacts {
+        let Some(msg) = mail_parser::MessageParser::new().parse_headers(body) else {
+            return HeaderFacts::default();
+        };
+        HeaderFacts {
+            from: msg
+                .from()
+                .map(|a| a.iter().filter_map(|x| x.address().map(str::to_ascii_lowercase)).collect())
+                .unwrap_or_default(),
+            message_id: msg.message_id().map(str::to_string),
+            subject: msg.subject().map(|s| s.chars().take(200).collect()),
+        }
+    }
+}
+
+/// Where policy sends the message (SPEC §2.5).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Disposition {
+    Deliver { pool: String, extra_headers: Vec<(String, String)> },
+    Quarantine { pool: String },
+    Reject(Reply),
+}
+
+pub async fn accept(relay: &Relay, sub: Submission<'_>, body: Vec<u8>) -> Reply {
+    let facts = HeaderFacts::parse(&body);
+    if let Err(r) = relay.check_header_from(sub.identity, &sub.sender, &facts.from).await {
+        tracing::info!(from = ?facts.from, "From: header not owned by the submitter");
+        return r;
+    }
+    let id = new_message_id();
+    let verdict = relay.scan(&sub, &body).await;
+    let disposition = relay.policy_after_scan(&sub, &verdict).await;
+    let record = message_record(relay, &id, &sub, &facts, &verdict, body.len());
+    match disposition {
+        Disposition::Reject(reply) => {
+            reject(relay, record, &verdict, &reply).await;
+            reply
+        }
+        Disposition::Deliver { pool, extra_headers } => {
+            queue(relay, record, &sub, &verdict, body, pool, extra_headers, false).await
+        }
+        Disposition::Quarantine { pool } => queue(relay, record, &sub, &verdict, body, pool, vec![], true).await,
+    }
+}
+
+fn message_record(relay: &Relay, id: &str, sub: &Submission<'_>, facts: &HeaderFacts, v: &Verdict, size: usize) -> MessageRecord {
+    MessageRecord {
+        id: id.to_string(),
+        tenant: sub.identity.tenant().map(str::to_string),
+        submitter: sub.identity.submitter(),
+        mail_from: sub.mail_from.to_string(),
+        rcpts: sub.rcpts.to_vec(),
+        header_from: facts.from.first().cloned(),
+        message_id_header: facts.message_id.clone(),
+        subject: facts.subject.clone(),
+        size: size as u64,
+        received_at: now_ms(),
+        state: MessageState::Queued,
+        pool: None,
+        class: Some(v.class),
+        score: Some(v.score),
+        node: relay.node.clone(),
+    }
+}
+
+async fn reject(relay: &Relay, mut record: MessageRecord, v: &Verdict, reply: &Reply) {
+    record.state = MessageState::Rejected;
+    let id = record.id.clone();
+    relay.tracer.record(TraceRecord::Message(Box::new(record))).await;
+    trace_verdict(relay, &id, v).await;
+    relay.tracer.event(&id, EventKind::Policy, format!("rejected: {reply}"), json!({"reply": reply.to_string()})).await;
+}
+
+async fn trace_verdict(relay: &Relay, id: &str, v: &Verdict) {
+    let top: Vec<String> = v.reasons.iter().take(5).map(|r| format!("{} ({:+.2})", r.tag, r.weight)).collect();
+    let detail = format!("{} score {:.2}: {}", v.class.as_str(), v.score, top.join(", "));
+    relay.tracer.event(id, EventKind::Verdict, detail, serde_json::to_value(v).unwrap_or_default()).await;
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn queue(
+    relay: &Relay,
+    mut record: MessageRecord,
+    sub: &Submission<'_>,
+    v: &Verdict,
+    body: Vec<u8>,
+    pool: String,
+    extra_headers: Vec<(String, String)>,
+    quarantined: bool,
+) -> Reply {
+    let id = record.id.clone();
+    let env = Envelope {
+        id: id.clone(),
+        mail_from: sub.mail_from.to_string(),
+        rcpts: sub.rcpts.to_vec(),
+        tenant: record.tenant.clone(),
+        submitter: record.submitter.clone(),
+        pool: pool.clone(),
+        received_at: record.received_at,
+        class: Some(v.class),
+        score: Some(v.score),
+        held: false,
+        quarantined,
+        extra_headers,
+    };
+    let stored = with_received_header(relay, sub, &id, &body);
+    if let Err(e) = relay.spool.accept(&env, &stored).await {
+        tracing::error!(%id, error = %e, "spool write failed; message not accepted");
+        return spool_error_reply(&e);
+    }
+    record.pool = Some(pool.clone());
+    record.state = if quarantined { MessageState::Quarantined } else { MessageState::Queued };
+    let who = match sub.identity {
+        Identity::Account { address, .. } => format!("account {address}"),
+        Identity::Connector { cidr, .. } => format!("connector {cidr}"),
+        _ => "system".into(),
+    };
+    relay.tracer.record(TraceRecord::Message(Box::new(record))).await;
+    let received = format!("received from {} [{}] via {} ({who}), {} recipient(s), {} bytes", sub.helo, sub.peer, sub.listener.as_str(), sub.rcpts.len(), body.len());
+    relay.tracer.event(&id, EventKind::Received, received, json!({"peer": sub.peer.to_string(), "helo": sub.helo, "tls": sub.tls, "listener": sub.listener.as_str(), "mail_from": sub.mail_from, "rcpts": sub.rcpts})).await;
+    trace_verdict(relay, &id, v).await;
+    let kind = if quarantined { EventKind::Quarantined } else { EventKind::Queued };
+    relay.tracer.event(&id, kind, format!("queued for the {pool} pool"), json!({"pool": pool})).await;
+    relay.enqueue(&id).await;
+    Reply::queued(&id)
+}
+
+fn spool_error_reply(e: &SpoolError) -> Reply {
+    match e {
+        SpoolError::Io { source, .. } if source.kind() == std::io::ErrorKind::StorageFull => Reply::disk_full(),
+        _ => Reply::local_error(),
+    }
+}
+
+/// Prepend our `Received:` trace header (RFC 5321 §4.4).
+fn with_received_header(relay: &Relay, sub: &Submission<'_>, id: &str, body: &[u8]) -> Vec<u8> {
+    let with = match (sub.tls, matches!(sub.identity, Identity::Account { .. })) {
+        (true, true) => "ESMTPSA",
+        (false, true) => "ESMTPA",
+        (true, false) => "ESMTPS",
+        (false, false) => "ESMTP",
+    };
+    let date = Date::new(now_ms() / 1000).to_rfc822();
+    let helo: String = sub.helo.chars().filter(|c| c.is_ascii_graphic()).collect();
+    let h = format!(
+        "Received: from {helo} ([{}])\r\n\tby {} (Outguard) with {with} id {id};\r\n\t{date}\r\n",
+        sub.peer, relay.cfg.server.hostname
+    );
+    let mut out = Vec::with_capacity(h.len() + body.len());
+    out.extend_from_slice(h.as_bytes());
+    out.extend_from_slice(body);
+    out
+}
+
+/// Reports arriving on the fbl listener. Complaint processing (ARF attribution) is its own
+/// issue; until it lands the report is refused with a temporary code, so nothing is lost: the
+/// provider retries.
+pub async fn receive_feedback_report(_relay: &Relay, _body: &[u8]) -> Reply {
+    Reply::new(451, "4.3.2", "Feedback-loop processing is not enabled in this build, try again later")
+}
+
+/// Registrable-ish sender domain for scan context.
+pub fn sender_domain(mail_from: &str) -> Option<&str> {
+    domain_of(mail_from)
+}

@@ -1,0 +1,114 @@
+//! `outguard serve`: builds the relay from the configuration (store, spool, queue, scanner,
+//! TLS), binds every listener before starting anything, prints the first-start operator token,
+//! and runs until SIGINT/SIGTERM, then drains (SPEC §6, STYLE rule 5).
+
+mod http;
+mod seams;
+mod shutdown;
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use outguard_store::Store;
+use outguard_store::spool::Spool;
+use outguard_types::config::Config;
+use outguard_types::model::Role;
+
+pub use shutdown::Shutdown;
+
+use crate::delivery::queue::QueueHandle;
+use crate::smtp::auth_limit::AuthLimiter;
+use crate::trace::{Tracer, now_ms};
+
+/// Everything a session, the pipeline and delivery share. One per process, behind an `Arc`.
+pub struct Relay {
+    pub cfg: Config,
+    pub node: String,
+    pub store: Store,
+    pub spool: Spool,
+    pub tracer: Tracer,
+    pub queue: QueueHandle,
+    pub scanner: Arc<outguard_spam::Engine>,
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+    pub auth_limiter: AuthLimiter,
+    pub shutdown: Shutdown,
+}
+
+impl Relay {
+    pub async fn enqueue(&self, id: &str) {
+        self.queue.enqueue(id).await;
+    }
+}
+
+pub fn init_logging(format: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("OUTGUARD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if format == "json" { b.json().try_init() } else { b.try_init() };
+}
+
+fn load_scanner(cfg: &Config) -> anyhow::Result<outguard_spam::Engine> {
+    let engine = match &cfg.spam.model {
+        Some(p) => {
+            let bytes = std::fs::read(p).with_context(|| format!("reading spam model {}", p.display()))?;
+            outguard_spam::Engine::from_model_bytes(&bytes).with_context(|| format!("loading spam model {}", p.display()))?
+        }
+        None => outguard_spam::Engine::builtin(),
+    };
+    let (s, p) = engine.thresholds();
+    let (s, p) = (cfg.spam.suspicious_score.unwrap_or(s), cfg.spam.spam_score.unwrap_or(p));
+    Ok(engine.with_thresholds(s, p))
+}
+
+/// Print a one-time operator token the first time the store has none.
+async fn first_start_token(store: &Store) -> anyhow::Result<()> {
+    if !store.has_any_operator_token().await? {
+        let (_, secret) = store.create_token(Role::Operator, None, now_ms()).await?;
+        println!("operator token: {secret}");
+    }
+    Ok(())
+}
+
+pub async fn serve(cfg: Config) -> anyhow::Result<()> {
+    crate::tls::install_provider();
+    let store = crate::cli::open_store_for_serve(&cfg).await?;
+    let spool = Spool::open(cfg.server.data_dir.join("spool"))
+        .with_context(|| format!("opening the spool in {}", cfg.server.data_dir.display()))?;
+    let tls = Some(tokio_rustls::TlsAcceptor::from(crate::tls::server_config(&cfg)?));
+    let scanner = Arc::new(load_scanner(&cfg)?);
+    let (tracer, trace_task) = Tracer::start(store.clone());
+    let shutdown = Shutdown::new();
+    let queue = crate::delivery::queue::start(&cfg, spool.clone(), store.clone(), tracer.clone(), shutdown.clone()).await?;
+    let relay = Arc::new(Relay {
+        node: cfg.node_name(),
+        auth_limiter: AuthLimiter::new(cfg.listeners.max_auth_failures, cfg.listeners.auth_failure_window),
+        cfg,
+        store: store.clone(),
+        spool,
+        tracer,
+        queue,
+        scanner,
+        tls,
+        shutdown: shutdown.clone(),
+    });
+    let bound = crate::smtp::listener::bind_all(&relay).await?;
+    let http = http::bind(&relay).await?;
+    first_start_token(&store).await?;
+    for b in bound {
+        tokio::spawn(crate::smtp::listener::serve(relay.clone(), b));
+    }
+    if let Some(h) = http {
+        tokio::spawn(http::serve(relay.clone(), h));
+    }
+    println!("outguard ready (node {})", relay.node);
+    shutdown::wait_for_signal().await;
+    tracing::info!("shutting down: draining sessions");
+    shutdown.drain();
+    shutdown.wait_idle(relay.cfg.server.shutdown_grace).await;
+    shutdown.stop();
+    relay.queue.stop().await;
+    drop(relay);
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), trace_task).await;
+    store.close().await;
+    Ok(())
+}

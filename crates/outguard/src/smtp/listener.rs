@@ -1,0 +1,117 @@
+//! Accept loops, one per configured listener: a connection semaphore per listener (`421 4.7.0`
+//! when full), implicit TLS for `submissions`, connector admission by source IP, and a
+//! draining mode that answers `421 4.3.2` to new sessions while in-flight ones finish.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use outguard_proto::{ListenerKind, Reply};
+use tokio::io::AsyncWriteExt as _;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+
+use super::conn::Conn;
+use super::identity::Identity;
+use super::stream::ClientStream;
+use crate::server::Relay;
+
+pub struct Bound {
+    pub kind: ListenerKind,
+    pub listener: TcpListener,
+}
+
+/// Bind every configured SMTP listener (before anything starts, so a busy port fails start-up).
+pub async fn bind_all(relay: &Relay) -> anyhow::Result<Vec<Bound>> {
+    let l = &relay.cfg.listeners;
+    let mut out = Vec::new();
+    for (kind, addr) in [
+        (ListenerKind::Submission, l.submission),
+        (ListenerKind::Submissions, l.submissions),
+        (ListenerKind::Connector, l.connector),
+        (ListenerKind::Fbl, l.fbl),
+    ] {
+        if let Some(addr) = addr {
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen on {addr} ({}): {e}", kind.as_str()))?;
+            let local = listener.local_addr()?;
+            println!("listening: {} smtp://{local}", kind.as_str());
+            out.push(Bound { kind, listener });
+        }
+    }
+    Ok(out)
+}
+
+/// Accept until the server stops; each session runs as its own named task.
+pub async fn serve(relay: Arc<Relay>, bound: Bound) {
+    let limit = Arc::new(Semaphore::new(relay.cfg.listeners.max_connections));
+    let kind = bound.kind;
+    loop {
+        let accepted = tokio::select! {
+            a = bound.listener.accept() => a,
+            _ = relay.shutdown.stopped() => return,
+        };
+        let (tcp, peer) = match accepted {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!(error = %e, listener = kind.as_str(), "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        if relay.shutdown.is_draining() {
+            tokio::spawn(refuse(tcp, Reply::shutting_down()));
+            continue;
+        }
+        let Ok(permit) = limit.clone().try_acquire_owned() else {
+            tokio::spawn(refuse(tcp, Reply::too_many_connections()));
+            continue;
+        };
+        let relay = relay.clone();
+        let guard = relay.shutdown.in_flight();
+        tokio::spawn(async move {
+            let span = tracing::info_span!("smtp", listener = kind.as_str(), %peer);
+            let _e = span.enter();
+            drop(_e);
+            if let Err(e) = session(relay, tcp, peer, kind).await {
+                tracing::debug!(%peer, error = %e, "session ended with an I/O error");
+            }
+            drop(permit);
+            drop(guard);
+        });
+    }
+}
+
+async fn refuse(mut tcp: TcpStream, r: Reply) {
+    let _ = tcp.write_all(&r.to_bytes()).await;
+    let _ = tcp.shutdown().await;
+}
+
+async fn session(relay: Arc<Relay>, tcp: TcpStream, peer: SocketAddr, kind: ListenerKind) -> std::io::Result<()> {
+    let identity = match kind {
+        ListenerKind::Connector => match relay.store.connector_for_ip(peer.ip()).await {
+            Ok(Some(c)) => Identity::Connector { cidr: c.cidr.to_string(), tenant: c.tenant, limit_per_hour: c.limit_per_hour },
+            Ok(None) => Identity::None,
+            Err(e) => {
+                tracing::error!(error = %e, "store error looking up connector");
+                refuse(tcp, Reply::new(421, "4.3.0", "Temporary failure, try again later")).await;
+                return Ok(());
+            }
+        },
+        ListenerKind::Fbl => Identity::FeedbackLoop,
+        _ => Identity::None,
+    };
+    let (stream, tls_active) = match kind {
+        ListenerKind::Submissions => {
+            let Some(acceptor) = relay.tls.clone() else { return Ok(()) };
+            match tokio::time::timeout(Duration::from_secs(30), acceptor.accept(tcp)).await {
+                Ok(Ok(s)) => (ClientStream::Tls(Box::new(s)), true),
+                _ => return Ok(()),
+            }
+        }
+        _ => (ClientStream::Plain(tcp), false),
+    };
+    Conn::new(relay, peer, kind, tls_active, identity).run(stream).await
+}

@@ -1,0 +1,10 @@
+//! The SMTP listeners: accept loops with connection limits and TLS (`listener`), the per-session
+//! I/O loop around the sans-IO session (`conn`), who the client is and what it may do
+//! (`identity`, `checks`), and AUTH brute-force lockout (`auth_limit`).
+
+pub mod auth_limit;
+pub mod checks;
+pub mod conn;
+pub mod identity;
+pub mod listener;
+pub mod stream;

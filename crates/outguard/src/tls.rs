@@ -1,0 +1,64 @@
+//! TLS for the listeners: the configured PEM certificate, or a self-signed one generated into
+//! `data_dir` on first start (SPEC §6) so STARTTLS and implicit TLS work with zero setup.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use outguard_types::config::Config;
+use rustls::ServerConfig;
+use rustls_pki_types::pem::PemObject as _;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+/// Install the ring crypto provider once per process (rustls needs one chosen explicitly).
+pub fn install_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Paths of the certificate and key in use, generating the self-signed pair if needed.
+pub fn cert_paths(cfg: &Config) -> anyhow::Result<(PathBuf, PathBuf)> {
+    if let (Some(c), Some(k)) = (&cfg.tls.cert, &cfg.tls.key) {
+        return Ok((c.clone(), k.clone()));
+    }
+    let dir = cfg.server.data_dir.join("tls");
+    let cert = dir.join("selfsigned.crt");
+    let key = dir.join("selfsigned.key");
+    if !cert.exists() || !key.exists() {
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let names = vec![cfg.server.hostname.clone(), "localhost".to_string()];
+        let ck = rcgen::generate_simple_self_signed(names).context("generating a self-signed certificate")?;
+        write_private(&key, ck.signing_key.serialize_pem().as_bytes())?;
+        std::fs::write(&cert, ck.cert.pem()).with_context(|| format!("writing {}", cert.display()))?;
+        tracing::info!(cert = %cert.display(), "generated a self-signed TLS certificate");
+    }
+    Ok((cert, key))
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    opts.mode(0o600);
+    let mut f = opts.open(path).with_context(|| format!("writing {}", path.display()))?;
+    f.write_all(bytes)?;
+    Ok(())
+}
+
+/// The rustls server configuration for STARTTLS and implicit TLS.
+pub fn server_config(cfg: &Config) -> anyhow::Result<Arc<ServerConfig>> {
+    install_provider();
+    let (cert, key) = cert_paths(cfg)?;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert)
+        .with_context(|| format!("reading certificate {}", cert.display()))?
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("parsing certificate {}", cert.display()))?;
+    let key = PrivateKeyDer::from_pem_file(&key).with_context(|| format!("reading key {}", key.display()))?;
+    let sc = ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .context("certificate and key do not match")?;
+    Ok(Arc::new(sc))
+}

@@ -1,0 +1,8 @@
+//! Types shared by the server, the CLI and the tests: the configuration file, the domain
+//! records (tenants, accounts, connectors, trace events), policy settings and spam verdicts.
+//! No I/O lives here.
+
+pub mod config;
+pub mod model;
+pub mod policy;
+pub mod verdict;
