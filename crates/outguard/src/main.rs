@@ -2,7 +2,6 @@
 //! bottom in `smtp::conn` (session) → `pipeline` (scan → policy → spool) → `delivery`.
 
 mod cli;
-#[path = "delivery_stub.rs"]
 mod delivery;
 mod pipeline;
 mod server;

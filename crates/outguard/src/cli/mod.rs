@@ -2,9 +2,7 @@
 //! (64 bad usage or config, 69 service unreachable, 1 otherwise).
 
 mod queue;
-#[path = "records_stub.rs"]
 mod records;
-#[path = "spam_stub.rs"]
 mod spam;
 mod trace;
 

@@ -1,0 +1,663 @@
+//! CLI verbs for the tenancy records (SPEC §8): `tenant`, `domain`, `account` (with `send-as`),
+//! `connector` and `admin token`, working directly on the store.
+//!
+//! Output: aligned tables for humans; with `--json` the API's field names (a JSON array for
+//! lists, an object for a single record). `admin token create` prints the secret alone on stdout
+//! so scripts can capture it. Store errors become messages: `Invalid` is bad usage (exit 64 via
+//! [`UsageError`]); not found, conflicts and backend failures exit 1.
+
+use std::io::BufRead as _;
+use std::net::IpAddr;
+
+use clap::Subcommand;
+use ipnet::IpNet;
+use outguard_store::{Store, StoreError};
+use outguard_types::model::{Account, Connector, Domain, Millis, Role, Tenant, TokenInfo};
+use serde_json::json;
+
+use super::UsageError;
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCmd {
+    /// Create a tenant.
+    Add { name: String },
+    /// List tenants.
+    List,
+    /// Remove a tenant that no longer has domains, accounts or connectors.
+    Remove { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DomainCmd {
+    /// Accept a domain for a tenant (a domain belongs to one tenant only).
+    Add {
+        #[arg(long)]
+        tenant: String,
+        domain: String,
+    },
+    /// List accepted domains.
+    List {
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Remove an accepted domain that no account uses.
+    Remove { domain: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountCmd {
+    /// Create an account (SMTP AUTH user) in one of the tenant's domains. Without
+    /// --password-stdin a random password is generated and printed once.
+    Add {
+        #[arg(long)]
+        tenant: String,
+        address: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List accounts.
+    List {
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Remove an account.
+    Remove { address: String },
+    /// Extra addresses or whole domains (`@domain`) an account may send as.
+    #[command(subcommand)]
+    SendAs(SendAsCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SendAsCmd {
+    /// Let ADDRESS send as TARGET (`user@domain` or `@domain`, in the same tenant).
+    Add { address: String, target: String },
+    /// Withdraw a send-as grant.
+    Remove { address: String, target: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConnectorCmd {
+    /// Admit a tenant's mail server(s) by source address (CIDR or single IP).
+    Add {
+        #[arg(long)]
+        tenant: String,
+        cidr: String,
+        /// Messages per hour this connector may send (none by default).
+        #[arg(long)]
+        limit_per_hour: Option<u32>,
+    },
+    /// List connectors.
+    List,
+    /// Remove a connector.
+    Remove { cidr: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCmd {
+    /// Admin API bearer tokens.
+    #[command(subcommand)]
+    Token(TokenCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCmd {
+    /// Create a token and print it (it cannot be shown again).
+    Create {
+        /// operator | tenant_admin | tenant_reader
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// The tenant of a tenant_admin / tenant_reader token.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Revoke a token by id.
+    Revoke { id: String },
+    /// List tokens (ids and roles; never the secrets).
+    List,
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::parse(s).ok_or_else(|| format!("`{s}`: expected operator, tenant_admin or tenant_reader"))
+}
+
+/// `Invalid` is the user's input (exit 64); everything else keeps its message (exit 1).
+fn user_error(e: StoreError) -> anyhow::Error {
+    match e {
+        StoreError::Invalid { what } => UsageError(what).into(),
+        other => anyhow::Error::new(other),
+    }
+}
+
+fn now_ms() -> Millis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+pub async fn run_tenant(cmd: TenantCmd, store: &Store, json: bool) -> anyhow::Result<()> {
+    match cmd {
+        TenantCmd::Add { name } => {
+            let t = store
+                .add_tenant(&name, now_ms())
+                .await
+                .map_err(user_error)?;
+            done(json, &t, &format!("tenant {} added", t.name))
+        }
+        TenantCmd::List => {
+            let list = store.list_tenants().await.map_err(user_error)?;
+            let rows = list
+                .iter()
+                .map(|t: &Tenant| vec![t.name.clone(), time(t.created_at)]);
+            print_list(json, &list, &["TENANT", "CREATED"], rows.collect())
+        }
+        TenantCmd::Remove { name } => {
+            store.remove_tenant(&name).await.map_err(user_error)?;
+            done(
+                json,
+                &json!({ "name": name, "removed": true }),
+                &format!("tenant {name} removed"),
+            )
+        }
+    }
+}
+
+pub async fn run_domain(cmd: DomainCmd, store: &Store, json: bool) -> anyhow::Result<()> {
+    match cmd {
+        DomainCmd::Add { tenant, domain } => {
+            let d = store
+                .add_domain(&tenant, &domain)
+                .await
+                .map_err(user_error)?;
+            done(
+                json,
+                &d,
+                &format!("domain {} added to tenant {}", d.domain, d.tenant),
+            )
+        }
+        DomainCmd::List { tenant } => {
+            let list = store
+                .list_domains(tenant.as_deref())
+                .await
+                .map_err(user_error)?;
+            let rows = list.iter().map(|d: &Domain| {
+                vec![
+                    d.domain.clone(),
+                    d.tenant.clone(),
+                    d.dkim_selector.clone().unwrap_or_else(|| "-".into()),
+                ]
+            });
+            print_list(json, &list, &["DOMAIN", "TENANT", "DKIM"], rows.collect())
+        }
+        DomainCmd::Remove { domain } => {
+            store.remove_domain(&domain).await.map_err(user_error)?;
+            done(
+                json,
+                &json!({ "domain": domain, "removed": true }),
+                &format!("domain {domain} removed"),
+            )
+        }
+    }
+}
+
+pub async fn run_account(cmd: AccountCmd, store: &Store, json: bool) -> anyhow::Result<()> {
+    match cmd {
+        AccountCmd::Add {
+            tenant,
+            address,
+            password_stdin,
+        } => add_account(store, &tenant, &address, password_stdin, json).await,
+        AccountCmd::List { tenant } => {
+            let list = store
+                .list_accounts(tenant.as_deref())
+                .await
+                .map_err(user_error)?;
+            let rows = list.iter().map(|a: &Account| {
+                let send_as = if a.send_as.is_empty() {
+                    "-".to_string()
+                } else {
+                    a.send_as.join(",")
+                };
+                vec![
+                    a.address.clone(),
+                    a.tenant.clone(),
+                    send_as,
+                    time(a.created_at),
+                ]
+            });
+            print_list(
+                json,
+                &list,
+                &["ADDRESS", "TENANT", "SEND-AS", "CREATED"],
+                rows.collect(),
+            )
+        }
+        AccountCmd::Remove { address } => {
+            store.remove_account(&address).await.map_err(user_error)?;
+            done(
+                json,
+                &json!({ "address": address, "removed": true }),
+                &format!("account {address} removed"),
+            )
+        }
+        AccountCmd::SendAs(SendAsCmd::Add { address, target }) => {
+            store
+                .send_as_add(&address, &target)
+                .await
+                .map_err(user_error)?;
+            let obj = json!({ "address": address, "send_as": target, "added": true });
+            done(json, &obj, &format!("{address} may now send as {target}"))
+        }
+        AccountCmd::SendAs(SendAsCmd::Remove { address, target }) => {
+            store
+                .send_as_remove(&address, &target)
+                .await
+                .map_err(user_error)?;
+            let obj = json!({ "address": address, "send_as": target, "removed": true });
+            done(
+                json,
+                &obj,
+                &format!("{address} may no longer send as {target}"),
+            )
+        }
+    }
+}
+
+async fn add_account(
+    store: &Store,
+    tenant: &str,
+    address: &str,
+    password_stdin: bool,
+    json: bool,
+) -> anyhow::Result<()> {
+    let (password, generated) = if password_stdin {
+        (read_password_line()?, false)
+    } else {
+        (outguard_store::generate_password(), true)
+    };
+    let a = store
+        .add_account(tenant, address, Some(&password), now_ms())
+        .await
+        .map_err(user_error)?;
+    if json {
+        let mut v = serde_json::to_value(&a)?;
+        if generated {
+            v["password"] = json!(password);
+        }
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!("account {} added to tenant {}", a.address, a.tenant);
+        if generated {
+            println!("password: {password}");
+            println!(
+                "(shown once; set another with --password-stdin when re-creating the account)"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// One line from stdin without its line ending; empty is refused.
+fn read_password_line() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let pw = line.trim_end_matches(['\r', '\n']).to_string();
+    if pw.is_empty() {
+        return Err(UsageError("--password-stdin: no password on standard input".into()).into());
+    }
+    Ok(pw)
+}
+
+/// `10.0.0.0/8`, or a bare address meaning just that host.
+fn parse_cidr(s: &str) -> Result<IpNet, UsageError> {
+    s.parse::<IpNet>()
+        .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| UsageError(format!("`{s}` is not an IP address or CIDR prefix")))
+}
+
+pub async fn run_connector(cmd: ConnectorCmd, store: &Store, json: bool) -> anyhow::Result<()> {
+    match cmd {
+        ConnectorCmd::Add {
+            tenant,
+            cidr,
+            limit_per_hour,
+        } => {
+            let net = parse_cidr(&cidr)?;
+            if limit_per_hour == Some(0) {
+                return Err(UsageError("--limit-per-hour must be at least 1".into()).into());
+            }
+            let c = store
+                .add_connector(&tenant, net, limit_per_hour, now_ms())
+                .await
+                .map_err(user_error)?;
+            done(
+                json,
+                &c,
+                &format!("connector {} added to tenant {}", c.cidr, c.tenant),
+            )
+        }
+        ConnectorCmd::List => {
+            let list = store.list_connectors(None).await.map_err(user_error)?;
+            let rows = list.iter().map(|c: &Connector| {
+                let limit = c
+                    .limit_per_hour
+                    .map_or_else(|| "-".to_string(), |l| l.to_string());
+                vec![
+                    c.cidr.to_string(),
+                    c.tenant.clone(),
+                    limit,
+                    time(c.created_at),
+                ]
+            });
+            print_list(
+                json,
+                &list,
+                &["CIDR", "TENANT", "LIMIT/HOUR", "CREATED"],
+                rows.collect(),
+            )
+        }
+        ConnectorCmd::Remove { cidr } => {
+            let net = parse_cidr(&cidr)?;
+            store.remove_connector(net).await.map_err(user_error)?;
+            let obj = json!({ "cidr": net.trunc().to_string(), "removed": true });
+            done(json, &obj, &format!("connector {} removed", net.trunc()))
+        }
+    }
+}
+
+pub async fn run_admin(cmd: AdminCmd, store: &Store, json: bool) -> anyhow::Result<()> {
+    let AdminCmd::Token(cmd) = cmd;
+    match cmd {
+        TokenCmd::Create { role, tenant } => {
+            let (info, secret) = store
+                .create_token(role, tenant.as_deref(), now_ms())
+                .await
+                .map_err(user_error)?;
+            if json {
+                let mut v = serde_json::to_value(&info)?;
+                v["token"] = json!(secret);
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                println!("{secret}");
+            }
+            Ok(())
+        }
+        TokenCmd::Revoke { id } => {
+            store.revoke_token(&id).await.map_err(user_error)?;
+            done(
+                json,
+                &json!({ "id": id, "revoked": true }),
+                &format!("token {id} revoked"),
+            )
+        }
+        TokenCmd::List => {
+            let list = store.list_tokens().await.map_err(user_error)?;
+            let rows = list.iter().map(|t: &TokenInfo| {
+                let tenant = t.tenant.clone().unwrap_or_else(|| "-".into());
+                vec![
+                    t.id.clone(),
+                    t.role.as_str().to_string(),
+                    tenant,
+                    time(t.created_at),
+                ]
+            });
+            print_list(
+                json,
+                &list,
+                &["ID", "ROLE", "TENANT", "CREATED"],
+                rows.collect(),
+            )
+        }
+    }
+}
+
+/// A single-record result: the object as JSON, or one human sentence.
+fn done<T: serde::Serialize>(json: bool, value: &T, human: &str) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(value)?);
+    } else {
+        println!("{human}");
+    }
+    Ok(())
+}
+
+/// A list: a JSON array, or an aligned table (header even when empty).
+fn print_list<T: serde::Serialize>(
+    json: bool,
+    items: &[T],
+    headers: &[&str],
+    rows: Vec<Vec<String>>,
+) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(items)?);
+    } else {
+        print!("{}", table(headers, &rows));
+    }
+    Ok(())
+}
+
+fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(cell);
+            } else {
+                s.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        s.trim_end().to_string() + "\n"
+    };
+    let mut out = line(headers.to_vec());
+    for row in rows {
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    out
+}
+
+/// Unix ms → `YYYY-MM-DD HH:MM:SSZ` (UTC), for tables.
+fn time(ms: Millis) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct T {
+        #[command(subcommand)]
+        cmd: Top,
+    }
+
+    #[derive(Debug, Subcommand)]
+    enum Top {
+        #[command(subcommand)]
+        Tenant(TenantCmd),
+        #[command(subcommand)]
+        Domain(DomainCmd),
+        #[command(subcommand)]
+        Account(AccountCmd),
+        #[command(subcommand)]
+        Connector(ConnectorCmd),
+        #[command(subcommand)]
+        Admin(AdminCmd),
+    }
+
+    fn parse(args: &str) -> Result<Top, clap::Error> {
+        T::try_parse_from(std::iter::once("outguard").chain(args.split_whitespace())).map(|t| t.cmd)
+    }
+
+    #[test]
+    fn spec_section_8_command_lines_parse() {
+        for ok in [
+            "tenant add acme",
+            "tenant list",
+            "tenant remove acme",
+            "domain add --tenant acme acme.example",
+            "domain list",
+            "domain list --tenant acme",
+            "domain remove acme.example",
+            "account add --tenant acme alice@acme.example",
+            "account add --tenant acme alice@acme.example --password-stdin",
+            "account list --tenant acme",
+            "account remove alice@acme.example",
+            "account send-as add alice@acme.example @acme.example",
+            "account send-as remove alice@acme.example sales@acme.example",
+            "connector add --tenant acme 10.0.0.0/8 --limit-per-hour 100",
+            "connector list",
+            "connector remove 10.0.0.0/8",
+            "admin token create --role operator",
+            "admin token create --role tenant_admin --tenant acme",
+            "admin token revoke abc",
+            "admin token list",
+        ] {
+            assert!(parse(ok).is_ok(), "{ok}: {:?}", parse(ok).err());
+        }
+        for bad in [
+            "domain add acme.example",
+            "admin token create --role root",
+            "account add alice@acme.example",
+            "connector add --tenant acme 10.0.0.0/8 --limit-per-hour many",
+        ] {
+            assert!(parse(bad).is_err(), "{bad} should be refused");
+        }
+    }
+
+    #[test]
+    fn helpers() {
+        assert_eq!(time(0), "1970-01-01 00:00:00Z");
+        assert_eq!(time(1_700_000_000_000), "2023-11-14 22:13:20Z");
+        assert_eq!(time(951_782_400_000), "2000-02-29 00:00:00Z");
+        assert_eq!(parse_cidr("10.1.2.3").unwrap().to_string(), "10.1.2.3/32");
+        assert_eq!(
+            parse_cidr("2001:db8::/32").unwrap().to_string(),
+            "2001:db8::/32"
+        );
+        assert!(parse_cidr("10.0.0.0/33").is_err());
+        assert_eq!(
+            table(&["A", "BB"], &[vec!["xxx".into(), "y".into()]]),
+            "A    BB\nxxx  y\n"
+        );
+    }
+
+    #[tokio::test]
+    async fn verbs_change_the_store_and_map_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&format!("sqlite://{}/r.db", dir.path().display()))
+            .await
+            .unwrap();
+        run_tenant(
+            TenantCmd::Add {
+                name: "acme".into(),
+            },
+            &store,
+            false,
+        )
+        .await
+        .unwrap();
+        run_tenant(
+            TenantCmd::Add {
+                name: "globex".into(),
+            },
+            &store,
+            true,
+        )
+        .await
+        .unwrap();
+        let add = |t: &str, d: &str| DomainCmd::Add {
+            tenant: t.into(),
+            domain: d.into(),
+        };
+        run_domain(add("acme", "acme.example"), &store, false)
+            .await
+            .unwrap();
+        let e = run_domain(add("globex", "acme.example"), &store, false)
+            .await
+            .unwrap_err();
+        assert!(
+            e.downcast_ref::<UsageError>().is_none(),
+            "a conflict is not a usage error"
+        );
+        let e = run_domain(add("acme", "bad domain"), &store, false)
+            .await
+            .unwrap_err();
+        assert!(
+            e.downcast_ref::<UsageError>().is_some(),
+            "invalid input is a usage error: {e}"
+        );
+        let acct = AccountCmd::Add {
+            tenant: "acme".into(),
+            address: "a@acme.example".into(),
+            password_stdin: false,
+        };
+        run_account(acct, &store, true).await.unwrap();
+        assert!(store.account("a@acme.example").await.unwrap().is_some());
+        let conn = ConnectorCmd::Add {
+            tenant: "acme".into(),
+            cidr: "10.0.0.1".into(),
+            limit_per_hour: Some(5),
+        };
+        run_connector(conn, &store, false).await.unwrap();
+        let c = store
+            .connector_for_ip("10.0.0.1".parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.limit_per_hour, Some(5));
+        let tok = AdminCmd::Token(TokenCmd::Create {
+            role: Role::Operator,
+            tenant: None,
+        });
+        run_admin(tok, &store, false).await.unwrap();
+        assert!(store.has_any_operator_token().await.unwrap());
+        let e = run_tenant(
+            TenantCmd::Remove {
+                name: "nope".into(),
+            },
+            &store,
+            false,
+        )
+        .await
+        .unwrap_err();
+        assert!(e.to_string().contains("not found"), "{e}");
+        for list in [TenantCmd::List] {
+            run_tenant(list, &store, false).await.unwrap();
+        }
+        run_account(AccountCmd::List { tenant: None }, &store, false)
+            .await
+            .unwrap();
+        run_connector(ConnectorCmd::List, &store, true)
+            .await
+            .unwrap();
+        run_admin(AdminCmd::Token(TokenCmd::List), &store, false)
+            .await
+            .unwrap();
+    }
+}

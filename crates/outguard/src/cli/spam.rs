@@ -1,0 +1,189 @@
+//! `outguard spam …`: scan / explain / train / eval / learn over the `outguard-spam` library.
+//! Output: `--json` prints one JSON object per file per line for `scan`, the report object for
+//! `eval`; otherwise a readable line or table. Exit codes: 0 ok, 1 = `scan --exit-code` found
+//! a message called spam (or `--peer-line` saw spam), 2 = a file could not be read.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use outguard_spam::{Engine, Overlay, ScanContext, Verdict};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum SpamCmd {
+    /// Scan message files (`-` = stdin) and print a verdict with reasons for each.
+    Scan {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Per-tenant overlay file learned with `spam learn`.
+        #[arg(long)]
+        overlay: Option<PathBuf>,
+        /// Exit 1 if any message is called spam (suspicious or spam).
+        #[arg(long)]
+        exit_code: bool,
+        /// One line `<score> <spam|ham> TAGS…` per file (bench/peer_scan.py's external format).
+        #[arg(long, hide = true)]
+        peer_line: bool,
+    },
+    /// Show every signal tag and weight, and the strongest words, for one message.
+    Explain {
+        file: PathBuf,
+        #[arg(long)]
+        overlay: Option<PathBuf>,
+    },
+    /// Train a model on the `train` split of a corpus (manifest.csv) and write it.
+    Train {
+        #[arg(long)]
+        corpus: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Evaluate the model on the `test` split of a corpus.
+    Eval {
+        #[arg(long)]
+        corpus: PathBuf,
+    },
+    /// Learn messages as spam or ham into a per-tenant (or global) overlay.
+    Learn {
+        #[arg(long, conflicts_with = "ham", required_unless_present = "ham")]
+        spam: bool,
+        #[arg(long)]
+        ham: bool,
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Overlay file (default `<data_dir>/spam-overlay-<tenant|global>.bin`).
+        #[arg(long)]
+        overlay: Option<PathBuf>,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+pub fn run(cmd: SpamCmd, json: bool, model_override: Option<&Path>) -> anyhow::Result<i32> {
+    let engine = || -> anyhow::Result<Engine> {
+        match model_override {
+            Some(p) => {
+                let b = std::fs::read(p).with_context(|| format!("reading model {}", p.display()))?;
+                Ok(Engine::from_model_bytes(&b).with_context(|| format!("loading model {}", p.display()))?)
+            }
+            None => Ok(Engine::builtin()),
+        }
+    };
+    match cmd {
+        SpamCmd::Scan { files, overlay, exit_code, peer_line } => {
+            let overlay = load_overlay(overlay.as_deref())?;
+            scan(&engine()?, &files, overlay.as_ref(), json, exit_code || peer_line, peer_line)
+        }
+        SpamCmd::Explain { file, overlay } => {
+            let overlay = load_overlay(overlay.as_deref())?;
+            let raw = read_input(&file)?;
+            let e = engine()?.explain(&raw, &ScanContext::default(), overlay.as_ref());
+            if json {
+                println!("{}", serde_json::to_string(&e)?);
+            } else {
+                print!("{e}");
+            }
+            Ok(0)
+        }
+        SpamCmd::Train { corpus, out } => {
+            let bytes = outguard_spam::corpus::train(&corpus)?;
+            std::fs::write(&out, &bytes).with_context(|| format!("writing {}", out.display()))?;
+            eprintln!("wrote {} ({} bytes)", out.display(), bytes.len());
+            Ok(0)
+        }
+        SpamCmd::Eval { corpus } => {
+            let report = outguard_spam::corpus::eval(&engine()?, &corpus)?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                print!("{report}");
+            }
+            Ok(0)
+        }
+        SpamCmd::Learn { spam, ham: _, tenant, overlay, files } => learn(&engine()?, spam, tenant, overlay, &files, json),
+    }
+}
+
+fn read_input(p: &Path) -> anyhow::Result<Vec<u8>> {
+    if p == Path::new("-") {
+        let mut v = Vec::new();
+        std::io::stdin().read_to_end(&mut v).context("reading stdin")?;
+        return Ok(v);
+    }
+    std::fs::read(p).with_context(|| format!("reading {}", p.display()))
+}
+
+fn load_overlay(p: Option<&Path>) -> anyhow::Result<Option<Overlay>> {
+    let Some(p) = p else { return Ok(None) };
+    let b = std::fs::read(p).with_context(|| format!("reading overlay {}", p.display()))?;
+    Ok(Some(Overlay::from_bytes(&b).with_context(|| format!("loading overlay {}", p.display()))?))
+}
+
+fn scan(engine: &Engine, files: &[PathBuf], overlay: Option<&Overlay>, json: bool, exit_code: bool, peer_line: bool) -> anyhow::Result<i32> {
+    let ctx = ScanContext::default();
+    let mut code = 0;
+    for f in files {
+        let raw = match read_input(f) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("{e:#}");
+                code = 2;
+                continue;
+            }
+        };
+        let v = engine.scan_with_overlay(&raw, &ctx, overlay);
+        if v.class.is_spam() && exit_code && code == 0 {
+            code = 1;
+        }
+        println!("{}", format_verdict(&f.display().to_string(), &v, json, peer_line));
+    }
+    Ok(code)
+}
+
+/// One output line for a scanned file.
+pub fn format_verdict(file: &str, v: &Verdict, json: bool, peer_line: bool) -> String {
+    if peer_line {
+        let tags: Vec<&str> = v.reasons.iter().filter(|r| r.weight != 0.0).map(|r| r.tag.as_str()).collect();
+        let verdict = if v.class.is_spam() { "spam" } else { "ham" };
+        return format!("{:.3} {verdict} {}", v.score, tags.join(" "));
+    }
+    if json {
+        return serde_json::json!({
+            "file": file,
+            "score": v.score,
+            "class": v.class.as_str(),
+            "reasons": v.reasons.iter().map(|r| serde_json::json!({"tag": r.tag, "weight": r.weight, "detail": r.detail})).collect::<Vec<_>>(),
+        })
+        .to_string();
+    }
+    let top: Vec<String> = v.reasons.iter().take(4).map(|r| format!("{} {:+.2}", r.tag, r.weight)).collect();
+    format!("{file}: {} score {:.2} ({})", v.class.as_str(), v.score, top.join(", "))
+}
+
+fn learn(engine: &Engine, spam: bool, tenant: Option<String>, overlay: Option<PathBuf>, files: &[PathBuf], json: bool) -> anyhow::Result<i32> {
+    let path = overlay.unwrap_or_else(|| {
+        let who = tenant.as_deref().unwrap_or("global").replace(['/', '\\', '.'], "_");
+        outguard_types::config::ServerConfig::default().data_dir.join(format!("spam-overlay-{who}.bin"))
+    });
+    let mut o = match std::fs::read(&path) {
+        Ok(b) => Overlay::from_bytes(&b).with_context(|| format!("loading overlay {}", path.display()))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Overlay::new(),
+        Err(e) => return Err(e).with_context(|| format!("reading overlay {}", path.display())),
+    };
+    let mut changed = 0;
+    for f in files {
+        let raw = read_input(f)?;
+        changed += usize::from(o.learn(engine, &raw, spam));
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(&path, o.to_bytes()).with_context(|| format!("writing {}", path.display()))?;
+    let (ns, nh) = o.counts();
+    if json {
+        println!("{}", serde_json::json!({"overlay": path.display().to_string(), "learned": files.len(), "changed": changed, "spam_total": ns, "ham_total": nh}));
+    } else {
+        println!("learned {} message(s) as {} into {} ({changed} moved; totals: {ns} spam, {nh} ham)", files.len(), if spam { "spam" } else { "ham" }, path.display());
+    }
+    Ok(0)
+}

@@ -1,0 +1,94 @@
+//! A small line-based SMTP client for tests: exact replies, raw bytes when a test needs to be
+//! hostile.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+use tokio::net::TcpStream;
+
+pub struct Client {
+    r: BufReader<TcpStream>,
+}
+
+impl Client {
+    pub async fn connect(addr: SocketAddr) -> (Client, String) {
+        let s = TcpStream::connect(addr).await.expect("connect");
+        let mut c = Client { r: BufReader::new(s) };
+        let greet = c.reply().await;
+        (c, greet)
+    }
+
+    /// One whole reply (all lines), joined with '\n'.
+    pub async fn reply(&mut self) -> String {
+        let mut out = Vec::new();
+        loop {
+            let mut line = String::new();
+            let n = tokio::time::timeout(Duration::from_secs(20), self.r.read_line(&mut line))
+                .await
+                .expect("reply timeout")
+                .expect("read");
+            if n == 0 {
+                out.push("<closed>".to_string());
+                break;
+            }
+            let l = line.trim_end().to_string();
+            let last = l.len() < 4 || l.as_bytes()[3] == b' ';
+            out.push(l);
+            if last {
+                break;
+            }
+        }
+        out.join("\n")
+    }
+
+    pub async fn send_raw(&mut self, bytes: &[u8]) {
+        self.r.get_mut().write_all(bytes).await.expect("write");
+    }
+
+    pub async fn cmd(&mut self, line: &str) -> String {
+        self.send_raw(format!("{line}\r\n").as_bytes()).await;
+        self.reply().await
+    }
+
+    pub async fn auth_plain(&mut self, user: &str, pass: &str) -> String {
+        use base64::Engine as _;
+        let b = base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0{pass}"));
+        self.cmd(&format!("AUTH PLAIN {b}")).await
+    }
+
+    /// EHLO, AUTH (when given), MAIL, RCPTs, DATA; returns the reply to the final dot (or the
+    /// first refusal).
+    pub async fn send_mail(addr: SocketAddr, auth: Option<(&str, &str)>, from: &str, rcpts: &[&str], data: &str) -> String {
+        let (mut c, _) = Client::connect(addr).await;
+        c.cmd("EHLO client.test").await;
+        if let Some((u, p)) = auth {
+            let r = c.auth_plain(u, p).await;
+            if !r.starts_with("235") {
+                return r;
+            }
+        }
+        let r = c.cmd(&format!("MAIL FROM:<{from}>")).await;
+        if !r.starts_with("250") {
+            return r;
+        }
+        for to in rcpts {
+            let r = c.cmd(&format!("RCPT TO:<{to}>")).await;
+            if !r.starts_with("250") {
+                return r;
+            }
+        }
+        let r = c.cmd("DATA").await;
+        if !r.starts_with("354") {
+            return r;
+        }
+        c.send_raw(data.as_bytes()).await;
+        let r = c.cmd(".").await;
+        c.cmd("QUIT").await;
+        r
+    }
+}
+
+pub fn queued_id(reply: &str) -> String {
+    reply.rsplit(' ').next().expect("id").to_string()
+}
