@@ -165,3 +165,46 @@ async fn graceful_shutdown_finishes_the_transaction_in_flight() {
     let status = relay.child.wait().expect("wait");
     assert!(status.success(), "clean exit: {status:?}\n{}", relay.stderr());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spam_and_senders_without_dns_leave_from_the_high_risk_pool() {
+    let sc = scene("").await;
+    sc.provision().await;
+    let relay = RelayProc::start(sc.dir());
+    let engine = outguard_spam::Engine::builtin();
+    let (_, spam_at) = engine.thresholds();
+    // Corpus TEST-split spam, re-addressed to an owned sender, that the shipped model calls spam
+    // with a margin (re-addressing changes a few header tokens).
+    let mut sent = 0;
+    for f in common::corpus_files("spam") {
+        let m = common::readdress(&std::fs::read(&f).expect("read"), "bob@a.example", "x@dest.example");
+        let v = engine.scan(m.as_bytes(), &outguard_spam::ScanContext::default());
+        if v.score < spam_at + 2.0 {
+            continue;
+        }
+        let r = Client::send_mail(relay.addr("submission"), Some(("bob@a.example", "bob-pw")), "bob@a.example", &["x@dest.example"], &m).await;
+        assert!(r.starts_with("250"), "{}: {r}", f.display());
+        sent += 1;
+        if sent == 3 {
+            break;
+        }
+    }
+    assert_eq!(sent, 3, "the shipped model finds spam in the TEST split");
+    let got = sc.dest.wait_for(3, WAIT).await;
+    assert_eq!(got.len(), 3);
+    for m in &got {
+        assert_eq!(m.peer.ip().to_string(), "127.0.0.3", "spam leaves from high-risk");
+        assert_eq!(m.ehlo, "highrisk.outguard.test");
+        let d = text(&m.data);
+        assert!(d.contains("X-Outguard-Verdict: spam") || d.contains("X-Outguard-Verdict: suspicious"), "{d}");
+    }
+
+    // ghost.example is an accepted domain with neither A nor MX in DNS.
+    let m = message("ghost@ghost.example", "y@dest.example", "Lunch on Friday", "Shall we meet at noon? Cheers");
+    let r = Client::send_mail(relay.addr("submission"), Some(("ghost@ghost.example", "ghost-pw")), "ghost@ghost.example", &["y@dest.example"], &m).await;
+    assert!(r.starts_with("250"), "{r}");
+    let got = sc.dest.wait_for(4, WAIT).await;
+    let last = got.iter().find(|m| m.mail_from == "ghost@ghost.example").expect("ghost mail");
+    assert_eq!(last.peer.ip().to_string(), "127.0.0.3");
+    assert!(text(&last.data).contains("X-Outguard-Verdict: dubious-sender"));
+}

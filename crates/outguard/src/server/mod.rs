@@ -4,6 +4,7 @@
 
 mod http;
 mod seams;
+mod sender_dns;
 mod shutdown;
 
 use std::sync::Arc;
@@ -31,6 +32,7 @@ pub struct Relay {
     pub scanner: Arc<outguard_spam::Engine>,
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     pub auth_limiter: AuthLimiter,
+    pub sender_dns: sender_dns::SenderDns,
     pub shutdown: Shutdown,
 }
 
@@ -82,6 +84,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let relay = Arc::new(Relay {
         node: cfg.node_name(),
         auth_limiter: AuthLimiter::new(cfg.listeners.max_auth_failures, cfg.listeners.auth_failure_window),
+        sender_dns: sender_dns::SenderDns::new(crate::delivery::mx::MxResolver::new(&cfg.dns).context("building the DNS resolver")?),
         cfg,
         store: store.clone(),
         spool,

@@ -7,6 +7,7 @@ use outguard_spam::ScanContext;
 use outguard_types::verdict::Verdict;
 
 use super::Relay;
+use super::sender_dns::DomainExists;
 use crate::pipeline::{Disposition, Submission, sender_domain};
 use crate::smtp::checks::SenderKind;
 use crate::smtp::identity::Identity;
@@ -45,8 +46,15 @@ impl Relay {
     /// Disposition by verdict and sender kind (SPEC §2.5), without limits or reject score yet.
     pub async fn policy_after_scan(&self, sub: &Submission<'_>, v: &Verdict) -> Disposition {
         let mut extra = Vec::new();
+        let dubious = match (sub.sender.clone(), sender_domain(sub.mail_from)) {
+            (SenderKind::Owned, Some(d)) => self.sender_dns.check(d).await == DomainExists::No,
+            _ => false,
+        };
         let pool = if v.class.is_spam() {
             extra.push(("X-Outguard-Verdict".to_string(), format!("{}; score={:.2}", v.class.as_str(), v.score)));
+            "high-risk"
+        } else if dubious {
+            extra.push(("X-Outguard-Verdict".to_string(), "dubious-sender; sender domain has no A or MX record".to_string()));
             "high-risk"
         } else {
             match sub.sender {

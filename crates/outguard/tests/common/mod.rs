@@ -213,9 +213,11 @@ impl Scene {
         store.add_tenant("b", now).await.expect("tenant");
         store.add_domain("a", "a.example").await.expect("domain");
         store.add_domain("b", "b.example").await.expect("domain");
+        store.add_domain("a", "ghost.example").await.expect("domain");
         store.add_account("a", "alice@a.example", Some("alice-pw"), now).await.expect("account");
         store.add_account("a", "bob@a.example", Some("bob-pw"), now).await.expect("account");
         store.add_account("b", "carol@b.example", Some("carol-pw"), now).await.expect("account");
+        store.add_account("a", "ghost@ghost.example", Some("ghost-pw"), now).await.expect("account");
         store.add_connector("a", "127.0.0.0/8".parse().expect("cidr"), None, now).await.expect("connector");
         store.close().await;
     }
@@ -226,4 +228,56 @@ pub fn message(from: &str, to: &str, subject: &str, body: &str) -> String {
         "From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: <{}@a.example>\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\n\r\n{body}\r\n",
         subject.len() * 7919 + body.len()
     )
+}
+
+/// The shared corpus (`../shared/corpus/spamassassin`), never copied into the repo.
+pub fn corpus_dir() -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/spamassassin");
+    assert!(p.join("manifest.csv").exists(), "corpus missing at {} (../shared must sit beside the repo)", p.display());
+    p
+}
+
+/// TEST-split files of one label, in manifest order.
+pub fn corpus_files(label: &str) -> Vec<PathBuf> {
+    let dir = corpus_dir();
+    let manifest = std::fs::read_to_string(dir.join("manifest.csv")).expect("manifest");
+    manifest
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f.len() >= 7 && f[1] == label && f[6] == "test").then(|| dir.join(f[0]))
+        })
+        .collect()
+}
+
+/// A corpus message re-addressed so that `from` owns it: its From:/Sender:/Return-Path headers
+/// are replaced, everything else (body, MIME, other headers) kept, line endings made CRLF.
+pub fn readdress(raw: &[u8], from: &str, to: &str) -> String {
+    let text = String::from_utf8_lossy(raw).replace("\r\n", "\n");
+    let (head, body) = text.split_once("\n\n").unwrap_or((&text, ""));
+    let mut out = format!("From: {from}\r\nTo: {to}\r\n");
+    let mut skip = false;
+    for line in head.lines() {
+        let cont = line.starts_with(' ') || line.starts_with('\t');
+        if cont {
+            if !skip {
+                out.push_str(line);
+                out.push_str("\r\n");
+            }
+            continue;
+        }
+        let name = line.split(':').next().unwrap_or("").to_ascii_lowercase();
+        skip = matches!(name.as_str(), "from" | "to" | "cc" | "sender" | "return-path" | "reply-to" | "received" | "delivered-to");
+        if !skip && !line.starts_with("From ") {
+            out.push_str(line);
+            out.push_str("\r\n");
+        }
+    }
+    out.push_str("\r\n");
+    for line in body.lines() {
+        out.push_str(line);
+        out.push_str("\r\n");
+    }
+    out
 }
