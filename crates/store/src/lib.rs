@@ -1,0 +1,96 @@
+//! The records store: tenants, accepted domains, accounts, connectors, API tokens, the message
+//! trace, blobs and the audit log, on SQLite (embedded default) or PostgreSQL (cluster mode) with
+//! one SQL text and one test suite for both (STYLE rule 7). Also home of the message spool
+//! ([`spool`]), which is local to each node whatever the records backend.
+//!
+//! [`Store`] is a cheap `Clone` handle around the connection pools; every method takes the time
+//! (`now`, Unix ms) from the caller where a record is stamped. Errors are [`StoreError`] values:
+//! callers branch on the variant, never on the text. Password hashes never leave this crate.
+
+pub mod spool;
+
+mod accounts;
+mod audit;
+mod blobs;
+mod connectors;
+mod credcache;
+mod db;
+mod domains;
+mod error;
+mod messages;
+mod names;
+mod tenants;
+mod tokens;
+
+use std::sync::Arc;
+
+use sqlx::AnyPool;
+
+pub use accounts::generate_password;
+pub use audit::AuditEntry;
+pub use db::Backend;
+pub use error::StoreError;
+pub use messages::{DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT};
+pub use tokens::TOKEN_PREFIX;
+
+/// Handle to the records database. Clone it freely: clones share pools and caches.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pools: db::Pools,
+    creds: credcache::CredCache,
+    connectors: connectors::ConnectorCache,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.inner.pools.backend)
+            .finish()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the database named by `url` and brings its schema up to date.
+    ///
+    /// - `sqlite://PATH` (or `sqlite:PATH`; `?mode=rwc` implied): the parent directory is created.
+    /// - `postgres://user@host:port/db[?schema=NAME]`: `schema` selects (and creates) a schema.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        let pools = db::connect(url).await?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                pools,
+                creds: credcache::CredCache::new(),
+                connectors: connectors::ConnectorCache::new(),
+            }),
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.inner.pools.backend
+    }
+
+    /// One round trip to the database (health checks; cluster nodes defer submissions when the
+    /// store is away).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(self.w()).await?;
+        Ok(())
+    }
+
+    /// Closes the pools (waits for checked-out connections to come back).
+    pub async fn close(&self) {
+        self.inner.pools.write.close().await;
+        self.inner.pools.read.close().await;
+    }
+
+    pub(crate) fn r(&self) -> &AnyPool {
+        &self.inner.pools.read
+    }
+
+    pub(crate) fn w(&self) -> &AnyPool {
+        &self.inner.pools.write
+    }
+}

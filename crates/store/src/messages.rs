@@ -1,0 +1,385 @@
+//! Message records and their trace events (SPEC §2.8): what `outguard trace` and
+//! `GET /api/v1/messages` search.
+//!
+//! - `insert_message` is an upsert (same id → the record and recipients are replaced), so a
+//!   retried or replayed write — e.g. buffered while PostgreSQL was away — is harmless.
+//! - `append_events` writes a whole batch in one transaction with multi-row INSERTs: it is on the
+//!   hot path (hundreds of messages/s, several events each). Events have no foreign key to
+//!   messages, so they may be flushed before the message row.
+//! - Searches are newest first; `from`/`to` match addresses case-insensitively, or a whole domain
+//!   when given as `@domain`; `to` matches any recipient.
+
+use outguard_types::model::{
+    EventKind, MessageFilter, MessageRecord, MessageState, Millis, Submitter, TraceEvent,
+};
+use outguard_types::verdict::Class;
+use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Row};
+
+use crate::Store;
+use crate::error::{StoreError, bad_column};
+
+/// Rows per multi-row INSERT (5 parameters each: well under SQLite's and PostgreSQL's limits).
+const EVENT_CHUNK: usize = 200;
+const RCPT_CHUNK: usize = 300;
+pub const DEFAULT_SEARCH_LIMIT: u32 = 100;
+pub const MAX_SEARCH_LIMIT: u32 = 10_000;
+
+const MESSAGE_COLS: &str = "id, tenant, submitter_kind, submitter_id, mail_from, header_from, \
+    message_id_header, subject, size, received_at, state, pool, class, score, node";
+
+fn submitter_parts(s: &Submitter) -> (&'static str, Option<&str>) {
+    match s {
+        Submitter::Account(a) => ("account", Some(a)),
+        Submitter::Connector(c) => ("connector", Some(c)),
+        Submitter::System => ("system", None),
+    }
+}
+
+fn parse_class(s: &str) -> Option<Class> {
+    [Class::Clean, Class::Suspicious, Class::Spam]
+        .into_iter()
+        .find(|c| c.as_str() == s)
+}
+
+fn message_row(row: &AnyRow, rcpts: Vec<String>) -> Result<MessageRecord, StoreError> {
+    let kind: String = row.try_get("submitter_kind")?;
+    let sid: Option<String> = row.try_get("submitter_id")?;
+    let submitter = match (kind.as_str(), sid) {
+        ("account", Some(a)) => Submitter::Account(a),
+        ("connector", Some(c)) => Submitter::Connector(c),
+        ("system", _) => Submitter::System,
+        _ => return Err(bad_column("messages.submitter_kind", &kind)),
+    };
+    let state: String = row.try_get("state")?;
+    let class: Option<String> = row.try_get("class")?;
+    let size: i64 = row.try_get("size")?;
+    Ok(MessageRecord {
+        id: row.try_get("id")?,
+        tenant: row.try_get("tenant")?,
+        submitter,
+        mail_from: row.try_get("mail_from")?,
+        rcpts,
+        header_from: row.try_get("header_from")?,
+        message_id_header: row.try_get("message_id_header")?,
+        subject: row.try_get("subject")?,
+        size: u64::try_from(size).unwrap_or(0),
+        received_at: row.try_get("received_at")?,
+        state: MessageState::parse(&state).ok_or_else(|| bad_column("messages.state", &state))?,
+        pool: row.try_get("pool")?,
+        class: class
+            .map(|c| parse_class(&c).ok_or_else(|| bad_column("messages.class", &c)))
+            .transpose()?,
+        score: row.try_get("score")?,
+        node: row.try_get("node")?,
+    })
+}
+
+const INSERT_MESSAGE: &str = "INSERT INTO messages (id, tenant, submitter_kind, submitter_id, \
+       mail_from, header_from, message_id_header, subject, size, received_at, state, pool, class, \
+       node, score) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $SCORE) \
+     ON CONFLICT (id) DO UPDATE SET tenant = excluded.tenant, \
+       submitter_kind = excluded.submitter_kind, submitter_id = excluded.submitter_id, \
+       mail_from = excluded.mail_from, header_from = excluded.header_from, \
+       message_id_header = excluded.message_id_header, subject = excluded.subject, \
+       size = excluded.size, received_at = excluded.received_at, state = excluded.state, \
+       pool = excluded.pool, class = excluded.class, score = excluded.score, node = excluded.node";
+
+/// `($1, …, $k), ($k+1, …)`: `rows` tuples of `per_row` placeholders, numbered from `$1`.
+fn values_clause(rows: usize, per_row: usize) -> String {
+    let mut s = String::new();
+    for r in 0..rows {
+        s.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 0..per_row {
+            if c > 0 {
+                s.push_str(", ");
+            }
+            s.push_str(&format!("${}", r * per_row + c + 1));
+        }
+        s.push(')');
+    }
+    s
+}
+
+/// A bind value for dynamically built searches.
+enum Param {
+    Text(String),
+    Int(i64),
+}
+
+impl Store {
+    /// Records (or replaces) one message and its recipients.
+    pub async fn insert_message(&self, m: &MessageRecord) -> Result<(), StoreError> {
+        let (kind, sid) = submitter_parts(&m.submitter);
+        let mut tx = self.w().begin().await?;
+        // sqlx's Any driver sends a NULL f64 as a float4 NULL on PostgreSQL, which poisons the
+        // statement cached on that connection for later non-NULL f64 binds (22P03). So a
+        // missing score is written as a literal NULL in a statement of its own.
+        let sql = INSERT_MESSAGE.replace("$SCORE", if m.score.is_some() { "$15" } else { "NULL" });
+        let mut q = sqlx::query(AssertSqlSafe(sql))
+            .bind(&m.id)
+            .bind(m.tenant.as_deref())
+            .bind(kind)
+            .bind(sid)
+            .bind(&m.mail_from)
+            .bind(m.header_from.as_deref())
+            .bind(m.message_id_header.as_deref())
+            .bind(m.subject.as_deref())
+            .bind(i64::try_from(m.size).unwrap_or(i64::MAX))
+            .bind(m.received_at)
+            .bind(m.state.as_str())
+            .bind(m.pool.as_deref())
+            .bind(m.class.map(|c| c.as_str()))
+            .bind(&m.node);
+        if let Some(score) = m.score {
+            q = q.bind(score);
+        }
+        q.execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM message_rcpts WHERE message_id = $1")
+            .bind(&m.id)
+            .execute(&mut *tx)
+            .await?;
+        let mut idx = 0i64;
+        for chunk in m.rcpts.chunks(RCPT_CHUNK) {
+            let sql = format!(
+                "INSERT INTO message_rcpts (message_id, idx, rcpt) VALUES {}",
+                values_clause(chunk.len(), 3)
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for rcpt in chunk {
+                q = q.bind(&m.id).bind(idx).bind(rcpt);
+                idx += 1;
+            }
+            q.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Moves a message to `state`; `pool` (when given) records the pool it was routed to.
+    pub async fn set_message_state(
+        &self,
+        id: &str,
+        state: MessageState,
+        pool: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let done =
+            sqlx::query("UPDATE messages SET state = $1, pool = COALESCE($2, pool) WHERE id = $3")
+                .bind(state.as_str())
+                .bind(pool)
+                .bind(id)
+                .execute(self.w())
+                .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found(format!("message {id}")));
+        }
+        Ok(())
+    }
+
+    pub async fn message(&self, id: &str) -> Result<Option<MessageRecord>, StoreError> {
+        let filter = MessageFilter {
+            id: Some(id.to_string()),
+            limit: Some(1),
+            ..Default::default()
+        };
+        Ok(self.search_messages(&filter).await?.into_iter().next())
+    }
+
+    /// Messages matching every given criterion, newest first, at most `limit` (default 100).
+    pub async fn search_messages(
+        &self,
+        f: &MessageFilter,
+    ) -> Result<Vec<MessageRecord>, StoreError> {
+        let mut sql = format!("SELECT {MESSAGE_COLS} FROM messages m WHERE 1 = 1");
+        let mut params: Vec<Param> = Vec::new();
+        let mut add = |sql: &mut String, clause: &str, p: Param| {
+            params.push(p);
+            sql.push_str(&clause.replace("$?", &format!("${}", params.len())));
+        };
+        if let Some(id) = &f.id {
+            add(&mut sql, " AND m.id = $?", Param::Text(id.clone()));
+        }
+        if let Some(from) = &f.from {
+            let (op, v) = addr_match(from);
+            add(
+                &mut sql,
+                &format!(" AND lower(m.mail_from) {op} $?"),
+                Param::Text(v),
+            );
+        }
+        if let Some(to) = &f.to {
+            let (op, v) = addr_match(to);
+            let clause = format!(
+                " AND EXISTS (SELECT 1 FROM message_rcpts r WHERE r.message_id = m.id AND lower(r.rcpt) {op} $?)"
+            );
+            add(&mut sql, &clause, Param::Text(v));
+        }
+        if let Some(since) = f.since {
+            add(&mut sql, " AND m.received_at >= $?", Param::Int(since));
+        }
+        if let Some(until) = f.until {
+            add(&mut sql, " AND m.received_at < $?", Param::Int(until));
+        }
+        if let Some(tenant) = &f.tenant {
+            add(&mut sql, " AND m.tenant = $?", Param::Text(tenant.clone()));
+        }
+        if let Some(state) = f.state {
+            add(
+                &mut sql,
+                " AND m.state = $?",
+                Param::Text(state.as_str().to_string()),
+            );
+        }
+        let limit = f
+            .limit
+            .unwrap_or(DEFAULT_SEARCH_LIMIT)
+            .clamp(1, MAX_SEARCH_LIMIT);
+        add(
+            &mut sql,
+            " ORDER BY m.received_at DESC, m.id DESC LIMIT $?",
+            Param::Int(i64::from(limit)),
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for p in params {
+            q = match p {
+                Param::Text(s) => q.bind(s),
+                Param::Int(i) => q.bind(i),
+            };
+        }
+        let rows = q.fetch_all(self.r()).await?;
+        let ids: Vec<String> = rows
+            .iter()
+            .map(|r| r.try_get("id"))
+            .collect::<Result<_, _>>()?;
+        let mut rcpts = self.rcpts_of(&ids).await?;
+        rows.iter()
+            .zip(ids)
+            .map(|(row, id)| message_row(row, rcpts.remove(&id).unwrap_or_default()))
+            .collect()
+    }
+
+    async fn rcpts_of(
+        &self,
+        ids: &[String],
+    ) -> Result<std::collections::HashMap<String, Vec<String>>, StoreError> {
+        let mut out: std::collections::HashMap<String, Vec<String>> = Default::default();
+        for chunk in ids.chunks(500) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT message_id, rcpt FROM message_rcpts WHERE message_id IN ({}) ORDER BY message_id, idx",
+                marks.join(", ")
+            );
+            let mut q = sqlx::query_as::<_, (String, String)>(AssertSqlSafe(sql));
+            for id in chunk {
+                q = q.bind(id);
+            }
+            for (id, rcpt) in q.fetch_all(self.r()).await? {
+                out.entry(id).or_default().push(rcpt);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Appends trace events; the whole batch is one transaction.
+    pub async fn append_events(&self, events: &[TraceEvent]) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.w().begin().await?;
+        for chunk in events.chunks(EVENT_CHUNK) {
+            let sql = format!(
+                "INSERT INTO events (message_id, at, kind, detail, data) VALUES {}",
+                values_clause(chunk.len(), 5)
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for e in chunk {
+                let data = if e.data.is_null() {
+                    "null".to_string()
+                } else {
+                    e.data.to_string()
+                };
+                q = q
+                    .bind(&e.message_id)
+                    .bind(e.at)
+                    .bind(e.kind.as_str())
+                    .bind(&e.detail)
+                    .bind(data);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A message's events in the order they were appended.
+    pub async fn events(&self, message_id: &str) -> Result<Vec<TraceEvent>, StoreError> {
+        let rows: Vec<(String, i64, String, String, String)> = sqlx::query_as(
+            "SELECT message_id, at, kind, detail, data FROM events WHERE message_id = $1 ORDER BY seq",
+        )
+        .bind(message_id)
+        .fetch_all(self.r())
+        .await?;
+        rows.into_iter()
+            .map(|(message_id, at, kind, detail, data)| {
+                Ok(TraceEvent {
+                    message_id,
+                    at,
+                    kind: EventKind::parse(&kind)
+                        .ok_or_else(|| bad_column("events.kind", &kind))?,
+                    detail,
+                    data: serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
+                })
+            })
+            .collect()
+    }
+
+    /// The id of the newest message whose `Message-ID:` header is `header` (with or without `<>`).
+    pub async fn find_message_by_header_id(
+        &self,
+        header: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let bare = header.trim().trim_start_matches('<').trim_end_matches('>');
+        if bare.is_empty() {
+            return Ok(None);
+        }
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT id FROM messages WHERE message_id_header = $1 OR message_id_header = $2 \
+             ORDER BY received_at DESC LIMIT 1",
+        )
+        .bind(bare)
+        .bind(format!("<{bare}>"))
+        .fetch_optional(self.r())
+        .await?;
+        Ok(row.map(|r| r.0))
+    }
+
+    /// Deletes messages and events received before `before` (retention); returns messages removed.
+    pub async fn prune_messages(&self, before: Millis) -> Result<u64, StoreError> {
+        let mut tx = self.w().begin().await?;
+        sqlx::query("DELETE FROM events WHERE message_id IN (SELECT id FROM messages WHERE received_at < $1)")
+            .bind(before)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM message_rcpts WHERE message_id IN (SELECT id FROM messages WHERE received_at < $1)")
+            .bind(before)
+            .execute(&mut *tx)
+            .await?;
+        let done = sqlx::query("DELETE FROM messages WHERE received_at < $1")
+            .bind(before)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+}
+
+/// `("=", "a@b")` for an address, `("LIKE", "%@dom")` for `@dom`; lowercased.
+fn addr_match(input: &str) -> (&'static str, String) {
+    let v = input.trim().to_lowercase();
+    if v.starts_with('@') {
+        ("LIKE", format!("%{v}"))
+    } else {
+        ("=", v)
+    }
+}
