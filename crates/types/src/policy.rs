@@ -131,8 +131,12 @@ fn check_range(key: &str, v: Option<u32>, max: u32) -> Result<(), String> {
 
 fn check_addresses(key: &str, v: &Option<Vec<String>>) -> Result<(), String> {
     for a in v.iter().flatten() {
-        let ok = a.split_once('@').is_some_and(|(l, d)| !l.is_empty() && (d.contains('.') || d == "localhost"))
-            && !a.chars().any(|c| c.is_whitespace() || c == '<' || c == '>' || c == ',');
+        let ok = a
+            .split_once('@')
+            .is_some_and(|(l, d)| !l.is_empty() && (d.contains('.') || d == "localhost"))
+            && !a
+                .chars()
+                .any(|c| c.is_whitespace() || c == '<' || c == '>' || c == ',');
         if !ok {
             return Err(format!("{key}: `{a}` is not an email address"));
         }
@@ -143,21 +147,41 @@ fn check_addresses(key: &str, v: &Option<Vec<String>>) -> Result<(), String> {
 impl PolicySettings {
     /// Range checks; the message names the key.
     pub fn validate(&self) -> Result<(), String> {
-        check_range("recipient_limit_external_per_hour", self.recipient_limit_external_per_hour, MAX_RECIPIENT_LIMIT)?;
-        check_range("recipient_limit_internal_per_hour", self.recipient_limit_internal_per_hour, MAX_RECIPIENT_LIMIT)?;
-        check_range("recipient_limit_per_day", self.recipient_limit_per_day, MAX_RECIPIENT_LIMIT)?;
-        check_range("spam_messages_per_hour", self.spam_messages_per_hour, 10_000)?;
-        check_range("tenant_spam_messages_per_hour", self.tenant_spam_messages_per_hour, 1_000_000)?;
+        check_range(
+            "recipient_limit_external_per_hour",
+            self.recipient_limit_external_per_hour,
+            MAX_RECIPIENT_LIMIT,
+        )?;
+        check_range(
+            "recipient_limit_internal_per_hour",
+            self.recipient_limit_internal_per_hour,
+            MAX_RECIPIENT_LIMIT,
+        )?;
+        check_range(
+            "recipient_limit_per_day",
+            self.recipient_limit_per_day,
+            MAX_RECIPIENT_LIMIT,
+        )?;
+        check_range(
+            "spam_messages_per_hour",
+            self.spam_messages_per_hour,
+            10_000,
+        )?;
+        check_range(
+            "tenant_spam_messages_per_hour",
+            self.tenant_spam_messages_per_hour,
+            1_000_000,
+        )?;
         check_range("max_unblocks_per_day", self.max_unblocks_per_day, 1_000)?;
-        if let Some(r) = self.spam_ratio {
-            if !(0.0..=1.0).contains(&r) {
-                return Err(format!("spam_ratio: {r} is outside 0–1"));
-            }
+        if let Some(r) = self.spam_ratio
+            && !(0.0..=1.0).contains(&r)
+        {
+            return Err(format!("spam_ratio: {r} is outside 0–1"));
         }
-        if let Some(s) = self.reject_score {
-            if !s.is_finite() {
-                return Err(format!("reject_score: {s} is not a finite number"));
-            }
+        if let Some(s) = self.reject_score
+            && !s.is_finite()
+        {
+            return Err(format!("reject_score: {s} is not a finite number"));
         }
         check_addresses("bcc_recipients", &self.bcc_recipients)?;
         check_addresses("notify_recipients", &self.notify_recipients)?;
@@ -177,15 +201,26 @@ impl PolicySettings {
         let unset = v.is_empty() || v == "default";
         let mut next = self.clone();
         let num = |k: &str| -> Result<Option<u32>, String> {
-            if unset { return Ok(None) }
-            v.replace('_', "").parse::<u32>().map(Some).map_err(|_| format!("{k}: `{v}` is not a whole number"))
+            if unset {
+                return Ok(None);
+            }
+            v.replace('_', "")
+                .parse::<u32>()
+                .map(Some)
+                .map_err(|_| format!("{k}: `{v}` is not a whole number"))
         };
         let float = |k: &str| -> Result<Option<f64>, String> {
-            if unset { return Ok(None) }
-            v.parse::<f64>().map(Some).map_err(|_| format!("{k}: `{v}` is not a number"))
+            if unset {
+                return Ok(None);
+            }
+            v.parse::<f64>()
+                .map(Some)
+                .map_err(|_| format!("{k}: `{v}` is not a number"))
         };
         let boolean = |k: &str| -> Result<Option<bool>, String> {
-            if unset { return Ok(None) }
+            if unset {
+                return Ok(None);
+            }
             match v.to_ascii_lowercase().as_str() {
                 "true" | "on" | "yes" | "1" => Ok(Some(true)),
                 "false" | "off" | "no" | "0" => Ok(Some(false)),
@@ -193,20 +228,37 @@ impl PolicySettings {
             }
         };
         let action = |k: &str| -> Result<Option<ThresholdAction>, String> {
-            if unset { return Ok(None) }
-            ThresholdAction::parse(v).map(Some)
-                .ok_or_else(|| format!("{k}: `{v}` is not one of alert, block_user_for_today, block_user"))
+            if unset {
+                return Ok(None);
+            }
+            ThresholdAction::parse(v).map(Some).ok_or_else(|| {
+                format!("{k}: `{v}` is not one of alert, block_user_for_today, block_user")
+            })
         };
         let list = || -> Option<Vec<String>> {
-            if unset { return None }
-            Some(v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
+            if unset {
+                return None;
+            }
+            Some(
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect(),
+            )
         };
         match key {
-            "recipient_limit_external_per_hour" => next.recipient_limit_external_per_hour = num(key)?,
-            "recipient_limit_internal_per_hour" => next.recipient_limit_internal_per_hour = num(key)?,
+            "recipient_limit_external_per_hour" => {
+                next.recipient_limit_external_per_hour = num(key)?
+            }
+            "recipient_limit_internal_per_hour" => {
+                next.recipient_limit_internal_per_hour = num(key)?
+            }
             "recipient_limit_per_day" => next.recipient_limit_per_day = num(key)?,
             "action_when_threshold_reached" => next.action_when_threshold_reached = action(key)?,
-            "action_when_spam_threshold_reached" => next.action_when_spam_threshold_reached = action(key)?,
+            "action_when_spam_threshold_reached" => {
+                next.action_when_spam_threshold_reached = action(key)?
+            }
             "spam_messages_per_hour" => next.spam_messages_per_hour = num(key)?,
             "spam_ratio" => next.spam_ratio = float(key)?,
             "tenant_spam_messages_per_hour" => next.tenant_spam_messages_per_hour = num(key)?,
@@ -216,7 +268,12 @@ impl PolicySettings {
             "bcc_recipients" => next.bcc_recipients = list(),
             "notify_recipients" => next.notify_recipients = list(),
             "max_unblocks_per_day" => next.max_unblocks_per_day = num(key)?,
-            other => return Err(format!("unknown policy key `{other}` (known: {})", POLICY_KEYS.join(", "))),
+            other => {
+                return Err(format!(
+                    "unknown policy key `{other}` (known: {})",
+                    POLICY_KEYS.join(", ")
+                ));
+            }
         }
         next.validate()?;
         *self = next;
@@ -259,31 +316,62 @@ impl PolicySettings {
 
     /// Concrete values for one sender: `self` (the matched policy), then the tenant's default,
     /// then the service-wide settings, then the built-in defaults. 0 counts as unset.
-    pub fn resolve(&self, tenant_default: &PolicySettings, service: &PolicySettings) -> EffectivePolicy {
+    pub fn resolve(
+        &self,
+        tenant_default: &PolicySettings,
+        service: &PolicySettings,
+    ) -> EffectivePolicy {
         let layers = [self, tenant_default, service];
         let num = |get: fn(&PolicySettings) -> Option<u32>, dflt: u32| {
-            layers.iter().filter_map(|l| get(l)).find(|&v| v != 0).unwrap_or(dflt)
+            layers
+                .iter()
+                .filter_map(|l| get(l))
+                .find(|&v| v != 0)
+                .unwrap_or(dflt)
         };
         let pick = |get: &dyn Fn(&PolicySettings) -> Option<ThresholdAction>, dflt| {
             layers.iter().find_map(|l| get(l)).unwrap_or(dflt)
         };
-        let flag = |get: fn(&PolicySettings) -> Option<bool>| layers.iter().find_map(|l| get(l)).unwrap_or(false);
+        let flag = |get: fn(&PolicySettings) -> Option<bool>| {
+            layers.iter().find_map(|l| get(l)).unwrap_or(false)
+        };
         let list = |get: fn(&PolicySettings) -> &Option<Vec<String>>| {
-            layers.iter().find_map(|l| get(l).clone()).unwrap_or_default()
+            layers
+                .iter()
+                .find_map(|l| get(l).clone())
+                .unwrap_or_default()
         };
         EffectivePolicy {
-            external_per_hour: num(|s| s.recipient_limit_external_per_hour, DEFAULT_EXTERNAL_PER_HOUR),
-            internal_per_hour: num(|s| s.recipient_limit_internal_per_hour, DEFAULT_INTERNAL_PER_HOUR),
+            external_per_hour: num(
+                |s| s.recipient_limit_external_per_hour,
+                DEFAULT_EXTERNAL_PER_HOUR,
+            ),
+            internal_per_hour: num(
+                |s| s.recipient_limit_internal_per_hour,
+                DEFAULT_INTERNAL_PER_HOUR,
+            ),
             per_day: num(|s| s.recipient_limit_per_day, DEFAULT_PER_DAY),
-            action: pick(&|s| s.action_when_threshold_reached, ThresholdAction::BlockUserForToday),
-            spam_action: pick(&|s| s.action_when_spam_threshold_reached, ThresholdAction::BlockUser),
-            spam_messages_per_hour: num(|s| s.spam_messages_per_hour, DEFAULT_SPAM_MESSAGES_PER_HOUR),
+            action: pick(
+                &|s| s.action_when_threshold_reached,
+                ThresholdAction::BlockUserForToday,
+            ),
+            spam_action: pick(
+                &|s| s.action_when_spam_threshold_reached,
+                ThresholdAction::BlockUser,
+            ),
+            spam_messages_per_hour: num(
+                |s| s.spam_messages_per_hour,
+                DEFAULT_SPAM_MESSAGES_PER_HOUR,
+            ),
             spam_ratio: layers
                 .iter()
                 .filter_map(|l| l.spam_ratio)
                 .find(|&r| r > 0.0)
                 .unwrap_or(DEFAULT_SPAM_RATIO),
-            tenant_spam_messages_per_hour: num(|s| s.tenant_spam_messages_per_hour, DEFAULT_TENANT_SPAM_MESSAGES_PER_HOUR),
+            tenant_spam_messages_per_hour: num(
+                |s| s.tenant_spam_messages_per_hour,
+                DEFAULT_TENANT_SPAM_MESSAGES_PER_HOUR,
+            ),
             reject_score: layers.iter().find_map(|l| l.reject_score),
             quarantine: flag(|s| s.quarantine),
             bcc_suspicious_outbound_mail: flag(|s| s.bcc_suspicious_outbound_mail),
@@ -344,9 +432,14 @@ fn domain_matches(sender_domain: &str, d: &str) -> bool {
 impl PolicyScope {
     pub fn matches(&self, sender: &str) -> bool {
         let sender = sender.trim();
-        let domain = sender.rsplit_once('@').map_or("", |(_, d)| d).trim_end_matches('.');
-        let is_sender = |list: &[String]| list.iter().any(|s| s.trim().eq_ignore_ascii_case(sender));
-        let in_domain = |list: &[String]| !domain.is_empty() && list.iter().any(|d| domain_matches(domain, d));
+        let domain = sender
+            .rsplit_once('@')
+            .map_or("", |(_, d)| d)
+            .trim_end_matches('.');
+        let is_sender =
+            |list: &[String]| list.iter().any(|s| s.trim().eq_ignore_ascii_case(sender));
+        let in_domain =
+            |list: &[String]| !domain.is_empty() && list.iter().any(|d| domain_matches(domain, d));
         if self.senders.is_empty() && self.domains.is_empty() {
             return false;
         }
@@ -392,9 +485,14 @@ pub fn validate_policies(policies: &[Policy]) -> Result<(), String> {
             return Err(format!("policy `{}` exists twice", p.name));
         }
         if let Some(other) = prios.insert(p.priority, p.name.as_str()) {
-            return Err(format!("priority {} is used by both `{other}` and `{}`", p.priority, p.name));
+            return Err(format!(
+                "priority {} is used by both `{other}` and `{}`",
+                p.priority, p.name
+            ));
         }
-        p.settings.validate().map_err(|m| format!("policy `{}`: {m}", p.name))?;
+        p.settings
+            .validate()
+            .map_err(|m| format!("policy `{}`: {m}", p.name))?;
     }
     Ok(())
 }
@@ -407,18 +505,42 @@ mod tests {
     fn validate_table() {
         let cases: &[(&str, &str, Option<&str>)] = &[
             ("recipient_limit_external_per_hour", "10000", None),
-            ("recipient_limit_external_per_hour", "10001", Some("recipient_limit_external_per_hour")),
+            (
+                "recipient_limit_external_per_hour",
+                "10001",
+                Some("recipient_limit_external_per_hour"),
+            ),
             ("recipient_limit_internal_per_hour", "0", None),
-            ("recipient_limit_per_day", "20000", Some("recipient_limit_per_day")),
-            ("recipient_limit_per_day", "-1", Some("recipient_limit_per_day")),
+            (
+                "recipient_limit_per_day",
+                "20000",
+                Some("recipient_limit_per_day"),
+            ),
+            (
+                "recipient_limit_per_day",
+                "-1",
+                Some("recipient_limit_per_day"),
+            ),
             ("spam_ratio", "0.3", None),
             ("spam_ratio", "1.5", Some("spam_ratio")),
             ("spam_ratio", "abc", Some("spam_ratio")),
-            ("spam_messages_per_hour", "10001", Some("spam_messages_per_hour")),
+            (
+                "spam_messages_per_hour",
+                "10001",
+                Some("spam_messages_per_hour"),
+            ),
             ("tenant_spam_messages_per_hour", "5000", None),
             ("action_when_threshold_reached", "alert", None),
-            ("action_when_threshold_reached", "explode", Some("action_when_threshold_reached")),
-            ("action_when_spam_threshold_reached", "block_user_for_today", None),
+            (
+                "action_when_threshold_reached",
+                "explode",
+                Some("action_when_threshold_reached"),
+            ),
+            (
+                "action_when_spam_threshold_reached",
+                "block_user_for_today",
+                None,
+            ),
             ("reject_score", "15.5", None),
             ("reject_score", "inf", Some("reject_score")),
             ("quarantine", "on", None),
@@ -438,7 +560,11 @@ mod tests {
                 Some(name) => {
                     let e = r.expect_err(&format!("{k}={v} should fail"));
                     assert!(e.contains(name), "{k}={v}: `{e}` should name {name}");
-                    assert_eq!(s, PolicySettings::default(), "a refused set changes nothing");
+                    assert_eq!(
+                        s,
+                        PolicySettings::default(),
+                        "a refused set changes nothing"
+                    );
                 }
             }
         }
@@ -447,14 +573,23 @@ mod tests {
     #[test]
     fn set_and_unset_and_show() {
         let mut s = PolicySettings::default();
-        s.set_assignment("recipient_limit_external_per_hour=50").unwrap();
-        s.set_assignment("bcc_recipients=a@x.example,b@x.example").unwrap();
+        s.set_assignment("recipient_limit_external_per_hour=50")
+            .unwrap();
+        s.set_assignment("bcc_recipients=a@x.example,b@x.example")
+            .unwrap();
         assert_eq!(s.recipient_limit_external_per_hour, Some(50));
-        assert_eq!(s.bcc_recipients.as_deref(), Some(&["a@x.example".to_string(), "b@x.example".into()][..]));
+        assert_eq!(
+            s.bcc_recipients.as_deref(),
+            Some(&["a@x.example".to_string(), "b@x.example".into()][..])
+        );
         let shown = s.entries();
         assert_eq!(shown.len(), POLICY_KEYS.len());
-        assert_eq!(shown[0], ("recipient_limit_external_per_hour", Some("50".into())));
-        s.set_key("recipient_limit_external_per_hour", "default").unwrap();
+        assert_eq!(
+            shown[0],
+            ("recipient_limit_external_per_hour", Some("50".into()))
+        );
+        s.set_key("recipient_limit_external_per_hour", "default")
+            .unwrap();
         assert_eq!(s.recipient_limit_external_per_hour, None);
         assert!(s.set_assignment("no-equals-sign").is_err());
     }
@@ -465,10 +600,15 @@ mod tests {
             "recipient_limit_external_per_hour = 100\naction_when_threshold_reached = \"block_user\"\nspam_ratio = 0.4\n",
         )
         .unwrap();
-        assert_eq!(s.action_when_threshold_reached, Some(ThresholdAction::BlockUser));
+        assert_eq!(
+            s.action_when_threshold_reached,
+            Some(ThresholdAction::BlockUser)
+        );
         let back: PolicySettings = toml::from_str(&toml::to_string(&s).unwrap()).unwrap();
         assert_eq!(back, s);
-        let e = toml::from_str::<PolicySettings>("recipient_limit = 5\n").unwrap_err().to_string();
+        let e = toml::from_str::<PolicySettings>("recipient_limit = 5\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("recipient_limit"), "{e}");
     }
 
@@ -476,17 +616,31 @@ mod tests {
     fn resolve_layers_and_zero_means_default() {
         let builtin = EffectivePolicy::default();
         assert_eq!(
-            (builtin.external_per_hour, builtin.internal_per_hour, builtin.per_day),
+            (
+                builtin.external_per_hour,
+                builtin.internal_per_hour,
+                builtin.per_day
+            ),
             (500, 1000, 1000)
         );
         assert_eq!(builtin.action, ThresholdAction::BlockUserForToday);
         assert_eq!(builtin.spam_action, ThresholdAction::BlockUser);
-        assert_eq!((builtin.spam_messages_per_hour, builtin.tenant_spam_messages_per_hour), (10, 200));
+        assert_eq!(
+            (
+                builtin.spam_messages_per_hour,
+                builtin.tenant_spam_messages_per_hour
+            ),
+            (10, 200)
+        );
         assert_eq!(builtin.spam_ratio, 0.5);
         assert_eq!(builtin.max_unblocks_per_day, 3);
         assert_eq!(builtin.reject_score, None);
 
-        let service = PolicySettings { recipient_limit_per_day: Some(2000), quarantine: Some(true), ..Default::default() };
+        let service = PolicySettings {
+            recipient_limit_per_day: Some(2000),
+            quarantine: Some(true),
+            ..Default::default()
+        };
         let tenant = PolicySettings {
             recipient_limit_external_per_hour: Some(300),
             recipient_limit_per_day: Some(0),
@@ -499,33 +653,66 @@ mod tests {
             ..Default::default()
         };
         let e = custom.resolve(&tenant, &service);
-        assert_eq!(e.external_per_hour, 300, "0 in the custom policy falls through to the tenant");
-        assert_eq!(e.per_day, 2000, "0 in the tenant falls through to the service");
+        assert_eq!(
+            e.external_per_hour, 300,
+            "0 in the custom policy falls through to the tenant"
+        );
+        assert_eq!(
+            e.per_day, 2000,
+            "0 in the tenant falls through to the service"
+        );
         assert_eq!(e.action, ThresholdAction::Alert);
         assert!(!e.quarantine, "explicit false wins over the service's true");
     }
 
     fn pol(name: &str, priority: u32, scope: PolicyScope) -> Policy {
-        Policy { name: name.into(), priority, scope, settings: PolicySettings::default() }
+        Policy {
+            name: name.into(),
+            priority,
+            scope,
+            settings: PolicySettings::default(),
+        }
     }
 
     #[test]
     fn selection_table() {
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
         let policies = vec![
-            pol("sales", 5, PolicyScope { domains: s(&["sales.example"]), ..Default::default() }),
-            pol("ceo", 1, PolicyScope { senders: s(&["ceo@corp.example"]), ..Default::default() }),
-            pol("corp", 2, PolicyScope {
-                domains: s(&["corp.example"]),
-                except_senders: s(&["bot@corp.example"]),
-                except_domains: s(&["lab.corp.example"]),
-                ..Default::default()
-            }),
-            pol("both", 3, PolicyScope {
-                senders: s(&["x@sales.example"]),
-                domains: s(&["other.example"]),
-                ..Default::default()
-            }),
+            pol(
+                "sales",
+                5,
+                PolicyScope {
+                    domains: s(&["sales.example"]),
+                    ..Default::default()
+                },
+            ),
+            pol(
+                "ceo",
+                1,
+                PolicyScope {
+                    senders: s(&["ceo@corp.example"]),
+                    ..Default::default()
+                },
+            ),
+            pol(
+                "corp",
+                2,
+                PolicyScope {
+                    domains: s(&["corp.example"]),
+                    except_senders: s(&["bot@corp.example"]),
+                    except_domains: s(&["lab.corp.example"]),
+                    ..Default::default()
+                },
+            ),
+            pol(
+                "both",
+                3,
+                PolicyScope {
+                    senders: s(&["x@sales.example"]),
+                    domains: s(&["other.example"]),
+                    ..Default::default()
+                },
+            ),
             pol("empty", 0, PolicyScope::default()),
         ];
         validate_policies(&policies).unwrap();
@@ -541,7 +728,11 @@ mod tests {
             ("", None),
         ];
         for (sender, want) in cases {
-            assert_eq!(select_policy(&policies, sender).map(|p| p.name.as_str()), want, "{sender}");
+            assert_eq!(
+                select_policy(&policies, sender).map(|p| p.name.as_str()),
+                want,
+                "{sender}"
+            );
         }
     }
 
@@ -549,11 +740,47 @@ mod tests {
     fn policy_set_validation() {
         let a = pol("a", 1, PolicyScope::default());
         let b = pol("b", 1, PolicyScope::default());
-        assert!(validate_policies(&[a.clone(), b]).unwrap_err().contains("priority 1"));
-        assert!(validate_policies(&[a.clone(), a.clone()]).unwrap_err().contains("twice"));
+        assert!(
+            validate_policies(&[a.clone(), b])
+                .unwrap_err()
+                .contains("priority 1")
+        );
+        assert!(
+            validate_policies(&[a.clone(), a.clone()])
+                .unwrap_err()
+                .contains("twice")
+        );
         assert!(validate_policies(&[pol("default", 2, PolicyScope::default())]).is_err());
         let mut bad = pol("c", 3, PolicyScope::default());
         bad.settings.spam_ratio = Some(2.0);
-        assert!(validate_policies(&[bad]).unwrap_err().contains("spam_ratio"));
+        assert!(
+            validate_policies(&[bad])
+                .unwrap_err()
+                .contains("spam_ratio")
+        );
+    }
+
+    #[test]
+    fn config_policy_default_is_checked_with_the_key_named() {
+        let c = crate::config::Config::parse(
+            "[policy.default]\nrecipient_limit_external_per_hour = 300\naction_when_threshold_reached = \"alert\"\n",
+            "t.toml",
+        )
+        .unwrap();
+        assert_eq!(
+            c.policy.default.recipient_limit_external_per_hour,
+            Some(300)
+        );
+        let e = crate::config::Config::parse(
+            "[policy.default]\nrecipient_limit_per_day = 20000\n",
+            "t.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("recipient_limit_per_day"), "{e}");
+        let e = crate::config::Config::parse("[policy.default]\nrecipient_limits = 5\n", "t.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("recipient_limits"), "{e}");
     }
 }
