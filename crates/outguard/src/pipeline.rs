@@ -26,6 +26,8 @@ pub struct Submission<'a> {
     pub mail_from: &'a str,
     pub sender: SenderKind,
     pub rcpts: &'a [String],
+    /// The numbers the RCPT decisions were made on ("external recipients in last hour: 3 ≤ 500").
+    pub policy_measures: &'a [String],
 }
 
 /// What the message's own headers say (parsed once, bounded by mail-parser).
@@ -55,9 +57,18 @@ impl HeaderFacts {
 /// Where policy sends the message (SPEC §2.5).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Disposition {
-    Deliver { pool: String, extra_headers: Vec<(String, String)> },
-    Quarantine { pool: String },
+    Deliver { pool: String, extra_headers: Vec<(String, String)>, bcc: Vec<String> },
+    Quarantine { pool: String, extra_headers: Vec<(String, String)> },
     Reject(Reply),
+}
+
+/// How the message is spooled.
+struct Spooling {
+    pool: String,
+    extra_headers: Vec<(String, String)>,
+    bcc: Vec<String>,
+    quarantined: bool,
+    held: bool,
 }
 
 pub async fn accept(relay: &Relay, sub: Submission<'_>, body: Vec<u8>) -> Reply {
@@ -68,18 +79,23 @@ pub async fn accept(relay: &Relay, sub: Submission<'_>, body: Vec<u8>) -> Reply 
     }
     let id = new_message_id();
     let verdict = relay.scan(&sub, &body).await;
-    let disposition = relay.policy_after_scan(&sub, &verdict).await;
+    let after = relay.policy_after_scan(&sub, &verdict, &id).await;
     let record = message_record(relay, &id, &sub, &facts, &verdict, body.len());
-    match disposition {
+    let mut measures: Vec<String> = sub.policy_measures.to_vec();
+    measures.extend(after.measures);
+    let how = match after.disposition {
         Disposition::Reject(reply) => {
-            reject(relay, record, &verdict, &reply).await;
-            reply
+            reject(relay, record, &verdict, &reply, &after.policy_name, &measures).await;
+            return reply;
         }
-        Disposition::Deliver { pool, extra_headers } => {
-            queue(relay, record, &sub, &verdict, body, pool, extra_headers, false).await
+        Disposition::Deliver { pool, extra_headers, bcc } => {
+            Spooling { pool, extra_headers, bcc, quarantined: false, held: after.hold }
         }
-        Disposition::Quarantine { pool } => queue(relay, record, &sub, &verdict, body, pool, vec![], true).await,
-    }
+        Disposition::Quarantine { pool, extra_headers } => {
+            Spooling { pool, extra_headers, bcc: vec![], quarantined: true, held: after.hold }
+        }
+    };
+    queue(relay, record, &sub, &verdict, body, how, (&after.policy_name, &measures)).await
 }
 
 fn message_record(relay: &Relay, id: &str, sub: &Submission<'_>, facts: &HeaderFacts, v: &Verdict, size: usize) -> MessageRecord {
@@ -102,12 +118,13 @@ fn message_record(relay: &Relay, id: &str, sub: &Submission<'_>, facts: &HeaderF
     }
 }
 
-async fn reject(relay: &Relay, mut record: MessageRecord, v: &Verdict, reply: &Reply) {
+async fn reject(relay: &Relay, mut record: MessageRecord, v: &Verdict, reply: &Reply, policy: &str, measures: &[String]) {
     record.state = MessageState::Rejected;
     let id = record.id.clone();
     relay.tracer.record(TraceRecord::Message(Box::new(record))).await;
     trace_verdict(relay, &id, v).await;
-    relay.tracer.event(&id, EventKind::Policy, format!("rejected: {reply}"), json!({"reply": reply.to_string()})).await;
+    let detail = format!("policy {policy}: rejected with {reply}; {}", measures.join("; "));
+    relay.tracer.event(&id, EventKind::Policy, detail, json!({"policy": policy, "reply": reply.to_string(), "measures": measures})).await;
 }
 
 async fn trace_verdict(relay: &Relay, id: &str, v: &Verdict) {
@@ -116,29 +133,30 @@ async fn trace_verdict(relay: &Relay, id: &str, v: &Verdict) {
     relay.tracer.event(id, EventKind::Verdict, detail, serde_json::to_value(v).unwrap_or_default()).await;
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn queue(
     relay: &Relay,
     mut record: MessageRecord,
     sub: &Submission<'_>,
     v: &Verdict,
     body: Vec<u8>,
-    pool: String,
-    extra_headers: Vec<(String, String)>,
-    quarantined: bool,
+    how: Spooling,
+    (policy, measures): (&str, &[String]),
 ) -> Reply {
     let id = record.id.clone();
+    let Spooling { pool, extra_headers, bcc, quarantined, held } = how;
+    let mut rcpts = sub.rcpts.to_vec();
+    rcpts.extend(bcc.iter().cloned());
     let env = Envelope {
         id: id.clone(),
         mail_from: sub.mail_from.to_string(),
-        rcpts: sub.rcpts.to_vec(),
+        rcpts,
         tenant: record.tenant.clone(),
         submitter: record.submitter.clone(),
         pool: pool.clone(),
         received_at: record.received_at,
         class: Some(v.class),
         score: Some(v.score),
-        held: false,
+        held,
         quarantined,
         extra_headers,
     };
@@ -148,7 +166,11 @@ async fn queue(
         return spool_error_reply(&e);
     }
     record.pool = Some(pool.clone());
-    record.state = if quarantined { MessageState::Quarantined } else { MessageState::Queued };
+    record.state = match (quarantined, held) {
+        (true, _) => MessageState::Quarantined,
+        (false, true) => MessageState::Held,
+        _ => MessageState::Queued,
+    };
     let who = match sub.identity {
         Identity::Account { address, .. } => format!("account {address}"),
         Identity::Connector { cidr, .. } => format!("connector {cidr}"),
@@ -158,8 +180,14 @@ async fn queue(
     let received = format!("received from {} [{}] via {} ({who}), {} recipient(s), {} bytes", sub.helo, sub.peer, sub.listener.as_str(), sub.rcpts.len(), body.len());
     relay.tracer.event(&id, EventKind::Received, received, json!({"peer": sub.peer.to_string(), "helo": sub.helo, "tls": sub.tls, "listener": sub.listener.as_str(), "mail_from": sub.mail_from, "rcpts": sub.rcpts})).await;
     trace_verdict(relay, &id, v).await;
-    let kind = if quarantined { EventKind::Quarantined } else { EventKind::Queued };
-    relay.tracer.event(&id, kind, format!("queued for the {pool} pool"), json!({"pool": pool})).await;
+    let detail = format!("policy {policy}: {}", measures.join("; "));
+    relay.tracer.event(&id, EventKind::Policy, detail, json!({"policy": policy, "measures": measures, "bcc": bcc})).await;
+    let (kind, what) = match (quarantined, held) {
+        (true, _) => (EventKind::Quarantined, "quarantined"),
+        (false, true) => (EventKind::Held, "held (the submitter was restricted by this message)"),
+        _ => (EventKind::Queued, "queued"),
+    };
+    relay.tracer.event(&id, kind, format!("{what} for the {pool} pool"), json!({"pool": pool})).await;
     relay.enqueue(&id).await;
     Reply::queued(&id)
 }
@@ -201,4 +229,25 @@ pub async fn receive_feedback_report(_relay: &Relay, _body: &[u8]) -> Reply {
 /// Registrable-ish sender domain for scan context.
 pub fn sender_domain(mail_from: &str) -> Option<&str> {
     domain_of(mail_from)
+}
+
+/// The message record of mail Outguard writes itself (notifications).
+pub fn system_record(relay: &Relay, env: &Envelope, size: usize, what: &str) -> MessageRecord {
+    MessageRecord {
+        id: env.id.clone(),
+        tenant: env.tenant.clone(),
+        submitter: env.submitter.clone(),
+        mail_from: env.mail_from.clone(),
+        rcpts: env.rcpts.clone(),
+        header_from: Some(env.mail_from.clone()),
+        message_id_header: None,
+        subject: Some(what.to_string()),
+        size: size as u64,
+        received_at: env.received_at,
+        state: MessageState::Queued,
+        pool: Some(env.pool.clone()),
+        class: None,
+        score: None,
+        node: relay.node.clone(),
+    }
 }

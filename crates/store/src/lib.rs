@@ -1,6 +1,6 @@
 //! The records store: tenants, accepted domains, accounts, connectors, API tokens, the message
-//! trace, blobs and the audit log, on SQLite (embedded default) or PostgreSQL (cluster mode) with
-//! one SQL text and one test suite for both (STYLE rule 7). Also home of the message spool
+//! trace, blobs, the audit log, outbound spam policies, restrictions and alerts, on SQLite
+//! (embedded default) or PostgreSQL (cluster mode) with one SQL text and one test suite for both (STYLE rule 7). Also home of the message spool
 //! ([`spool`]), which is local to each node whatever the records backend.
 //!
 //! [`Store`] is a cheap `Clone` handle around the connection pools; every method takes the time
@@ -10,6 +10,7 @@
 pub mod spool;
 
 mod accounts;
+mod alerts;
 mod audit;
 mod blobs;
 mod connectors;
@@ -19,6 +20,8 @@ mod domains;
 mod error;
 mod messages;
 mod names;
+mod policies;
+mod restrictions;
 mod tenants;
 mod tokens;
 
@@ -27,10 +30,13 @@ use std::sync::Arc;
 use sqlx::AnyPool;
 
 pub use accounts::generate_password;
+pub use alerts::{MAX_ALERTS_LIMIT, StoredAlert};
 pub use audit::AuditEntry;
 pub use db::Backend;
 pub use error::StoreError;
 pub use messages::{DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT};
+pub use policies::DEFAULT_POLICY;
+pub use restrictions::StoredRestriction;
 pub use tokens::TOKEN_PREFIX;
 
 /// Handle to the records database. Clone it freely: clones share pools and caches.

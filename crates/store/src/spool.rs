@@ -36,7 +36,10 @@ use dirsync::GroupSync;
 #[derive(Debug, thiserror::Error)]
 pub enum SpoolError {
     #[error("spool {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("spool {0} is locked by another process")]
     Locked(PathBuf),
     #[error("message {0} is not in the spool")]
@@ -108,11 +111,17 @@ pub struct State {
 impl State {
     /// The state of a message that has no sidecar yet.
     pub fn initial(env: &Envelope) -> State {
-        State { held: env.held, quarantined: env.quarantined, ..State::default() }
+        State {
+            held: env.held,
+            quarantined: env.quarantined,
+            ..State::default()
+        }
     }
 
     pub fn status(&self, rcpt: &str) -> RcptStatus {
-        self.rcpts.get(rcpt).map_or(RcptStatus::Pending, |r| r.status)
+        self.rcpts
+            .get(rcpt)
+            .map_or(RcptStatus::Pending, |r| r.status)
     }
 
     /// Recipients of `env` still to deliver.
@@ -140,7 +149,10 @@ pub struct Spool {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> SpoolError + '_ {
-    move |source| SpoolError::Io { path: path.to_path_buf(), source }
+    move |source| SpoolError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// A new sortable message id: UUIDv7 as 32 lowercase hex digits.
@@ -150,7 +162,11 @@ pub fn new_message_id() -> String {
 
 fn check_id(id: &str) -> Result<(), SpoolError> {
     let ok = !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric());
-    if ok { Ok(()) } else { Err(SpoolError::BadId(id.to_string())) }
+    if ok {
+        Ok(())
+    } else {
+        Err(SpoolError::BadId(id.to_string()))
+    }
 }
 
 impl Spool {
@@ -181,7 +197,15 @@ impl Spool {
         }
         let dir_file = File::open(&queue).map_err(io_err(&queue))?;
         let sync = GroupSync::new(dir_file);
-        Ok(Spool { inner: Arc::new(Inner { root, queue, tmp, _lock: lock, sync }) })
+        Ok(Spool {
+            inner: Arc::new(Inner {
+                root,
+                queue,
+                tmp,
+                _lock: lock,
+                sync,
+            }),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -274,7 +298,9 @@ impl Spool {
         let path = self.msg_path(id);
         match File::open(&path) {
             Ok(f) => Ok(BufReader::new(f)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(SpoolError::NotFound(id.into())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(SpoolError::NotFound(id.into()))
+            }
             Err(e) => Err(io_err(&path)(e)),
         }
     }
@@ -283,8 +309,10 @@ impl Spool {
         let path = self.msg_path(id);
         let mut line = Vec::new();
         r.read_until(b'\n', &mut line).map_err(io_err(&path))?;
-        serde_json::from_slice(&line)
-            .map_err(|e| SpoolError::Corrupt { path, message: e.to_string() })
+        serde_json::from_slice(&line).map_err(|e| SpoolError::Corrupt {
+            path,
+            message: e.to_string(),
+        })
     }
 
     pub fn read_envelope(&self, id: &str) -> Result<Envelope, SpoolError> {
@@ -299,16 +327,22 @@ impl Spool {
         let mut r = self.open_msg(id)?;
         self.read_header(id, &mut r)?;
         let mut body = Vec::new();
-        r.read_to_end(&mut body).map_err(io_err(&self.msg_path(id)))?;
+        r.read_to_end(&mut body)
+            .map_err(io_err(&self.msg_path(id)))?;
         Ok(body)
     }
 
     fn read_state(&self, id: &str) -> Result<Option<State>, SpoolError> {
         let path = self.state_path(id);
         match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| SpoolError::Corrupt { path, message: e.to_string() }),
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes)
+                    .map(Some)
+                    .map_err(|e| SpoolError::Corrupt {
+                        path,
+                        message: e.to_string(),
+                    })
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(io_err(&path)(e)),
         }
@@ -324,7 +358,10 @@ impl Spool {
             path: self.state_path(id),
             message: e.to_string(),
         })?;
-        let tmp = self.inner.tmp.join(format!("{id}.state.{}", uuid::Uuid::now_v7().simple()));
+        let tmp = self
+            .inner
+            .tmp
+            .join(format!("{id}.state.{}", uuid::Uuid::now_v7().simple()));
         let write = |path: &Path| -> std::io::Result<()> {
             let mut f = OpenOptions::new().write(true).create_new(true).open(path)?;
             f.write_all(&bytes)?;

@@ -1,8 +1,11 @@
 //! Command-line interface (SPEC §5, §8): clap definitions, global options, exit codes
 //! (64 bad usage or config, 69 service unreachable, 1 otherwise).
 
+mod alerts;
+mod policy;
 mod queue;
 mod records;
+mod restricted;
 mod spam;
 mod trace;
 
@@ -70,6 +73,14 @@ pub enum Command {
     /// The spam engine.
     #[command(subcommand)]
     Spam(spam::SpamCmd),
+    /// Outbound spam policies of a tenant.
+    #[command(subcommand)]
+    Policy(policy::PolicyCmd),
+    /// Restricted accounts, connectors and tenants: list and lift.
+    #[command(subcommand)]
+    Restricted(restricted::RestrictedCmd),
+    /// Recorded alerts.
+    Alerts(alerts::AlertsArgs),
 }
 
 /// Parse, run, map errors to exit codes.
@@ -178,6 +189,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Command::Admin(c) => records::run_admin(c, &store, json).await?,
             Command::Queue(c) => queue::run(c, &cfg, &store, json).await?,
             Command::Trace(a) => trace::run(a, &store, json).await?,
+            Command::Policy(c) => policy::run(c, &cfg, &store, json).await?,
+            Command::Restricted(c) => restricted::run(c, &cfg, &store, json).await?,
+            Command::Alerts(a) => alerts::run(a, &store, json).await?,
             Command::Serve | Command::CheckConfig { .. } | Command::Spam(_) => {}
         }
         Ok(0)

@@ -63,16 +63,30 @@ pub fn run(cmd: SpamCmd, json: bool, model_override: Option<&Path>) -> anyhow::R
     let engine = || -> anyhow::Result<Engine> {
         match model_override {
             Some(p) => {
-                let b = std::fs::read(p).with_context(|| format!("reading model {}", p.display()))?;
-                Ok(Engine::from_model_bytes(&b).with_context(|| format!("loading model {}", p.display()))?)
+                let b =
+                    std::fs::read(p).with_context(|| format!("reading model {}", p.display()))?;
+                Ok(Engine::from_model_bytes(&b)
+                    .with_context(|| format!("loading model {}", p.display()))?)
             }
             None => Ok(Engine::builtin()),
         }
     };
     match cmd {
-        SpamCmd::Scan { files, overlay, exit_code, peer_line } => {
+        SpamCmd::Scan {
+            files,
+            overlay,
+            exit_code,
+            peer_line,
+        } => {
             let overlay = load_overlay(overlay.as_deref())?;
-            scan(&engine()?, &files, overlay.as_ref(), json, exit_code || peer_line, peer_line)
+            scan(
+                &engine()?,
+                &files,
+                overlay.as_ref(),
+                json,
+                exit_code || peer_line,
+                peer_line,
+            )
         }
         SpamCmd::Explain { file, overlay } => {
             let overlay = load_overlay(overlay.as_deref())?;
@@ -100,14 +114,22 @@ pub fn run(cmd: SpamCmd, json: bool, model_override: Option<&Path>) -> anyhow::R
             }
             Ok(0)
         }
-        SpamCmd::Learn { spam, ham: _, tenant, overlay, files } => learn(&engine()?, spam, tenant, overlay, &files, json),
+        SpamCmd::Learn {
+            spam,
+            ham: _,
+            tenant,
+            overlay,
+            files,
+        } => learn(&engine()?, spam, tenant, overlay, &files, json),
     }
 }
 
 fn read_input(p: &Path) -> anyhow::Result<Vec<u8>> {
     if p == Path::new("-") {
         let mut v = Vec::new();
-        std::io::stdin().read_to_end(&mut v).context("reading stdin")?;
+        std::io::stdin()
+            .read_to_end(&mut v)
+            .context("reading stdin")?;
         return Ok(v);
     }
     std::fs::read(p).with_context(|| format!("reading {}", p.display()))
@@ -116,10 +138,19 @@ fn read_input(p: &Path) -> anyhow::Result<Vec<u8>> {
 fn load_overlay(p: Option<&Path>) -> anyhow::Result<Option<Overlay>> {
     let Some(p) = p else { return Ok(None) };
     let b = std::fs::read(p).with_context(|| format!("reading overlay {}", p.display()))?;
-    Ok(Some(Overlay::from_bytes(&b).with_context(|| format!("loading overlay {}", p.display()))?))
+    Ok(Some(Overlay::from_bytes(&b).with_context(|| {
+        format!("loading overlay {}", p.display())
+    })?))
 }
 
-fn scan(engine: &Engine, files: &[PathBuf], overlay: Option<&Overlay>, json: bool, exit_code: bool, peer_line: bool) -> anyhow::Result<i32> {
+fn scan(
+    engine: &Engine,
+    files: &[PathBuf],
+    overlay: Option<&Overlay>,
+    json: bool,
+    exit_code: bool,
+    peer_line: bool,
+) -> anyhow::Result<i32> {
     let ctx = ScanContext::default();
     let mut code = 0;
     for f in files {
@@ -135,7 +166,10 @@ fn scan(engine: &Engine, files: &[PathBuf], overlay: Option<&Overlay>, json: boo
         if v.class.is_spam() && exit_code && code == 0 {
             code = 1;
         }
-        println!("{}", format_verdict(&f.display().to_string(), &v, json, peer_line));
+        println!(
+            "{}",
+            format_verdict(&f.display().to_string(), &v, json, peer_line)
+        );
     }
     Ok(code)
 }
@@ -143,7 +177,12 @@ fn scan(engine: &Engine, files: &[PathBuf], overlay: Option<&Overlay>, json: boo
 /// One output line for a scanned file.
 pub fn format_verdict(file: &str, v: &Verdict, json: bool, peer_line: bool) -> String {
     if peer_line {
-        let tags: Vec<&str> = v.reasons.iter().filter(|r| r.weight != 0.0).map(|r| r.tag.as_str()).collect();
+        let tags: Vec<&str> = v
+            .reasons
+            .iter()
+            .filter(|r| r.weight != 0.0)
+            .map(|r| r.tag.as_str())
+            .collect();
         let verdict = if v.class.is_spam() { "spam" } else { "ham" };
         return format!("{:.3} {verdict} {}", v.score, tags.join(" "));
     }
@@ -156,17 +195,40 @@ pub fn format_verdict(file: &str, v: &Verdict, json: bool, peer_line: bool) -> S
         })
         .to_string();
     }
-    let top: Vec<String> = v.reasons.iter().take(4).map(|r| format!("{} {:+.2}", r.tag, r.weight)).collect();
-    format!("{file}: {} score {:.2} ({})", v.class.as_str(), v.score, top.join(", "))
+    let top: Vec<String> = v
+        .reasons
+        .iter()
+        .take(4)
+        .map(|r| format!("{} {:+.2}", r.tag, r.weight))
+        .collect();
+    format!(
+        "{file}: {} score {:.2} ({})",
+        v.class.as_str(),
+        v.score,
+        top.join(", ")
+    )
 }
 
-fn learn(engine: &Engine, spam: bool, tenant: Option<String>, overlay: Option<PathBuf>, files: &[PathBuf], json: bool) -> anyhow::Result<i32> {
+fn learn(
+    engine: &Engine,
+    spam: bool,
+    tenant: Option<String>,
+    overlay: Option<PathBuf>,
+    files: &[PathBuf],
+    json: bool,
+) -> anyhow::Result<i32> {
     let path = overlay.unwrap_or_else(|| {
-        let who = tenant.as_deref().unwrap_or("global").replace(['/', '\\', '.'], "_");
-        outguard_types::config::ServerConfig::default().data_dir.join(format!("spam-overlay-{who}.bin"))
+        let who = tenant
+            .as_deref()
+            .unwrap_or("global")
+            .replace(['/', '\\', '.'], "_");
+        outguard_types::config::ServerConfig::default()
+            .data_dir
+            .join(format!("spam-overlay-{who}.bin"))
     });
     let mut o = match std::fs::read(&path) {
-        Ok(b) => Overlay::from_bytes(&b).with_context(|| format!("loading overlay {}", path.display()))?,
+        Ok(b) => Overlay::from_bytes(&b)
+            .with_context(|| format!("loading overlay {}", path.display()))?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Overlay::new(),
         Err(e) => return Err(e).with_context(|| format!("reading overlay {}", path.display())),
     };
@@ -181,9 +243,17 @@ fn learn(engine: &Engine, spam: bool, tenant: Option<String>, overlay: Option<Pa
     std::fs::write(&path, o.to_bytes()).with_context(|| format!("writing {}", path.display()))?;
     let (ns, nh) = o.counts();
     if json {
-        println!("{}", serde_json::json!({"overlay": path.display().to_string(), "learned": files.len(), "changed": changed, "spam_total": ns, "ham_total": nh}));
+        println!(
+            "{}",
+            serde_json::json!({"overlay": path.display().to_string(), "learned": files.len(), "changed": changed, "spam_total": ns, "ham_total": nh})
+        );
     } else {
-        println!("learned {} message(s) as {} into {} ({changed} moved; totals: {ns} spam, {nh} ham)", files.len(), if spam { "spam" } else { "ham" }, path.display());
+        println!(
+            "learned {} message(s) as {} into {} ({changed} moved; totals: {ns} spam, {nh} ham)",
+            files.len(),
+            if spam { "spam" } else { "ham" },
+            path.display()
+        );
     }
     Ok(0)
 }

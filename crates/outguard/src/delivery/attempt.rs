@@ -12,12 +12,15 @@ use serde_json::json;
 
 use super::client::{self, Attempt, AttemptError, AttemptResult, RcptOutcome};
 use super::mx::{Route, RouteError};
+use super::pools::Source;
 use super::queue::Inner;
 use super::wire;
 
 /// The recipient's domain (after the last `@`), lowercased.
 pub fn domain_of(rcpt: &str) -> String {
-    rcpt.rsplit_once('@').map_or(rcpt, |(_, d)| d).to_ascii_lowercase()
+    rcpt.rsplit_once('@')
+        .map_or(rcpt, |(_, d)| d)
+        .to_ascii_lowercase()
 }
 
 /// The bytes that follow `DATA`: our headers (+ DKIM signature when configured) and the body.
@@ -36,19 +39,35 @@ pub fn payload(inner: &Inner, env: &Envelope, body: &[u8]) -> Vec<u8> {
 }
 
 fn state(status: RcptStatus, reply: String, remote: Option<String>) -> RcptState {
-    RcptState { status, reply: Some(reply), remote }
+    RcptState {
+        status,
+        reply: Some(reply),
+        remote,
+    }
 }
 
 /// Run one round; returns the new state of every recipient that was tried.
-pub async fn run(inner: &Arc<Inner>, env: &Envelope, current: &State, payload: &[u8]) -> Vec<(String, RcptState)> {
+pub async fn run(
+    inner: &Arc<Inner>,
+    env: &Envelope,
+    current: &State,
+    payload: &[u8],
+) -> Vec<(String, RcptState)> {
     let mut by_domain: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for rcpt in current.pending(env) {
-        by_domain.entry(domain_of(rcpt)).or_default().push(rcpt.to_string());
+        by_domain
+            .entry(domain_of(rcpt))
+            .or_default()
+            .push(rcpt.to_string());
     }
     let rounds = by_domain
         .into_iter()
         .map(|(domain, rcpts)| deliver_domain(inner, env, domain, rcpts, payload));
-    futures::future::join_all(rounds).await.into_iter().flatten().collect()
+    futures::future::join_all(rounds)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 async fn deliver_domain(
@@ -58,20 +77,47 @@ async fn deliver_domain(
     rcpts: Vec<String>,
     payload: &[u8],
 ) -> Vec<(String, RcptState)> {
-    let all = |st: RcptState| rcpts.iter().map(|r| (r.clone(), st.clone())).collect::<Vec<_>>();
+    let all = |st: RcptState| {
+        rcpts
+            .iter()
+            .map(|r| (r.clone(), st.clone()))
+            .collect::<Vec<_>>()
+    };
     let cfg = &inner.deps.config;
-    let route = match inner.deps.resolver.route(&domain, &cfg.routes, cfg.delivery.port).await {
+    let route = match inner
+        .deps
+        .resolver
+        .route(&domain, &cfg.routes, cfg.delivery.port)
+        .await
+    {
         Ok(route) => route,
         Err(RouteError::Permanent { status, reason }) => {
-            return all(state(RcptStatus::Failed, format!("550 {status} {reason}"), None));
+            return all(state(
+                RcptStatus::Failed,
+                format!("550 {status} {reason}"),
+                None,
+            ));
         }
         Err(RouteError::Temporary { reason }) => {
-            inner.trace(&env.id, EventKind::Deferred, format!("{domain}: {reason}"), json!({"domain": domain}));
-            return all(state(RcptStatus::Pending, format!("451 4.4.3 {reason}"), None));
+            inner.trace(
+                &env.id,
+                EventKind::Deferred,
+                format!("{domain}: {reason}"),
+                json!({"domain": domain}),
+            );
+            return all(state(
+                RcptStatus::Pending,
+                format!("451 4.4.3 {reason}"),
+                None,
+            ));
         }
     };
     let Some(source) = inner.deps.pools.pick(&env.pool) else {
-        return all(state(RcptStatus::Pending, format!("451 4.4.0 pool {} has no source address", env.pool), None));
+        return all(state(
+            RcptStatus::Pending,
+            format!("451 4.4.0 pool {} has no source address", env.pool),
+            None,
+        ));
     };
     inner.trace(
         &env.id,
@@ -81,6 +127,19 @@ async fn deliver_domain(
                "hops": route.hops.iter().map(|h| format!("{} {}", h.host, h.addr)).collect::<Vec<_>>()}),
     );
     let _permits = inner.permits(&route.site).await;
+    try_hops(inner, env, &route, &source, &rcpts, payload).await
+}
+
+/// Try the route's hops in order until one session decides the recipients.
+async fn try_hops(
+    inner: &Arc<Inner>,
+    env: &Envelope,
+    route: &Route,
+    source: &Source,
+    rcpts: &[String],
+    payload: &[u8],
+) -> Vec<(String, RcptState)> {
+    let cfg = &inner.deps.config;
     let mut last_error = String::from("no usable mail host");
     for hop in &route.hops {
         let mut attempt = Attempt {
@@ -88,7 +147,7 @@ async fn deliver_domain(
             ehlo: &source.ehlo,
             hop,
             mail_from: &env.mail_from,
-            rcpts: &rcpts,
+            rcpts,
             payload,
             tls: inner.tls.clone(),
             connect_timeout: cfg.delivery.connect_timeout,
@@ -117,7 +176,11 @@ async fn deliver_domain(
             }
         }
     }
-    all(state(RcptStatus::Pending, format!("451 4.4.1 {last_error}"), None))
+    let reply = format!("451 4.4.1 {last_error}");
+    rcpts
+        .iter()
+        .map(|r| (r.clone(), state(RcptStatus::Pending, reply.clone(), None)))
+        .collect()
 }
 
 fn outcomes(r: &AttemptResult) -> Vec<(String, RcptState)> {
@@ -126,7 +189,9 @@ fn outcomes(r: &AttemptResult) -> Vec<(String, RcptState)> {
         .iter()
         .map(|(rcpt, o)| {
             let st = match o {
-                RcptOutcome::Delivered(t) => state(RcptStatus::Delivered, t.clone(), remote.clone()),
+                RcptOutcome::Delivered(t) => {
+                    state(RcptStatus::Delivered, t.clone(), remote.clone())
+                }
                 RcptOutcome::TempFail(t) => state(RcptStatus::Pending, t.clone(), remote.clone()),
                 RcptOutcome::PermFail(t) => state(RcptStatus::Failed, t.clone(), remote.clone()),
             };
@@ -149,7 +214,9 @@ fn trace_attempt(inner: &Inner, env: &Envelope, r: &AttemptResult) {
         })
         .collect();
     let first = r.rcpts.first().map(|(_, o)| match o {
-        RcptOutcome::Delivered(t) | RcptOutcome::TempFail(t) | RcptOutcome::PermFail(t) => t.as_str(),
+        RcptOutcome::Delivered(t) | RcptOutcome::TempFail(t) | RcptOutcome::PermFail(t) => {
+            t.as_str()
+        }
     });
     inner.trace(
         &env.id,
@@ -164,5 +231,9 @@ fn trace_attempt(inner: &Inner, env: &Envelope, r: &AttemptResult) {
 #[allow(dead_code)]
 pub async fn explain_route(inner: &Inner, domain: &str) -> Result<Route, RouteError> {
     let cfg = &inner.deps.config;
-    inner.deps.resolver.route(domain, &cfg.routes, cfg.delivery.port).await
+    inner
+        .deps
+        .resolver
+        .route(domain, &cfg.routes, cfg.delivery.port)
+        .await
 }

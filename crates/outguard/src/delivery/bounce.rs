@@ -16,7 +16,10 @@ pub fn status_of(reply: &str) -> String {
     let code = words.next().unwrap_or("");
     if let Some(esc) = words.next() {
         let parts: Vec<&str> = esc.split('.').collect();
-        let numeric = parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+        let numeric = parts.len() == 3
+            && parts
+                .iter()
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
         if numeric && matches!(parts[0], "2" | "4" | "5") {
             return esc.to_string();
         }
@@ -46,7 +49,10 @@ pub fn make_dsn(
             DsnRecipient {
                 address: rcpt.clone(),
                 action: DsnAction::Failed,
-                status: diagnostic.as_deref().map(status_of).unwrap_or_else(|| "5.0.0".into()),
+                status: diagnostic
+                    .as_deref()
+                    .map(status_of)
+                    .unwrap_or_else(|| "5.0.0".into()),
                 remote_mta: st.remote.clone(),
                 diagnostic,
                 last_attempt: Some(now),
@@ -116,7 +122,11 @@ mod tests {
             quarantined: false,
             extra_headers: vec![],
         };
-        let st = RcptState { status: outguard_store::spool::RcptStatus::Failed, reply: None, remote: None };
+        let st = RcptState {
+            status: outguard_store::spool::RcptStatus::Failed,
+            reply: None,
+            remote: None,
+        };
         assert!(make_dsn("h", &env, &[("x@y.test".into(), st)], b"", 0).is_none());
     }
 }

@@ -17,7 +17,7 @@ use rustls::ClientConfig;
 use rustls_pki_types::ServerName;
 use smtp_proto::Response;
 use smtp_proto::response::parser::ResponseReceiver;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_rustls::client::TlsStream;
 
@@ -123,7 +123,10 @@ struct Conn {
 
 impl Conn {
     fn fail(&self, reason: impl Into<String>) -> AttemptError {
-        AttemptError::Session { addr: self.addr, reason: reason.into() }
+        AttemptError::Session {
+            addr: self.addr,
+            reason: reason.into(),
+        }
     }
 
     async fn io_read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -183,15 +186,37 @@ impl Conn {
 }
 
 /// Connect from `source_ip` (bind then connect, so the remote sees the pool address).
-async fn connect(source_ip: IpAddr, addr: SocketAddr, timeout: Duration) -> Result<TcpStream, AttemptError> {
-    let socket = if addr.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }
-        .map_err(|source| AttemptError::Bind { ip: source_ip, source })?;
-    socket.bind(SocketAddr::new(source_ip, 0)).map_err(|source| AttemptError::Bind { ip: source_ip, source })?;
+async fn connect(
+    source_ip: IpAddr,
+    addr: SocketAddr,
+    timeout: Duration,
+) -> Result<TcpStream, AttemptError> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()
+    } else {
+        TcpSocket::new_v6()
+    }
+    .map_err(|source| AttemptError::Bind {
+        ip: source_ip,
+        source,
+    })?;
+    socket
+        .bind(SocketAddr::new(source_ip, 0))
+        .map_err(|source| AttemptError::Bind {
+            ip: source_ip,
+            source,
+        })?;
     let _ = socket.set_nodelay(true);
     match tokio::time::timeout(timeout, socket.connect(addr)).await {
         Ok(Ok(s)) => Ok(s),
-        Ok(Err(e)) => Err(AttemptError::Connect { addr, reason: e.to_string() }),
-        Err(_) => Err(AttemptError::Connect { addr, reason: "timeout".into() }),
+        Ok(Err(e)) => Err(AttemptError::Connect {
+            addr,
+            reason: e.to_string(),
+        }),
+        Err(_) => Err(AttemptError::Connect {
+            addr,
+            reason: "timeout".into(),
+        }),
     }
 }
 
@@ -199,13 +224,21 @@ struct Capabilities {
     starttls: bool,
     pipelining: bool,
     eightbit: bool,
+    smtputf8: bool,
 }
 
 fn capabilities(ehlo: &Reply) -> Capabilities {
     let has = |kw: &str| {
-        ehlo.text.split([' ', '\n']).any(|w| w.eq_ignore_ascii_case(kw))
+        ehlo.text
+            .split([' ', '\n'])
+            .any(|w| w.eq_ignore_ascii_case(kw))
     };
-    Capabilities { starttls: has("STARTTLS"), pipelining: has("PIPELINING"), eightbit: has("8BITMIME") }
+    Capabilities {
+        starttls: has("STARTTLS"),
+        pipelining: has("PIPELINING"),
+        eightbit: has("8BITMIME"),
+        smtputf8: has("SMTPUTF8"),
+    }
 }
 
 async fn greet(conn: &mut Conn, ehlo: &str) -> Result<Reply, AttemptError> {
@@ -214,7 +247,14 @@ async fn greet(conn: &mut Conn, ehlo: &str) -> Result<Reply, AttemptError> {
         return Ok(reply);
     }
     let helo = conn.command(&format!("HELO {ehlo}\r\n")).await?;
-    if helo.ok() { Ok(Reply { code: 250, text: String::new() }) } else { Err(conn.fail(format!("EHLO refused: {}", reply.text))) }
+    if helo.ok() {
+        Ok(Reply {
+            code: 250,
+            text: String::new(),
+        })
+    } else {
+        Err(conn.fail(format!("EHLO refused: {}", reply.text)))
+    }
 }
 
 /// One attempt at one hop. Per-recipient outcomes, or an error if nothing was decided.
@@ -238,15 +278,31 @@ pub async fn deliver(a: &Attempt<'_>) -> Result<AttemptResult, AttemptError> {
     if let (true, Some(cfg)) = (caps.starttls, a.tls.clone()) {
         let reply = conn.command("STARTTLS\r\n").await?;
         if reply.ok() {
-            let Stream::Plain(tcp) = conn.stream else { return Err(AttemptError::Tls { addr, reason: "already TLS".into() }) };
+            let Stream::Plain(tcp) = conn.stream else {
+                return Err(AttemptError::Tls {
+                    addr,
+                    reason: "already TLS".into(),
+                });
+            };
             let name = ServerName::try_from(a.hop.host.clone())
                 .unwrap_or_else(|_| ServerName::IpAddress(addr.ip().into()));
             let connector = tokio_rustls::TlsConnector::from(cfg);
-            let stream = match tokio::time::timeout(a.command_timeout, connector.connect(name, tcp)).await {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => return Err(AttemptError::Tls { addr, reason: e.to_string() }),
-                Err(_) => return Err(AttemptError::Tls { addr, reason: "timeout".into() }),
-            };
+            let stream =
+                match tokio::time::timeout(a.command_timeout, connector.connect(name, tcp)).await {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        return Err(AttemptError::Tls {
+                            addr,
+                            reason: e.to_string(),
+                        });
+                    }
+                    Err(_) => {
+                        return Err(AttemptError::Tls {
+                            addr,
+                            reason: "timeout".into(),
+                        });
+                    }
+                };
             conn.stream = Stream::Tls(Box::new(stream));
             // Nothing read before the handshake may be trusted (CVE-2011-0411 class).
             conn.pending.clear();
@@ -257,14 +313,36 @@ pub async fn deliver(a: &Attempt<'_>) -> Result<AttemptResult, AttemptError> {
     }
     let rcpts = transaction(&mut conn, a, &caps).await?;
     let _ = tokio::time::timeout(Duration::from_secs(2), conn.command("QUIT\r\n")).await;
-    Ok(AttemptResult { host: a.hop.host.clone(), remote: addr, local, tls, rcpts })
+    Ok(AttemptResult {
+        host: a.hop.host.clone(),
+        remote: addr,
+        local,
+        tls,
+        rcpts,
+    })
 }
 
 /// MAIL, RCPTs, DATA. Outcomes per recipient.
-async fn transaction(conn: &mut Conn, a: &Attempt<'_>, caps: &Capabilities) -> Result<Vec<(String, RcptOutcome)>, AttemptError> {
+async fn transaction(
+    conn: &mut Conn,
+    a: &Attempt<'_>,
+    caps: &Capabilities,
+) -> Result<Vec<(String, RcptOutcome)>, AttemptError> {
     let eight = caps.eightbit && a.payload.iter().any(|b| *b >= 0x80);
-    let mail = format!("MAIL FROM:<{}>{}\r\n", a.mail_from, if eight { " BODY=8BITMIME" } else { "" });
-    let rcpt_lines: Vec<String> = a.rcpts.iter().map(|r| format!("RCPT TO:<{r}>\r\n")).collect();
+    let utf8 = caps.smtputf8 && (!a.mail_from.is_ascii() || a.rcpts.iter().any(|r| !r.is_ascii()));
+    // Addresses are spooled from parsed commands; strip CR/LF anyway so no command can be smuggled.
+    let clean = |s: &str| s.replace(['\r', '\n', '<', '>'], "");
+    let mail = format!(
+        "MAIL FROM:<{}>{}{}\r\n",
+        clean(a.mail_from),
+        if eight { " BODY=8BITMIME" } else { "" },
+        if utf8 { " SMTPUTF8" } else { "" }
+    );
+    let rcpt_lines: Vec<String> = a
+        .rcpts
+        .iter()
+        .map(|r| format!("RCPT TO:<{}>\r\n", clean(r)))
+        .collect();
     let (mail_reply, rcpt_replies) = if caps.pipelining {
         let mut batch = mail.clone();
         rcpt_lines.iter().for_each(|l| batch.push_str(l));
@@ -288,11 +366,22 @@ async fn transaction(conn: &mut Conn, a: &Attempt<'_>, caps: &Capabilities) -> R
     if !mail_reply.ok() {
         let outcome = RcptOutcome::from_reply(&mail_reply);
         let _ = conn.command("RSET\r\n").await;
-        return Ok(a.rcpts.iter().map(|r| (r.clone(), outcome.clone())).collect());
+        return Ok(a
+            .rcpts
+            .iter()
+            .map(|r| (r.clone(), outcome.clone()))
+            .collect());
     }
-    let mut out: Vec<(String, RcptOutcome)> =
-        a.rcpts.iter().zip(&rcpt_replies).map(|(r, rep)| (r.clone(), RcptOutcome::from_reply(rep))).collect();
-    if !out.iter().any(|(_, o)| matches!(o, RcptOutcome::Delivered(_))) {
+    let mut out: Vec<(String, RcptOutcome)> = a
+        .rcpts
+        .iter()
+        .zip(&rcpt_replies)
+        .map(|(r, rep)| (r.clone(), RcptOutcome::from_reply(rep)))
+        .collect();
+    if !out
+        .iter()
+        .any(|(_, o)| matches!(o, RcptOutcome::Delivered(_)))
+    {
         let _ = conn.command("RSET\r\n").await;
         return Ok(out);
     }

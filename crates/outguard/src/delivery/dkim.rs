@@ -13,7 +13,16 @@ use rustls_pki_types::PrivateKeyDer;
 use rustls_pki_types::pem::PemObject;
 
 const SIGNED_HEADERS: [&str; 10] = [
-    "From", "Sender", "Reply-To", "To", "Cc", "Subject", "Date", "Message-ID", "MIME-Version", "Content-Type",
+    "From",
+    "Sender",
+    "Reply-To",
+    "To",
+    "Cc",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "MIME-Version",
+    "Content-Type",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -35,15 +44,28 @@ pub struct DkimSigners {
 
 fn load_key(cfg: &DkimConfig) -> Result<Signer, DkimError> {
     let path = cfg.key.display().to_string();
-    let bad = |reason: String| DkimError::Key { path: path.clone(), reason };
+    let bad = |reason: String| DkimError::Key {
+        path: path.clone(),
+        reason,
+    };
     let pem = std::fs::read(&cfg.key).map_err(|e| bad(e.to_string()))?;
     let der = PrivateKeyDer::from_pem_slice(&pem).map_err(|e| bad(e.to_string()))?;
     let secret = der.secret_der().to_vec();
     let signer = if let Ok(key) = Ed25519Key::from_pkcs8_maybe_unchecked_der(&secret) {
-        Signer::Ed25519(DkimSigner::from_key(key).domain(&cfg.domain).selector(&cfg.selector).headers(SIGNED_HEADERS))
+        Signer::Ed25519(
+            DkimSigner::from_key(key)
+                .domain(&cfg.domain)
+                .selector(&cfg.selector)
+                .headers(SIGNED_HEADERS),
+        )
     } else {
         let key = RsaKey::<Sha256>::from_key_der(der).map_err(|e| bad(e.to_string()))?;
-        Signer::Rsa(DkimSigner::from_key(key).domain(&cfg.domain).selector(&cfg.selector).headers(SIGNED_HEADERS))
+        Signer::Rsa(
+            DkimSigner::from_key(key)
+                .domain(&cfg.domain)
+                .selector(&cfg.selector)
+                .headers(SIGNED_HEADERS),
+        )
     };
     Ok(signer)
 }

@@ -24,7 +24,10 @@ const MAX_HOPS: usize = 10;
 pub enum RouteError {
     /// The domain can never receive mail (bounce). `status` is the RFC 3463 code.
     #[error("{status} {reason}")]
-    Permanent { status: &'static str, reason: String },
+    Permanent {
+        status: &'static str,
+        reason: String,
+    },
     /// Try again later.
     #[error("{reason}")]
     Temporary { reason: String },
@@ -32,7 +35,9 @@ pub enum RouteError {
 
 impl RouteError {
     fn temp(reason: impl Into<String>) -> RouteError {
-        RouteError::Temporary { reason: reason.into() }
+        RouteError::Temporary {
+            reason: reason.into(),
+        }
     }
 }
 
@@ -90,7 +95,9 @@ impl MxResolver {
         let opts: &mut ResolverOpts = builder.options_mut();
         opts.timeout = Duration::from_secs(5);
         opts.attempts = 2;
-        Ok(MxResolver { dns: builder.build()? })
+        Ok(MxResolver {
+            dns: builder.build()?,
+        })
     }
 
     /// Addresses of `host` (A and AAAA). `Ok(empty)` = the name exists without addresses.
@@ -103,7 +110,9 @@ impl MxResolver {
                     reason: format!("host {host} not found"),
                 }),
                 Some(false) => Ok(Vec::new()),
-                None => Err(RouteError::temp(format!("DNS lookup of {host} failed: {e}"))),
+                None => Err(RouteError::temp(format!(
+                    "DNS lookup of {host} failed: {e}"
+                ))),
             },
         }
     }
@@ -127,7 +136,9 @@ impl MxResolver {
                     });
                 }
                 mx.sort();
-                let hosts = mx.into_iter().map(|(_, h)| h.trim_end_matches('.').to_ascii_lowercase());
+                let hosts = mx
+                    .into_iter()
+                    .map(|(_, h)| h.trim_end_matches('.').to_ascii_lowercase());
                 Ok(Some(hosts.collect()))
             }
             Err(e) => match classify(&e) {
@@ -136,24 +147,40 @@ impl MxResolver {
                     reason: format!("domain {domain} not found"),
                 }),
                 Some(false) => Ok(None),
-                None => Err(RouteError::temp(format!("MX lookup of {domain} failed: {e}"))),
+                None => Err(RouteError::temp(format!(
+                    "MX lookup of {domain} failed: {e}"
+                ))),
             },
         }
     }
 
     /// Where to deliver mail for `domain` on `port` (static routes take precedence).
-    pub async fn route(&self, domain: &str, routes: &[RouteConfig], port: u16) -> Result<Route, RouteError> {
+    pub async fn route(
+        &self,
+        domain: &str,
+        routes: &[RouteConfig],
+        port: u16,
+    ) -> Result<Route, RouteError> {
         let domain = domain.trim_end_matches('.').to_ascii_lowercase();
         if let Some(next_hop) = static_route(&domain, routes) {
             return self.next_hop(next_hop).await;
         }
         if let Some(ip) = domain.strip_prefix('[').and_then(|d| d.strip_suffix(']')) {
-            let ip: IpAddr = ip
-                .trim_start_matches("IPv6:")
-                .parse()
-                .map_err(|_| RouteError::Permanent { status: "5.1.2", reason: format!("bad address literal {domain}") })?;
+            let ip: IpAddr =
+                ip.trim_start_matches("IPv6:")
+                    .parse()
+                    .map_err(|_| RouteError::Permanent {
+                        status: "5.1.2",
+                        reason: format!("bad address literal {domain}"),
+                    })?;
             let addr = SocketAddr::new(ip, port);
-            return Ok(Route { site: ip.to_string(), hops: vec![Hop { host: ip.to_string(), addr }] });
+            return Ok(Route {
+                site: ip.to_string(),
+                hops: vec![Hop {
+                    host: ip.to_string(),
+                    addr,
+                }],
+            });
         }
         let hosts = match self.mx_hosts(&domain).await? {
             Some(hosts) if !hosts.is_empty() => hosts,
@@ -163,7 +190,10 @@ impl MxResolver {
         let mut temp: Option<RouteError> = None;
         for host in &hosts {
             match self.addresses(host).await {
-                Ok(ips) => hops.extend(ips.into_iter().map(|ip| Hop { host: host.clone(), addr: SocketAddr::new(ip, port) })),
+                Ok(ips) => hops.extend(ips.into_iter().map(|ip| Hop {
+                    host: host.clone(),
+                    addr: SocketAddr::new(ip, port),
+                })),
                 Err(e @ RouteError::Temporary { .. }) => temp = Some(e),
                 Err(RouteError::Permanent { .. }) => {}
             }
@@ -180,28 +210,59 @@ impl MxResolver {
         }
         let mut site: Vec<&str> = hosts.iter().map(String::as_str).collect();
         site.sort_unstable();
-        Ok(Route { site: site.join(","), hops })
+        Ok(Route {
+            site: site.join(","),
+            hops,
+        })
     }
 
     /// A static route's `host:port` / `ip:port` / `[ip]:port`.
     async fn next_hop(&self, next_hop: &str) -> Result<Route, RouteError> {
         if let Ok(addr) = next_hop.parse::<SocketAddr>() {
-            return Ok(Route { site: next_hop.to_string(), hops: vec![Hop { host: addr.ip().to_string(), addr }] });
+            return Ok(Route {
+                site: next_hop.to_string(),
+                hops: vec![Hop {
+                    host: addr.ip().to_string(),
+                    addr,
+                }],
+            });
         }
         let (host, port) = next_hop
             .rsplit_once(':')
-            .and_then(|(h, p)| Some((h.trim_start_matches('[').trim_end_matches(']'), p.parse::<u16>().ok()?)))
+            .and_then(|(h, p)| {
+                Some((
+                    h.trim_start_matches('[').trim_end_matches(']'),
+                    p.parse::<u16>().ok()?,
+                ))
+            })
             .ok_or_else(|| RouteError::temp(format!("bad next hop `{next_hop}`")))?;
         if let Ok(ip) = host.parse::<IpAddr>() {
-            return Ok(Route { site: next_hop.to_string(), hops: vec![Hop { host: host.into(), addr: SocketAddr::new(ip, port) }] });
+            return Ok(Route {
+                site: next_hop.to_string(),
+                hops: vec![Hop {
+                    host: host.into(),
+                    addr: SocketAddr::new(ip, port),
+                }],
+            });
         }
         // A configured next hop that does not resolve is an operator problem: retry, never bounce.
-        let ips = self.addresses(host).await.map_err(|e| RouteError::temp(format!("next hop {next_hop}: {e}")))?;
+        let ips = self
+            .addresses(host)
+            .await
+            .map_err(|e| RouteError::temp(format!("next hop {next_hop}: {e}")))?;
         if ips.is_empty() {
-            return Err(RouteError::temp(format!("next hop {next_hop} has no address")));
+            return Err(RouteError::temp(format!(
+                "next hop {next_hop} has no address"
+            )));
         }
-        let hops = ips.into_iter().take(MAX_HOPS).map(|ip| Hop { host: host.into(), addr: SocketAddr::new(ip, port) });
-        Ok(Route { site: next_hop.to_string(), hops: hops.collect() })
+        let hops = ips.into_iter().take(MAX_HOPS).map(|ip| Hop {
+            host: host.into(),
+            addr: SocketAddr::new(ip, port),
+        });
+        Ok(Route {
+            site: next_hop.to_string(),
+            hops: hops.collect(),
+        })
     }
 
     /// Whether `domain` has an MX or an A/AAAA record (SPEC §2.5: senders whose domain has
@@ -211,7 +272,9 @@ impl MxResolver {
             Ok(Some(hosts)) if !hosts.is_empty() => return Ok(true),
             Ok(_) => {}
             // A null MX is an MX record: the domain exists, it just receives nothing.
-            Err(RouteError::Permanent { status: "5.1.10", .. }) => return Ok(true),
+            Err(RouteError::Permanent {
+                status: "5.1.10", ..
+            }) => return Ok(true),
             Err(RouteError::Permanent { .. }) => return Ok(false),
             Err(e) => return Err(e),
         }
@@ -225,7 +288,9 @@ impl MxResolver {
 
 /// The configured next hop for `domain`: an exact domain match wins over `"*"`.
 pub fn static_route<'a>(domain: &str, routes: &'a [RouteConfig]) -> Option<&'a str> {
-    let exact = routes.iter().find(|r| r.domains.iter().any(|d| d.eq_ignore_ascii_case(domain)));
+    let exact = routes
+        .iter()
+        .find(|r| r.domains.iter().any(|d| d.eq_ignore_ascii_case(domain)));
     exact
         .or_else(|| routes.iter().find(|r| r.domains.iter().any(|d| d == "*")))
         .map(|r| r.next_hop.as_str())

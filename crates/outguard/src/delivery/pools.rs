@@ -45,15 +45,28 @@ impl PoolSet {
             .iter()
             .map(|p| {
                 let ehlo = p.ehlo.clone().unwrap_or_else(|| default_ehlo.to_string());
-                (p.name.clone(), Pool { ehlo, ips: p.source_ips.clone(), next: AtomicUsize::new(0) })
+                (
+                    p.name.clone(),
+                    Pool {
+                        ehlo,
+                        ips: p.source_ips.clone(),
+                        next: AtomicUsize::new(0),
+                    },
+                )
             })
             .collect();
-        PoolSet { pools, unhealthy: RwLock::new(HashSet::new()) }
+        PoolSet {
+            pools,
+            unhealthy: RwLock::new(HashSet::new()),
+        }
     }
 
     /// Take `ip` out of (false) or back into (true) rotation, in every pool that has it.
     pub fn set_healthy(&self, ip: IpAddr, healthy: bool) {
-        let mut set = self.unhealthy.write().unwrap_or_else(PoisonError::into_inner);
+        let mut set = self
+            .unhealthy
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
         if healthy {
             set.remove(&ip);
         } else {
@@ -62,7 +75,11 @@ impl PoolSet {
     }
 
     pub fn is_healthy(&self, ip: IpAddr) -> bool {
-        !self.unhealthy.read().unwrap_or_else(PoisonError::into_inner).contains(&ip)
+        !self
+            .unhealthy
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(&ip)
     }
 
     /// Next source for `pool` (an unknown pool name falls back to `regular`).
@@ -74,11 +91,23 @@ impl PoolSet {
         if p.ips.is_empty() {
             return None;
         }
-        let bad = self.unhealthy.read().unwrap_or_else(PoisonError::into_inner);
-        let healthy: Vec<IpAddr> = p.ips.iter().copied().filter(|ip| !bad.contains(ip)).collect();
+        let bad = self
+            .unhealthy
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        let healthy: Vec<IpAddr> = p
+            .ips
+            .iter()
+            .copied()
+            .filter(|ip| !bad.contains(ip))
+            .collect();
         let choices = if healthy.is_empty() { &p.ips } else { &healthy };
         let i = p.next.fetch_add(1, Ordering::Relaxed) % choices.len();
-        Some(Source { pool: name.clone(), ip: choices[i], ehlo: p.ehlo.clone() })
+        Some(Source {
+            pool: name.clone(),
+            ip: choices[i],
+            ehlo: p.ehlo.clone(),
+        })
     }
 
     pub fn view(&self) -> Vec<PoolView> {
@@ -104,8 +133,16 @@ mod tests {
         let ip = |x: u8| IpAddr::from([127, 0, 0, x]);
         PoolSet::new(
             &[
-                PoolConfig { name: "regular".into(), source_ips: vec![ip(2), ip(3)], ehlo: Some("out.test".into()) },
-                PoolConfig { name: "high-risk".into(), source_ips: vec![ip(9)], ehlo: None },
+                PoolConfig {
+                    name: "regular".into(),
+                    source_ips: vec![ip(2), ip(3)],
+                    ehlo: Some("out.test".into()),
+                },
+                PoolConfig {
+                    name: "high-risk".into(),
+                    source_ips: vec![ip(9)],
+                    ehlo: None,
+                },
             ],
             "host.test",
         )
@@ -114,8 +151,12 @@ mod tests {
     #[test]
     fn round_robin_over_healthy_ips() {
         let s = set();
-        let picks: Vec<IpAddr> = (0..4).filter_map(|_| s.pick("regular")).map(|p| p.ip).collect();
-        assert_eq!(picks, vec![[127, 0, 0, 2].into(), [127, 0, 0, 3].into(), [127, 0, 0, 2].into(), [127, 0, 0, 3].into()]);
+        let picks: Vec<IpAddr> = (0..4)
+            .filter_map(|_| s.pick("regular"))
+            .map(|p| p.ip)
+            .collect();
+        let (a, b) = (IpAddr::from([127, 0, 0, 2]), IpAddr::from([127, 0, 0, 3]));
+        assert_eq!(picks, vec![a, b, a, b]);
         s.set_healthy([127, 0, 0, 2].into(), false);
         assert!((0..4).all(|_| s.pick("regular").map(|p| p.ip) == Some([127, 0, 0, 3].into())));
         s.set_healthy([127, 0, 0, 3].into(), false);
@@ -127,7 +168,10 @@ mod tests {
     #[test]
     fn ehlo_and_fallback() {
         let s = set();
-        assert_eq!(s.pick("high-risk").map(|p| p.ehlo), Some("host.test".into()));
+        assert_eq!(
+            s.pick("high-risk").map(|p| p.ehlo),
+            Some("host.test".into())
+        );
         assert_eq!(s.pick("nope").map(|p| p.pool), Some("regular".into()));
     }
 }

@@ -100,7 +100,9 @@ mod tests {
 
     #[test]
     fn never_emits_bare_cr_or_lf() {
-        let input: Vec<u8> = (0..2000u32).map(|i| [b'\r', b'\n', b'.', b'a'][(i * 7 % 13 % 4) as usize]).collect();
+        let input: Vec<u8> = (0..2000u32)
+            .map(|i| [b'\r', b'\n', b'.', b'a'][(i * 7 % 13 % 4) as usize])
+            .collect();
         let out = data_payload(&[b"H: v\n", &input]);
         for (i, &b) in out.iter().enumerate() {
             if b == b'\r' {

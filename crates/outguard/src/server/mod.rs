@@ -2,9 +2,9 @@
 //! TLS), binds every listener before starting anything, prints the first-start operator token,
 //! and runs until SIGINT/SIGTERM, then drains (SPEC §6, STYLE rule 5).
 
-mod http;
+pub(crate) mod http;
 mod seams;
-mod sender_dns;
+pub mod sender_dns;
 mod shutdown;
 
 use std::sync::Arc;
@@ -33,7 +33,12 @@ pub struct Relay {
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     pub auth_limiter: AuthLimiter,
     pub sender_dns: sender_dns::SenderDns,
+    pub enforcer: crate::enforce::Enforcer,
+    pub alert_cap: std::sync::Mutex<outguard_policy::AlertCap>,
+    pub webhooks: crate::webhooks::Webhooks,
     pub shutdown: Shutdown,
+    /// Counters for `/metrics` (messages by disposition and pool, scan latency).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Relay {
@@ -71,6 +76,28 @@ async fn first_start_token(store: &Store) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The counter store: in-process windows persisted under data_dir (saved every few seconds and
+/// at shutdown, loaded at start so a restart keeps the windows).
+fn start_counters(cfg: &Config, shutdown: &Shutdown) -> anyhow::Result<(Arc<dyn outguard_policy::Counters>, tokio::task::JoinHandle<()>)> {
+    if let Some(url) = &cfg.counters {
+        if url != "memory" {
+            anyhow::bail!("counters = {url:?}: only the in-process counter store is built in this version");
+        }
+    }
+    let path = outguard_policy::MemoryCounters::snapshot_path(&cfg.server.data_dir);
+    let mem = Arc::new(
+        outguard_policy::MemoryCounters::load(&path).with_context(|| format!("loading counters from {}", path.display()))?,
+    );
+    let (m, stop) = (mem.clone(), shutdown.clone());
+    let task = tokio::spawn(async move {
+        let r = m.persist_until(&path, std::time::Duration::from_secs(5), now_ms, async move { stop.stopped().await }).await;
+        if let Err(e) = r {
+            tracing::error!(error = %e, "cannot persist counters");
+        }
+    });
+    Ok((mem, task))
+}
+
 pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     crate::tls::install_provider();
     let store = crate::cli::open_store_for_serve(&cfg).await?;
@@ -80,10 +107,14 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let scanner = Arc::new(load_scanner(&cfg)?);
     let (tracer, trace_task) = Tracer::start(store.clone());
     let shutdown = Shutdown::new();
+    let (counters, counters_task) = start_counters(&cfg, &shutdown)?;
     let queue = crate::delivery::queue::start(&cfg, spool.clone(), store.clone(), tracer.clone(), shutdown.clone()).await?;
     let relay = Arc::new(Relay {
         node: cfg.node_name(),
         auth_limiter: AuthLimiter::new(cfg.listeners.max_auth_failures, cfg.listeners.auth_failure_window),
+        enforcer: crate::enforce::Enforcer { counters, cache: crate::enforce::PolicyCache::default() },
+        alert_cap: std::sync::Mutex::new(outguard_policy::AlertCap::new()),
+        webhooks: crate::webhooks::Webhooks::new(&cfg.webhooks),
         sender_dns: sender_dns::SenderDns::new(crate::delivery::mx::MxResolver::new(&cfg.dns).context("building the DNS resolver")?),
         cfg,
         store: store.clone(),
@@ -93,7 +124,10 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         scanner,
         tls,
         shutdown: shutdown.clone(),
+        metrics: Arc::new(crate::metrics::Metrics::new()),
     });
+    relay.enforcer.cache.refresh_restrictions(&relay.store).await.context("loading restrictions")?;
+    tokio::spawn(crate::enforce::cache_refresh_loop(relay.clone(), std::time::Duration::from_millis(500)));
     let bound = crate::smtp::listener::bind_all(&relay).await?;
     let http = http::bind(&relay).await?;
     first_start_token(&store).await?;
@@ -110,6 +144,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     shutdown.wait_idle(relay.cfg.server.shutdown_grace).await;
     shutdown.stop();
     relay.queue.stop().await;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), counters_task).await;
     drop(relay);
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), trace_task).await;
     store.close().await;

@@ -60,10 +60,6 @@ impl Shutdown {
         let _ = rx.wait_for(|d| *d).await;
     }
 
-    pub fn is_stopped(&self) -> bool {
-        *self.stopped.borrow()
-    }
-
     pub fn drain(&self) {
         self.draining.send_replace(true);
     }

@@ -117,12 +117,4 @@ impl Relay {
         let ok = domain_of(to).is_some_and(|d| self.cfg.fbl.domains.iter().any(|f| f.eq_ignore_ascii_case(d)));
         if ok { Ok(()) } else { Err(Reply::new(550, "5.7.1", "Relaying denied: not a feedback-loop address")) }
     }
-
-    /// Is `rcpt` in one of the tenant's accepted domains? (internal vs external recipient)
-    pub async fn is_internal(&self, tenant: &str, rcpt: &str) -> Result<bool, Reply> {
-        match domain_of(rcpt) {
-            Some(d) => Ok(self.owner_of(d).await?.as_deref() == Some(tenant)),
-            None => Ok(false),
-        }
-    }
 }

@@ -14,6 +14,7 @@ use tokio::time::Instant;
 use super::checks::SenderKind;
 use super::identity::Identity;
 use super::stream::ClientStream;
+use crate::enforce::TxnPolicy;
 use crate::pipeline::Submission;
 use crate::server::Relay;
 
@@ -21,6 +22,7 @@ use crate::server::Relay;
 #[derive(Debug, Default)]
 struct Txn {
     sender: Option<SenderKind>,
+    policy: TxnPolicy,
 }
 
 pub struct Conn {
@@ -105,9 +107,16 @@ impl Conn {
                 }
                 Event::Message(body) => {
                     let reply = self.on_message(body).await;
+                    if reply.is_positive() {
+                        // Accepted: what the transaction reserved stays counted.
+                        self.txn = Txn::default();
+                    }
                     self.session.data_done(reply);
                 }
-                Event::TransactionReset => self.txn = Txn::default(),
+                Event::TransactionReset => {
+                    self.relay.policy_release(&mut self.txn.policy).await;
+                    self.txn = Txn::default();
+                }
             }
         }
         self.flush(&mut stream).await
@@ -131,7 +140,10 @@ impl Conn {
 
     async fn on_mail(&mut self, m: &MailRequest) -> Result<(), Reply> {
         let kind = self.relay.check_sender(&self.identity, &m.from).await?;
-        self.relay.policy_at_mail(&self.identity).await?;
+        if let Err(r) = self.relay.policy_at_mail(&self.identity, &mut self.txn.policy).await {
+            self.relay.policy_release(&mut self.txn.policy).await;
+            return Err(r);
+        }
         self.txn.sender = Some(kind);
         Ok(())
     }
@@ -140,7 +152,8 @@ impl Conn {
         if self.kind == ListenerKind::Fbl {
             return self.relay.check_fbl_rcpt(to);
         }
-        self.relay.policy_at_rcpt(&self.identity, to).await
+        let from = self.session.mail_from().map(|m| m.from.clone()).unwrap_or_default();
+        self.relay.policy_at_rcpt(&self.identity, &from, to, &mut self.txn.policy).await
     }
 
     async fn on_message(&mut self, body: Vec<u8>) -> Reply {
@@ -159,6 +172,7 @@ impl Conn {
             mail_from: &mail.from,
             sender,
             rcpts: self.session.rcpts(),
+            policy_measures: &self.txn.policy.measures,
         };
         crate::pipeline::accept(&self.relay, sub, body).await
     }

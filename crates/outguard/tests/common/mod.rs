@@ -138,6 +138,7 @@ max_auth_failures = 3
 [limits]
 max_recipients_per_message = 5
 max_message_size = "200KB"
+messages_per_minute = 600
 
 [dns]
 resolver = "{dns}"
@@ -201,6 +202,20 @@ pub async fn scene(extra_config: &str) -> Scene {
 impl Scene {
     pub fn dir(&self) -> &Path {
         self.tmp.path()
+    }
+
+    /// Run the CLI against this scene's config; returns (exit code, stdout, stderr).
+    pub fn cli(&self, args: &[&str]) -> (i32, String, String) {
+        let cfg = self.dir().join("outguard.toml");
+        let out = Command::new(BIN).arg("--config").arg(&cfg).args(args).output().expect("run outguard");
+        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+
+    /// `cli` that must succeed.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let (code, out, err) = self.cli(args);
+        assert_eq!(code, 0, "outguard {args:?} failed: {err}");
+        out
     }
 
     /// Tenants a (a.example: alice, bob) and b (b.example: carol); connector 127.0.0.0/8 → a.

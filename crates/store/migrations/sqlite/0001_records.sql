@@ -101,3 +101,50 @@ CREATE TABLE audit_log (
     detail  TEXT NOT NULL,
     ip      TEXT
 );
+
+-- Outbound spam policy (SPEC §2.4, §3). Scope and settings are JSON (PolicyScope,
+-- PolicySettings); the tenant's default policy is the row named 'default' with priority -1.
+CREATE TABLE policies (
+    tenant    TEXT NOT NULL REFERENCES tenants(name) ON DELETE CASCADE,
+    name      TEXT NOT NULL,
+    priority  INTEGER NOT NULL,
+    scope     TEXT NOT NULL,
+    settings  TEXT NOT NULL,
+    PRIMARY KEY (tenant, name)
+);
+CREATE UNIQUE INDEX policies_priority ON policies (tenant, priority);
+
+-- Change counters every node polls (one row read) to reload cached policies / restrictions.
+CREATE TABLE meta (
+    key    TEXT PRIMARY KEY,
+    value  INTEGER NOT NULL
+);
+INSERT INTO meta (key, value) VALUES ('policies_version', 0), ('restrictions_version', 0);
+
+-- Restrictions are history (kept after a lift, no foreign keys). `data` is the whole
+-- Restriction as JSON; the other columns are its searchable parts (account ids lowercased).
+CREATE TABLE restrictions (
+    id            TEXT PRIMARY KEY,
+    tenant        TEXT NOT NULL,
+    subject_kind  TEXT NOT NULL,
+    subject_id    TEXT NOT NULL,
+    created_at    INTEGER NOT NULL,
+    until_at      INTEGER,
+    lifted_at     INTEGER,
+    data          TEXT NOT NULL
+);
+CREATE INDEX restrictions_subject ON restrictions (subject_kind, subject_id, created_at);
+CREATE INDEX restrictions_open ON restrictions (lifted_at, until_at);
+CREATE INDEX restrictions_tenant ON restrictions (tenant, created_at);
+
+-- Alert records (SPEC §3); tenant is NULL for service-wide alerts (ip_listed, ip_delisted).
+CREATE TABLE alerts (
+    id            TEXT PRIMARY KEY,
+    tenant        TEXT,
+    kind          TEXT NOT NULL,
+    created_at    INTEGER NOT NULL,
+    acknowledged  INTEGER NOT NULL DEFAULT 0,
+    data          TEXT NOT NULL
+);
+CREATE INDEX alerts_tenant ON alerts (tenant, kind, created_at);
+CREATE INDEX alerts_created ON alerts (created_at);

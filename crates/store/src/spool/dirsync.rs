@@ -23,7 +23,11 @@ pub(crate) struct GroupSync {
 
 impl GroupSync {
     pub(crate) fn new(dir: File) -> GroupSync {
-        GroupSync { dir, state: Mutex::new(Counters::default()), done: Condvar::new() }
+        GroupSync {
+            dir,
+            state: Mutex::new(Counters::default()),
+            done: Condvar::new(),
+        }
     }
 
     /// Returns once a directory fsync that started after this call has completed.

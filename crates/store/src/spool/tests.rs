@@ -43,7 +43,11 @@ fn accept_then_load_all_round_trips() {
     st.next_attempt_at = 42;
     st.rcpts.insert(
         "bob@example.net".into(),
-        RcptState { status: RcptStatus::Delivered, reply: Some("250 ok".into()), remote: None },
+        RcptState {
+            status: RcptStatus::Delivered,
+            reply: Some("250 ok".into()),
+            remote: None,
+        },
     );
     spool.update_state(&a, &st).unwrap();
     let held = spool.set_held(&b, true).unwrap();
@@ -70,23 +74,42 @@ fn leftover_tmp_is_never_loaded() {
     drop(spool);
     // A crash between write and rename leaves a file in tmp/ (maybe half written).
     let half = new_message_id();
-    std::fs::write(dir.path().join("tmp").join(format!("{half}.msg")), b"{\"id\":\"").unwrap();
+    std::fs::write(
+        dir.path().join("tmp").join(format!("{half}.msg")),
+        b"{\"id\":\"",
+    )
+    .unwrap();
     // An orphan sidecar (message removed, crash before the sidecar went).
-    std::fs::write(dir.path().join("queue").join(format!("{half}.state")), b"{}").unwrap();
+    std::fs::write(
+        dir.path().join("queue").join(format!("{half}.state")),
+        b"{}",
+    )
+    .unwrap();
 
     let spool = Spool::open(dir.path()).unwrap();
     let all = spool.load_all().unwrap();
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].0.id, id);
-    assert_eq!(std::fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
-    assert!(!dir.path().join("queue").join(format!("{half}.state")).exists());
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+        0
+    );
+    assert!(
+        !dir.path()
+            .join("queue")
+            .join(format!("{half}.state"))
+            .exists()
+    );
 }
 
 #[test]
 fn second_open_is_refused_while_locked() {
     let dir = tempfile::tempdir().unwrap();
     let first = Spool::open(dir.path()).unwrap();
-    assert!(matches!(Spool::open(dir.path()), Err(SpoolError::Locked(_))));
+    assert!(matches!(
+        Spool::open(dir.path()),
+        Err(SpoolError::Locked(_))
+    ));
     drop(first);
     assert!(Spool::open(dir.path()).is_ok());
 }
@@ -95,7 +118,10 @@ fn second_open_is_refused_while_locked() {
 fn bad_ids_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let spool = Spool::open(dir.path()).unwrap();
-    assert!(matches!(spool.accept_blocking(&env("../x"), b""), Err(SpoolError::BadId(_))));
+    assert!(matches!(
+        spool.accept_blocking(&env("../x"), b""),
+        Err(SpoolError::BadId(_))
+    ));
     assert!(matches!(spool.read_body("a/b"), Err(SpoolError::BadId(_))));
 }
 
@@ -109,7 +135,9 @@ fn concurrent_accepts_all_land() {
             let spool = spool.clone();
             std::thread::spawn(move || {
                 for _ in 0..10 {
-                    spool.accept_blocking(&env(&new_message_id()), b"body\r\n").unwrap();
+                    spool
+                        .accept_blocking(&env(&new_message_id()), b"body\r\n")
+                        .unwrap();
                 }
             })
         })
@@ -125,7 +153,10 @@ fn concurrent_accepts_all_land() {
 #[test]
 #[ignore]
 fn spool_accept_rate() {
-    let dir = tempfile::Builder::new().prefix("spool-bench").tempdir_in(".").unwrap();
+    let dir = tempfile::Builder::new()
+        .prefix("spool-bench")
+        .tempdir_in(".")
+        .unwrap();
     let spool = Spool::open(dir.path()).unwrap();
     let body = vec![b'x'; 3000];
     for threads in [1usize, 8, 32, 64] {
@@ -136,7 +167,9 @@ fn spool_accept_rate() {
                 let (spool, body) = (spool.clone(), body.clone());
                 std::thread::spawn(move || {
                     for _ in 0..per {
-                        spool.accept_blocking(&env(&new_message_id()), &body).unwrap();
+                        spool
+                            .accept_blocking(&env(&new_message_id()), &body)
+                            .unwrap();
                     }
                 })
             })

@@ -1,0 +1,11 @@
+//! Loopback test scene shared by the tests and `outguard demo`: a DNS server whose zones can be
+//! edited while it runs ([`DnsServer`]) and SMTP sinks that record every message with the peer
+//! (source) IP and can be scripted to answer 4xx/5xx ([`SmtpSink`]). Everything binds to
+//! 127.0.0.0/8 only.
+
+pub mod dns;
+pub mod sink;
+mod tls;
+
+pub use dns::{DnsServer, Zones};
+pub use sink::{Received, Reply, Script, SinkOptions, SmtpSink};

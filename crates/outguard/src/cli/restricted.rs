@@ -1,0 +1,496 @@
+//! `outguard restricted` (SPEC §3, §8): list restricted accounts, connectors and tenants, and
+//! lift a restriction as the operator, directly on the store. A lift obeys `check_lift`, is
+//! audited (`restricted.lift`, actor `cli`, the reason) and bumps the store's restriction
+//! version, so a running server notices it within its poll interval (about a second).
+//!
+//! `--release-held` also releases the subject's held mail. That needs the spool, which a
+//! running server holds locked: then nothing is lifted and the command says to use the API
+//! (exit 69), so the two steps never half-happen.
+
+use clap::{Args, Subcommand};
+use ipnet::IpNet;
+use outguard_policy::restriction::{check_lift, lift};
+use outguard_policy::{Restriction, Subject};
+use outguard_store::spool::{Envelope, Spool, SpoolError};
+use outguard_store::{Store, StoreError, StoredRestriction};
+use outguard_types::config::Config;
+use outguard_types::model::{MessageState, Millis, Role, Submitter};
+use serde_json::json;
+
+use super::policy::{now_ms, print_list, time};
+use super::{Unavailable, UsageError};
+
+/// Who the CLI acts as in the audit log and the lift record.
+const ACTOR: &str = "cli";
+
+#[derive(Debug, Subcommand)]
+pub enum RestrictedCmd {
+    /// List restrictions in force (with --all: lifted and expired ones too).
+    List {
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long)]
+        all: bool,
+    },
+    /// Lift the restriction of an account (address), connector (CIDR) or tenant (name).
+    Lift(LiftArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LiftArgs {
+    pub address: String,
+    /// Why (recorded in the audit log and on the restriction).
+    #[arg(long)]
+    pub reason: String,
+    /// Also release the subject's held messages for delivery.
+    #[arg(long)]
+    pub release_held: bool,
+}
+
+pub async fn run(
+    cmd: RestrictedCmd,
+    cfg: &Config,
+    store: &Store,
+    json: bool,
+) -> anyhow::Result<()> {
+    match cmd {
+        RestrictedCmd::List { tenant, all } => {
+            let list = store
+                .list_restrictions_at(tenant.as_deref(), (!all).then(now_ms))
+                .await?;
+            print_restrictions(json, &list)
+        }
+        RestrictedCmd::Lift(args) => {
+            let outcome = lift_as_operator(cfg, store, &args, now_ms()).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&outcome.to_json())?);
+            } else {
+                for r in &outcome.lifted {
+                    println!(
+                        "{}: restriction {} ({}) lifted",
+                        args.address,
+                        r.id,
+                        r.restriction.reason.limit.as_str()
+                    );
+                }
+                if args.release_held {
+                    println!(
+                        "{}: {} held message(s) released",
+                        args.address,
+                        outcome.released.len()
+                    );
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn print_restrictions(json: bool, list: &[StoredRestriction]) -> anyhow::Result<()> {
+    let rows = list
+        .iter()
+        .map(|s| {
+            let r = &s.restriction;
+            vec![
+                r.subject.id().to_string(),
+                subject_kind(&r.subject).to_string(),
+                r.tenant.clone(),
+                r.reason.limit.as_str().to_string(),
+                time(r.created_at),
+                r.until.map_or_else(|| "until lifted".into(), time),
+                r.lifted
+                    .as_ref()
+                    .map_or_else(|| "-".into(), |l| format!("{} by {}", time(l.at), l.by)),
+                s.id.clone(),
+            ]
+        })
+        .collect();
+    print_list(
+        json,
+        list,
+        &[
+            "SUBJECT", "KIND", "TENANT", "LIMIT", "SINCE", "UNTIL", "LIFTED", "ID",
+        ],
+        rows,
+    )
+}
+
+fn subject_kind(s: &Subject) -> &'static str {
+    match s {
+        Subject::Account(_) => "account",
+        Subject::Connector(_) => "connector",
+        Subject::Tenant(_) => "tenant",
+    }
+}
+
+/// `user@domain` → account; an IP or CIDR → connector (normalised like the store does);
+/// anything else → tenant.
+pub(super) fn parse_subject(s: &str) -> Subject {
+    let s = s.trim();
+    if s.contains('@') {
+        return Subject::Account(s.to_string());
+    }
+    let net = s
+        .parse::<IpNet>()
+        .ok()
+        .or_else(|| s.parse::<std::net::IpAddr>().ok().map(IpNet::from));
+    match net {
+        Some(n) => Subject::Connector(n.trunc().to_string()),
+        None => Subject::Tenant(s.to_string()),
+    }
+}
+
+/// What one lift did.
+#[derive(Debug)]
+pub(super) struct LiftOutcome {
+    pub lifted: Vec<StoredRestriction>,
+    pub released: Vec<String>,
+}
+
+impl LiftOutcome {
+    fn to_json(&self) -> serde_json::Value {
+        json!({ "lifted": self.lifted, "released": self.released })
+    }
+}
+
+/// Lift every active restriction of the subject as the operator (see the module doc).
+pub(super) async fn lift_as_operator(
+    cfg: &Config,
+    store: &Store,
+    args: &LiftArgs,
+    now: Millis,
+) -> anyhow::Result<LiftOutcome> {
+    if args.reason.trim().is_empty() {
+        return Err(UsageError("--reason must say why the restriction is lifted".into()).into());
+    }
+    let subject = parse_subject(&args.address);
+    let active = store.active_restrictions_of(&subject, now).await?;
+    let Some(first) = active.first() else {
+        return Err(anyhow::Error::new(StoreError::NotFound {
+            what: format!("active restriction of {}", args.address),
+        }));
+    };
+    // Take the spool before changing anything: a running server holds it.
+    let spool = if args.release_held {
+        Some(open_spool(cfg)?)
+    } else {
+        None
+    };
+    let max = max_unblocks(cfg, store, &first.restriction).await?;
+    let mut done_today = store.lifts_today(&subject, now).await?;
+    let mut lifted = Vec::new();
+    for s in &active {
+        check_lift(
+            &s.restriction,
+            Role::Operator,
+            done_today,
+            max,
+            &args.reason,
+            now,
+        )
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.address))?;
+        let r = lift(&s.restriction, ACTOR, &args.reason, now);
+        store.update_restriction(&s.id, &r).await?;
+        done_today += 1;
+        lifted.push(StoredRestriction {
+            id: s.id.clone(),
+            restriction: r,
+        });
+    }
+    let ids: Vec<&str> = lifted.iter().map(|s| s.id.as_str()).collect();
+    let detail = format!("{} (restrictions {})", args.reason.trim(), ids.join(", "));
+    store
+        .audit(ACTOR, "restricted.lift", subject.id(), &detail, None, now)
+        .await?;
+    let released = match spool {
+        Some(spool) => release_held(store, &spool, &subject, now).await?,
+        None => Vec::new(),
+    };
+    Ok(LiftOutcome { lifted, released })
+}
+
+fn open_spool(cfg: &Config) -> anyhow::Result<Spool> {
+    match Spool::open(cfg.server.data_dir.join("spool")) {
+        Ok(s) => Ok(s),
+        Err(SpoolError::Locked(_)) => Err(Unavailable(
+            "the server is running and holds the spool; lift with --release-held through the admin API (--server URL --token T)"
+                .into(),
+        )
+        .into()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `max_unblocks_per_day` of the policy in force for the restricted subject.
+async fn max_unblocks(cfg: &Config, store: &Store, r: &Restriction) -> anyhow::Result<u32> {
+    let policies = store.list_policies(&r.tenant).await?;
+    let default = store.tenant_default(&r.tenant).await?;
+    let sender = match &r.subject {
+        Subject::Account(a) => a.as_str(),
+        Subject::Connector(_) | Subject::Tenant(_) => "",
+    };
+    let (_, eff) = outguard_policy::effective_for(&policies, &default, &cfg.policy.default, sender);
+    Ok(eff.max_unblocks_per_day)
+}
+
+/// Whether a queued message belongs to the subject.
+pub(super) fn belongs_to(env: &Envelope, subject: &Subject) -> bool {
+    match subject {
+        Subject::Account(a) => {
+            matches!(&env.submitter, Submitter::Account(x) if x.eq_ignore_ascii_case(a))
+        }
+        Subject::Connector(c) => matches!(&env.submitter, Submitter::Connector(x) if x == c),
+        Subject::Tenant(t) => env.tenant.as_deref() == Some(t.as_str()),
+    }
+}
+
+/// Un-hold the subject's held messages (quarantined ones stay) and mirror it in the store;
+/// each release is audited. Returns the released ids.
+async fn release_held(
+    store: &Store,
+    spool: &Spool,
+    subject: &Subject,
+    now: Millis,
+) -> anyhow::Result<Vec<String>> {
+    let mut released = Vec::new();
+    for (env, state) in spool.load_all()? {
+        if !state.held || !belongs_to(&env, subject) {
+            continue;
+        }
+        spool.set_held(&env.id, false)?;
+        let next = if state.quarantined {
+            MessageState::Quarantined
+        } else {
+            MessageState::Queued
+        };
+        match store.set_message_state(&env.id, next, None).await {
+            Ok(()) | Err(StoreError::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        store
+            .audit(
+                ACTOR,
+                "queue.release",
+                &env.id,
+                "released with the lift",
+                None,
+                now,
+            )
+            .await?;
+        released.push(env.id);
+    }
+    released.sort();
+    Ok(released)
+}
+
+#[cfg(test)]
+mod tests {
+    use outguard_policy::{LimitKind, Measure, RestrictionReason};
+    use outguard_store::spool::new_message_id;
+    use outguard_types::policy::ThresholdAction;
+
+    use super::*;
+
+    // 2026-11-23 18:00:00 UTC
+    const NOW: Millis = 1_795_456_800_000;
+
+    async fn setup() -> (tempfile::TempDir, Config, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = Config::default();
+        cfg.server.data_dir = dir.path().to_path_buf();
+        let store = Store::open(&cfg.store_url()).await.unwrap();
+        store.add_tenant("acme", NOW).await.unwrap();
+        (dir, cfg, store)
+    }
+
+    fn restriction(addr: &str, at: Millis) -> Restriction {
+        let reason = RestrictionReason::new(
+            LimitKind::ExternalPerHour,
+            vec![Measure::new("external recipients in last hour", 501, 500)],
+        );
+        Restriction::for_action(
+            ThresholdAction::BlockUser,
+            Subject::Account(addr.into()),
+            "acme",
+            reason,
+            at,
+        )
+        .unwrap()
+    }
+
+    async fn queue(spool: &Spool, submitter: &str, held: bool) -> String {
+        let id = new_message_id();
+        let env = Envelope {
+            id: id.clone(),
+            mail_from: submitter.into(),
+            rcpts: vec!["x@dest.example".into()],
+            tenant: Some("acme".into()),
+            submitter: Submitter::Account(submitter.into()),
+            pool: "regular".into(),
+            received_at: NOW,
+            class: None,
+            score: None,
+            held,
+            quarantined: false,
+            extra_headers: vec![],
+        };
+        spool
+            .accept(&env, b"Subject: t\r\n\r\nbody\r\n")
+            .await
+            .unwrap();
+        id
+    }
+
+    fn args(addr: &str, release_held: bool) -> LiftArgs {
+        LiftArgs {
+            address: addr.into(),
+            reason: "customer cleaned the account".into(),
+            release_held,
+        }
+    }
+
+    #[test]
+    fn subjects() {
+        assert_eq!(
+            parse_subject("a@b.example"),
+            Subject::Account("a@b.example".into())
+        );
+        assert_eq!(
+            parse_subject("10.1.2.3"),
+            Subject::Connector("10.1.2.3/32".into())
+        );
+        assert_eq!(
+            parse_subject("10.1.2.3/8"),
+            Subject::Connector("10.0.0.0/8".into())
+        );
+        assert_eq!(parse_subject("acme"), Subject::Tenant("acme".into()));
+    }
+
+    #[tokio::test]
+    async fn lift_releases_held_mail_audits_and_bumps_the_version() {
+        let (_dir, cfg, store) = setup().await;
+        let id = store
+            .insert_restriction(&restriction("Bulk@acme.example", NOW))
+            .await
+            .unwrap();
+        let spool = Spool::open(cfg.server.data_dir.join("spool")).unwrap();
+        let mine = [
+            queue(&spool, "bulk@acme.example", true).await,
+            queue(&spool, "bulk@acme.example", true).await,
+        ];
+        let other = queue(&spool, "other@acme.example", true).await;
+        let not_held = queue(&spool, "bulk@acme.example", false).await;
+
+        // While the spool is held (a running server), nothing changes: exit 69.
+        let e = lift_as_operator(&cfg, &store, &args("bulk@acme.example", true), NOW + 1)
+            .await
+            .unwrap_err();
+        assert!(e.downcast_ref::<Unavailable>().is_some(), "{e}");
+        assert_eq!(
+            store.active_restrictions(NOW + 1).await.unwrap().len(),
+            1,
+            "not lifted"
+        );
+        drop(spool);
+
+        let v0 = store.restrictions_version().await.unwrap();
+        let out = lift_as_operator(&cfg, &store, &args("bulk@acme.example", true), NOW + 2)
+            .await
+            .unwrap();
+        assert_eq!(out.lifted.len(), 1);
+        assert_eq!(out.lifted[0].id, id);
+        let lifted = store
+            .restriction(&id)
+            .await
+            .unwrap()
+            .unwrap()
+            .restriction
+            .lifted
+            .unwrap();
+        assert_eq!((lifted.by.as_str(), lifted.at), ("cli", NOW + 2));
+        assert!(
+            store.restrictions_version().await.unwrap() > v0,
+            "a running server sees it at its next poll"
+        );
+        let mut want = mine.to_vec();
+        want.sort();
+        assert_eq!(out.released, want);
+
+        let spool = Spool::open(cfg.server.data_dir.join("spool")).unwrap();
+        for id in &mine {
+            assert!(!spool.load_one(id).unwrap().1.held, "released");
+        }
+        assert!(
+            spool.load_one(&other).unwrap().1.held,
+            "another account's mail stays held"
+        );
+        assert!(!spool.load_one(&not_held).unwrap().1.held);
+
+        let log = store.audit_log(10).await.unwrap();
+        let lift_entry = log
+            .iter()
+            .find(|e| e.action == "restricted.lift")
+            .expect("audited");
+        assert_eq!(lift_entry.actor, "cli");
+        assert_eq!(lift_entry.target, "bulk@acme.example");
+        assert!(lift_entry.detail.contains("customer cleaned the account"));
+        assert_eq!(
+            log.iter().filter(|e| e.action == "queue.release").count(),
+            2
+        );
+
+        // Nothing left to lift; an empty reason is bad usage.
+        let e = lift_as_operator(&cfg, &store, &args("bulk@acme.example", false), NOW + 3)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("not found"), "{e}");
+        store
+            .insert_restriction(&restriction("bulk@acme.example", NOW + 4))
+            .await
+            .unwrap();
+        let mut blank = args("bulk@acme.example", false);
+        blank.reason = "  ".into();
+        let e = lift_as_operator(&cfg, &store, &blank, NOW + 5)
+            .await
+            .unwrap_err();
+        assert!(e.downcast_ref::<UsageError>().is_some(), "{e}");
+        // The operator is not held to max_unblocks_per_day (it counts the lift anyway).
+        lift_as_operator(&cfg, &store, &args("bulk@acme.example", false), NOW + 6)
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .lifts_today(&Subject::Account("bulk@acme.example".into()), NOW + 7)
+                .await
+                .unwrap(),
+            2
+        );
+    }
+
+    #[tokio::test]
+    async fn tenant_restrictions_are_lifted_by_name() {
+        let (_dir, cfg, store) = setup().await;
+        let r = Restriction::tenant(
+            "acme",
+            RestrictionReason::new(LimitKind::TenantSpamPerHour, vec![]),
+            NOW,
+        );
+        store.insert_restriction(&r).await.unwrap();
+        let out = lift_as_operator(&cfg, &store, &args("acme", false), NOW + 1)
+            .await
+            .unwrap();
+        assert_eq!(out.lifted.len(), 1);
+        assert!(store.active_restrictions(NOW + 2).await.unwrap().is_empty());
+        run(
+            RestrictedCmd::List {
+                tenant: Some("acme".into()),
+                all: true,
+            },
+            &cfg,
+            &store,
+            true,
+        )
+        .await
+        .unwrap();
+    }
+}

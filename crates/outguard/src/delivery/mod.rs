@@ -1,0 +1,24 @@
+//! Outbound delivery (SPEC §2.7): routing (`mx`), IP pools (`pools`), one SMTP attempt
+//! (`client`, `wire`, `tls`, `dkim`), one round over a message's domains (`attempt`), the queue
+//! manager with retries and expiry (`queue`, `schedule`) and DSNs (`bounce`). `glue` wires it
+//! into `serve`.
+
+// The queue's management API (list/hold/release/retry/delete), `PoolSet::set_healthy` and
+// `MxResolver::domain_has_a_or_mx` are for the admin API, the DNSBL monitor and the policy,
+// which are wired in separately; until then parts of it are unused in the binary.
+#![allow(dead_code)]
+
+pub mod attempt;
+pub mod bounce;
+pub mod client;
+pub mod dkim;
+mod glue;
+pub mod mx;
+pub mod pools;
+pub mod queue;
+pub mod schedule;
+pub mod tls;
+pub mod wire;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,143 @@
+//! What every decision reads, kept in memory and refreshed from the store: the restrictions
+//! (active, and today's for the lift rules) and each tenant's policies and accepted domains.
+//! A version row in the store tells when to reload, so a restriction or a lift made on any node
+//! (or by the CLI) holds here within the poll interval.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use outguard_policy::Restriction;
+use outguard_store::Store;
+use outguard_types::policy::{EffectivePolicy, Policy, PolicySettings};
+
+use crate::trace::now_ms;
+
+/// How long tenant policies and domains are trusted before the version is checked again.
+const TENANT_TTL: Duration = Duration::from_secs(2);
+const DAY_MS: i64 = 24 * 3600 * 1000;
+
+struct TenantPolicies {
+    policies: Vec<Policy>,
+    default: PolicySettings,
+    domains: Vec<String>,
+    version: i64,
+    loaded: Instant,
+}
+
+#[derive(Default)]
+pub struct PolicyCache {
+    restrictions: RwLock<Arc<Vec<Restriction>>>,
+    restrictions_version: RwLock<Option<i64>>,
+    tenants: RwLock<HashMap<String, Arc<TenantPolicies>>>,
+}
+
+fn read<T: Clone>(l: &RwLock<T>) -> T {
+    l.read().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+impl PolicyCache {
+    /// Active restrictions and those created today (lifted ones included: the lift rules need them).
+    pub fn restrictions(&self) -> Arc<Vec<Restriction>> {
+        read(&self.restrictions)
+    }
+
+    /// Add a restriction made on this node at once (the store reload confirms it later).
+    pub fn push_restriction(&self, r: Restriction) {
+        let mut g = self.restrictions.write().unwrap_or_else(|p| p.into_inner());
+        let mut v = (**g).clone();
+        v.push(r);
+        *g = Arc::new(v);
+    }
+
+    /// Reload restrictions when the store's version moved (or on first call).
+    pub async fn refresh_restrictions(&self, store: &Store) -> Result<(), outguard_store::StoreError> {
+        let version = store.restrictions_version().await?;
+        if read(&self.restrictions_version) == Some(version) {
+            return Ok(());
+        }
+        let now = now_ms();
+        let since = outguard_policy::restriction::utc_day_start(now).min(now - DAY_MS);
+        let keep: Vec<Restriction> =
+            store.current_restrictions(since, now).await?.into_iter().map(|s| s.restriction).collect();
+        *self.restrictions.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(keep);
+        *self.restrictions_version.write().unwrap_or_else(|p| p.into_inner()) = Some(version);
+        Ok(())
+    }
+
+    async fn tenant(&self, store: &Store, tenant: &str) -> Option<Arc<TenantPolicies>> {
+        let cached = self.tenants.read().unwrap_or_else(|p| p.into_inner()).get(tenant).cloned();
+        if let Some(t) = &cached {
+            if t.loaded.elapsed() < TENANT_TTL {
+                return cached;
+            }
+        }
+        let version = store.policies_version().await.ok()?;
+        if let Some(t) = &cached {
+            if t.version == version {
+                let fresh = Arc::new(TenantPolicies { loaded: Instant::now(), ..clone_tp(t) });
+                self.tenants.write().unwrap_or_else(|p| p.into_inner()).insert(tenant.to_string(), fresh.clone());
+                return Some(fresh);
+            }
+        }
+        let loaded = async {
+            let policies = store.list_policies(tenant).await?;
+            let default = store.tenant_default(tenant).await?;
+            let domains = store.list_domains(Some(tenant)).await?.into_iter().map(|d| d.domain).collect();
+            Ok::<_, outguard_store::StoreError>(TenantPolicies { policies, default, domains, version, loaded: Instant::now() })
+        }
+        .await;
+        match loaded {
+            Ok(tp) => {
+                let tp = Arc::new(tp);
+                self.tenants.write().unwrap_or_else(|p| p.into_inner()).insert(tenant.to_string(), tp.clone());
+                Some(tp)
+            }
+            Err(e) => {
+                tracing::error!(%tenant, error = %e, "cannot load tenant policies; using the last known");
+                cached
+            }
+        }
+    }
+
+    /// The policy in force for `sender` of `tenant` and its name (for the trace).
+    pub async fn effective(&self, store: &Store, service: &PolicySettings, tenant: &str, sender: &str) -> (String, EffectivePolicy) {
+        match self.tenant(store, tenant).await {
+            Some(tp) => {
+                let (name, eff) = outguard_policy::decide::effective_for(&tp.policies, &tp.default, service, sender);
+                (name.to_string(), eff)
+            }
+            None => ("service".into(), PolicySettings::default().resolve(&PolicySettings::default(), service)),
+        }
+    }
+
+    pub async fn tenant_domains(&self, store: &Store, tenant: &str) -> Vec<String> {
+        self.tenant(store, tenant).await.map(|t| t.domains.clone()).unwrap_or_default()
+    }
+}
+
+fn clone_tp(t: &TenantPolicies) -> TenantPolicies {
+    TenantPolicies {
+        policies: t.policies.clone(),
+        default: t.default.clone(),
+        domains: t.domains.clone(),
+        version: t.version,
+        loaded: t.loaded,
+    }
+}
+
+/// Poll the store for restriction changes until shutdown (every node sees a new restriction
+/// or a lift within `every`).
+pub async fn refresh_loop(cache: Arc<crate::server::Relay>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = cache.shutdown.stopped() => return,
+        }
+        if let Err(e) = cache.enforcer.cache.refresh_restrictions(&cache.store).await {
+            tracing::warn!(error = %e, "cannot refresh restrictions");
+        }
+    }
+}
