@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Side-by-side spam-scanner benchmark: Outguard's in-process engine vs the peers.
+#   bench/scan.sh [--no-peers] [--passes N]
+# 1. builds release; 2. `spam eval` on the TEST split (accuracy at default thresholds);
+# 3. in-process throughput over the TEST split on 2 threads (msgs/s, p50/p95/p99);
+# 4. if rspamd is installed and the outguard binary has `spam scan`, runs
+#    ../shared/bench/peer_scan.py --scanners rspamd --external 'outguard=…' in the same run;
+# 5. prints one table with our figures beside the peers' (live run, else the recorded
+#    ../shared/bench/results/peers-*.md figures) and the throughput ratio.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+SHARED=${SHARED:-$ROOT/../shared}
+CORPUS=${CORPUS:-$SHARED/corpus/spamassassin}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/outguard-target}
+PEERS=1
+PASSES=5
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --no-peers) PEERS=0 ;;
+    --passes) PASSES=$2; shift ;;
+    *) echo "unknown argument $1" >&2; exit 64 ;;
+  esac
+  shift
+done
+OUT=$(mktemp -d)
+trap 'rm -rf "$OUT"' EXIT
+
+echo "== build (release)" >&2
+cargo build --release -q -p outguard-spam --example eval --example throughput
+BIN="$CARGO_TARGET_DIR/release"
+
+echo "== spam eval (TEST split, default thresholds)" >&2
+"$BIN/examples/eval" "$CORPUS" --json > "$OUT/eval.json"
+"$BIN/examples/eval" "$CORPUS" >&2
+
+echo "== throughput (in-process, 2 threads, $PASSES passes over TEST)" >&2
+"$BIN/examples/throughput" "$CORPUS" 2 "$PASSES" --json > "$OUT/tput.json"
+cat "$OUT/tput.json" >&2
+
+PEER_LIVE=0
+if [ "$PEERS" = 1 ] && command -v rspamd >/dev/null 2>&1 && [ -f "$SHARED/bench/peer_scan.py" ]; then
+  if cargo build --release -q -p outguard --bin outguard 2>/dev/null && "$BIN/outguard" spam scan --help >/dev/null 2>&1; then
+    echo "== peers: rspamd + outguard via peer_scan.py (same run)" >&2
+    (cd "$SHARED" && python3 bench/peer_scan.py --scanners rspamd \
+        --external "outguard=$BIN/outguard spam scan --peer-line -") >&2 && PEER_LIVE=1 || echo "peer run failed" >&2
+  else
+    echo "(outguard binary has no 'spam scan' yet: peers from the recorded results)" >&2
+  fi
+else
+  echo "(rspamd not installed or --no-peers: peers from the recorded results)" >&2
+fi
+
+python3 - "$OUT/eval.json" "$OUT/tput.json" "$SHARED/bench/results" "$PEER_LIVE" <<'PY'
+import glob, json, os, re, sys
+ev = json.load(open(sys.argv[1])); tp = json.load(open(sys.argv[2]))
+results, live = sys.argv[3], sys.argv[4] == "1"
+files = sorted(glob.glob(os.path.join(results, "peers-*.md")))
+acc, speed = {}, {}
+if files:
+    text = open(files[-1]).read()
+    for m in re.finditer(r"^\| ([a-z0-9-]+) \| ([0-9.]+) \| ([0-9.]+) \| ([0-9.]+) \| ([0-9.]+) \| ([0-9.]+) \| ([0-9.]+) \|", text, re.M):
+        acc.setdefault(m.group(1), [float(x) for x in m.groups()[1:]])
+    for m in re.finditer(r"^\| ([a-z0-9-]+) \| (\d{3,}) \| ([0-9.]+) \| ([0-9.]+) \| ([0-9.]+) \| ([0-9.]+) \| ([0-9-]+) \|$", text, re.M):
+        speed.setdefault(m.group(1), (float(m.group(3)), float(m.group(4)), float(m.group(5))))
+rows = [("outguard (in-process)", ev["precision"], ev["recall"], ev["f1"], ev["fpr"], ev["accuracy"], ev["auc"],
+         tp["msgs_per_s"], tp["p50_ms"], tp["p95_ms"], tp["p99_ms"])]
+for name in ("spamassassin-bayes", "rspamd-bayes", "spamassassin-default", "rspamd-default"):
+    if name in acc:
+        s = speed.get(name, (float("nan"),) * 3)
+        rows.append((name, *acc[name][:6], s[0], s[1], s[2], float("nan")))
+print(f"\nSpam scanners on the TEST split ({ev['messages']} msgs), default thresholds; peers {'live + ' if live else ''}recorded in {os.path.basename(files[-1]) if files else '-'}")
+print("| scanner | precision | recall | F1 | FPR | accuracy | AUC | msgs/s | p50 ms | p95 ms | p99 ms |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
+for r in rows:
+    print("| " + " | ".join([r[0]] + [f"{x:.4f}" for x in r[1:7]] + [f"{r[7]:.1f}"] + [("-" if x != x else f"{x:.2f}") for x in r[8:]]) + " |")
+if "rspamd-bayes" in speed:
+    print(f"\nthroughput ratio outguard / rspamd-bayes: {tp['msgs_per_s'] / speed['rspamd-bayes'][0]:.1f}x "
+          f"(target >= 10x = {10 * speed['rspamd-bayes'][0]:.0f} msgs/s); p99 {tp['p99_ms']:.2f} ms (target <= 5 ms)")
+print(f"targets: F1 >= 0.975 ({ev['f1']:.4f}), FPR <= 0.004 ({ev['fpr']:.4f})")
+PY
