@@ -1,13 +1,21 @@
 //! `outguard`: the relay server and its command-line interface. The message path reads top to
 //! bottom in `smtp::conn` (session) → `pipeline` (scan → policy → spool) → `delivery`.
 
+mod api;
 mod cli;
 mod delivery;
+mod dnsbl;
+mod demo;
+mod enforce;
+mod fbl;
+mod metrics;
 mod pipeline;
 mod server;
 mod smtp;
 mod tls;
 mod trace;
+mod ui;
+mod webhooks;
 
 use std::process::ExitCode;
 

@@ -1,22 +1,120 @@
-//! The HTTP listener (admin API, UI and metrics live here as they land). Today: `/healthz`.
+//! The HTTP listener: admin API (`/api/v1`, bearer tokens), web UI (`/`, sessions), `/metrics`
+//! (Prometheus text) and `/healthz`. The client address is recorded for the audit log.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::State;
+use axum::http::Uri;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::net::TcpListener;
 
 use super::Relay;
+use crate::api::AppState;
+use crate::trace::now_ms;
 
 pub async fn bind(relay: &Relay) -> anyhow::Result<Option<TcpListener>> {
-    let Some(addr) = relay.cfg.listeners.http else { return Ok(None) };
-    let l = TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot listen on {addr} (http): {e}"))?;
+    let Some(addr) = relay.cfg.listeners.http else {
+        return Ok(None);
+    };
+    let l = TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr} (http): {e}"))?;
     println!("listening: http http://{}", l.local_addr()?);
     Ok(Some(l))
 }
 
+async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
+    (
+        [(CONTENT_TYPE, "text/plain; version=0.0.4")],
+        crate::metrics::render(&s.relay, now_ms()),
+    )
+}
+
+/// JSON 404 under `/api/`, an HTML page elsewhere.
+async fn fallback(uri: Uri) -> Response {
+    if uri.path().starts_with("/api/") {
+        crate::api::error::ApiError::not_found("no such API route").into_response()
+    } else {
+        crate::ui::layout::not_found()
+    }
+}
+
+/// Every HTTP route of the server, for `serve` and for in-process tests.
+pub fn app(state: AppState) -> Router {
+    let (api, _doc) = crate::api::router();
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics))
+        .merge(api)
+        .merge(
+            crate::ui::router().layer(axum::middleware::map_response(crate::ui::security_headers)),
+        )
+        .fallback(fallback)
+        .layer(axum::extract::DefaultBodyLimit::max(crate::api::BODY_LIMIT))
+        .with_state(state)
+}
+
 pub async fn serve(relay: Arc<Relay>, listener: TcpListener) {
-    let app = Router::new().route("/healthz", get(|| async { "ok\n" }));
     let stop = relay.shutdown.clone();
-    let _ = axum::serve(listener, app).with_graceful_shutdown(async move { stop.stopped().await }).await;
+    let app = app(AppState::new(relay)).into_make_service_with_connect_info::<SocketAddr>();
+    let _ = axum::serve(listener, app)
+        .with_graceful_shutdown(async move { stop.stopped().await })
+        .await;
+}
+
+/// A complete relay on a temp dir for in-process tests: SQLite store, spool, queue (nothing is
+/// delivered unless a test enqueues mail), no listeners.
+#[cfg(test)]
+pub async fn test_relay(dir: &std::path::Path) -> Arc<Relay> {
+    use outguard_store::Store;
+    use outguard_store::spool::Spool;
+    use outguard_types::config::Config;
+
+    crate::tls::install_provider();
+    let mut cfg = Config::default();
+    cfg.server.data_dir = dir.to_path_buf();
+    cfg.dns.resolver = Some("127.0.0.1:9".parse().expect("addr"));
+    let store = Store::open(&format!("sqlite://{}", dir.join("t.db").display()))
+        .await
+        .expect("store");
+    let spool = Spool::open(dir.join("spool")).expect("spool");
+    let (tracer, _task) = crate::trace::Tracer::start(store.clone());
+    let shutdown = super::Shutdown::new();
+    let queue = crate::delivery::queue::start(
+        &cfg,
+        spool.clone(),
+        store.clone(),
+        tracer.clone(),
+        shutdown.clone(),
+    )
+    .await
+    .expect("queue");
+    let resolver = crate::delivery::mx::MxResolver::new(&cfg.dns).expect("resolver");
+    Arc::new(Relay {
+        node: cfg.node_name(),
+        auth_limiter: crate::smtp::auth_limit::AuthLimiter::new(
+            3,
+            std::time::Duration::from_secs(60),
+        ),
+        sender_dns: super::sender_dns::SenderDns::new(resolver),
+        enforcer: crate::enforce::Enforcer {
+            counters: Arc::new(outguard_policy::MemoryCounters::new()),
+            cache: crate::enforce::PolicyCache::default(),
+        },
+        alert_cap: std::sync::Mutex::new(outguard_policy::AlertCap::new()),
+        webhooks: crate::webhooks::Webhooks::new(&cfg.webhooks),
+        cfg,
+        store,
+        spool,
+        tracer,
+        queue,
+        scanner: Arc::new(outguard_spam::Engine::builtin()),
+        tls: None,
+        shutdown,
+        metrics: Arc::new(crate::metrics::Metrics::new()),
+    })
 }

@@ -76,13 +76,24 @@ async fn first_start_token(store: &Store) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The counter store: in-process windows persisted under data_dir (saved every few seconds and
-/// at shutdown, loaded at start so a restart keeps the windows).
-fn start_counters(cfg: &Config, shutdown: &Shutdown) -> anyhow::Result<(Arc<dyn outguard_policy::Counters>, tokio::task::JoinHandle<()>)> {
-    if let Some(url) = &cfg.counters {
-        if url != "memory" {
-            anyhow::bail!("counters = {url:?}: only the in-process counter store is built in this version");
+/// The counter store. `memory` (default): in-process windows persisted under data_dir (saved
+/// every few seconds and at shutdown, loaded at start so a restart keeps the windows).
+/// `redis://…[?prefix=NAME]` (cluster mode): shared windows on Redis, time from Redis; it must
+/// answer at start, and later outages defer submissions (`451 4.3.0`) until it is back.
+async fn start_counters(cfg: &Config, shutdown: &Shutdown) -> anyhow::Result<(Arc<dyn outguard_policy::Counters>, tokio::task::JoinHandle<()>)> {
+    match cfg.counters.as_deref() {
+        None | Some("memory") => {}
+        Some(url) if url.starts_with("redis://") => {
+            let (redis_url, prefix) = outguard_store::redis_counters::split_prefix(url);
+            // Unreachable at start: exit 69 (service unavailable), like an unreachable store.
+            let redis = outguard_store::redis_counters::RedisCounters::from_url(url).await.map_err(|e| {
+                anyhow::Error::new(crate::cli::Unavailable(format!("counters: cannot reach Redis at {redis_url}: {e}")))
+            })?;
+            tracing::info!(url = %redis_url, prefix = prefix.as_deref().unwrap_or(outguard_store::redis_counters::DEFAULT_PREFIX), "counters on Redis");
+            // Nothing to persist: Redis holds the windows.
+            return Ok((Arc::new(redis), tokio::spawn(async {})));
         }
+        Some(url) => anyhow::bail!("counters = {url:?}: use \"memory\" or \"redis://…\""),
     }
     let path = outguard_policy::MemoryCounters::snapshot_path(&cfg.server.data_dir);
     let mem = Arc::new(
@@ -107,7 +118,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let scanner = Arc::new(load_scanner(&cfg)?);
     let (tracer, trace_task) = Tracer::start(store.clone());
     let shutdown = Shutdown::new();
-    let (counters, counters_task) = start_counters(&cfg, &shutdown)?;
+    let (counters, counters_task) = start_counters(&cfg, &shutdown).await?;
     let queue = crate::delivery::queue::start(&cfg, spool.clone(), store.clone(), tracer.clone(), shutdown.clone()).await?;
     let relay = Arc::new(Relay {
         node: cfg.node_name(),
@@ -128,6 +139,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     });
     relay.enforcer.cache.refresh_restrictions(&relay.store).await.context("loading restrictions")?;
     tokio::spawn(crate::enforce::cache_refresh_loop(relay.clone(), std::time::Duration::from_millis(500)));
+    let dnsbl = crate::dnsbl::Monitor::new(&relay.cfg).context("[dnsbl]")?;
     let bound = crate::smtp::listener::bind_all(&relay).await?;
     let http = http::bind(&relay).await?;
     first_start_token(&store).await?;
@@ -137,6 +149,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     if let Some(h) = http {
         tokio::spawn(http::serve(relay.clone(), h));
     }
+    tokio::spawn(dnsbl.run(relay.clone()));
     println!("outguard ready (node {})", relay.node);
     shutdown::wait_for_signal().await;
     tracing::info!("shutting down: draining sessions");

@@ -15,13 +15,18 @@ impl Relay {
     /// Scan step: the whole message through the spam engine.
     pub async fn scan(&self, sub: &Submission<'_>, body: &[u8]) -> Verdict {
         let domain = sender_domain(sub.mail_from).map(str::to_string);
+        // The tenant's own domains let the engine see display-name spoofing of them.
+        let domains = match sub.identity.tenant() {
+            Some(t) => self.enforcer.cache.tenant_domains(&self.store, t).await,
+            None => Vec::new(),
+        };
         if body.len() <= INLINE_SCAN_MAX {
-            let ctx = ScanContext { sender_domain: domain.as_deref(), ..ScanContext::default() };
+            let ctx = ScanContext { sender_domain: domain.as_deref(), tenant_domains: &domains };
             return self.scanner.scan(body, &ctx);
         }
         let (engine, body) = (self.scanner.clone(), body.to_vec());
         let out = tokio::task::spawn_blocking(move || {
-            let ctx = ScanContext { sender_domain: domain.as_deref(), ..ScanContext::default() };
+            let ctx = ScanContext { sender_domain: domain.as_deref(), tenant_domains: &domains };
             engine.scan(&body, &ctx)
         })
         .await;

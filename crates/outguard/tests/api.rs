@@ -1,0 +1,150 @@
+//! End to end, the admin API and metrics on the real binary: a message submitted over SMTP is
+//! found through the trace API with its timeline; tokens made through the API work, are scoped
+//! and stop working the moment they are revoked; the audit log records the client IP; the
+//! OpenAPI document and `/metrics` are served. (The role matrix and the OpenAPI-vs-routes check
+//! run in-process: `src/api/tests.rs`.)
+
+mod common;
+mod web;
+
+use std::time::{Duration, Instant};
+
+use common::client::{Client, queued_id};
+use common::{RelayProc, message, scene};
+use web::api;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trace_tokens_audit_and_metrics_over_http() {
+    let sc = scene("").await;
+    sc.provision().await;
+    let relay = RelayProc::start(sc.dir());
+    let http = relay.addr("http");
+    let op = relay
+        .token
+        .clone()
+        .expect("first start prints an operator token");
+
+    let r = Client::send_mail(
+        relay.addr("connector"),
+        None,
+        "bob@a.example",
+        &["x@dest.example"],
+        &message("bob@a.example", "x@dest.example", "api e2e", "hello"),
+    )
+    .await;
+    assert!(r.starts_with("250 "), "{r}");
+    let id = queued_id(&r);
+
+    // The trace writer batches; poll until the message and its delivery show up.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let detail = loop {
+        let d = api(http, "GET", &format!("/api/v1/messages/{id}"), &op, None).await;
+        if d.status == 200 && d.json()["message"]["state"] == "delivered" {
+            break d.json();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "message {id} never traced as delivered: {} {}",
+            d.status,
+            d.text()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let kinds: Vec<&str> = detail["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    assert!(
+        kinds.contains(&"received") && kinds.contains(&"delivered"),
+        "{kinds:?}"
+    );
+    let found = api(
+        http,
+        "GET",
+        "/api/v1/messages?from=bob@a.example&limit=5",
+        &op,
+        None,
+    )
+    .await
+    .json();
+    assert_eq!(found["messages"][0]["id"], id.as_str(), "{found}");
+
+    // A tenant admin of b made through the API cannot see tenant a's message, then is revoked.
+    let made = api(
+        http,
+        "POST",
+        "/api/v1/tokens",
+        &op,
+        Some(r#"{"role":"tenant_admin","tenant":"b"}"#),
+    )
+    .await;
+    assert_eq!(made.status, 201, "{}", made.text());
+    let (b_secret, b_id) = (
+        made.json()["secret"].as_str().expect("secret").to_string(),
+        made.json()["id"].as_str().expect("id").to_string(),
+    );
+    assert_eq!(
+        api(
+            http,
+            "GET",
+            &format!("/api/v1/messages/{id}"),
+            &b_secret,
+            None
+        )
+        .await
+        .status,
+        404
+    );
+    let listed = api(http, "GET", "/api/v1/messages", &b_secret, None)
+        .await
+        .json();
+    assert!(!listed.to_string().contains(&id), "{listed}");
+    assert_eq!(
+        api(http, "DELETE", &format!("/api/v1/tokens/{b_id}"), &op, None)
+            .await
+            .status,
+        204
+    );
+    let after = api(http, "GET", "/api/v1/messages", &b_secret, None).await;
+    assert_eq!(
+        (after.status, after.json()["error"]["code"].as_str()),
+        (401, Some("unauthorized"))
+    );
+
+    // Audit: the revocation names the operator's token and the client's address.
+    let store = outguard_store::Store::open(&format!(
+        "sqlite://{}",
+        sc.dir().join("data/outguard.db").display()
+    ))
+    .await
+    .expect("store");
+    let log = store.audit_log(10).await.expect("audit");
+    let revoke = log
+        .iter()
+        .find(|e| e.action == "token.revoke")
+        .expect("revoke audited");
+    assert_eq!(
+        (revoke.target.as_str(), revoke.ip.as_deref()),
+        (b_id.as_str(), Some("127.0.0.1")),
+        "{revoke:?}"
+    );
+
+    let doc = web::request(http, "GET", "/api/v1/openapi.json", &[], None)
+        .await
+        .json();
+    assert!(
+        doc["paths"]["/api/v1/messages/{id}"]["get"].is_object(),
+        "{doc}"
+    );
+    let metrics = web::request(http, "GET", "/metrics", &[], None).await;
+    assert_eq!(metrics.status, 200);
+    assert!(
+        metrics.text().contains("# TYPE outguard_queue_depth gauge"),
+        "{}",
+        metrics.text()
+    );
+    let ui = web::request(http, "GET", "/", &[], None).await;
+    assert_eq!((ui.status, ui.header("location")), (303, Some("/login")));
+}
