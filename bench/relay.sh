@@ -30,6 +30,7 @@ cargo build --release --locked -p outguard --manifest-path "$ROOT/Cargo.toml" >&
 BIN="$CARGO_TARGET_DIR/release/outguard"
 
 WORK="$(mktemp -d /tmp/outguard-relay-bench.XXXXXX)"
+chmod 755 "$WORK"   # postfix and smtp-sink drop privileges and must reach their files
 cp -r "$SHARED/bench" "$WORK/bench"
 rm -rf "$WORK/bench/results/raw"/* "$WORK/bench/run"
 DATA="$WORK/outguard"

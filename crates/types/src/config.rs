@@ -266,11 +266,38 @@ pub struct DnsblZoneConfig {
     pub errors: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FblConfig {
     /// Recipient domains the `fbl` listener accepts reports for.
     pub domains: Vec<String>,
+    /// Window complaint and bounce rates are measured over (default 24h).
+    #[serde(with = "human_duration")]
+    pub window: Duration,
+    /// Complaint rate (complaints / delivered recipients) that raises `complaint_rate_exceeded`.
+    pub complaint_alert_rate: f64,
+    /// Complaint rate that also restricts the account (the policy's spam action).
+    pub complaint_restrict_rate: f64,
+    /// Fewest delivered recipients in the window before any rate is judged.
+    pub min_messages: u64,
+    /// Hard-bounce rate (5xx recipients / delivered recipients) that alerts and restricts.
+    pub bounce_rate: f64,
+    /// Whether a bounce rate over `bounce_rate` restricts (else it only alerts).
+    pub bounce_restrict: bool,
+}
+
+impl Default for FblConfig {
+    fn default() -> Self {
+        FblConfig {
+            domains: Vec::new(),
+            window: Duration::from_secs(24 * 3600),
+            complaint_alert_rate: 0.001,
+            complaint_restrict_rate: 0.003,
+            min_messages: 1000,
+            bounce_rate: 0.10,
+            bounce_restrict: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -532,5 +559,60 @@ mod tests {
         let c = Config::parse("[limits]\nmax_message_size = \"10MiB\"\n[delivery]\nretry_schedule=[\"1s\",\"2s\"]\n", "t").unwrap();
         assert_eq!(c.limits.max_message_size, 10 * 1024 * 1024);
         assert_eq!(c.delivery.retry_schedule, vec![Duration::from_secs(1), Duration::from_secs(2)]);
+    }
+
+    /// Every leaf key of a serialized config (table paths dropped): what the example must name.
+    fn leaf_keys(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, v) in m {
+                    match v {
+                        serde_json::Value::Object(_) => leaf_keys(v, out),
+                        serde_json::Value::Array(a) if a.iter().any(|x| x.is_object()) => a.iter().for_each(|x| leaf_keys(x, out)),
+                        _ => out.push(k.clone()),
+                    }
+                }
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|x| leaf_keys(x, out)),
+            _ => {}
+        }
+    }
+
+    /// `outguard.example.toml` parses, its live values are exactly the embedded default, and it
+    /// names every key the code knows (set or commented out), all 14 policy keys included with
+    /// valid example values — so the documented file cannot drift from the code.
+    #[test]
+    fn the_example_config_parses_is_the_default_and_documents_every_key() {
+        let text = include_str!("../../../outguard.example.toml");
+        let c = Config::parse(text, "outguard.example.toml").unwrap_or_else(|e| panic!("{e}"));
+        let json = |c: &Config| serde_json::to_value(c).expect("serialize");
+        assert_eq!(json(&c), json(&Config::default()), "the example's live values are the embedded defaults");
+        let named = |key: &str| {
+            text.lines().any(|l| l.trim_start_matches(|ch: char| ch == '#' || ch == ' ').starts_with(&format!("{key} =")))
+        };
+        let mut keys = Vec::new();
+        leaf_keys(&json(&Config::default()), &mut keys);
+        // Arrays of tables that are empty by default: their keys come from their own types.
+        keys.extend(["domains", "next_hop", "name", "listed", "errors", "url", "secret", "kinds", "domain", "selector", "key"].map(String::from));
+        keys.extend(crate::policy::POLICY_KEYS.iter().map(|k| k.to_string()));
+        // Empty arrays of tables (`routes`, `dkim`, …) are documented by their `[[…]]` header.
+        let table_array = |key: &str| text.contains(&format!("[[{key}]]")) || text.contains(&format!(".{key}]]"));
+        let missing: Vec<&String> = keys.iter().filter(|k| !named(k) && !table_array(k)).collect();
+        assert!(missing.is_empty(), "outguard.example.toml does not document {missing:?}");
+        for table in ["[server]", "[listeners]", "[tls]", "[limits]", "[dns]", "[delivery]", "[[pools]]", "[[routes]]", "[[dkim]]", "[dnsbl]", "[[dnsbl.zones]]", "[fbl]", "[notifications]", "[policy.default]", "[spam]", "[[webhooks]]"] {
+            assert!(text.lines().any(|l| l.trim_start_matches(|ch: char| ch == '#' || ch == ' ') == table), "no {table} in the example");
+        }
+        // The commented policy examples, uncommented, are valid and set all 14 keys.
+        let start = text.find("[policy.default]").expect("policy table");
+        let block: String = text[start..]
+            .lines()
+            .skip(1)
+            .take_while(|l| !l.starts_with('['))
+            .filter_map(|l| l.strip_prefix("# ").filter(|r| r.contains(" = ")))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let c = Config::parse(&format!("[policy.default]\n{block}"), "policy block").unwrap_or_else(|e| panic!("{e}\n{block}"));
+        let set = serde_json::to_value(&c.policy.default).expect("serialize");
+        assert_eq!(set.as_object().map(|m| m.len()), Some(crate::policy::POLICY_KEYS.len()), "{set}");
     }
 }

@@ -2,6 +2,8 @@
 //! (64 bad usage or config, 69 service unreachable, 1 otherwise).
 
 mod alerts;
+mod dnsbl;
+mod fbl;
 mod policy;
 mod queue;
 mod records;
@@ -81,6 +83,24 @@ pub enum Command {
     Restricted(restricted::RestrictedCmd),
     /// Recorded alerts.
     Alerts(alerts::AlertsArgs),
+    /// DNS blocklist checks of the pool IPs.
+    #[command(subcommand)]
+    Dnsbl(dnsbl::DnsblCmd),
+    /// Feedback-loop (ARF) complaint reports.
+    #[command(subcommand)]
+    Fbl(fbl::FblCmd),
+    /// A self-contained, narrated scene on loopback: tenants, senders, spam, a restriction.
+    Demo {
+        /// Do not leave the web UI running at the end (scripted use).
+        #[arg(long)]
+        no_ui: bool,
+        /// Bound on the whole run, in seconds.
+        #[arg(long, value_name = "SECS")]
+        duration: Option<u64>,
+        /// Scale the pauses: 2 = twice as fast.
+        #[arg(long, value_name = "X", default_value_t = 1.0)]
+        speed: f64,
+    },
 }
 
 /// Parse, run, map errors to exit codes.
@@ -169,10 +189,21 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         println!("{}: ok ({} pools, {} routes)", file.display(), cfg.pools.len(), cfg.routes.len());
         return Ok(0);
     }
+    if let Command::Demo { no_ui, duration, speed } = cli.command {
+        return crate::demo::run(crate::demo::DemoArgs { no_ui, duration: duration.map(std::time::Duration::from_secs), speed });
+    }
     let cfg = load_config(cli.config.as_ref(), cli.data_dir.as_ref())?;
     let json = cli.json;
+    let learn_into_store = matches!(&cli.command, Command::Spam(spam::SpamCmd::Learn { overlay: None, .. }));
     if let Command::Spam(cmd) = cli.command {
-        let code = spam::run(cmd, json, cfg.spam.model.as_deref())?;
+        let code = if learn_into_store {
+            runtime()?.block_on(async {
+                let store = open_store(&cfg).await?;
+                spam::learn_into_store(&store, cmd, json, cfg.spam.model.as_deref()).await
+            })?
+        } else {
+            spam::run(cmd, json, cfg.spam.model.as_deref())?
+        };
         return Ok(u8::try_from(code).unwrap_or(1));
     }
     let rt = runtime()?;
@@ -192,7 +223,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Command::Policy(c) => policy::run(c, &cfg, &store, json).await?,
             Command::Restricted(c) => restricted::run(c, &cfg, &store, json).await?,
             Command::Alerts(a) => alerts::run(a, &store, json).await?,
-            Command::Serve | Command::CheckConfig { .. } | Command::Spam(_) => {}
+            Command::Dnsbl(c) => return dnsbl::run(c, &cfg, &store, json).await,
+            Command::Fbl(c) => return fbl::run(c, &store, json).await,
+            Command::Serve | Command::CheckConfig { .. } | Command::Spam(_) | Command::Demo { .. } => {}
         }
         Ok(0)
     })

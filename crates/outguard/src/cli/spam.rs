@@ -51,7 +51,7 @@ pub enum SpamCmd {
         ham: bool,
         #[arg(long)]
         tenant: Option<String>,
-        /// Overlay file (default `<data_dir>/spam-overlay-<tenant|global>.bin`).
+        /// Overlay file; without it the overlay kept in the store is updated (the relay uses it).
         #[arg(long)]
         overlay: Option<PathBuf>,
         #[arg(required = true)]
@@ -118,9 +118,12 @@ pub fn run(cmd: SpamCmd, json: bool, model_override: Option<&Path>) -> anyhow::R
             spam,
             ham: _,
             tenant,
-            overlay,
+            overlay: Some(path),
             files,
-        } => learn(&engine()?, spam, tenant, overlay, &files, json),
+        } => learn(&engine()?, spam, tenant, path, &files, json),
+        SpamCmd::Learn { overlay: None, .. } => {
+            anyhow::bail!("spam learn without --overlay updates the store: run through the CLI entry point")
+        }
     }
 }
 
@@ -209,23 +212,58 @@ pub fn format_verdict(file: &str, v: &Verdict, json: bool, peer_line: bool) -> S
     )
 }
 
+/// The store key of a tenant's (or the global) learned overlay; the relay scans with it.
+pub fn overlay_key(tenant: Option<&str>) -> String {
+    format!("spam-overlay:{}", tenant.unwrap_or("global"))
+}
+
+/// `spam learn` without `--overlay`: update the overlay kept in the store, which every node of a
+/// running relay picks up within seconds.
+pub async fn learn_into_store(store: &outguard_store::Store, cmd: SpamCmd, json: bool, model_override: Option<&Path>) -> anyhow::Result<i32> {
+    let SpamCmd::Learn { spam, tenant, files, .. } = cmd else {
+        anyhow::bail!("learn_into_store takes a learn command");
+    };
+    let engine = match model_override {
+        Some(p) => Engine::from_model_bytes(&std::fs::read(p).with_context(|| format!("reading model {}", p.display()))?)?,
+        None => Engine::builtin(),
+    };
+    if let Some(t) = &tenant {
+        if store.tenant(t).await?.is_none() {
+            return Err(super::UsageError(format!("--tenant: no tenant named {t}")).into());
+        }
+    }
+    let key = overlay_key(tenant.as_deref());
+    let mut o = match store.get_blob(&key).await? {
+        Some(b) => Overlay::from_bytes(&b).with_context(|| format!("loading overlay {key}"))?,
+        None => Overlay::new(),
+    };
+    let mut changed = 0;
+    for f in &files {
+        let raw = read_input(f)?;
+        changed += usize::from(o.learn(&engine, &raw, spam));
+    }
+    store.put_blob(&key, &o.to_bytes()).await?;
+    report_learn(&key, files.len(), changed, o.counts(), spam, json);
+    Ok(0)
+}
+
+fn report_learn(place: &str, n: usize, changed: usize, (ns, nh): (u32, u32), spam: bool, json: bool) {
+    if json {
+        println!("{}", serde_json::json!({"overlay": place, "learned": n, "changed": changed, "spam_total": ns, "ham_total": nh}));
+    } else {
+        let what = if spam { "spam" } else { "ham" };
+        println!("learned {n} message(s) as {what} into {place} ({changed} moved; totals: {ns} spam, {nh} ham)");
+    }
+}
+
 fn learn(
     engine: &Engine,
     spam: bool,
-    tenant: Option<String>,
-    overlay: Option<PathBuf>,
+    _tenant: Option<String>,
+    path: PathBuf,
     files: &[PathBuf],
     json: bool,
 ) -> anyhow::Result<i32> {
-    let path = overlay.unwrap_or_else(|| {
-        let who = tenant
-            .as_deref()
-            .unwrap_or("global")
-            .replace(['/', '\\', '.'], "_");
-        outguard_types::config::ServerConfig::default()
-            .data_dir
-            .join(format!("spam-overlay-{who}.bin"))
-    });
     let mut o = match std::fs::read(&path) {
         Ok(b) => Overlay::from_bytes(&b)
             .with_context(|| format!("loading overlay {}", path.display()))?,
@@ -241,19 +279,6 @@ fn learn(
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     std::fs::write(&path, o.to_bytes()).with_context(|| format!("writing {}", path.display()))?;
-    let (ns, nh) = o.counts();
-    if json {
-        println!(
-            "{}",
-            serde_json::json!({"overlay": path.display().to_string(), "learned": files.len(), "changed": changed, "spam_total": ns, "ham_total": nh})
-        );
-    } else {
-        println!(
-            "learned {} message(s) as {} into {} ({changed} moved; totals: {ns} spam, {nh} ham)",
-            files.len(),
-            if spam { "spam" } else { "ham" },
-            path.display()
-        );
-    }
+    report_learn(&path.display().to_string(), files.len(), changed, o.counts(), spam, json);
     Ok(0)
 }

@@ -13,10 +13,12 @@ use crate::server::Relay;
 use crate::trace::now_ms;
 
 impl Relay {
-    pub(super) async fn apply_action(&self, action: Action, eff: &EffectivePolicy) {
+    pub(crate) async fn apply_action(&self, action: Action, eff: &EffectivePolicy) {
         let alert = action.alert();
-        if let Action::Restrict { restriction } = &action {
-            self.restrict(restriction, eff).await;
+        if let Action::Restrict { restriction } = &action
+            && !self.restrict(restriction, eff).await
+        {
+            return; // another session or node restricted first and raised the alert
         }
         let tenant = alert.tenant.clone().unwrap_or_default();
         let decision = self.alert_cap.lock().unwrap_or_else(|p| p.into_inner()).admit(&tenant, alert.kind, alert.created_at);
@@ -32,13 +34,27 @@ impl Relay {
         }
     }
 
-    async fn restrict(&self, r: &Restriction, _eff: &EffectivePolicy) {
-        match self.store.insert_restriction(r).await {
-            Ok(id) => tracing::warn!(subject = r.subject.id(), %id, limit = r.reason.limit.as_str(), "restricted"),
-            Err(e) => tracing::error!(error = %e, "cannot store restriction; enforcing it on this node only"),
-        }
+    /// Store the restriction (at most one active per subject, cluster-wide), enforce it here at
+    /// once and hold this node's queued mail. Returns whether this call decided it (and so must
+    /// raise the alert and the notification); `false` when one was already active.
+    async fn restrict(&self, r: &Restriction, _eff: &EffectivePolicy) -> bool {
+        let decided = match self.store.insert_restriction_once(r).await {
+            Ok(Some(id)) => {
+                tracing::warn!(subject = r.subject.id(), %id, limit = r.reason.limit.as_str(), "restricted");
+                true
+            }
+            Ok(None) => {
+                tracing::info!(subject = r.subject.id(), "already restricted elsewhere; not notifying again");
+                false
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot store restriction; enforcing it on this node only");
+                true
+            }
+        };
         self.enforcer.cache.push_restriction(r.clone());
         self.hold_queued(&r.subject).await;
+        decided
     }
 
     /// Hold every queued message of the restricted account, connector or tenant (the queue

@@ -25,11 +25,17 @@ struct TenantPolicies {
     loaded: Instant,
 }
 
+/// How long a learned spam overlay is used before it is read from the store again.
+const OVERLAY_TTL: Duration = Duration::from_secs(5);
+
+type CachedOverlay = (Option<Arc<outguard_spam::Overlay>>, Instant);
+
 #[derive(Default)]
 pub struct PolicyCache {
     restrictions: RwLock<Arc<Vec<Restriction>>>,
     restrictions_version: RwLock<Option<i64>>,
     tenants: RwLock<HashMap<String, Arc<TenantPolicies>>>,
+    overlays: RwLock<HashMap<String, CachedOverlay>>,
 }
 
 fn read<T: Clone>(l: &RwLock<T>) -> T {
@@ -109,6 +115,41 @@ impl PolicyCache {
             }
             None => ("service".into(), PolicySettings::default().resolve(&PolicySettings::default(), service)),
         }
+    }
+
+    /// The spam overlay operators taught for `tenant` (`outguard spam learn --tenant`, FBL
+    /// complaints), else the global one; None when nothing was learned.
+    pub async fn spam_overlay(&self, store: &Store, tenant: Option<&str>) -> Option<Arc<outguard_spam::Overlay>> {
+        for key in [tenant.map(|t| format!("spam-overlay:{t}")), Some("spam-overlay:global".to_string())].into_iter().flatten() {
+            if let Some(o) = self.overlay(store, &key).await {
+                return Some(o);
+            }
+        }
+        None
+    }
+
+    async fn overlay(&self, store: &Store, key: &str) -> Option<Arc<outguard_spam::Overlay>> {
+        if let Some((o, at)) = self.overlays.read().unwrap_or_else(|p| p.into_inner()).get(key) {
+            if at.elapsed() < OVERLAY_TTL {
+                return o.clone();
+            }
+        }
+        let loaded = match store.get_blob(key).await {
+            Ok(Some(b)) => match outguard_spam::Overlay::from_bytes(&b) {
+                Ok(o) => Some(Arc::new(o)),
+                Err(e) => {
+                    tracing::error!(%key, error = %e, "stored spam overlay is unreadable; scanning without it");
+                    None
+                }
+            },
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(%key, error = %e, "cannot read spam overlay");
+                return None;
+            }
+        };
+        self.overlays.write().unwrap_or_else(|p| p.into_inner()).insert(key.to_string(), (loaded.clone(), Instant::now()));
+        loaded
     }
 
     pub async fn tenant_domains(&self, store: &Store, tenant: &str) -> Vec<String> {

@@ -6,6 +6,7 @@
 
 mod actions;
 mod cache;
+pub mod lift;
 
 use std::sync::Arc;
 
@@ -78,7 +79,7 @@ fn strings(m: &[Measure]) -> Vec<String> {
 }
 
 impl Relay {
-    async fn effective(&self, tenant: &str, sender: &str) -> (String, EffectivePolicy) {
+    pub(crate) async fn effective(&self, tenant: &str, sender: &str) -> (String, EffectivePolicy) {
         self.enforcer.cache.effective(&self.store, &self.cfg.policy.default, tenant, sender).await
     }
 
