@@ -85,6 +85,7 @@ pub async fn accept(relay: &Relay, sub: Submission<'_>, body: Vec<u8>) -> Reply 
     measures.extend(after.measures);
     let how = match after.disposition {
         Disposition::Reject(reply) => {
+            relay.metrics.message("rejected", "-");
             reject(relay, record, &verdict, &reply, &after.policy_name, &measures).await;
             return reply;
         }
@@ -95,6 +96,12 @@ pub async fn accept(relay: &Relay, sub: Submission<'_>, body: Vec<u8>) -> Reply 
             Spooling { pool, extra_headers, bcc: vec![], quarantined: true, held: after.hold }
         }
     };
+    let disposition = match (how.held, how.quarantined) {
+        (true, _) => "held",
+        (false, true) => "quarantined",
+        (false, false) => "queued",
+    };
+    relay.metrics.message(disposition, &how.pool);
     queue(relay, record, &sub, &verdict, body, how, (&after.policy_name, &measures)).await
 }
 
@@ -188,6 +195,7 @@ async fn queue(
         _ => (EventKind::Queued, "queued"),
     };
     relay.tracer.event(&id, kind, format!("{what} for the {pool} pool"), json!({"pool": pool})).await;
+    crate::fbl::rates::count_sent(relay, sub.identity, sub.rcpts.len(), now_ms()).await;
     relay.enqueue(&id).await;
     Reply::queued(&id)
 }
@@ -219,11 +227,9 @@ fn with_received_header(relay: &Relay, sub: &Submission<'_>, id: &str, body: &[u
     out
 }
 
-/// Reports arriving on the fbl listener. Complaint processing (ARF attribution) is its own
-/// issue; until it lands the report is refused with a temporary code, so nothing is lost: the
-/// provider retries.
-pub async fn receive_feedback_report(_relay: &Relay, _body: &[u8]) -> Reply {
-    Reply::new(451, "4.3.2", "Feedback-loop processing is not enabled in this build, try again later")
+/// Reports arriving on the fbl listener: stored, attributed and counted (`crate::fbl`).
+pub async fn receive_feedback_report(relay: &Relay, body: &[u8]) -> Reply {
+    crate::fbl::receive_smtp(relay, body).await
 }
 
 /// Registrable-ish sender domain for scan context.

@@ -26,6 +26,10 @@ pub enum LimitKind {
     TenantSpamPerHour,
     /// Put in place by hand (an operator or admin).
     Manual,
+    /// Feedback-loop complaints over the configured share of delivered mail.
+    ComplaintRate,
+    /// Hard bounces over the configured share of delivered mail.
+    BounceRate,
 }
 
 impl LimitKind {
@@ -41,6 +45,8 @@ impl LimitKind {
             LimitKind::SpamRatio => "spam_ratio",
             LimitKind::TenantSpamPerHour => "tenant_spam_per_hour",
             LimitKind::Manual => "manual",
+            LimitKind::ComplaintRate => "complaint_rate",
+            LimitKind::BounceRate => "bounce_rate",
         }
     }
 
@@ -57,6 +63,8 @@ impl LimitKind {
             LimitKind::SpamRatio => "the share of spam among its recent messages",
             LimitKind::TenantSpamPerHour => "the organisation's limit of spam messages per hour",
             LimitKind::Manual => "a manual restriction",
+            LimitKind::ComplaintRate => "the limit of recipient complaints (feedback loops)",
+            LimitKind::BounceRate => "the limit of hard bounces",
         }
     }
 

@@ -7,6 +7,7 @@
 //! (`now`, Unix ms) from the caller where a record is stamped. Errors are [`StoreError`] values:
 //! callers branch on the variant, never on the text. Password hashes never leave this crate.
 
+pub mod redis_counters;
 pub mod spool;
 
 mod accounts;
@@ -16,8 +17,10 @@ mod blobs;
 mod connectors;
 mod credcache;
 mod db;
+mod dnsbl;
 mod domains;
 mod error;
+mod fbl;
 mod messages;
 mod names;
 mod policies;
@@ -33,7 +36,9 @@ pub use accounts::generate_password;
 pub use alerts::{MAX_ALERTS_LIMIT, StoredAlert};
 pub use audit::AuditEntry;
 pub use db::Backend;
+pub use dnsbl::{DnsblCheck, MAX_DNSBL_HISTORY};
 pub use error::StoreError;
+pub use fbl::{FblAttribution, FblRecord, MAX_FBL_LIMIT};
 pub use messages::{DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT};
 pub use policies::DEFAULT_POLICY;
 pub use restrictions::StoredRestriction;

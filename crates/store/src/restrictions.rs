@@ -83,6 +83,42 @@ impl Store {
         Ok(id)
     }
 
+    /// Stores `r` unless its subject already has an active restriction (not lifted, not
+    /// expired at `r.created_at`): returns the new id, or `None` when another session or node
+    /// got there first. The version bump comes first and locks the version row, so concurrent
+    /// callers on every node are serialised and exactly one inserts: the single decider that
+    /// raises the alert and sends the notification once for the whole cluster.
+    pub async fn insert_restriction_once(
+        &self,
+        r: &Restriction,
+    ) -> Result<Option<String>, StoreError> {
+        let id = uuid::Uuid::now_v7().simple().to_string();
+        let (kind, sid) = subject_key(&r.subject);
+        let mut tx = self.w().begin().await?;
+        bump(&mut tx, RESTRICTIONS_VERSION).await?;
+        let done = sqlx::query(
+            "INSERT INTO restrictions (id, tenant, subject_kind, subject_id, created_at, until_at, lifted_at, data) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE NOT EXISTS (SELECT 1 FROM restrictions \
+             WHERE subject_kind = $3 AND subject_id = $4 AND lifted_at IS NULL AND (until_at IS NULL OR until_at > $5))",
+        )
+        .bind(&id)
+        .bind(&r.tenant)
+        .bind(kind)
+        .bind(&sid)
+        .bind(r.created_at)
+        .bind(r.until)
+        .bind(r.lifted.as_ref().map(|l| l.at))
+        .bind(encode(r)?)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        tx.commit().await?;
+        Ok(Some(id))
+    }
+
     /// Replaces restriction `id` (a lift: see `outguard_policy::restriction::lift`).
     pub async fn update_restriction(&self, id: &str, r: &Restriction) -> Result<(), StoreError> {
         let (kind, sid) = subject_key(&r.subject);

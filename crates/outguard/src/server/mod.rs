@@ -139,7 +139,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     });
     relay.enforcer.cache.refresh_restrictions(&relay.store).await.context("loading restrictions")?;
     tokio::spawn(crate::enforce::cache_refresh_loop(relay.clone(), std::time::Duration::from_millis(500)));
-    let dnsbl = crate::dnsbl::Monitor::new(&relay.cfg).context("[dnsbl]")?;
+    let dnsbl = crate::dnsbl::Monitor::new(&relay.cfg).map_err(crate::dnsbl::startup_error)?;
     let bound = crate::smtp::listener::bind_all(&relay).await?;
     let http = http::bind(&relay).await?;
     first_start_token(&store).await?;
@@ -150,6 +150,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         tokio::spawn(http::serve(relay.clone(), h));
     }
     tokio::spawn(dnsbl.run(relay.clone()));
+    tokio::spawn(crate::fbl::bounces::watch(relay.clone()));
     println!("outguard ready (node {})", relay.node);
     shutdown::wait_for_signal().await;
     tracing::info!("shutting down: draining sessions");

@@ -148,3 +148,39 @@ CREATE TABLE alerts (
 );
 CREATE INDEX alerts_tenant ON alerts (tenant, kind, created_at);
 CREATE INDEX alerts_created ON alerts (created_at);
+
+-- DNSBL monitor (SPEC §4): every check of one pool IP on one zone (history), and the latest
+-- answer per IP and zone (what `dnsbl check`, the API and the UI show).
+CREATE TABLE dnsbl_checks (
+    ip          TEXT NOT NULL,
+    zone        TEXT NOT NULL,
+    checked_at  INTEGER NOT NULL,
+    status      TEXT NOT NULL,
+    code        TEXT,
+    reason      TEXT
+);
+CREATE INDEX dnsbl_checks_ip ON dnsbl_checks (ip, zone, checked_at);
+CREATE TABLE dnsbl_state (
+    ip          TEXT NOT NULL,
+    zone        TEXT NOT NULL,
+    checked_at  INTEGER NOT NULL,
+    status      TEXT NOT NULL,
+    code        TEXT,
+    reason      TEXT,
+    PRIMARY KEY (ip, zone)
+);
+
+-- Feedback-loop (ARF) reports as received, parsed or flagged malformed, with attribution.
+CREATE TABLE fbl_reports (
+    id             TEXT PRIMARY KEY,
+    received_at    INTEGER NOT NULL,
+    feedback_type  TEXT NOT NULL,
+    malformed      INTEGER NOT NULL DEFAULT 0,
+    message_id     TEXT,
+    account        TEXT,
+    tenant         TEXT,
+    data           TEXT NOT NULL,
+    raw            BLOB NOT NULL
+);
+CREATE INDEX fbl_reports_tenant ON fbl_reports (tenant, received_at);
+CREATE INDEX fbl_reports_message ON fbl_reports (message_id);

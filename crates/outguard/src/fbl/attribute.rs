@@ -1,0 +1,33 @@
+//! Which message, account and tenant a report is about (SPEC §4): the original's
+//! `X-Outguard-Id` (every message we deliver carries it) names the message directly; else its
+//! `Message-ID` is looked up in the trace (newest message with that header). A report that
+//! names neither, or names a message we do not know, stays unattributed.
+
+use outguard_store::{FblAttribution, Store, StoreError};
+use outguard_types::model::Submitter;
+
+use super::parse::ParsedReport;
+
+pub async fn attribute(
+    store: &Store,
+    p: &ParsedReport,
+) -> Result<Option<FblAttribution>, StoreError> {
+    let mut msg = None;
+    if let Some(id) = &p.outguard_id {
+        msg = store.message(id).await?;
+    }
+    if msg.is_none()
+        && let Some(mid) = &p.original_message_id
+        && let Some(id) = store.find_message_by_header_id(mid).await?
+    {
+        msg = store.message(&id).await?;
+    }
+    Ok(msg.map(|m| FblAttribution {
+        message_id: m.id,
+        account: match m.submitter {
+            Submitter::Account(a) => Some(a),
+            _ => None,
+        },
+        tenant: m.tenant,
+    }))
+}

@@ -1,0 +1,151 @@
+//! Feedback-loop (ARF, RFC 5965) report records (SPEC §4): every report as received — parsed or
+//! flagged malformed, never dropped — with what it was attributed to. The outguard binary parses
+//! and attributes; this module only keeps and finds the records.
+
+use outguard_types::model::{EventKind, Millis, TraceEvent};
+use serde::{Deserialize, Serialize};
+
+use crate::Store;
+use crate::error::{StoreError, bad_column};
+
+/// Upper bound of one `list_fbl_reports` page.
+pub const MAX_FBL_LIMIT: u32 = 10_000;
+
+/// The message, account and tenant a report was traced back to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FblAttribution {
+    pub message_id: String,
+    pub account: Option<String>,
+    pub tenant: Option<String>,
+}
+
+/// One report. Serialises as the API's `GET /api/v1/fbl/{id}` body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FblRecord {
+    pub id: String,
+    pub attributed: Option<FblAttribution>,
+    /// `abuse`, `fraud`, `virus`, `not-spam`, `auth-failure`, `other`, or `unknown` when the
+    /// report could not be parsed.
+    pub feedback_type: String,
+    pub source_ip: Option<String>,
+    pub received_at: Millis,
+    /// Why the report is malformed (None: it parsed as ARF).
+    pub malformed: Option<String>,
+    /// The parsed ARF fields (user agent, original mail from / rcpt to, arrival date, …).
+    pub fields: serde_json::Value,
+    /// The report as received (lossless for UTF-8; other bytes replaced in this view).
+    pub raw: String,
+}
+
+type Row = (String, String, Vec<u8>);
+
+fn from_row((id, data, raw): Row) -> Result<FblRecord, StoreError> {
+    let mut rec: FblRecord =
+        serde_json::from_str(&data).map_err(|_| bad_column("fbl_reports.data", &id))?;
+    rec.raw = String::from_utf8_lossy(&raw).into_owned();
+    Ok(rec)
+}
+
+impl Store {
+    /// Stores a report (`rec.raw` is ignored in favour of the exact bytes `raw`).
+    pub async fn insert_fbl_report(&self, rec: &FblRecord, raw: &[u8]) -> Result<(), StoreError> {
+        let mut data = rec.clone();
+        data.raw = String::new();
+        let json = serde_json::to_string(&data)
+            .map_err(|e| StoreError::invalid(format!("cannot encode report: {e}")))?;
+        let att = rec.attributed.as_ref();
+        sqlx::query(
+            "INSERT INTO fbl_reports (id, received_at, feedback_type, malformed, message_id, account, tenant, data, raw) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&rec.id)
+        .bind(rec.received_at)
+        .bind(&rec.feedback_type)
+        .bind(i64::from(rec.malformed.is_some()))
+        .bind(att.map(|a| a.message_id.as_str()))
+        .bind(att.and_then(|a| a.account.as_deref()))
+        .bind(att.and_then(|a| a.tenant.as_deref()))
+        .bind(json)
+        .bind(raw.to_vec())
+        .execute(self.w())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn fbl_report(&self, id: &str) -> Result<Option<FblRecord>, StoreError> {
+        let row: Option<Row> =
+            sqlx::query_as("SELECT id, data, raw FROM fbl_reports WHERE id = $1")
+                .bind(id)
+                .fetch_optional(self.r())
+                .await?;
+        row.map(from_row).transpose()
+    }
+
+    /// Reports newest first, of one tenant (`None`: all), at most `limit` (1–10,000).
+    pub async fn list_fbl_reports(
+        &self,
+        tenant: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<FblRecord>, StoreError> {
+        let limit = i64::from(limit.clamp(1, MAX_FBL_LIMIT));
+        let rows: Vec<Row> = match tenant {
+            Some(t) => {
+                sqlx::query_as("SELECT id, data, raw FROM fbl_reports WHERE tenant = $1 ORDER BY received_at DESC, id DESC LIMIT $2")
+                    .bind(t)
+                    .bind(limit)
+                    .fetch_all(self.r())
+                    .await?
+            }
+            None => {
+                sqlx::query_as("SELECT id, data, raw FROM fbl_reports ORDER BY received_at DESC, id DESC LIMIT $1")
+                    .bind(limit)
+                    .fetch_all(self.r())
+                    .await?
+            }
+        };
+        rows.into_iter().map(from_row).collect()
+    }
+
+    /// Trace events of `kind` recorded after sequence number `after` (oldest first, at most
+    /// `limit`), with their sequence numbers — how the bounce-rate watcher follows delivery's
+    /// `bounced` events without a hook in the queue.
+    pub async fn events_after(
+        &self,
+        kind: EventKind,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<(i64, TraceEvent)>, StoreError> {
+        let rows: Vec<(i64, String, i64, String, String)> = sqlx::query_as(
+            "SELECT seq, message_id, at, detail, data FROM events WHERE kind = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(kind.as_str())
+        .bind(after)
+        .bind(i64::from(limit.clamp(1, MAX_FBL_LIMIT)))
+        .fetch_all(self.r())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(seq, message_id, at, detail, data)| {
+                let data = serde_json::from_str(&data).unwrap_or(serde_json::Value::Null);
+                (
+                    seq,
+                    TraceEvent {
+                        message_id,
+                        at,
+                        kind,
+                        detail,
+                        data,
+                    },
+                )
+            })
+            .collect())
+    }
+
+    /// The highest trace event sequence number (0 when there is none).
+    pub async fn last_event_seq(&self) -> Result<i64, StoreError> {
+        let (n,): (i64,) = sqlx::query_as("SELECT COALESCE(MAX(seq), 0) FROM events")
+            .fetch_one(self.r())
+            .await?;
+        Ok(n)
+    }
+}
