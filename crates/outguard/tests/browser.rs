@@ -107,3 +107,111 @@ async fn tenant_admin_logs_in_and_reads_a_trace() {
         std::fs::copy(shots.join(f), out.join(f)).expect("copy artifact");
     }
 }
+
+/// One submission from `who` to `n` recipients (`r{first}..`): each RCPT reply and the final
+/// reply (None when no RCPT was accepted or MAIL was refused — then the MAIL reply is first).
+async fn submit(relay: &RelayProc, who: (&str, &str), first: usize, n: usize) -> (Vec<String>, Option<String>) {
+    let (mut c, _) = Client::connect(relay.addr("submission")).await;
+    c.cmd("EHLO c.test").await;
+    assert!(c.auth_plain(who.0, who.1).await.starts_with("235"));
+    let r = c.cmd(&format!("MAIL FROM:<{}>", who.0)).await;
+    if !r.starts_with("250") {
+        return (vec![r], None);
+    }
+    let mut replies = Vec::new();
+    for i in first..first + n {
+        replies.push(c.cmd(&format!("RCPT TO:<r{i}@dest.example>")).await);
+    }
+    if !replies.iter().any(|r| r.starts_with("250")) {
+        return (replies, None);
+    }
+    c.cmd("DATA").await;
+    c.send_raw(message(who.0, "list@dest.example", "Newsletter", "News.").as_bytes()).await;
+    let fin = c.cmd(".").await;
+    c.cmd("QUIT").await;
+    (replies, Some(fin))
+}
+
+/// The restricted-users portal end to end: a real policy hit (2 external recipients per hour,
+/// bob sends 3) restricts bob; the tenant admin finds him on "Restricted users", lifts him with
+/// a reason, sees him gone, and bob's next submission is accepted again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenant_admin_lifts_a_restricted_user() {
+    let sc = scene("").await;
+    sc.provision().await;
+    sc.ok(&["policy", "set", "--tenant", "a", "recipient_limit_external_per_hour=2"]);
+    let admin = {
+        let store = outguard_store::Store::open(&format!(
+            "sqlite://{}",
+            sc.dir().join("data/outguard.db").display()
+        ))
+        .await
+        .expect("store");
+        let (_, secret) = store
+            .create_token(Role::TenantAdmin, Some("a"), 1)
+            .await
+            .expect("token");
+        store.close().await;
+        secret
+    };
+    let relay = RelayProc::start(sc.dir());
+    let bob = ("bob@a.example", "bob-pw");
+    let (rcpts, fin) = submit(&relay, bob, 0, 3).await;
+    assert_eq!(rcpts[2], "550 5.2.2 Submission quota exceeded", "{rcpts:?}");
+    assert!(fin.expect("the first two are sent").starts_with("250"));
+    let (r, _) = submit(&relay, bob, 3, 1).await;
+    assert_eq!(r[0], "550 5.1.8 Access denied, bad outbound sender");
+
+    let profile = sc.dir().join("chromium-profile");
+    let shots = sc.dir().join("screenshots");
+    std::fs::create_dir_all(&shots).expect("dir");
+    let b = Browser::start(&profile).await;
+    let base = format!("http://{}", relay.addr("http"));
+    b.goto(&format!("{base}/login")).await;
+    b.type_into("#token", &format!("{admin}\u{E007}")).await;
+    b.wait_text("h1", "Dashboard: tenant a").await;
+    b.click("a[href='/restricted']").await;
+    b.wait_text("h1", "Restricted users").await;
+    let page = b.source().await;
+    assert!(page.contains("bob@a.example"), "bob is listed: {page}");
+    assert!(page.contains("external recipients in last hour"), "with the numbers: {page}");
+    b.screenshot(&shots.join("restricted.png")).await;
+
+    // The reason is required: the browser refuses to submit an empty one (no request is made).
+    b.click("button[aria-label='Lift restriction of bob@a.example']").await;
+    assert_eq!(b.text("h1").await, "Restricted users");
+    b.type_into("#r0-reason", "password reset, malware removed").await;
+    b.click("#r0-held").await;
+    b.click("button[aria-label='Lift restriction of bob@a.example']").await;
+    b.wait_text("p[role=status]", "The restriction of bob@a.example was lifted.").await;
+    let page = b.source().await;
+    assert!(!page.contains("<th scope=\"row\">bob@a.example"), "bob is gone: {page}");
+    b.screenshot(&shots.join("restricted-lifted.png")).await;
+    b.quit().await;
+
+    // The relay notices the lift at its next restriction poll; bob is accepted again.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (r, fin) = submit(&relay, bob, 10, 1).await;
+        if r[0].starts_with("250") {
+            assert!(fin.expect("data").starts_with("250"));
+            break;
+        }
+        assert!(Instant::now() < deadline, "bob still refused after the lift: {r:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The message path feeds /metrics: accepted messages by disposition and pool, scan times.
+    let metrics = api(relay.addr("http"), "GET", "/metrics", "", None).await.text();
+    assert!(
+        metrics.contains("outguard_messages_total{disposition=\"queued\",pool=\"regular\"}"),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("outguard_scan_seconds_count 0\n"), "{metrics}");
+    let out = artifact_dir();
+    std::fs::create_dir_all(&out).expect("artifact dir");
+    for f in ["restricted.png", "restricted-lifted.png"] {
+        let png = std::fs::read(shots.join(f)).expect("screenshot");
+        assert!(png.len() > 2000, "{f} is suspiciously small");
+        std::fs::copy(shots.join(f), out.join(f)).expect("copy artifact");
+    }
+}

@@ -10,16 +10,21 @@ pub mod auth;
 pub mod error;
 
 mod accounts;
+pub mod alerts;
 mod audit;
 mod connectors;
 mod domains;
 pub mod messages;
+pub mod policies;
 pub mod pools;
+pub mod restricted;
 pub mod queue;
 pub mod stats;
 mod tenants;
 mod tokens;
 
+#[cfg(test)]
+mod portal_tests;
 #[cfg(test)]
 pub(crate) mod tests;
 
@@ -86,6 +91,9 @@ fn resources() -> OpenApiRouter<AppState> {
         .merge(stats::routes())
         .merge(tokens::routes())
         .merge(audit::routes())
+        .merge(restricted::routes())
+        .merge(policies::routes())
+        .merge(alerts::routes())
 }
 
 /// The API router (paths are absolute, `/api/v1/...`) and its OpenAPI document, which it also

@@ -160,7 +160,7 @@ pub(crate) async fn send(
     (parts.status, bytes.to_vec(), parts.headers)
 }
 
-async fn call(
+pub(crate) async fn call(
     app: &Router,
     method: &str,
     uri: &str,

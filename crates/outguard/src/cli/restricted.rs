@@ -8,17 +8,17 @@
 //! (exit 69), so the two steps never half-happen.
 
 use clap::{Args, Subcommand};
-use ipnet::IpNet;
-use outguard_policy::restriction::{check_lift, lift};
-use outguard_policy::{Restriction, Subject};
-use outguard_store::spool::{Envelope, Spool, SpoolError};
+use outguard_policy::Subject;
+use outguard_store::spool::{Spool, SpoolError};
 use outguard_store::{Store, StoreError, StoredRestriction};
 use outguard_types::config::Config;
-use outguard_types::model::{MessageState, Millis, Role, Submitter};
+use outguard_types::model::{MessageState, Millis, Role};
 use serde_json::json;
 
 use super::policy::{now_ms, print_list, time};
 use super::{Unavailable, UsageError};
+pub(super) use crate::enforce::lift::{belongs_to, parse_subject};
+use crate::enforce::lift::{LiftError, Lifter, lift_all};
 
 /// Who the CLI acts as in the audit log and the lift record.
 const ACTOR: &str = "cli";
@@ -123,23 +123,6 @@ fn subject_kind(s: &Subject) -> &'static str {
     }
 }
 
-/// `user@domain` → account; an IP or CIDR → connector (normalised like the store does);
-/// anything else → tenant.
-pub(super) fn parse_subject(s: &str) -> Subject {
-    let s = s.trim();
-    if s.contains('@') {
-        return Subject::Account(s.to_string());
-    }
-    let net = s
-        .parse::<IpNet>()
-        .ok()
-        .or_else(|| s.parse::<std::net::IpAddr>().ok().map(IpNet::from));
-    match net {
-        Some(n) => Subject::Connector(n.trunc().to_string()),
-        None => Subject::Tenant(s.to_string()),
-    }
-}
-
 /// What one lift did.
 #[derive(Debug)]
 pub(super) struct LiftOutcome {
@@ -165,43 +148,27 @@ pub(super) async fn lift_as_operator(
     }
     let subject = parse_subject(&args.address);
     let active = store.active_restrictions_of(&subject, now).await?;
-    let Some(first) = active.first() else {
+    if active.is_empty() {
         return Err(anyhow::Error::new(StoreError::NotFound {
             what: format!("active restriction of {}", args.address),
         }));
-    };
+    }
     // Take the spool before changing anything: a running server holds it.
     let spool = if args.release_held {
         Some(open_spool(cfg)?)
     } else {
         None
     };
-    let max = max_unblocks(cfg, store, &first.restriction).await?;
-    let mut done_today = store.lifts_today(&subject, now).await?;
-    let mut lifted = Vec::new();
-    for s in &active {
-        check_lift(
-            &s.restriction,
-            Role::Operator,
-            done_today,
-            max,
-            &args.reason,
-            now,
-        )
-        .map_err(|e| anyhow::anyhow!("{}: {e}", args.address))?;
-        let r = lift(&s.restriction, ACTOR, &args.reason, now);
-        store.update_restriction(&s.id, &r).await?;
-        done_today += 1;
-        lifted.push(StoredRestriction {
-            id: s.id.clone(),
-            restriction: r,
-        });
-    }
-    let ids: Vec<&str> = lifted.iter().map(|s| s.id.as_str()).collect();
-    let detail = format!("{} (restrictions {})", args.reason.trim(), ids.join(", "));
-    store
-        .audit(ACTOR, "restricted.lift", subject.id(), &detail, None, now)
-        .await?;
+    let who = Lifter {
+        role: Role::Operator,
+        actor: ACTOR,
+        ip: None,
+    };
+    let lifted = match lift_all(cfg, store, &active, who, &args.reason, now).await {
+        Ok(l) => l,
+        Err(LiftError::Store(e)) => return Err(e.into()),
+        Err(e) => return Err(anyhow::anyhow!("{e}")),
+    };
     let released = match spool {
         Some(spool) => release_held(store, &spool, &subject, now).await?,
         None => Vec::new(),
@@ -218,29 +185,6 @@ fn open_spool(cfg: &Config) -> anyhow::Result<Spool> {
         )
         .into()),
         Err(e) => Err(e.into()),
-    }
-}
-
-/// `max_unblocks_per_day` of the policy in force for the restricted subject.
-async fn max_unblocks(cfg: &Config, store: &Store, r: &Restriction) -> anyhow::Result<u32> {
-    let policies = store.list_policies(&r.tenant).await?;
-    let default = store.tenant_default(&r.tenant).await?;
-    let sender = match &r.subject {
-        Subject::Account(a) => a.as_str(),
-        Subject::Connector(_) | Subject::Tenant(_) => "",
-    };
-    let (_, eff) = outguard_policy::effective_for(&policies, &default, &cfg.policy.default, sender);
-    Ok(eff.max_unblocks_per_day)
-}
-
-/// Whether a queued message belongs to the subject.
-pub(super) fn belongs_to(env: &Envelope, subject: &Subject) -> bool {
-    match subject {
-        Subject::Account(a) => {
-            matches!(&env.submitter, Submitter::Account(x) if x.eq_ignore_ascii_case(a))
-        }
-        Subject::Connector(c) => matches!(&env.submitter, Submitter::Connector(x) if x == c),
-        Subject::Tenant(t) => env.tenant.as_deref() == Some(t.as_str()),
     }
 }
 
@@ -285,8 +229,9 @@ async fn release_held(
 
 #[cfg(test)]
 mod tests {
-    use outguard_policy::{LimitKind, Measure, RestrictionReason};
-    use outguard_store::spool::new_message_id;
+    use outguard_policy::{LimitKind, Measure, Restriction, RestrictionReason};
+    use outguard_store::spool::{Envelope, new_message_id};
+    use outguard_types::model::Submitter;
     use outguard_types::policy::ThresholdAction;
 
     use super::*;

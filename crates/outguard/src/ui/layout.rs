@@ -45,7 +45,10 @@ pub fn page(title: &str, user: Option<&UiUser>, body: Markup) -> Markup {
                             ul {
                                 li { a href="/" { "Dashboard" } }
                                 li { a href="/trace" { "Message trace" } }
+                                li { a href="/restricted" { "Restricted users" } }
                                 li { a href="/queue" { "Held and quarantined" } }
+                                li { a href="/alerts" { "Alerts" } }
+                                li { a href="/policies" { "Policies" } }
                                 li { a href="/pools" { "IP pools" } }
                             }
                         }

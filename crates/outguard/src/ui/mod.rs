@@ -6,14 +6,19 @@
 
 pub mod session;
 
+mod alerts;
 mod chart;
 mod dashboard;
 pub mod layout;
 mod login;
+mod policies;
 mod pools;
 mod queue;
+mod restricted;
 mod trace;
 
+#[cfg(test)]
+mod portal_tests;
 #[cfg(test)]
 mod tests;
 
@@ -35,6 +40,12 @@ pub fn router() -> Router<AppState> {
         .route("/queue", get(queue::list))
         .route("/queue/{id}", get(queue::preview).post(queue::act))
         .route("/pools", get(pools::page_handler))
+        .route("/restricted", get(restricted::list))
+        .route("/restricted/{subject}/lift", post(restricted::lift))
+        .route("/alerts", get(alerts::list))
+        .route("/alerts/{id}/ack", post(alerts::ack))
+        .route("/policies", get(policies::show))
+        .route("/policies/{tenant}/default", post(policies::save_default))
         .route("/style.css", get(layout::stylesheet))
 }
 

@@ -14,7 +14,9 @@ pub struct Client {
 impl Client {
     pub async fn connect(addr: SocketAddr) -> (Client, String) {
         let s = TcpStream::connect(addr).await.expect("connect");
-        let mut c = Client { r: BufReader::new(s) };
+        let mut c = Client {
+            r: BufReader::new(s),
+        };
         let greet = c.reply().await;
         (c, greet)
     }
@@ -59,7 +61,13 @@ impl Client {
 
     /// EHLO, AUTH (when given), MAIL, RCPTs, DATA; returns the reply to the final dot (or the
     /// first refusal).
-    pub async fn send_mail(addr: SocketAddr, auth: Option<(&str, &str)>, from: &str, rcpts: &[&str], data: &str) -> String {
+    pub async fn send_mail(
+        addr: SocketAddr,
+        auth: Option<(&str, &str)>,
+        from: &str,
+        rcpts: &[&str],
+        data: &str,
+    ) -> String {
         let (mut c, _) = Client::connect(addr).await;
         c.cmd("EHLO client.test").await;
         if let Some((u, p)) = auth {

@@ -86,7 +86,13 @@ impl RelayProc {
                 break;
             }
         }
-        RelayProc { child, dir: dir.to_path_buf(), addrs, token, stdout_rest: rest }
+        RelayProc {
+            child,
+            dir: dir.to_path_buf(),
+            addrs,
+            token,
+            stdout_rest: rest,
+        }
     }
 
     pub fn addr(&self, kind: &str) -> SocketAddr {
@@ -100,7 +106,10 @@ impl RelayProc {
 
     /// SIGTERM and wait (graceful shutdown).
     pub fn terminate(&mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
         self.child.wait().expect("wait")
     }
 
@@ -195,8 +204,18 @@ pub async fn scene(extra_config: &str) -> Scene {
         .null_mx("nullmx.example")
         .servfail("broken.example");
     let dns = DnsServer::start(z).await.expect("dns");
-    std::fs::write(tmp.path().join("outguard.toml"), config(tmp.path(), dns.addr(), port, extra_config)).expect("config");
-    Scene { tmp, dns, dest, home, port }
+    std::fs::write(
+        tmp.path().join("outguard.toml"),
+        config(tmp.path(), dns.addr(), port, extra_config),
+    )
+    .expect("config");
+    Scene {
+        tmp,
+        dns,
+        dest,
+        home,
+        port,
+    }
 }
 
 impl Scene {
@@ -207,8 +226,17 @@ impl Scene {
     /// Run the CLI against this scene's config; returns (exit code, stdout, stderr).
     pub fn cli(&self, args: &[&str]) -> (i32, String, String) {
         let cfg = self.dir().join("outguard.toml");
-        let out = Command::new(BIN).arg("--config").arg(&cfg).args(args).output().expect("run outguard");
-        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+        let out = Command::new(BIN)
+            .arg("--config")
+            .arg(&cfg)
+            .args(args)
+            .output()
+            .expect("run outguard");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     }
 
     /// `cli` that must succeed.
@@ -221,19 +249,40 @@ impl Scene {
     /// Tenants a (a.example: alice, bob) and b (b.example: carol); connector 127.0.0.0/8 → a.
     pub async fn provision(&self) {
         std::fs::create_dir_all(self.dir().join("data")).expect("data dir");
-        let url = format!("sqlite://{}?mode=rwc", self.dir().join("data/outguard.db").display());
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            self.dir().join("data/outguard.db").display()
+        );
         let store = Store::open(&url).await.expect("store");
         let now = 1;
         store.add_tenant("a", now).await.expect("tenant");
         store.add_tenant("b", now).await.expect("tenant");
         store.add_domain("a", "a.example").await.expect("domain");
         store.add_domain("b", "b.example").await.expect("domain");
-        store.add_domain("a", "ghost.example").await.expect("domain");
-        store.add_account("a", "alice@a.example", Some("alice-pw"), now).await.expect("account");
-        store.add_account("a", "bob@a.example", Some("bob-pw"), now).await.expect("account");
-        store.add_account("b", "carol@b.example", Some("carol-pw"), now).await.expect("account");
-        store.add_account("a", "ghost@ghost.example", Some("ghost-pw"), now).await.expect("account");
-        store.add_connector("a", "127.0.0.0/8".parse().expect("cidr"), None, now).await.expect("connector");
+        store
+            .add_domain("a", "ghost.example")
+            .await
+            .expect("domain");
+        store
+            .add_account("a", "alice@a.example", Some("alice-pw"), now)
+            .await
+            .expect("account");
+        store
+            .add_account("a", "bob@a.example", Some("bob-pw"), now)
+            .await
+            .expect("account");
+        store
+            .add_account("b", "carol@b.example", Some("carol-pw"), now)
+            .await
+            .expect("account");
+        store
+            .add_account("a", "ghost@ghost.example", Some("ghost-pw"), now)
+            .await
+            .expect("account");
+        store
+            .add_connector("a", "127.0.0.0/8".parse().expect("cidr"), None, now)
+            .await
+            .expect("connector");
         store.close().await;
     }
 }
@@ -248,7 +297,11 @@ pub fn message(from: &str, to: &str, subject: &str, body: &str) -> String {
 /// The shared corpus (`../shared/corpus/spamassassin`), never copied into the repo.
 pub fn corpus_dir() -> PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/spamassassin");
-    assert!(p.join("manifest.csv").exists(), "corpus missing at {} (../shared must sit beside the repo)", p.display());
+    assert!(
+        p.join("manifest.csv").exists(),
+        "corpus missing at {} (../shared must sit beside the repo)",
+        p.display()
+    );
     p
 }
 
@@ -283,7 +336,17 @@ pub fn readdress(raw: &[u8], from: &str, to: &str) -> String {
             continue;
         }
         let name = line.split(':').next().unwrap_or("").to_ascii_lowercase();
-        skip = matches!(name.as_str(), "from" | "to" | "cc" | "sender" | "return-path" | "reply-to" | "received" | "delivered-to");
+        skip = matches!(
+            name.as_str(),
+            "from"
+                | "to"
+                | "cc"
+                | "sender"
+                | "return-path"
+                | "reply-to"
+                | "received"
+                | "delivered-to"
+        );
         if !skip && !line.starts_with("From ") {
             out.push_str(line);
             out.push_str("\r\n");

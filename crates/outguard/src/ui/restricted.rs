@@ -1,0 +1,143 @@
+//! Restricted users: the restrictions in force that the user may see (reason, the numbers,
+//! top spam reasons, sample messages linked to their trace, until when), each with a lift form
+//! (reason required, CSRF, "also release held mail"). The lift goes through the API's
+//! `lift_address`, so the role and `max_unblocks_per_day` rules are the API's.
+
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::{Markup, html};
+use outguard_policy::Subject;
+use outguard_store::StoredRestriction;
+use serde::Deserialize;
+
+use super::layout::{error_page, page, when};
+use super::session::UiUser;
+use crate::api::AppState;
+use crate::api::restricted::{LiftRequest, lift_address, visible};
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ListQuery {
+    pub tenant: Option<String>,
+    /// Set after a lift: the subject just lifted (shown as a status message).
+    pub lifted: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LiftForm {
+    pub csrf: Option<String>,
+    pub reason: Option<String>,
+    pub release_held: Option<String>,
+}
+
+fn kind(s: &Subject) -> &'static str {
+    match s {
+        Subject::Account(_) => "account",
+        Subject::Connector(_) => "connector",
+        Subject::Tenant(_) => "tenant",
+    }
+}
+
+/// A field id safe for `id`/`for` attributes (row index based).
+fn field(row: usize, name: &str) -> String {
+    format!("r{row}-{name}")
+}
+
+fn lift_form(user: &UiUser, row: usize, subject: &str) -> Markup {
+    let action = format!("/restricted/{}/lift", urlencoding(subject));
+    html! {
+        form method="post" action=(action) {
+            input type="hidden" name="csrf" value=(user.csrf);
+            label for=(field(row, "reason")) { "Reason for lifting " (subject) }
+            input id=(field(row, "reason")) type="text" name="reason" required minlength="1" size="28";
+            " "
+            input id=(field(row, "held")) type="checkbox" name="release_held" value="on";
+            label for=(field(row, "held")) { "Release held mail" }
+            " "
+            button type="submit" aria-label=(format!("Lift restriction of {subject}")) { "Lift" }
+        }
+    }
+}
+
+/// Percent-encodes a path segment (addresses contain `@`, CIDRs `/`).
+fn urlencoding(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'@' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn table(user: &UiUser, list: &[StoredRestriction]) -> Markup {
+    html! {
+        table {
+            caption { "Restrictions in force" }
+            thead { tr {
+                th scope="col" { "Subject" } th scope="col" { "Kind" } th scope="col" { "Tenant" }
+                th scope="col" { "Reason" } th scope="col" { "Counts" } th scope="col" { "Top spam reasons" }
+                th scope="col" { "Sample messages" } th scope="col" { "Since" } th scope="col" { "Until" }
+                th scope="col" { "Lift" }
+            } }
+            tbody {
+                @for (row, s) in list.iter().enumerate() {
+                    @let r = &s.restriction;
+                    tr {
+                        th scope="row" { (r.subject.id()) }
+                        td { (kind(&r.subject)) }
+                        td { (r.tenant) }
+                        td { (r.reason.limit.describe()) }
+                        td { ul { @for m in &r.reason.counts { li { (m.to_string()) } } } }
+                        td { @if r.reason.top_spam_reasons.is_empty() { "-" } @else {
+                            ul { @for t in &r.reason.top_spam_reasons { li { (t) } } } } }
+                        td { @if r.reason.sample_message_ids.is_empty() { "-" } @else {
+                            ul { @for id in &r.reason.sample_message_ids {
+                                li { a href=(format!("/trace/{}", urlencoding(id))) { (id) } } } } } }
+                        td { (when(r.created_at)) }
+                        td { (r.until.map_or_else(|| "until lifted".to_string(), when)) }
+                        td { (lift_form(user, row, r.subject.id())) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub async fn list(State(s): State<AppState>, user: UiUser, Query(q): Query<ListQuery>) -> Response {
+    let tenant = q.tenant.as_deref().filter(|t| !t.is_empty());
+    let list = match visible(&s, &user.caller, tenant, false).await {
+        Ok(l) => l,
+        Err(e) => return error_page(Some(&user), e),
+    };
+    let body = html! {
+        @if let Some(who) = q.lifted.as_deref().filter(|w| !w.is_empty()) {
+            p role="status" { "The restriction of " (who) " was lifted." }
+        }
+        @if list.is_empty() { p { "No account, connector or tenant is restricted." } }
+        @else { (table(&user, &list)) }
+    };
+    page("Restricted users", Some(&user), body).into_response()
+}
+
+pub async fn lift(
+    State(s): State<AppState>,
+    user: UiUser,
+    Path(subject): Path<String>,
+    Form(f): Form<LiftForm>,
+) -> Response {
+    if let Err(r) = user.check_csrf(f.csrf.as_deref()) {
+        return r.into_response();
+    }
+    let req = LiftRequest {
+        reason: f.reason,
+        release_held: f.release_held.is_some(),
+    };
+    match lift_address(&s, &user.caller, &subject, &req).await {
+        Ok(_) => {
+            Redirect::to(&format!("/restricted?lifted={}", urlencoding(&subject))).into_response()
+        }
+        Err(e) => error_page(Some(&user), e),
+    }
+}
