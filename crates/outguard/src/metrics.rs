@@ -33,7 +33,6 @@ impl Metrics {
     }
 
     /// Count one message leaving the pipeline with `disposition` toward `pool` (`-` if none).
-    #[allow(dead_code)] // called from the pipeline's disposition step
     pub fn message(&self, disposition: &str, pool: &str) {
         let mut m = self
             .messages
@@ -44,7 +43,6 @@ impl Metrics {
     }
 
     /// Record how long one spam scan took.
-    #[allow(dead_code)] // called from the scan seam
     pub fn observe_scan(&self, took: Duration) {
         let secs = took.as_secs_f64();
         for (i, le) in SCAN_BUCKETS.iter().enumerate() {

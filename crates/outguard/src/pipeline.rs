@@ -196,7 +196,7 @@ async fn queue(
     };
     relay.tracer.event(&id, kind, format!("{what} for the {pool} pool"), json!({"pool": pool})).await;
     crate::fbl::rates::count_sent(relay, sub.identity, sub.rcpts.len(), now_ms()).await;
-    relay.enqueue(&id).await;
+    relay.queue.enqueue_envelope(env);
     Reply::queued(&id)
 }
 

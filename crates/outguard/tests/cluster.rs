@@ -285,6 +285,7 @@ async fn two_nodes_share_one_limit_restriction_and_notification() {
     for t in tasks {
         total += t.await.expect("task");
     }
+    eprintln!("alice: {total} recipients accepted across two nodes (limit 100, 200 tried)");
     assert!(
         total <= 100,
         "{total} recipients accepted across two nodes against a limit of 100"

@@ -11,6 +11,8 @@ pub mod error;
 
 mod accounts;
 pub mod alerts;
+mod dnsbl;
+mod fbl;
 mod audit;
 mod connectors;
 mod domains;
@@ -94,6 +96,8 @@ fn resources() -> OpenApiRouter<AppState> {
         .merge(restricted::routes())
         .merge(policies::routes())
         .merge(alerts::routes())
+        .merge(fbl::routes())
+        .merge(dnsbl::routes())
 }
 
 /// The API router (paths are absolute, `/api/v1/...`) and its OpenAPI document, which it also

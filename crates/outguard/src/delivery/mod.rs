@@ -6,7 +6,7 @@
 // The queue's management API (list/hold/release/retry/delete), `PoolSet::set_healthy` and
 // `MxResolver::domain_has_a_or_mx` are for the admin API, the DNSBL monitor and the policy,
 // which are wired in separately; until then parts of it are unused in the binary.
-#![allow(dead_code)]
+
 
 pub mod attempt;
 pub mod bounce;

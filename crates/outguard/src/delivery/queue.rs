@@ -512,6 +512,7 @@ async fn send_dsn(
 
 impl QueueHandle {
     /// Take a message the spool just accepted into the queue.
+    #[cfg(test)]
     pub async fn enqueue(&self, id: &str) {
         let spool = self.inner.deps.spool.clone();
         let sid = id.to_string();
@@ -653,6 +654,7 @@ impl QueueHandle {
         &self.inner.deps.pools
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         lock(&self.inner.entries).len()
     }

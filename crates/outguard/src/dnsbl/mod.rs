@@ -102,10 +102,6 @@ pub fn check_record(ip: IpAddr, zone: &str, outcome: &Outcome, now: Millis) -> D
 }
 
 /// One pool IP as `GET /api/v1/dnsbl` shows it.
-#[allow(
-    dead_code,
-    reason = "called by the admin API handlers (GET /api/v1/dnsbl)"
-)]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct IpStatus {
     pub ip: String,
@@ -119,20 +115,12 @@ pub struct IpStatus {
 }
 
 /// Listing state of every pool IP: latest answers from the store, rotation from the pools.
-#[allow(
-    dead_code,
-    reason = "called by the admin API handlers (GET /api/v1/dnsbl)"
-)]
 pub async fn status(relay: &Relay) -> Result<Vec<IpStatus>, DnsblError> {
     status_of(&relay.cfg, relay.store.dnsbl_state().await?, |ip| {
         relay.queue.pools().is_healthy(ip)
     })
 }
 
-#[allow(
-    dead_code,
-    reason = "called by the admin API handlers (GET /api/v1/dnsbl)"
-)]
 fn status_of(
     cfg: &Config,
     state: Vec<DnsblCheck>,
@@ -155,10 +143,6 @@ fn status_of(
 }
 
 /// History of one IP (`None`: all), newest first.
-#[allow(
-    dead_code,
-    reason = "called by the admin API handlers (GET /api/v1/dnsbl)"
-)]
 pub async fn history(
     relay: &Relay,
     ip: Option<&str>,
@@ -169,7 +153,6 @@ pub async fn history(
 
 /// Prometheus families for `/metrics` (SPEC §5 "DNSBL status per IP"): `outguard_dnsbl_listed`
 /// per IP and zone (1 listed, 0 otherwise) from [`status`]. The metrics handler appends it.
-#[allow(dead_code, reason = "appended to /metrics by the metrics handler")]
 pub fn metrics_text(status: &[IpStatus]) -> String {
     let mut out = String::from(
         "# HELP outguard_dnsbl_listed 1 when the zone lists the pool IP (latest check).\n\

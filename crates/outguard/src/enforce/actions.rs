@@ -115,7 +115,7 @@ impl Relay {
         let rec = crate::pipeline::system_record(self, &env, body.len(), what);
         self.tracer.record(crate::trace::TraceRecord::Message(Box::new(rec))).await;
         self.tracer.event(&id, EventKind::Queued, format!("{what} queued for the regular pool"), json!({"pool": "regular"})).await;
-        self.enqueue(&id).await;
+        self.queue.enqueue_envelope(env);
     }
 }
 

@@ -95,19 +95,11 @@ pub async fn ingest(relay: &Relay, raw: &[u8]) -> Result<FblRecord, FblError> {
 }
 
 /// A report by id (`GET /api/v1/fbl/{id}`).
-#[allow(
-    dead_code,
-    reason = "called by the admin API handlers (GET /api/v1/fbl)"
-)]
 pub async fn get(relay: &Relay, id: &str) -> Result<Option<FblRecord>, FblError> {
     Ok(relay.store.fbl_report(id).await?)
 }
 
 /// Reports newest first (`GET /api/v1/fbl`), of one tenant or all.
-#[allow(
-    dead_code,
-    reason = "called by the admin API handlers (GET /api/v1/fbl)"
-)]
 pub async fn list(
     relay: &Relay,
     tenant: Option<&str>,

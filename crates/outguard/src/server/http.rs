@@ -28,10 +28,12 @@ pub async fn bind(relay: &Relay) -> anyhow::Result<Option<TcpListener>> {
 }
 
 async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
-    (
-        [(CONTENT_TYPE, "text/plain; version=0.0.4")],
-        crate::metrics::render(&s.relay, now_ms()),
-    )
+    let mut text = crate::metrics::render(&s.relay, now_ms());
+    match crate::dnsbl::status(&s.relay).await {
+        Ok(st) => text.push_str(&crate::dnsbl::metrics_text(&st)),
+        Err(e) => tracing::warn!(error = %e, "DNSBL status missing from /metrics"),
+    }
+    ([(CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 
 /// JSON 404 under `/api/`, an HTML page elsewhere.

@@ -41,12 +41,6 @@ pub struct Relay {
     pub metrics: Arc<crate::metrics::Metrics>,
 }
 
-impl Relay {
-    pub async fn enqueue(&self, id: &str) {
-        self.queue.enqueue(id).await;
-    }
-}
-
 pub fn init_logging(format: &str) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("OUTGUARD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
