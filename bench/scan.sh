@@ -42,8 +42,17 @@ PEER_LIVE=0
 if [ "$PEERS" = 1 ] && command -v rspamd >/dev/null 2>&1 && [ -f "$SHARED/bench/peer_scan.py" ]; then
   if cargo build --release -q -p outguard --bin outguard 2>/dev/null && "$BIN/outguard" spam scan --help >/dev/null 2>&1; then
     echo "== peers: rspamd + outguard via peer_scan.py (same run)" >&2
-    (cd "$SHARED" && python3 bench/peer_scan.py --scanners rspamd \
+    # The harness writes its runtime state and results beside itself: run a copy, so ../shared
+    # stays untouched (the corpus is linked, never copied).
+    HARNESS="$(mktemp -d /tmp/outguard-scan-bench.XXXXXX)"
+    chmod 755 "$HARNESS"
+    cp -r "$SHARED/bench" "$HARNESS/bench"
+    rm -rf "$HARNESS/bench/run"
+    ln -s "$SHARED/corpus" "$HARNESS/corpus"
+    (cd "$HARNESS" && python3 bench/peer_scan.py --scanners rspamd \
         --external "outguard=$BIN/outguard spam scan --peer-line -") >&2 && PEER_LIVE=1 || echo "peer run failed" >&2
+    python3 "$HARNESS/bench/peerctl.py" stop all >/dev/null 2>&1 || true
+    RESULTS="$HARNESS/bench/results"
   else
     echo "(outguard binary has no 'spam scan' yet: peers from the recorded results)" >&2
   fi
@@ -51,7 +60,7 @@ else
   echo "(rspamd not installed or --no-peers: peers from the recorded results)" >&2
 fi
 
-python3 - "$OUT/eval.json" "$OUT/tput.json" "$SHARED/bench/results" "$PEER_LIVE" <<'PY'
+python3 - "$OUT/eval.json" "$OUT/tput.json" "${RESULTS:-$SHARED/bench/results}" "$PEER_LIVE" <<'PY'
 import glob, json, os, re, sys
 ev = json.load(open(sys.argv[1])); tp = json.load(open(sys.argv[2]))
 results, live = sys.argv[3], sys.argv[4] == "1"
