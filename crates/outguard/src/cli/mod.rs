@@ -121,6 +121,9 @@ pub fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("outguard: {e:#}");
+            if let Some(hint) = config_hint(&e) {
+                eprintln!("hint: {hint}");
+            }
             ExitCode::from(exit_code_for(&e))
         }
     }
@@ -137,6 +140,20 @@ fn exit_code_for(e: &anyhow::Error) -> u8 {
         return EXIT_UNAVAILABLE;
     }
     1
+}
+
+/// A hint for a refused configuration: where the key is documented and what it expects.
+fn config_hint(e: &anyhow::Error) -> Option<String> {
+    use outguard_types::config::ConfigError;
+    let ce = e.downcast_ref::<ConfigError>()?;
+    Some(match ce {
+        ConfigError::Read { .. } => "check the path; `outguard serve` without --config runs the embedded defaults".into(),
+        ConfigError::Parse { message, .. } if message.contains("unknown field") => {
+            "the key is misspelt or in the wrong table; every key is listed with its default in outguard.example.toml".into()
+        }
+        ConfigError::Parse { .. } => "values are TOML: strings in quotes, durations like \"10m\", sizes like \"35MB\"; see outguard.example.toml".into(),
+        ConfigError::Invalid { key, .. } => format!("`{key}` is documented, with its range and default, in outguard.example.toml"),
+    })
 }
 
 /// Bad command-line usage found after parsing (exit 64).
