@@ -4,8 +4,8 @@
 mod api;
 mod cli;
 mod delivery;
-mod dnsbl;
 mod demo;
+mod dnsbl;
 mod enforce;
 mod fbl;
 mod metrics;

@@ -46,7 +46,11 @@ impl HeaderFacts {
         HeaderFacts {
             from: msg
                 .from()
-                .map(|a| a.iter().filter_map(|x| x.address().map(str::to_ascii_lowercase)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.address().map(str::to_ascii_lowercase))
+                        .collect()
+                })
                 .unwrap_or_default(),
             message_id: msg.message_id().map(str::to_string),
             subject: msg.subject().map(|s| s.chars().take(200).collect()),
@@ -57,8 +61,15 @@ impl HeaderFacts {
 /// Where policy sends the message (SPEC §2.5).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Disposition {
-    Deliver { pool: String, extra_headers: Vec<(String, String)>, bcc: Vec<String> },
-    Quarantine { pool: String, extra_headers: Vec<(String, String)> },
+    Deliver {
+        pool: String,
+        extra_headers: Vec<(String, String)>,
+        bcc: Vec<String>,
+    },
+    Quarantine {
+        pool: String,
+        extra_headers: Vec<(String, String)>,
+    },
     Reject(Reply),
 }
 
@@ -73,7 +84,10 @@ struct Spooling {
 
 pub async fn accept(relay: &Relay, sub: Submission<'_>, body: Vec<u8>) -> Reply {
     let facts = HeaderFacts::parse(&body);
-    if let Err(r) = relay.check_header_from(sub.identity, &sub.sender, &facts.from).await {
+    if let Err(r) = relay
+        .check_header_from(sub.identity, &sub.sender, &facts.from)
+        .await
+    {
         tracing::info!(from = ?facts.from, "From: header not owned by the submitter");
         return r;
     }
@@ -86,15 +100,38 @@ pub async fn accept(relay: &Relay, sub: Submission<'_>, body: Vec<u8>) -> Reply 
     let how = match after.disposition {
         Disposition::Reject(reply) => {
             relay.metrics.message("rejected", "-");
-            reject(relay, record, &verdict, &reply, &after.policy_name, &measures).await;
+            reject(
+                relay,
+                record,
+                &verdict,
+                &reply,
+                &after.policy_name,
+                &measures,
+            )
+            .await;
             return reply;
         }
-        Disposition::Deliver { pool, extra_headers, bcc } => {
-            Spooling { pool, extra_headers, bcc, quarantined: false, held: after.hold }
-        }
-        Disposition::Quarantine { pool, extra_headers } => {
-            Spooling { pool, extra_headers, bcc: vec![], quarantined: true, held: after.hold }
-        }
+        Disposition::Deliver {
+            pool,
+            extra_headers,
+            bcc,
+        } => Spooling {
+            pool,
+            extra_headers,
+            bcc,
+            quarantined: false,
+            held: after.hold,
+        },
+        Disposition::Quarantine {
+            pool,
+            extra_headers,
+        } => Spooling {
+            pool,
+            extra_headers,
+            bcc: vec![],
+            quarantined: true,
+            held: after.hold,
+        },
     };
     let disposition = match (how.held, how.quarantined) {
         (true, _) => "held",
@@ -102,10 +139,26 @@ pub async fn accept(relay: &Relay, sub: Submission<'_>, body: Vec<u8>) -> Reply 
         (false, false) => "queued",
     };
     relay.metrics.message(disposition, &how.pool);
-    queue(relay, record, &sub, &verdict, body, how, (&after.policy_name, &measures)).await
+    queue(
+        relay,
+        record,
+        &sub,
+        &verdict,
+        body,
+        how,
+        (&after.policy_name, &measures),
+    )
+    .await
 }
 
-fn message_record(relay: &Relay, id: &str, sub: &Submission<'_>, facts: &HeaderFacts, v: &Verdict, size: usize) -> MessageRecord {
+fn message_record(
+    relay: &Relay,
+    id: &str,
+    sub: &Submission<'_>,
+    facts: &HeaderFacts,
+    v: &Verdict,
+    size: usize,
+) -> MessageRecord {
     MessageRecord {
         id: id.to_string(),
         tenant: sub.identity.tenant().map(str::to_string),
@@ -125,19 +178,58 @@ fn message_record(relay: &Relay, id: &str, sub: &Submission<'_>, facts: &HeaderF
     }
 }
 
-async fn reject(relay: &Relay, mut record: MessageRecord, v: &Verdict, reply: &Reply, policy: &str, measures: &[String]) {
+async fn reject(
+    relay: &Relay,
+    mut record: MessageRecord,
+    v: &Verdict,
+    reply: &Reply,
+    policy: &str,
+    measures: &[String],
+) {
     record.state = MessageState::Rejected;
     let id = record.id.clone();
-    relay.tracer.record(TraceRecord::Message(Box::new(record))).await;
+    relay
+        .tracer
+        .record(TraceRecord::Message(Box::new(record)))
+        .await;
     trace_verdict(relay, &id, v).await;
-    let detail = format!("policy {policy}: rejected with {reply}; {}", measures.join("; "));
-    relay.tracer.event(&id, EventKind::Policy, detail, json!({"policy": policy, "reply": reply.to_string(), "measures": measures})).await;
+    let detail = format!(
+        "policy {policy}: rejected with {reply}; {}",
+        measures.join("; ")
+    );
+    relay
+        .tracer
+        .event(
+            &id,
+            EventKind::Policy,
+            detail,
+            json!({"policy": policy, "reply": reply.to_string(), "measures": measures}),
+        )
+        .await;
 }
 
 async fn trace_verdict(relay: &Relay, id: &str, v: &Verdict) {
-    let top: Vec<String> = v.reasons.iter().take(5).map(|r| format!("{} ({:+.2})", r.tag, r.weight)).collect();
-    let detail = format!("{} score {:.2}: {}", v.class.as_str(), v.score, top.join(", "));
-    relay.tracer.event(id, EventKind::Verdict, detail, serde_json::to_value(v).unwrap_or_default()).await;
+    let top: Vec<String> = v
+        .reasons
+        .iter()
+        .take(5)
+        .map(|r| format!("{} ({:+.2})", r.tag, r.weight))
+        .collect();
+    let detail = format!(
+        "{} score {:.2}: {}",
+        v.class.as_str(),
+        v.score,
+        top.join(", ")
+    );
+    relay
+        .tracer
+        .event(
+            id,
+            EventKind::Verdict,
+            detail,
+            serde_json::to_value(v).unwrap_or_default(),
+        )
+        .await;
 }
 
 async fn queue(
@@ -150,7 +242,13 @@ async fn queue(
     (policy, measures): (&str, &[String]),
 ) -> Reply {
     let id = record.id.clone();
-    let Spooling { pool, extra_headers, bcc, quarantined, held } = how;
+    let Spooling {
+        pool,
+        extra_headers,
+        bcc,
+        quarantined,
+        held,
+    } = how;
     let mut rcpts = sub.rcpts.to_vec();
     rcpts.extend(bcc.iter().cloned());
     let env = Envelope {
@@ -183,18 +281,47 @@ async fn queue(
         Identity::Connector { cidr, .. } => format!("connector {cidr}"),
         _ => "system".into(),
     };
-    relay.tracer.record(TraceRecord::Message(Box::new(record))).await;
-    let received = format!("received from {} [{}] via {} ({who}), {} recipient(s), {} bytes", sub.helo, sub.peer, sub.listener.as_str(), sub.rcpts.len(), body.len());
+    relay
+        .tracer
+        .record(TraceRecord::Message(Box::new(record)))
+        .await;
+    let received = format!(
+        "received from {} [{}] via {} ({who}), {} recipient(s), {} bytes",
+        sub.helo,
+        sub.peer,
+        sub.listener.as_str(),
+        sub.rcpts.len(),
+        body.len()
+    );
     relay.tracer.event(&id, EventKind::Received, received, json!({"peer": sub.peer.to_string(), "helo": sub.helo, "tls": sub.tls, "listener": sub.listener.as_str(), "mail_from": sub.mail_from, "rcpts": sub.rcpts})).await;
     trace_verdict(relay, &id, v).await;
     let detail = format!("policy {policy}: {}", measures.join("; "));
-    relay.tracer.event(&id, EventKind::Policy, detail, json!({"policy": policy, "measures": measures, "bcc": bcc})).await;
+    relay
+        .tracer
+        .event(
+            &id,
+            EventKind::Policy,
+            detail,
+            json!({"policy": policy, "measures": measures, "bcc": bcc}),
+        )
+        .await;
     let (kind, what) = match (quarantined, held) {
         (true, _) => (EventKind::Quarantined, "quarantined"),
-        (false, true) => (EventKind::Held, "held (the submitter was restricted by this message)"),
+        (false, true) => (
+            EventKind::Held,
+            "held (the submitter was restricted by this message)",
+        ),
         _ => (EventKind::Queued, "queued"),
     };
-    relay.tracer.event(&id, kind, format!("{what} for the {pool} pool"), json!({"pool": pool})).await;
+    relay
+        .tracer
+        .event(
+            &id,
+            kind,
+            format!("{what} for the {pool} pool"),
+            json!({"pool": pool}),
+        )
+        .await;
     crate::fbl::rates::count_sent(relay, sub.identity, sub.rcpts.len(), now_ms()).await;
     relay.queue.enqueue_envelope(env);
     Reply::queued(&id)
@@ -202,7 +329,9 @@ async fn queue(
 
 fn spool_error_reply(e: &SpoolError) -> Reply {
     match e {
-        SpoolError::Io { source, .. } if source.kind() == std::io::ErrorKind::StorageFull => Reply::disk_full(),
+        SpoolError::Io { source, .. } if source.kind() == std::io::ErrorKind::StorageFull => {
+            Reply::disk_full()
+        }
         _ => Reply::local_error(),
     }
 }

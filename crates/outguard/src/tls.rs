@@ -26,9 +26,11 @@ pub fn cert_paths(cfg: &Config) -> anyhow::Result<(PathBuf, PathBuf)> {
     if !cert.exists() || !key.exists() {
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let names = vec![cfg.server.hostname.clone(), "localhost".to_string()];
-        let ck = rcgen::generate_simple_self_signed(names).context("generating a self-signed certificate")?;
+        let ck = rcgen::generate_simple_self_signed(names)
+            .context("generating a self-signed certificate")?;
         write_private(&key, ck.signing_key.serialize_pem().as_bytes())?;
-        std::fs::write(&cert, ck.cert.pem()).with_context(|| format!("writing {}", cert.display()))?;
+        std::fs::write(&cert, ck.cert.pem())
+            .with_context(|| format!("writing {}", cert.display()))?;
         tracing::info!(cert = %cert.display(), "generated a self-signed TLS certificate");
     }
     Ok((cert, key))
@@ -42,7 +44,9 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     opts.write(true).create(true).truncate(true);
     #[cfg(unix)]
     opts.mode(0o600);
-    let mut f = opts.open(path).with_context(|| format!("writing {}", path.display()))?;
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
     f.write_all(bytes)?;
     Ok(())
 }
@@ -55,7 +59,8 @@ pub fn server_config(cfg: &Config) -> anyhow::Result<Arc<ServerConfig>> {
         .with_context(|| format!("reading certificate {}", cert.display()))?
         .collect::<Result<_, _>>()
         .with_context(|| format!("parsing certificate {}", cert.display()))?;
-    let key = PrivateKeyDer::from_pem_file(&key).with_context(|| format!("reading key {}", key.display()))?;
+    let key = PrivateKeyDer::from_pem_file(&key)
+        .with_context(|| format!("reading key {}", key.display()))?;
     let sc = ServerConfig::builder()
         .with_no_client_auth()
         .with_single_cert(certs, key)

@@ -13,7 +13,11 @@ use tokio::sync::mpsc;
 pub enum TraceRecord {
     Message(Box<MessageRecord>),
     Event(TraceEvent),
-    State { id: String, state: MessageState, pool: Option<String> },
+    State {
+        id: String,
+        state: MessageState,
+        pool: Option<String>,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -42,8 +46,20 @@ impl Tracer {
         }
     }
 
-    pub async fn event(&self, message_id: &str, kind: EventKind, detail: impl Into<String>, data: serde_json::Value) {
-        let ev = TraceEvent { message_id: message_id.to_string(), at: now_ms(), kind, detail: detail.into(), data };
+    pub async fn event(
+        &self,
+        message_id: &str,
+        kind: EventKind,
+        detail: impl Into<String>,
+        data: serde_json::Value,
+    ) {
+        let ev = TraceEvent {
+            message_id: message_id.to_string(),
+            at: now_ms(),
+            kind,
+            detail: detail.into(),
+            data,
+        };
         self.record(TraceRecord::Event(ev)).await;
     }
 

@@ -110,7 +110,12 @@ async fn tenant_admin_logs_in_and_reads_a_trace() {
 
 /// One submission from `who` to `n` recipients (`r{first}..`): each RCPT reply and the final
 /// reply (None when no RCPT was accepted or MAIL was refused — then the MAIL reply is first).
-async fn submit(relay: &RelayProc, who: (&str, &str), first: usize, n: usize) -> (Vec<String>, Option<String>) {
+async fn submit(
+    relay: &RelayProc,
+    who: (&str, &str),
+    first: usize,
+    n: usize,
+) -> (Vec<String>, Option<String>) {
     let (mut c, _) = Client::connect(relay.addr("submission")).await;
     c.cmd("EHLO c.test").await;
     assert!(c.auth_plain(who.0, who.1).await.starts_with("235"));
@@ -126,7 +131,8 @@ async fn submit(relay: &RelayProc, who: (&str, &str), first: usize, n: usize) ->
         return (replies, None);
     }
     c.cmd("DATA").await;
-    c.send_raw(message(who.0, "list@dest.example", "Newsletter", "News.").as_bytes()).await;
+    c.send_raw(message(who.0, "list@dest.example", "Newsletter", "News.").as_bytes())
+        .await;
     let fin = c.cmd(".").await;
     c.cmd("QUIT").await;
     (replies, Some(fin))
@@ -139,7 +145,13 @@ async fn submit(relay: &RelayProc, who: (&str, &str), first: usize, n: usize) ->
 async fn tenant_admin_lifts_a_restricted_user() {
     let sc = scene("").await;
     sc.provision().await;
-    sc.ok(&["policy", "set", "--tenant", "a", "recipient_limit_external_per_hour=2"]);
+    sc.ok(&[
+        "policy",
+        "set",
+        "--tenant",
+        "a",
+        "recipient_limit_external_per_hour=2",
+    ]);
     let admin = {
         let store = outguard_store::Store::open(&format!(
             "sqlite://{}",
@@ -174,18 +186,31 @@ async fn tenant_admin_lifts_a_restricted_user() {
     b.wait_text("h1", "Restricted users").await;
     let page = b.source().await;
     assert!(page.contains("bob@a.example"), "bob is listed: {page}");
-    assert!(page.contains("external recipients in last hour"), "with the numbers: {page}");
+    assert!(
+        page.contains("external recipients in last hour"),
+        "with the numbers: {page}"
+    );
     b.screenshot(&shots.join("restricted.png")).await;
 
     // The reason is required: the browser refuses to submit an empty one (no request is made).
-    b.click("button[aria-label='Lift restriction of bob@a.example']").await;
+    b.click("button[aria-label='Lift restriction of bob@a.example']")
+        .await;
     assert_eq!(b.text("h1").await, "Restricted users");
-    b.type_into("#r0-reason", "password reset, malware removed").await;
+    b.type_into("#r0-reason", "password reset, malware removed")
+        .await;
     b.click("#r0-held").await;
-    b.click("button[aria-label='Lift restriction of bob@a.example']").await;
-    b.wait_text("p[role=status]", "The restriction of bob@a.example was lifted.").await;
+    b.click("button[aria-label='Lift restriction of bob@a.example']")
+        .await;
+    b.wait_text(
+        "p[role=status]",
+        "The restriction of bob@a.example was lifted.",
+    )
+    .await;
     let page = b.source().await;
-    assert!(!page.contains("<th scope=\"row\">bob@a.example"), "bob is gone: {page}");
+    assert!(
+        !page.contains("<th scope=\"row\">bob@a.example"),
+        "bob is gone: {page}"
+    );
     b.screenshot(&shots.join("restricted-lifted.png")).await;
     b.quit().await;
 
@@ -197,16 +222,24 @@ async fn tenant_admin_lifts_a_restricted_user() {
             assert!(fin.expect("data").starts_with("250"));
             break;
         }
-        assert!(Instant::now() < deadline, "bob still refused after the lift: {r:?}");
+        assert!(
+            Instant::now() < deadline,
+            "bob still refused after the lift: {r:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // The message path feeds /metrics: accepted messages by disposition and pool, scan times.
-    let metrics = api(relay.addr("http"), "GET", "/metrics", "", None).await.text();
+    let metrics = api(relay.addr("http"), "GET", "/metrics", "", None)
+        .await
+        .text();
     assert!(
         metrics.contains("outguard_messages_total{disposition=\"queued\",pool=\"regular\"}"),
         "{metrics}"
     );
-    assert!(!metrics.contains("outguard_scan_seconds_count 0\n"), "{metrics}");
+    assert!(
+        !metrics.contains("outguard_scan_seconds_count 0\n"),
+        "{metrics}"
+    );
     let out = artifact_dir();
     std::fs::create_dir_all(&out).expect("artifact dir");
     for f in ["restricted.png", "restricted-lifted.png"] {

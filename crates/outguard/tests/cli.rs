@@ -8,24 +8,44 @@ fn check(text: &str) -> (i32, String) {
     let dir = tempfile::tempdir().expect("tempdir");
     let f = dir.path().join("bad.toml");
     std::fs::write(&f, text).expect("write");
-    let out = Command::new(BIN).arg("check-config").arg(&f).output().expect("run");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+    let out = Command::new(BIN)
+        .arg("check-config")
+        .arg(&f)
+        .output()
+        .expect("run");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
 fn check_config_names_the_key_its_line_and_gives_a_hint() {
-    let (code, err) = check("[server]\nhostname = \"x\"\n[limits]\nmax_recipients_per_mesage = 5\n");
+    let (code, err) =
+        check("[server]\nhostname = \"x\"\n[limits]\nmax_recipients_per_mesage = 5\n");
     assert_eq!(code, 64);
-    assert!(err.contains("line 4") && err.contains("max_recipients_per_mesage"), "{err}");
-    assert!(err.contains("hint: ") && err.contains("outguard.example.toml"), "{err}");
+    assert!(
+        err.contains("line 4") && err.contains("max_recipients_per_mesage"),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: ") && err.contains("outguard.example.toml"),
+        "{err}"
+    );
 
     let (code, err) = check("[limits]\nmessages_per_minute = 0\n");
     assert_eq!(code, 64);
-    assert!(err.contains("limits.messages_per_minute") && err.contains("hint: "), "{err}");
+    assert!(
+        err.contains("limits.messages_per_minute") && err.contains("hint: "),
+        "{err}"
+    );
 
     let (code, err) = check("[delivery]\nretry_schedule = [\"5 parsecs\"]\n");
     assert_eq!(code, 64);
-    assert!(err.contains("retry_schedule") || err.contains("duration"), "{err}");
+    assert!(
+        err.contains("retry_schedule") || err.contains("duration"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -33,7 +53,16 @@ fn bad_usage_exits_64() {
     let out = Command::new(BIN).arg("no-such-verb").output().expect("run");
     assert_eq!(out.status.code(), Some(64));
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = Command::new(BIN).args(["queue", "list", "--state", "bogus", "--data-dir"]).arg(dir.path()).output().expect("run");
-    assert_eq!(out.status.code(), Some(64), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(BIN)
+        .args(["queue", "list", "--state", "bogus", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(64),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("--state"));
 }

@@ -21,8 +21,20 @@ async fn clean_mail_leaves_from_a_regular_ip_to_the_right_mx() {
     let sc = scene("").await;
     sc.provision().await;
     let relay = RelayProc::start(sc.dir());
-    let m = message("alice@a.example", "x@dest.example", "Quarterly numbers", "Hi, the figures are attached as discussed. Regards, Alice");
-    let r = Client::send_mail(relay.addr("submission"), Some(("alice@a.example", "alice-pw")), "alice@a.example", &["x@dest.example", "y@dest.example"], &m).await;
+    let m = message(
+        "alice@a.example",
+        "x@dest.example",
+        "Quarterly numbers",
+        "Hi, the figures are attached as discussed. Regards, Alice",
+    );
+    let r = Client::send_mail(
+        relay.addr("submission"),
+        Some(("alice@a.example", "alice-pw")),
+        "alice@a.example",
+        &["x@dest.example", "y@dest.example"],
+        &m,
+    )
+    .await;
     assert!(r.starts_with("250 2.0.0 Ok: queued as "), "{r}");
     let id = queued_id(&r);
     let got = sc.dest.wait_for(1, WAIT).await;
@@ -39,12 +51,22 @@ async fn clean_mail_leaves_from_a_regular_ip_to_the_right_mx() {
     // The trace has every step, reachable by id and by sender.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let out = std::process::Command::new(common::BIN)
-        .args(["--config", sc.dir().join("outguard.toml").to_str().unwrap(), "trace", "--id", &id])
+        .args([
+            "--config",
+            sc.dir().join("outguard.toml").to_str().unwrap(),
+            "trace",
+            "--id",
+            &id,
+        ])
         .output()
         .expect("trace");
     let t = String::from_utf8_lossy(&out.stdout);
     for step in ["received", "verdict", "queued", "attempt", "delivered"] {
-        assert!(t.contains(step), "trace lacks {step}:\n{t}\n{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            t.contains(step),
+            "trace lacks {step}:\n{t}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     assert!(t.contains("127.0.0.2"), "trace names the source IP:\n{t}");
 }
@@ -57,29 +79,73 @@ async fn temporary_failure_is_retried_and_permanent_failure_bounces_from_high_ri
     let sub = relay.addr("submission");
     let alice = Some(("alice@a.example", "alice-pw"));
 
-    sc.dest.set_script(Script::fail_first(1, SinkReply::new(451, "4.3.0 try later")));
-    let r = Client::send_mail(sub, alice, "alice@a.example", &["x@dest.example"], &message("alice@a.example", "x@dest.example", "retry me", "body")).await;
+    sc.dest.set_script(Script::fail_first(
+        1,
+        SinkReply::new(451, "4.3.0 try later"),
+    ));
+    let r = Client::send_mail(
+        sub,
+        alice,
+        "alice@a.example",
+        &["x@dest.example"],
+        &message("alice@a.example", "x@dest.example", "retry me", "body"),
+    )
+    .await;
     assert!(r.starts_with("250"), "{r}");
     let got = sc.dest.wait_for(1, WAIT).await;
     assert_eq!(got.len(), 1, "delivered on the retry");
     assert!(sc.dest.transactions() >= 2);
 
-    sc.dest.set_script(Script::default().refuse_rcpt("nobody@dest.example", SinkReply::new(550, "5.1.1 no such user")));
-    let r = Client::send_mail(sub, alice, "alice@a.example", &["nobody@dest.example"], &message("alice@a.example", "nobody@dest.example", "bounce me", "body")).await;
+    sc.dest.set_script(Script::default().refuse_rcpt(
+        "nobody@dest.example",
+        SinkReply::new(550, "5.1.1 no such user"),
+    ));
+    let r = Client::send_mail(
+        sub,
+        alice,
+        "alice@a.example",
+        &["nobody@dest.example"],
+        &message(
+            "alice@a.example",
+            "nobody@dest.example",
+            "bounce me",
+            "body",
+        ),
+    )
+    .await;
     let id = queued_id(&r);
     let dsn = sc.home.wait_for(1, WAIT).await;
     assert_eq!(dsn.len(), 1, "a DSN reached the sender's MX");
-    assert_eq!(dsn[0].peer.ip().to_string(), "127.0.0.3", "DSNs leave from the high-risk pool");
+    assert_eq!(
+        dsn[0].peer.ip().to_string(),
+        "127.0.0.3",
+        "DSNs leave from the high-risk pool"
+    );
     assert_eq!(dsn[0].mail_from, "", "DSNs have a null sender");
     assert_eq!(dsn[0].rcpts, ["alice@a.example"]);
     let d = text(&dsn[0].data);
-    assert!(d.contains("multipart/report") && d.contains("report-type=delivery-status") || d.contains("report-type=\"delivery-status\""), "{d}");
-    assert!(d.contains("Final-Recipient: rfc822;nobody@dest.example") || d.contains("Final-Recipient: rfc822; nobody@dest.example"), "{d}");
+    assert!(
+        d.contains("multipart/report") && d.contains("report-type=delivery-status")
+            || d.contains("report-type=\"delivery-status\""),
+        "{d}"
+    );
+    assert!(
+        d.contains("Final-Recipient: rfc822;nobody@dest.example")
+            || d.contains("Final-Recipient: rfc822; nobody@dest.example"),
+        "{d}"
+    );
     assert!(d.contains("5.1.1"), "{d}");
     let _ = id;
 
     // Null MX: a permanent failure without any connection.
-    let r = Client::send_mail(sub, alice, "alice@a.example", &["x@nullmx.example"], &message("alice@a.example", "x@nullmx.example", "null mx", "body")).await;
+    let r = Client::send_mail(
+        sub,
+        alice,
+        "alice@a.example",
+        &["x@nullmx.example"],
+        &message("alice@a.example", "x@nullmx.example", "null mx", "body"),
+    )
+    .await;
     assert!(r.starts_with("250"), "{r}");
     let dsn = sc.home.wait_for(2, WAIT).await;
     assert_eq!(dsn.len(), 2, "null MX bounced");
@@ -92,11 +158,26 @@ async fn kill_9_after_250_loses_nothing_and_delivers_once() {
     sc.provision().await;
     let mut relay = RelayProc::start(sc.dir());
     // The destination defers everything while the relay is killed.
-    sc.dest.set_script(Script::fail_first(1_000_000, SinkReply::new(421, "4.4.5 busy")));
+    sc.dest.set_script(Script::fail_first(
+        1_000_000,
+        SinkReply::new(421, "4.4.5 busy"),
+    ));
     let mut ids = Vec::new();
     for i in 0..5 {
-        let m = message("alice@a.example", "x@dest.example", &format!("durable {i}"), "body");
-        let r = Client::send_mail(relay.addr("connector"), None, "alice@a.example", &["x@dest.example"], &m).await;
+        let m = message(
+            "alice@a.example",
+            "x@dest.example",
+            &format!("durable {i}"),
+            "body",
+        );
+        let r = Client::send_mail(
+            relay.addr("connector"),
+            None,
+            "alice@a.example",
+            &["x@dest.example"],
+            &m,
+        )
+        .await;
         assert!(r.starts_with("250"), "{r}");
         ids.push(queued_id(&r));
     }
@@ -104,12 +185,20 @@ async fn kill_9_after_250_loses_nothing_and_delivers_once() {
     sc.dest.set_script(Script::default());
     let _relay = RelayProc::start(sc.dir());
     let got = sc.dest.wait_for(5, WAIT).await;
-    assert_eq!(got.len(), 5, "every acknowledged message arrives after the restart");
+    assert_eq!(
+        got.len(),
+        5,
+        "every acknowledged message arrives after the restart"
+    );
     tokio::time::sleep(Duration::from_secs(2)).await;
     let got = sc.dest.messages();
     assert_eq!(got.len(), 5, "no duplicates");
     for id in ids {
-        assert!(got.iter().any(|m| text(&m.data).contains(&format!("X-Outguard-Id: {id}"))), "{id} missing");
+        assert!(
+            got.iter()
+                .any(|m| text(&m.data).contains(&format!("X-Outguard-Id: {id}"))),
+            "{id} missing"
+        );
     }
 }
 
@@ -133,13 +222,25 @@ s.quit()
 print("sent")
 "#
     );
-    let out = tokio::process::Command::new("python3").arg("-c").arg(&script).output().await.expect("python3");
-    assert!(out.status.success(), "smtplib failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = tokio::process::Command::new("python3")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .await
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "smtplib failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let got = sc.dest.wait_for(1, WAIT).await;
     assert_eq!(got.len(), 1);
     let d = text(&got[0].data);
     assert!(d.contains("with ESMTPSA"), "{d}");
-    assert!(d.contains("\r\n.leading dot\r\n"), "dot-stuffing round-trips: {d}");
+    assert!(
+        d.contains("\r\n.leading dot\r\n"),
+        "dot-stuffing round-trips: {d}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -149,21 +250,36 @@ async fn graceful_shutdown_finishes_the_transaction_in_flight() {
     let mut relay = RelayProc::start(sc.dir());
     let (mut c, _) = Client::connect(relay.addr("connector")).await;
     c.cmd("EHLO c.test").await;
-    assert!(c.cmd("MAIL FROM:<alice@a.example>").await.starts_with("250"));
+    assert!(
+        c.cmd("MAIL FROM:<alice@a.example>")
+            .await
+            .starts_with("250")
+    );
     assert!(c.cmd("RCPT TO:<x@dest.example>").await.starts_with("250"));
     let pid = relay.child.id().to_string();
-    std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
     tokio::time::sleep(Duration::from_millis(500)).await;
     // A new session is told to come back later.
     let (_, greet) = Client::connect(relay.addr("connector")).await;
     assert_eq!(greet, "421 4.3.2 Service shutting down, try again later");
     // The one in flight finishes and is queued.
     assert!(c.cmd("DATA").await.starts_with("354"));
-    c.send_raw(message("alice@a.example", "x@dest.example", "last", "b").as_bytes()).await;
+    c.send_raw(message("alice@a.example", "x@dest.example", "last", "b").as_bytes())
+        .await;
     assert!(c.cmd(".").await.starts_with("250 2.0.0 Ok: queued as"));
-    assert_eq!(c.cmd("NOOP").await, "421 4.3.2 Service shutting down, try again later");
+    assert_eq!(
+        c.cmd("NOOP").await,
+        "421 4.3.2 Service shutting down, try again later"
+    );
     let status = relay.child.wait().expect("wait");
-    assert!(status.success(), "clean exit: {status:?}\n{}", relay.stderr());
+    assert!(
+        status.success(),
+        "clean exit: {status:?}\n{}",
+        relay.stderr()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -177,12 +293,23 @@ async fn spam_and_senders_without_dns_leave_from_the_high_risk_pool() {
     // with a margin (re-addressing changes a few header tokens).
     let mut sent = 0;
     for f in common::corpus_files("spam") {
-        let m = common::readdress(&std::fs::read(&f).expect("read"), "bob@a.example", "x@dest.example");
+        let m = common::readdress(
+            &std::fs::read(&f).expect("read"),
+            "bob@a.example",
+            "x@dest.example",
+        );
         let v = engine.scan(m.as_bytes(), &outguard_spam::ScanContext::default());
         if v.score < spam_at + 2.0 {
             continue;
         }
-        let r = Client::send_mail(relay.addr("submission"), Some(("bob@a.example", "bob-pw")), "bob@a.example", &["x@dest.example"], &m).await;
+        let r = Client::send_mail(
+            relay.addr("submission"),
+            Some(("bob@a.example", "bob-pw")),
+            "bob@a.example",
+            &["x@dest.example"],
+            &m,
+        )
+        .await;
         assert!(r.starts_with("250"), "{}: {r}", f.display());
         sent += 1;
         if sent == 3 {
@@ -193,18 +320,40 @@ async fn spam_and_senders_without_dns_leave_from_the_high_risk_pool() {
     let got = sc.dest.wait_for(3, WAIT).await;
     assert_eq!(got.len(), 3);
     for m in &got {
-        assert_eq!(m.peer.ip().to_string(), "127.0.0.3", "spam leaves from high-risk");
+        assert_eq!(
+            m.peer.ip().to_string(),
+            "127.0.0.3",
+            "spam leaves from high-risk"
+        );
         assert_eq!(m.ehlo, "highrisk.outguard.test");
         let d = text(&m.data);
-        assert!(d.contains("X-Outguard-Verdict: spam") || d.contains("X-Outguard-Verdict: suspicious"), "{d}");
+        assert!(
+            d.contains("X-Outguard-Verdict: spam") || d.contains("X-Outguard-Verdict: suspicious"),
+            "{d}"
+        );
     }
 
     // ghost.example is an accepted domain with neither A nor MX in DNS.
-    let m = message("ghost@ghost.example", "y@dest.example", "Lunch on Friday", "Shall we meet at noon? Cheers");
-    let r = Client::send_mail(relay.addr("submission"), Some(("ghost@ghost.example", "ghost-pw")), "ghost@ghost.example", &["y@dest.example"], &m).await;
+    let m = message(
+        "ghost@ghost.example",
+        "y@dest.example",
+        "Lunch on Friday",
+        "Shall we meet at noon? Cheers",
+    );
+    let r = Client::send_mail(
+        relay.addr("submission"),
+        Some(("ghost@ghost.example", "ghost-pw")),
+        "ghost@ghost.example",
+        &["y@dest.example"],
+        &m,
+    )
+    .await;
     assert!(r.starts_with("250"), "{r}");
     let got = sc.dest.wait_for(4, WAIT).await;
-    let last = got.iter().find(|m| m.mail_from == "ghost@ghost.example").expect("ghost mail");
+    let last = got
+        .iter()
+        .find(|m| m.mail_from == "ghost@ghost.example")
+        .expect("ghost mail");
     assert_eq!(last.peer.ip().to_string(), "127.0.0.3");
     assert!(text(&last.data).contains("X-Outguard-Verdict: "), "marked");
 }

@@ -290,10 +290,22 @@ async fn reports_posted_to_the_api_are_attributed_and_readable() {
     let relay = RelayProc::start(sc.dir());
     let token = relay.token.clone().expect("operator token on first start");
     let m = mail(1);
-    let r = Client::send_mail(relay.addr("submission"), Some(("alice@a.example", "alice-pw")), "alice@a.example", &["x@dest.example"], &m).await;
+    let r = Client::send_mail(
+        relay.addr("submission"),
+        Some(("alice@a.example", "alice-pw")),
+        "alice@a.example",
+        &["x@dest.example"],
+        &m,
+    )
+    .await;
     assert!(r.starts_with("250"), "{r}");
-    let got = sc.dest.wait_for(1, std::time::Duration::from_secs(30)).await;
-    let delivered = String::from_utf8_lossy(&got[0].data).replace("\r\n", "\n").replace('\n', "\r\n");
+    let got = sc
+        .dest
+        .wait_for(1, std::time::Duration::from_secs(30))
+        .await;
+    let delivered = String::from_utf8_lossy(&got[0].data)
+        .replace("\r\n", "\n")
+        .replace('\n', "\r\n");
     // The trace writer records the message in batches: wait until the store knows it (real
     // complaints arrive hours after delivery).
     let st = store(&sc).await;
@@ -306,21 +318,59 @@ async fn reports_posted_to_the_api_are_attributed_and_readable() {
     }
     let auth = format!("Bearer {token}");
     let http = relay.addr("http");
-    let resp = web::request(http, "POST", "/api/v1/fbl", &[("Authorization", &auth), ("Content-Type", "message/rfc822")], Some(&arf(&delivered, true))).await;
+    let resp = web::request(
+        http,
+        "POST",
+        "/api/v1/fbl",
+        &[("Authorization", &auth), ("Content-Type", "message/rfc822")],
+        Some(&arf(&delivered, true)),
+    )
+    .await;
     assert_eq!(resp.status, 202, "{}", resp.text());
     let body = resp.json();
     assert_eq!(body["attributed"]["account"], "alice@a.example", "{body}");
     assert_eq!(body["attributed"]["tenant"], "a");
     let id = body["id"].as_str().expect("id").to_string();
-    let got = web::request(http, "GET", &format!("/api/v1/fbl/{id}"), &[("Authorization", &auth)], None).await;
+    let got = web::request(
+        http,
+        "GET",
+        &format!("/api/v1/fbl/{id}"),
+        &[("Authorization", &auth)],
+        None,
+    )
+    .await;
     assert_eq!(got.status, 200);
     assert_eq!(got.json()["feedback_type"], "abuse");
     // Wrong media type and garbage: precise errors, and a malformed report is still kept.
-    let bad = web::request(http, "POST", "/api/v1/fbl", &[("Authorization", &auth), ("Content-Type", "application/json")], Some("{}")).await;
+    let bad = web::request(
+        http,
+        "POST",
+        "/api/v1/fbl",
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+        ],
+        Some("{}"),
+    )
+    .await;
     assert_eq!(bad.status, 415);
-    let junk = web::request(http, "POST", "/api/v1/fbl", &[("Authorization", &auth), ("Content-Type", "message/rfc822")], Some("not a report at all")).await;
+    let junk = web::request(
+        http,
+        "POST",
+        "/api/v1/fbl",
+        &[("Authorization", &auth), ("Content-Type", "message/rfc822")],
+        Some("not a report at all"),
+    )
+    .await;
     assert_eq!(junk.status, 202);
     assert!(junk.json()["attributed"].is_null());
-    let dnsbl = web::request(http, "GET", "/api/v1/dnsbl", &[("Authorization", &auth)], None).await;
+    let dnsbl = web::request(
+        http,
+        "GET",
+        "/api/v1/dnsbl",
+        &[("Authorization", &auth)],
+        None,
+    )
+    .await;
     assert_eq!(dnsbl.status, 200, "{}", dnsbl.text());
 }

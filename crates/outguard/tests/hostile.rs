@@ -46,7 +46,9 @@ async fn slowloris_and_idle_clients_are_cut_off() {
     assert_eq!(c.reply().await, "421 4.4.2 Timeout, closing connection");
     assert!(start.elapsed() < Duration::from_secs(4));
     // One byte every 400 ms keeps each read alive, but the session budget ends it.
-    let mut s = tokio::net::TcpStream::connect(relay.addr("submission")).await.expect("connect");
+    let mut s = tokio::net::TcpStream::connect(relay.addr("submission"))
+        .await
+        .expect("connect");
     let started = Instant::now();
     let mut got = String::new();
     for b in b"EHLO slow.example.with.a.very.long.name.that.never.ends" {
@@ -59,7 +61,10 @@ async fn slowloris_and_idle_clients_are_cut_off() {
         }
     }
     assert!(got.contains("421 4.4.2 Timeout"), "{got}");
-    assert!(started.elapsed() < Duration::from_secs(6), "cut off by the session budget");
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "cut off by the session budget"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -104,7 +109,9 @@ async fn a_thousand_idle_sessions_stay_small() {
     let before = rss_kib(relay.child.id());
     let mut conns = Vec::new();
     for _ in 0..1000 {
-        let mut s = tokio::net::TcpStream::connect(relay.addr("connector")).await.expect("connect");
+        let mut s = tokio::net::TcpStream::connect(relay.addr("connector"))
+            .await
+            .expect("connect");
         let mut buf = [0u8; 256];
         let n = s.read(&mut buf).await.expect("greeting");
         assert!(buf[..n].starts_with(b"220"));
@@ -113,7 +120,11 @@ async fn a_thousand_idle_sessions_stay_small() {
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = rss_kib(relay.child.id());
-    println!("RSS with 1000 idle sessions: {} MiB (before: {} MiB)", after / 1024, before / 1024);
+    println!(
+        "RSS with 1000 idle sessions: {} MiB (before: {} MiB)",
+        after / 1024,
+        before / 1024
+    );
     assert!(after < 200 * 1024, "1,000 idle sessions hold {after} KiB");
     drop(conns);
 }
@@ -126,27 +137,48 @@ async fn injection_through_auth_identities_and_parameters_is_refused() {
     let relay = RelayProc::start(sc.dir());
     let (mut c, _) = Client::connect(relay.addr("submission")).await;
     c.cmd("EHLO c.test").await;
-    let b = base64::engine::general_purpose::STANDARD.encode("\0alice@a.example\r\nX-Injected: yes\0alice-pw");
+    let b = base64::engine::general_purpose::STANDARD
+        .encode("\0alice@a.example\r\nX-Injected: yes\0alice-pw");
     let r = c.cmd(&format!("AUTH PLAIN {b}")).await;
     assert!(r.starts_with("501 5.5.2"), "{r}");
     // authzid differing from the user: refused, not "act as".
-    let b = base64::engine::general_purpose::STANDARD.encode("carol@b.example\0alice@a.example\0alice-pw");
-    assert_eq!(c.cmd(&format!("AUTH PLAIN {b}")).await, "535 5.7.8 Authentication credentials invalid");
-    assert!(c.auth_plain("alice@a.example", "alice-pw").await.starts_with("235"));
+    let b = base64::engine::general_purpose::STANDARD
+        .encode("carol@b.example\0alice@a.example\0alice-pw");
+    assert_eq!(
+        c.cmd(&format!("AUTH PLAIN {b}")).await,
+        "535 5.7.8 Authentication credentials invalid"
+    );
+    assert!(
+        c.auth_plain("alice@a.example", "alice-pw")
+            .await
+            .starts_with("235")
+    );
     // Unknown and malformed parameters on MAIL.
     let r = c.cmd("MAIL FROM:<alice@a.example> X-EVIL=1").await;
     assert!(r.starts_with("555") || r.starts_with("501"), "{r}");
     let r = c.cmd("MAIL FROM:<alice@a.example> SIZE=abc").await;
     assert!(r.starts_with("501") || r.starts_with("555"), "{r}");
-    assert!(c.cmd("MAIL FROM:<alice@a.example>").await.starts_with("250"));
+    assert!(
+        c.cmd("MAIL FROM:<alice@a.example>")
+            .await
+            .starts_with("250")
+    );
     // Open-relay probes as recipients. (A source route `<@a.example:x@dest.example>` is stripped
     // as RFC 5321 §3.3 says, leaving the real recipient, so it is no relay trick.)
-    for evil in ["<x%dest.example@a.example>", "<x!dest.example@a.example>", "<\"x@dest.example\"@a.example>", "<x@dest.example@a.example>"] {
+    for evil in [
+        "<x%dest.example@a.example>",
+        "<x!dest.example@a.example>",
+        "<\"x@dest.example\"@a.example>",
+        "<x@dest.example@a.example>",
+    ] {
         let r = c.cmd(&format!("RCPT TO:{evil}")).await;
         assert!(r.starts_with("553") || r.starts_with("501"), "{evil}: {r}");
     }
     assert_eq!(c.cmd("DATA").await, "554 5.5.1 No valid recipients");
-    assert_eq!(c.cmd("BDAT 10 LAST").await, "502 5.5.1 Command not implemented");
+    assert_eq!(
+        c.cmd("BDAT 10 LAST").await,
+        "502 5.5.1 Command not implemented"
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(sc.dest.messages().is_empty(), "nothing was relayed");
 }

@@ -19,7 +19,12 @@ fn text(d: &[u8]) -> String {
 
 /// Send one message from `who` to `n` recipients in one transaction; returns each reply of the
 /// RCPTs and the final reply (None when DATA was not reached).
-async fn send_n(relay: &RelayProc, who: (&str, &str), first: usize, n: usize) -> (Vec<String>, Option<String>) {
+async fn send_n(
+    relay: &RelayProc,
+    who: (&str, &str),
+    first: usize,
+    n: usize,
+) -> (Vec<String>, Option<String>) {
     let (mut c, _) = Client::connect(relay.addr("submission")).await;
     c.cmd("EHLO c.test").await;
     assert!(c.auth_plain(who.0, who.1).await.starts_with("235"));
@@ -39,7 +44,16 @@ async fn send_n(relay: &RelayProc, who: (&str, &str), first: usize, n: usize) ->
         return (replies, None);
     }
     c.cmd("DATA").await;
-    c.send_raw(message(who.0, "list@dest.example", "Monthly newsletter", "News of the month.").as_bytes()).await;
+    c.send_raw(
+        message(
+            who.0,
+            "list@dest.example",
+            "Monthly newsletter",
+            "News of the month.",
+        )
+        .as_bytes(),
+    )
+    .await;
     let fin = c.cmd(".").await;
     c.cmd("QUIT").await;
     (replies, Some(fin))
@@ -56,9 +70,16 @@ async fn policy_scene(settings: &[&str]) -> Scene {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bulk_sender_crosses_its_hourly_limit_is_restricted_notified_held_and_lifted() {
-    let sc = policy_scene(&["recipient_limit_external_per_hour=5", "notify_recipients=admin@a.example"]).await;
+    let sc = policy_scene(&[
+        "recipient_limit_external_per_hour=5",
+        "notify_recipients=admin@a.example",
+    ])
+    .await;
     // The destination defers, so what bob sent stays queued (and is held by the restriction).
-    sc.dest.set_script(Script::fail_first(1_000_000, SinkReply::new(451, "4.7.1 later")));
+    sc.dest.set_script(Script::fail_first(
+        1_000_000,
+        SinkReply::new(451, "4.7.1 later"),
+    ));
     let relay = RelayProc::start(sc.dir());
     let bob = ("bob@a.example", "bob-pw");
 
@@ -66,9 +87,18 @@ async fn bulk_sender_crosses_its_hourly_limit_is_restricted_notified_held_and_li
     assert!(rcpts.iter().all(|r| r.starts_with("250")), "{rcpts:?}");
     assert!(fin.expect("data").starts_with("250"));
     let (rcpts, fin) = send_n(&relay, bob, 3, 3).await;
-    assert!(rcpts[0].starts_with("250") && rcpts[1].starts_with("250"), "{rcpts:?}");
-    assert_eq!(rcpts[2], "550 5.2.2 Submission quota exceeded", "the 6th recipient in the hour");
-    assert!(fin.expect("the first two are still sent").starts_with("250"));
+    assert!(
+        rcpts[0].starts_with("250") && rcpts[1].starts_with("250"),
+        "{rcpts:?}"
+    );
+    assert_eq!(
+        rcpts[2], "550 5.2.2 Submission quota exceeded",
+        "the 6th recipient in the hour"
+    );
+    assert!(
+        fin.expect("the first two are still sent")
+            .starts_with("250")
+    );
     let (r, _) = send_n(&relay, bob, 6, 1).await;
     assert_eq!(r[0], "550 5.1.8 Access denied, bad outbound sender");
     // Alice, same tenant, is not affected.
@@ -77,13 +107,29 @@ async fn bulk_sender_crosses_its_hourly_limit_is_restricted_notified_held_and_li
 
     // The notification email, in the seed's format, through our own queue from `regular`.
     let got = sc.home.wait_for(1, WAIT).await;
-    let note = got.iter().find(|m| m.rcpts == ["admin@a.example"]).expect("notification");
+    let note = got
+        .iter()
+        .find(|m| m.rcpts == ["admin@a.example"])
+        .expect("notification");
     let d = text(&note.data);
-    let parsed = mail_parser::MessageParser::new().parse(&note.data).expect("parse");
-    assert_eq!(parsed.subject(), Some("Outbound spam notification - bob@a.example blocked from sending outbound mail"), "{d}");
-    assert!(d.contains("It is likely that this email account has been compromised"), "{d}");
+    let parsed = mail_parser::MessageParser::new()
+        .parse(&note.data)
+        .expect("parse");
+    assert_eq!(
+        parsed.subject(),
+        Some("Outbound spam notification - bob@a.example blocked from sending outbound mail"),
+        "{d}"
+    );
+    assert!(
+        d.contains("It is likely that this email account has been compromised"),
+        "{d}"
+    );
     assert!(d.contains("external recipients in last hour"), "{d}");
-    assert_eq!(note.peer.ip().to_string(), "127.0.0.2", "notifications leave from regular");
+    assert_eq!(
+        note.peer.ip().to_string(),
+        "127.0.0.2",
+        "notifications leave from regular"
+    );
 
     // The alert, the restriction record, and bob's queued mail held.
     let alerts = sc.ok(&["alerts", "--tenant", "a", "--json"]);
@@ -93,22 +139,44 @@ async fn bulk_sender_crosses_its_hourly_limit_is_restricted_notified_held_and_li
     tokio::time::sleep(Duration::from_millis(800)).await;
     let held = sc.ok(&["queue", "list", "--state", "held", "--json"]);
     let held: serde_json::Value = serde_json::from_str(&held).expect("json");
-    let bobs = held.as_array().expect("array").iter().filter(|m| m["mail_from"] == "bob@a.example").count();
+    let bobs = held
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter(|m| m["mail_from"] == "bob@a.example")
+        .count();
     assert_eq!(bobs, 2, "both of bob's messages are held: {held}");
 
     // The admin lifts it; bob sends again, and the same limit does not restrict him again today.
-    sc.ok(&["restricted", "lift", "bob@a.example", "--reason", "password reset, malware removed"]);
+    sc.ok(&[
+        "restricted",
+        "lift",
+        "bob@a.example",
+        "--reason",
+        "password reset, malware removed",
+    ]);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let (rcpts, fin) = send_n(&relay, bob, 10, 3).await;
-    assert!(rcpts.iter().all(|r| r.starts_with("250")), "after the lift: {rcpts:?}");
+    assert!(
+        rcpts.iter().all(|r| r.starts_with("250")),
+        "after the lift: {rcpts:?}"
+    );
     assert!(fin.expect("data").starts_with("250"));
     let (r, _) = send_n(&relay, bob, 20, 1).await;
-    assert!(r[0].starts_with("250"), "not re-restricted by the same limit today: {r:?}");
+    assert!(
+        r[0].starts_with("250"),
+        "not re-restricted by the same limit today: {r:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alert_action_keeps_mail_flowing() {
-    let sc = policy_scene(&["recipient_limit_external_per_hour=2", "action_when_threshold_reached=alert", "notify_recipients=admin@a.example"]).await;
+    let sc = policy_scene(&[
+        "recipient_limit_external_per_hour=2",
+        "action_when_threshold_reached=alert",
+        "notify_recipients=admin@a.example",
+    ])
+    .await;
     let relay = RelayProc::start(sc.dir());
     let (rcpts, fin) = send_n(&relay, ("bob@a.example", "bob-pw"), 0, 4).await;
     assert!(rcpts.iter().all(|r| r.starts_with("250")), "{rcpts:?}");
@@ -118,7 +186,10 @@ async fn alert_action_keeps_mail_flowing() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let alerts = sc.ok(&["alerts", "--tenant", "a", "--json"]);
     assert!(alerts.contains("sending_limit_exceeded"), "{alerts}");
-    assert!(!sc.ok(&["restricted", "list", "--json"]).contains("bob@a.example"));
+    assert!(
+        !sc.ok(&["restricted", "list", "--json"])
+            .contains("bob@a.example")
+    );
 }
 
 /// Corpus TEST-split spam re-addressed to `from`, with a margin over the spam threshold.
@@ -128,14 +199,24 @@ fn corpus_spam(from: &str, n: usize) -> Vec<String> {
     common::corpus_files("spam")
         .into_iter()
         .map(|f| common::readdress(&std::fs::read(f).expect("read"), from, "x@dest.example"))
-        .filter(|m| engine.scan(m.as_bytes(), &outguard_spam::ScanContext::default()).score >= spam_at + 2.0)
+        .filter(|m| {
+            engine
+                .scan(m.as_bytes(), &outguard_spam::ScanContext::default())
+                .score
+                >= spam_at + 2.0
+        })
         .take(n)
         .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compromised_account_is_restricted_by_its_spam_and_the_tenant_by_its_aggregate() {
-    let sc = policy_scene(&["spam_messages_per_hour=2", "tenant_spam_messages_per_hour=4", "notify_recipients=admin@a.example"]).await;
+    let sc = policy_scene(&[
+        "spam_messages_per_hour=2",
+        "tenant_spam_messages_per_hour=4",
+        "notify_recipients=admin@a.example",
+    ])
+    .await;
     let relay = RelayProc::start(sc.dir());
     let sub = relay.addr("submission");
     let alice = ("alice@a.example", "alice-pw");
@@ -149,10 +230,19 @@ async fn compromised_account_is_restricted_by_its_spam_and_the_tenant_by_its_agg
             assert_eq!(r, "550 5.1.8 Access denied, bad outbound sender");
         }
     }
-    assert_eq!(accepted, 3, "the third spam crosses 2/hour; later ones are refused at MAIL");
+    assert_eq!(
+        accepted, 3,
+        "the third spam crosses 2/hour; later ones are refused at MAIL"
+    );
     let got = sc.dest.wait_for(2, WAIT).await;
-    assert!(got.iter().all(|m| m.peer.ip().to_string() == "127.0.0.3"), "accepted spam left from high-risk");
-    assert!(sc.ok(&["restricted", "list", "--json"]).contains("bob@a.example"));
+    assert!(
+        got.iter().all(|m| m.peer.ip().to_string() == "127.0.0.3"),
+        "accepted spam left from high-risk"
+    );
+    assert!(
+        sc.ok(&["restricted", "list", "--json"])
+            .contains("bob@a.example")
+    );
 
     // Alice's spam pushes the tenant over 4/hour: every account of tenant a is refused with
     // 5.7.705; tenant b is unaffected.
@@ -161,19 +251,50 @@ async fn compromised_account_is_restricted_by_its_spam_and_the_tenant_by_its_agg
         assert!(r.starts_with("250"), "{r}");
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let r = Client::send_mail(sub, Some(alice), alice.0, &["x@dest.example"], &message(alice.0, "x@dest.example", "hi", "hello")).await;
-    assert_eq!(r, "550 5.7.705 Access denied, tenant has exceeded threshold");
-    let r = Client::send_mail(relay.addr("connector"), None, "alice@a.example", &["x@dest.example"], &message(alice.0, "x@dest.example", "hi", "hello")).await;
-    assert_eq!(r, "550 5.7.705 Access denied, tenant has exceeded threshold");
+    let r = Client::send_mail(
+        sub,
+        Some(alice),
+        alice.0,
+        &["x@dest.example"],
+        &message(alice.0, "x@dest.example", "hi", "hello"),
+    )
+    .await;
+    assert_eq!(
+        r,
+        "550 5.7.705 Access denied, tenant has exceeded threshold"
+    );
+    let r = Client::send_mail(
+        relay.addr("connector"),
+        None,
+        "alice@a.example",
+        &["x@dest.example"],
+        &message(alice.0, "x@dest.example", "hi", "hello"),
+    )
+    .await;
+    assert_eq!(
+        r,
+        "550 5.7.705 Access denied, tenant has exceeded threshold"
+    );
     let carol = ("carol@b.example", "carol-pw");
-    let r = Client::send_mail(sub, Some(carol), carol.0, &["x@dest.example"], &message(carol.0, "x@dest.example", "hi", "hello")).await;
+    let r = Client::send_mail(
+        sub,
+        Some(carol),
+        carol.0,
+        &["x@dest.example"],
+        &message(carol.0, "x@dest.example", "hi", "hello"),
+    )
+    .await;
     assert!(r.starts_with("250"), "tenant b is unaffected: {r}");
     assert!(sc.ok(&["alerts", "--json"]).contains("tenant_restricted"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_concurrent_sessions_never_exceed_the_limit_and_restart_keeps_the_windows() {
-    let sc = policy_scene(&["recipient_limit_external_per_hour=100", "action_when_threshold_reached=block_user_for_today"]).await;
+    let sc = policy_scene(&[
+        "recipient_limit_external_per_hour=100",
+        "action_when_threshold_reached=block_user_for_today",
+    ])
+    .await;
     let mut relay = RelayProc::start(sc.dir());
     let mut tasks = Vec::new();
     for s in 0..50 {
@@ -187,13 +308,17 @@ async fn fifty_concurrent_sessions_never_exceed_the_limit_and_restart_keeps_the_
             }
             let mut ok = 0;
             for i in 0..4 {
-                if c.cmd(&format!("RCPT TO:<s{s}r{i}@dest.example>")).await.starts_with("250") {
+                if c.cmd(&format!("RCPT TO:<s{s}r{i}@dest.example>"))
+                    .await
+                    .starts_with("250")
+                {
                     ok += 1;
                 }
             }
             if ok > 0 {
                 c.cmd("DATA").await;
-                c.send_raw(message("bob@a.example", "x@dest.example", "c", "b").as_bytes()).await;
+                c.send_raw(message("bob@a.example", "x@dest.example", "c", "b").as_bytes())
+                    .await;
                 if !c.cmd(".").await.starts_with("250") {
                     return 0;
                 }
@@ -205,12 +330,18 @@ async fn fifty_concurrent_sessions_never_exceed_the_limit_and_restart_keeps_the_
     for t in tasks {
         total += t.await.expect("task");
     }
-    assert_eq!(total, 100, "exactly the limit is admitted across 50 concurrent sessions (200 tried)");
+    assert_eq!(
+        total, 100,
+        "exactly the limit is admitted across 50 concurrent sessions (200 tried)"
+    );
     // Restart: the restriction and the window survive.
     relay.terminate();
     let relay = RelayProc::start(sc.dir());
     let (r, _) = send_n(&relay, ("bob@a.example", "bob-pw"), 900, 1).await;
-    assert_eq!(r[0], "550 5.1.8 Access denied, bad outbound sender", "restriction kept across restart");
+    assert_eq!(
+        r[0], "550 5.1.8 Access denied, bad outbound sender",
+        "restriction kept across restart"
+    );
     sc.ok(&["restricted", "lift", "bob@a.example", "--reason", "checked"]);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     // Lifted: admitted again (the limit that restricted him only alerts for the rest of the day).

@@ -182,8 +182,18 @@ mod tests {
         ] {
             let mut r = DataReader::new(1000);
             let p = r.ingest(evil);
-            assert_eq!(p, DataProgress::Done(evil.len()), "{:?}", String::from_utf8_lossy(evil));
-            assert_eq!(r.finish(), Err(DataError::BareCrOrLf), "{:?}", String::from_utf8_lossy(evil));
+            assert_eq!(
+                p,
+                DataProgress::Done(evil.len()),
+                "{:?}",
+                String::from_utf8_lossy(evil)
+            );
+            assert_eq!(
+                r.finish(),
+                Err(DataError::BareCrOrLf),
+                "{:?}",
+                String::from_utf8_lossy(evil)
+            );
         }
     }
 

@@ -15,11 +15,19 @@ pub struct Reply {
 
 impl Reply {
     pub fn new(code: u16, enhanced: &str, text: impl Into<String>) -> Reply {
-        Reply { code, enhanced: enhanced.to_string(), lines: vec![text.into()] }
+        Reply {
+            code,
+            enhanced: enhanced.to_string(),
+            lines: vec![text.into()],
+        }
     }
 
     pub fn multi(code: u16, lines: Vec<String>) -> Reply {
-        Reply { code, enhanced: String::new(), lines }
+        Reply {
+            code,
+            enhanced: String::new(),
+            lines,
+        }
     }
 
     pub fn is_positive(&self) -> bool {
@@ -43,7 +51,10 @@ impl Reply {
                 out.extend_from_slice(self.enhanced.as_bytes());
                 out.push(b' ');
             }
-            out.extend(text.bytes().map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }));
+            out.extend(
+                text.bytes()
+                    .map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
+            );
             out.extend_from_slice(b"\r\n");
         }
         out
@@ -67,7 +78,11 @@ impl Reply {
         Reply::new(452, "4.5.3", "Too many recipients")
     }
     pub fn too_big() -> Reply {
-        Reply::new(552, "5.3.4", "Message size exceeds fixed maximum message size")
+        Reply::new(
+            552,
+            "5.3.4",
+            "Message size exceeds fixed maximum message size",
+        )
     }
     pub fn bare_cr_lf() -> Reply {
         Reply::new(550, "5.6.0", "Bare CR or LF not allowed")
@@ -103,10 +118,18 @@ impl Reply {
         Reply::new(535, "5.7.8", "Authentication credentials invalid")
     }
     pub fn auth_locked() -> Reply {
-        Reply::new(454, "4.7.0", "Too many failed authentication attempts, try again later")
+        Reply::new(
+            454,
+            "4.7.0",
+            "Too many failed authentication attempts, try again later",
+        )
     }
     pub fn encryption_required() -> Reply {
-        Reply::new(538, "5.7.11", "Encryption required for requested authentication mechanism")
+        Reply::new(
+            538,
+            "5.7.11",
+            "Encryption required for requested authentication mechanism",
+        )
     }
     pub fn temp_failure(text: &str) -> Reply {
         Reply::new(451, "4.3.0", text)
@@ -136,7 +159,10 @@ mod tests {
 
     #[test]
     fn single_and_multi_line_wire_form() {
-        assert_eq!(Reply::auth_required().to_bytes(), b"530 5.7.0 Authentication required\r\n");
+        assert_eq!(
+            Reply::auth_required().to_bytes(),
+            b"530 5.7.0 Authentication required\r\n"
+        );
         let r = Reply::multi(250, vec!["host".into(), "PIPELINING".into()]);
         assert_eq!(r.to_bytes(), b"250-host\r\n250 PIPELINING\r\n");
     }

@@ -43,7 +43,8 @@ fn clean(b: &[u8]) -> Result<String, SaslError> {
 pub fn decode_plain(b64: &str) -> Result<Credentials, SaslError> {
     let raw = decode_b64(b64)?;
     let mut parts = raw.split(|&b| b == 0);
-    let (Some(a), Some(u), Some(p), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(a), Some(u), Some(p), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(SaslError::Malformed);
     };
@@ -51,7 +52,11 @@ pub fn decode_plain(b64: &str) -> Result<Credentials, SaslError> {
     if username.is_empty() {
         return Err(SaslError::Malformed);
     }
-    Ok(Credentials { authzid: clean(a)?, username, password: clean(p)? })
+    Ok(Credentials {
+        authzid: clean(a)?,
+        username,
+        password: clean(p)?,
+    })
 }
 
 pub fn decode_login_field(b64: &str) -> Result<String, SaslError> {
@@ -68,7 +73,13 @@ mod tests {
         assert_eq!(c.username, "alice@a.example");
         assert_eq!(c.password, "s3cret");
         assert_eq!(decode_plain("!!"), Err(SaslError::Base64));
-        assert_eq!(decode_plain(&encode_b64(b"only-one")), Err(SaslError::Malformed));
-        assert_eq!(decode_plain(&encode_b64(b"\0a\r\nb\0p")), Err(SaslError::Encoding));
+        assert_eq!(
+            decode_plain(&encode_b64(b"only-one")),
+            Err(SaslError::Malformed)
+        );
+        assert_eq!(
+            decode_plain(&encode_b64(b"\0a\r\nb\0p")),
+            Err(SaslError::Encoding)
+        );
     }
 }

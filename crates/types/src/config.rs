@@ -14,11 +14,18 @@ use crate::policy::PolicySettings;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: {message}")]
     Parse { path: String, message: String },
     #[error("{path}: key `{key}`: {message}")]
-    Invalid { path: String, key: String, message: String },
+    Invalid {
+        path: String,
+        key: String,
+        message: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -250,7 +257,11 @@ pub struct DnsblConfig {
 
 impl Default for DnsblConfig {
     fn default() -> Self {
-        DnsblConfig { interval: Duration::from_secs(900), clear_checks: 2, zones: Vec::new() }
+        DnsblConfig {
+            interval: Duration::from_secs(900),
+            clear_checks: 2,
+            zones: Vec::new(),
+        }
     }
 }
 
@@ -329,7 +340,11 @@ pub struct SpamConfig {
 
 impl Default for SpamConfig {
     fn default() -> Self {
-        SpamConfig { suspicious_score: None, spam_score: None, model: None }
+        SpamConfig {
+            suspicious_score: None,
+            spam_score: None,
+            model: None,
+        }
     }
 }
 
@@ -364,8 +379,10 @@ impl Config {
     }
 
     pub fn load(path: &std::path::Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Config::parse(&text, &path.display().to_string())
     }
 
@@ -378,23 +395,41 @@ impl Config {
         };
         let n = self.limits.max_recipients_per_message;
         if !(1..=1000).contains(&n) {
-            return Err(bad("limits.max_recipients_per_message", format!("{n} is outside 1–1000")));
+            return Err(bad(
+                "limits.max_recipients_per_message",
+                format!("{n} is outside 1–1000"),
+            ));
         }
         if self.limits.messages_per_minute == 0 {
-            return Err(bad("limits.messages_per_minute", "must be at least 1".into()));
+            return Err(bad(
+                "limits.messages_per_minute",
+                "must be at least 1".into(),
+            ));
         }
         if self.limits.max_message_size < 1024 {
-            return Err(bad("limits.max_message_size", "must be at least 1KB".into()));
+            return Err(bad(
+                "limits.max_message_size",
+                "must be at least 1KB".into(),
+            ));
         }
         if self.delivery.retry_schedule.is_empty() {
-            return Err(bad("delivery.retry_schedule", "needs at least one duration".into()));
+            return Err(bad(
+                "delivery.retry_schedule",
+                "needs at least one duration".into(),
+            ));
         }
         if self.listeners.max_connections == 0 {
-            return Err(bad("listeners.max_connections", "must be at least 1".into()));
+            return Err(bad(
+                "listeners.max_connections",
+                "must be at least 1".into(),
+            ));
         }
         for (i, p) in self.pools.iter().enumerate() {
             if p.source_ips.is_empty() {
-                return Err(bad(&format!("pools[{i}].source_ips"), "needs at least one address".into()));
+                return Err(bad(
+                    &format!("pools[{i}].source_ips"),
+                    "needs at least one address".into(),
+                ));
             }
         }
         for required in ["regular", "high-risk", "relay"] {
@@ -404,21 +439,34 @@ impl Config {
         }
         for (i, r) in self.routes.iter().enumerate() {
             if r.domains.is_empty() {
-                return Err(bad(&format!("routes[{i}].domains"), "needs at least one domain".into()));
+                return Err(bad(
+                    &format!("routes[{i}].domains"),
+                    "needs at least one domain".into(),
+                ));
             }
             if !r.next_hop.contains(':') {
-                return Err(bad(&format!("routes[{i}].next_hop"), format!("`{}` is not host:port", r.next_hop)));
+                return Err(bad(
+                    &format!("routes[{i}].next_hop"),
+                    format!("`{}` is not host:port", r.next_hop),
+                ));
             }
         }
         if let (Some(s), Some(p)) = (self.spam.suspicious_score, self.spam.spam_score) {
             if s > p {
-                return Err(bad("spam.suspicious_score", "must not exceed spam.spam_score".into()));
+                return Err(bad(
+                    "spam.suspicious_score",
+                    "must not exceed spam.spam_score".into(),
+                ));
             }
         }
         for (key, url) in [("store", &self.store), ("counters", &self.counters)] {
             if let Some(u) = url {
                 let ok = match key {
-                    "store" => u.starts_with("sqlite:") || u.starts_with("postgres://") || u.starts_with("postgresql://"),
+                    "store" => {
+                        u.starts_with("sqlite:")
+                            || u.starts_with("postgres://")
+                            || u.starts_with("postgresql://")
+                    }
                     _ => u == "memory" || u.starts_with("redis://"),
                 };
                 if !ok {
@@ -426,7 +474,10 @@ impl Config {
                 }
             }
         }
-        self.policy.default.validate().map_err(|m| bad("policy.default", m))?;
+        self.policy
+            .default
+            .validate()
+            .map_err(|m| bad("policy.default", m))?;
         Ok(())
     }
 
@@ -436,12 +487,18 @@ impl Config {
 
     pub fn store_url(&self) -> String {
         self.store.clone().unwrap_or_else(|| {
-            format!("sqlite://{}?mode=rwc", self.server.data_dir.join("outguard.db").display())
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.server.data_dir.join("outguard.db").display()
+            )
         })
     }
 
     pub fn node_name(&self) -> String {
-        self.server.node.clone().unwrap_or_else(|| self.server.hostname.clone())
+        self.server
+            .node
+            .clone()
+            .unwrap_or_else(|| self.server.hostname.clone())
     }
 }
 
@@ -463,7 +520,9 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("`{s}` is not a size like 35MB"))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size like 35MB"))?;
     let mult = match unit.trim().to_ascii_uppercase().as_str() {
         "" | "B" => 1,
         "KB" | "K" => 1000,
@@ -474,11 +533,13 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         "GIB" => 1024 * 1024 * 1024,
         other => return Err(format!("unknown size unit `{other}` in `{s}`")),
     };
-    n.checked_mul(mult).ok_or_else(|| format!("`{s}` is too large"))
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("`{s}` is too large"))
 }
 
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s.trim()).map_err(|e| format!("`{s}` is not a duration like 10m: {e}"))
+    humantime::parse_duration(s.trim())
+        .map_err(|e| format!("`{s}` is not a duration like 10m: {e}"))
 }
 
 mod human_duration {
@@ -495,12 +556,17 @@ mod human_duration {
 mod human_durations {
     use super::*;
     pub fn serialize<S: serde::Serializer>(d: &[Duration], s: S) -> Result<S::Ok, S::Error> {
-        let v: Vec<String> = d.iter().map(|d| humantime::format_duration(*d).to_string()).collect();
+        let v: Vec<String> = d
+            .iter()
+            .map(|d| humantime::format_duration(*d).to_string())
+            .collect();
         v.serialize(s)
     }
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Duration>, D::Error> {
         let v = Vec::<String>::deserialize(d)?;
-        v.iter().map(|s| parse_duration(s).map_err(serde::de::Error::custom)).collect()
+        v.iter()
+            .map(|s| parse_duration(s).map_err(serde::de::Error::custom))
+            .collect()
     }
 }
 
@@ -537,18 +603,29 @@ mod tests {
 
     #[test]
     fn unknown_key_is_named_with_its_line() {
-        let e = Config::parse("[limits]\nmax_recipients_per_message = 5\nbogus = 1\n", "t.toml")
-            .unwrap_err()
-            .to_string();
+        let e = Config::parse(
+            "[limits]\nmax_recipients_per_message = 5\nbogus = 1\n",
+            "t.toml",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("bogus") && e.contains("line 3"), "{e}");
     }
 
     #[test]
     fn bad_values_name_the_key() {
-        let e = Config::parse("[limits]\nmax_recipients_per_message = 5000\n", "t.toml").unwrap_err();
-        assert!(e.to_string().contains("limits.max_recipients_per_message"), "{e}");
-        let e = Config::parse("[delivery]\nretry_schedule = [\"5 parsecs\"]\n", "t.toml").unwrap_err();
-        assert!(e.to_string().contains("retry_schedule") || e.to_string().contains("duration"), "{e}");
+        let e =
+            Config::parse("[limits]\nmax_recipients_per_message = 5000\n", "t.toml").unwrap_err();
+        assert!(
+            e.to_string().contains("limits.max_recipients_per_message"),
+            "{e}"
+        );
+        let e =
+            Config::parse("[delivery]\nretry_schedule = [\"5 parsecs\"]\n", "t.toml").unwrap_err();
+        assert!(
+            e.to_string().contains("retry_schedule") || e.to_string().contains("duration"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -556,9 +633,16 @@ mod tests {
         assert_eq!(parse_size("35MB").unwrap(), 35_000_000);
         assert_eq!(parse_size("1KiB").unwrap(), 1024);
         assert!(parse_size("12 parsecs").is_err());
-        let c = Config::parse("[limits]\nmax_message_size = \"10MiB\"\n[delivery]\nretry_schedule=[\"1s\",\"2s\"]\n", "t").unwrap();
+        let c = Config::parse(
+            "[limits]\nmax_message_size = \"10MiB\"\n[delivery]\nretry_schedule=[\"1s\",\"2s\"]\n",
+            "t",
+        )
+        .unwrap();
         assert_eq!(c.limits.max_message_size, 10 * 1024 * 1024);
-        assert_eq!(c.delivery.retry_schedule, vec![Duration::from_secs(1), Duration::from_secs(2)]);
+        assert_eq!(
+            c.delivery.retry_schedule,
+            vec![Duration::from_secs(1), Duration::from_secs(2)]
+        );
     }
 
     /// Every leaf key of a serialized config (table paths dropped): what the example must name.
@@ -568,7 +652,9 @@ mod tests {
                 for (k, v) in m {
                     match v {
                         serde_json::Value::Object(_) => leaf_keys(v, out),
-                        serde_json::Value::Array(a) if a.iter().any(|x| x.is_object()) => a.iter().for_each(|x| leaf_keys(x, out)),
+                        serde_json::Value::Array(a) if a.iter().any(|x| x.is_object()) => {
+                            a.iter().for_each(|x| leaf_keys(x, out))
+                        }
                         _ => out.push(k.clone()),
                     }
                 }
@@ -586,21 +672,62 @@ mod tests {
         let text = include_str!("../../../outguard.example.toml");
         let c = Config::parse(text, "outguard.example.toml").unwrap_or_else(|e| panic!("{e}"));
         let json = |c: &Config| serde_json::to_value(c).expect("serialize");
-        assert_eq!(json(&c), json(&Config::default()), "the example's live values are the embedded defaults");
+        assert_eq!(
+            json(&c),
+            json(&Config::default()),
+            "the example's live values are the embedded defaults"
+        );
         let named = |key: &str| {
-            text.lines().any(|l| l.trim_start_matches(|ch: char| ch == '#' || ch == ' ').starts_with(&format!("{key} =")))
+            text.lines().any(|l| {
+                l.trim_start_matches(|ch: char| ch == '#' || ch == ' ')
+                    .starts_with(&format!("{key} ="))
+            })
         };
         let mut keys = Vec::new();
         leaf_keys(&json(&Config::default()), &mut keys);
         // Arrays of tables that are empty by default: their keys come from their own types.
-        keys.extend(["domains", "next_hop", "name", "listed", "errors", "url", "secret", "kinds", "domain", "selector", "key"].map(String::from));
+        keys.extend(
+            [
+                "domains", "next_hop", "name", "listed", "errors", "url", "secret", "kinds",
+                "domain", "selector", "key",
+            ]
+            .map(String::from),
+        );
         keys.extend(crate::policy::POLICY_KEYS.iter().map(|k| k.to_string()));
         // Empty arrays of tables (`routes`, `dkim`, …) are documented by their `[[…]]` header.
-        let table_array = |key: &str| text.contains(&format!("[[{key}]]")) || text.contains(&format!(".{key}]]"));
-        let missing: Vec<&String> = keys.iter().filter(|k| !named(k) && !table_array(k)).collect();
-        assert!(missing.is_empty(), "outguard.example.toml does not document {missing:?}");
-        for table in ["[server]", "[listeners]", "[tls]", "[limits]", "[dns]", "[delivery]", "[[pools]]", "[[routes]]", "[[dkim]]", "[dnsbl]", "[[dnsbl.zones]]", "[fbl]", "[notifications]", "[policy.default]", "[spam]", "[[webhooks]]"] {
-            assert!(text.lines().any(|l| l.trim_start_matches(|ch: char| ch == '#' || ch == ' ') == table), "no {table} in the example");
+        let table_array =
+            |key: &str| text.contains(&format!("[[{key}]]")) || text.contains(&format!(".{key}]]"));
+        let missing: Vec<&String> = keys
+            .iter()
+            .filter(|k| !named(k) && !table_array(k))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "outguard.example.toml does not document {missing:?}"
+        );
+        for table in [
+            "[server]",
+            "[listeners]",
+            "[tls]",
+            "[limits]",
+            "[dns]",
+            "[delivery]",
+            "[[pools]]",
+            "[[routes]]",
+            "[[dkim]]",
+            "[dnsbl]",
+            "[[dnsbl.zones]]",
+            "[fbl]",
+            "[notifications]",
+            "[policy.default]",
+            "[spam]",
+            "[[webhooks]]",
+        ] {
+            assert!(
+                text.lines()
+                    .any(|l| l.trim_start_matches(|ch: char| ch == '#' || ch == ' ') == table),
+                "no {table} in the example"
+            );
         }
         // The commented policy examples, uncommented, are valid and set all 14 keys.
         let start = text.find("[policy.default]").expect("policy table");
@@ -611,8 +738,13 @@ mod tests {
             .filter_map(|l| l.strip_prefix("# ").filter(|r| r.contains(" = ")))
             .map(|l| format!("{l}\n"))
             .collect();
-        let c = Config::parse(&format!("[policy.default]\n{block}"), "policy block").unwrap_or_else(|e| panic!("{e}\n{block}"));
+        let c = Config::parse(&format!("[policy.default]\n{block}"), "policy block")
+            .unwrap_or_else(|e| panic!("{e}\n{block}"));
         let set = serde_json::to_value(&c.policy.default).expect("serialize");
-        assert_eq!(set.as_object().map(|m| m.len()), Some(crate::policy::POLICY_KEYS.len()), "{set}");
+        assert_eq!(
+            set.as_object().map(|m| m.len()),
+            Some(crate::policy::POLICY_KEYS.len()),
+            "{set}"
+        );
     }
 }

@@ -197,8 +197,21 @@ impl EventKind {
     pub fn parse(s: &str) -> Option<EventKind> {
         use EventKind::*;
         [
-            Received, Verdict, Policy, Queued, Routed, Attempt, Delivered, Deferred, Bounced, Dsn,
-            Held, Released, Quarantined, Deleted, Complaint,
+            Received,
+            Verdict,
+            Policy,
+            Queued,
+            Routed,
+            Attempt,
+            Delivered,
+            Deferred,
+            Bounced,
+            Dsn,
+            Held,
+            Released,
+            Quarantined,
+            Deleted,
+            Complaint,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)

@@ -13,14 +13,22 @@ use super::auth::Caller;
 use super::error::{ApiError, ApiResult, ErrorBody};
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(status)).routes(routes!(history))
+    OpenApiRouter::new()
+        .routes(routes!(status))
+        .routes(routes!(history))
 }
 
 #[utoipa::path(get, path = "/api/v1/dnsbl", tag = "dnsbl",
     responses((status = 200, body = Vec<Object>), (status = 403, body = ErrorBody)))]
-async fn status(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<crate::dnsbl::IpStatus>>> {
+async fn status(
+    State(s): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<crate::dnsbl::IpStatus>>> {
     caller.require_operator()?;
-    crate::dnsbl::status(&s.relay).await.map(Json).map_err(|e| ApiError::internal(e.to_string()))
+    crate::dnsbl::status(&s.relay)
+        .await
+        .map(Json)
+        .map_err(|e| ApiError::internal(e.to_string()))
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -33,7 +41,11 @@ pub struct HistoryQuery {
 
 #[utoipa::path(get, path = "/api/v1/dnsbl/history", tag = "dnsbl", params(HistoryQuery),
     responses((status = 200, body = Vec<Object>), (status = 403, body = ErrorBody)))]
-async fn history(State(s): State<AppState>, caller: Caller, Query(q): Query<HistoryQuery>) -> ApiResult<Json<serde_json::Value>> {
+async fn history(
+    State(s): State<AppState>,
+    caller: Caller,
+    Query(q): Query<HistoryQuery>,
+) -> ApiResult<Json<serde_json::Value>> {
     caller.require_operator()?;
     let limit = q.limit.unwrap_or(200).clamp(1, 1000);
     let h = crate::dnsbl::history(&s.relay, q.ip.as_deref().filter(|i| !i.is_empty()), limit)

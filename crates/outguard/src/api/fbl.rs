@@ -33,18 +33,37 @@ fn tenant_of(r: &FblRecord) -> Option<&str> {
 
 #[utoipa::path(post, path = "/api/v1/fbl", tag = "fbl", request_body(content = String, content_type = "message/rfc822"),
     responses((status = 202, body = Object), (status = 403, body = ErrorBody), (status = 415, body = ErrorBody)))]
-async fn post_report(State(s): State<AppState>, caller: Caller, headers: HeaderMap, body: Bytes) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn post_report(
+    State(s): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     caller.require_operator()?;
-    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     if !ct.to_ascii_lowercase().starts_with("message/rfc822") {
-        return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "send the raw report as Content-Type: message/rfc822"));
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the raw report as Content-Type: message/rfc822",
+        ));
     }
     if body.is_empty() {
         return Err(ApiError::bad_request("the report is empty"));
     }
-    let rec = crate::fbl::ingest(&s.relay, &body).await.map_err(|e| ApiError::internal(e.to_string()))?;
-    caller.audit(&s, "fbl.post", &rec.id, &rec.feedback_type).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({"id": rec.id, "attributed": rec.attributed}))))
+    let rec = crate::fbl::ingest(&s.relay, &body)
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    caller
+        .audit(&s, "fbl.post", &rec.id, &rec.feedback_type)
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"id": rec.id, "attributed": rec.attributed})),
+    ))
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -57,18 +76,35 @@ pub struct FblQuery {
 
 #[utoipa::path(get, path = "/api/v1/fbl", tag = "fbl", params(FblQuery),
     responses((status = 200, body = Vec<Object>), (status = 404, body = ErrorBody)))]
-async fn list(State(s): State<AppState>, caller: Caller, Query(q): Query<FblQuery>) -> ApiResult<Json<Vec<FblRecord>>> {
+async fn list(
+    State(s): State<AppState>,
+    caller: Caller,
+    Query(q): Query<FblQuery>,
+) -> ApiResult<Json<Vec<FblRecord>>> {
     let scope = caller.list_scope(q.tenant.as_deref().filter(|t| !t.is_empty()))?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let all = crate::fbl::list(&s.relay, scope.as_deref(), limit).await.map_err(|e| ApiError::internal(e.to_string()))?;
-    Ok(Json(all.into_iter().filter(|r| caller.sees(tenant_of(r))).collect()))
+    let all = crate::fbl::list(&s.relay, scope.as_deref(), limit)
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(Json(
+        all.into_iter()
+            .filter(|r| caller.sees(tenant_of(r)))
+            .collect(),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/fbl/{id}", tag = "fbl", params(("id" = String, Path)),
     responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
-async fn get_report(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<FblRecord>> {
+async fn get_report(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<FblRecord>> {
     let missing = || ApiError::not_found(format!("report {id} not found"));
-    let rec = crate::fbl::get(&s.relay, &id).await.map_err(|e| ApiError::internal(e.to_string()))?.ok_or_else(missing)?;
+    let rec = crate::fbl::get(&s.relay, &id)
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .ok_or_else(missing)?;
     if !caller.sees(tenant_of(&rec)) {
         return Err(missing());
     }

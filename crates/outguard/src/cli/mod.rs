@@ -22,7 +22,11 @@ pub const EXIT_USAGE: u8 = 64;
 pub const EXIT_UNAVAILABLE: u8 = 69;
 
 #[derive(Debug, Parser)]
-#[command(name = "outguard", version, about = "Outbound mail relay with outbound spam control")]
+#[command(
+    name = "outguard",
+    version,
+    about = "Outbound mail relay with outbound spam control"
+)]
 pub struct Cli {
     /// Configuration file (default: built-in embedded defaults).
     #[arg(long, global = true, env = "OUTGUARD_CONFIG")]
@@ -131,7 +135,8 @@ pub fn main() -> ExitCode {
 
 /// Usage and config errors → 64; an unreachable service → 69; anything else → 1.
 fn exit_code_for(e: &anyhow::Error) -> u8 {
-    if e.downcast_ref::<outguard_types::config::ConfigError>().is_some()
+    if e.downcast_ref::<outguard_types::config::ConfigError>()
+        .is_some()
         || e.downcast_ref::<UsageError>().is_some()
     {
         return EXIT_USAGE;
@@ -167,7 +172,10 @@ pub struct UsageError(pub String);
 pub struct Unavailable(pub String);
 
 /// The configuration in force: the file (if any) plus command-line overrides.
-pub fn load_config(cli_config: Option<&PathBuf>, data_dir: Option<&PathBuf>) -> anyhow::Result<Config> {
+pub fn load_config(
+    cli_config: Option<&PathBuf>,
+    data_dir: Option<&PathBuf>,
+) -> anyhow::Result<Config> {
     let mut cfg = match cli_config {
         Some(p) => Config::load(p)?,
         None => Config::default(),
@@ -203,15 +211,32 @@ pub async fn open_store_for_serve(cfg: &Config) -> anyhow::Result<outguard_store
 fn run(cli: Cli) -> anyhow::Result<u8> {
     if let Command::CheckConfig { file } = &cli.command {
         let cfg = Config::load(file)?;
-        println!("{}: ok ({} pools, {} routes)", file.display(), cfg.pools.len(), cfg.routes.len());
+        println!(
+            "{}: ok ({} pools, {} routes)",
+            file.display(),
+            cfg.pools.len(),
+            cfg.routes.len()
+        );
         return Ok(0);
     }
-    if let Command::Demo { no_ui, duration, speed } = cli.command {
-        return crate::demo::run(crate::demo::DemoArgs { no_ui, duration: duration.map(std::time::Duration::from_secs), speed });
+    if let Command::Demo {
+        no_ui,
+        duration,
+        speed,
+    } = cli.command
+    {
+        return crate::demo::run(crate::demo::DemoArgs {
+            no_ui,
+            duration: duration.map(std::time::Duration::from_secs),
+            speed,
+        });
     }
     let cfg = load_config(cli.config.as_ref(), cli.data_dir.as_ref())?;
     let json = cli.json;
-    let learn_into_store = matches!(&cli.command, Command::Spam(spam::SpamCmd::Learn { overlay: None, .. }));
+    let learn_into_store = matches!(
+        &cli.command,
+        Command::Spam(spam::SpamCmd::Learn { overlay: None, .. })
+    );
     if let Command::Spam(cmd) = cli.command {
         let code = if learn_into_store {
             runtime()?.block_on(async {
@@ -242,7 +267,10 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Command::Alerts(a) => alerts::run(a, &store, json).await?,
             Command::Dnsbl(c) => return dnsbl::run(c, &cfg, &store, json).await,
             Command::Fbl(c) => return fbl::run(c, &store, json).await,
-            Command::Serve | Command::CheckConfig { .. } | Command::Spam(_) | Command::Demo { .. } => {}
+            Command::Serve
+            | Command::CheckConfig { .. }
+            | Command::Spam(_)
+            | Command::Demo { .. } => {}
         }
         Ok(0)
     })

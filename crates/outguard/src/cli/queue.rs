@@ -40,14 +40,33 @@ pub async fn run(cmd: QueueCmd, cfg: &Config, store: &Store, json: bool) -> anyh
 async fn list(store: &Store, state: Option<&str>, json: bool) -> anyhow::Result<()> {
     let states: Vec<MessageState> = match state {
         Some(s) => match MessageState::parse(s) {
-            Some(st @ (MessageState::Held | MessageState::Quarantined | MessageState::Deferred | MessageState::Queued)) => vec![st],
-            _ => return Err(UsageError(format!("--state: `{s}` is not one of held, quarantined, deferred, queued")).into()),
+            Some(
+                st @ (MessageState::Held
+                | MessageState::Quarantined
+                | MessageState::Deferred
+                | MessageState::Queued),
+            ) => vec![st],
+            _ => {
+                return Err(UsageError(format!(
+                    "--state: `{s}` is not one of held, quarantined, deferred, queued"
+                ))
+                .into());
+            }
         },
-        None => vec![MessageState::Queued, MessageState::Deferred, MessageState::Held, MessageState::Quarantined],
+        None => vec![
+            MessageState::Queued,
+            MessageState::Deferred,
+            MessageState::Held,
+            MessageState::Quarantined,
+        ],
     };
     let mut all = Vec::new();
     for st in states {
-        let f = MessageFilter { state: Some(st), limit: Some(1000), ..MessageFilter::default() };
+        let f = MessageFilter {
+            state: Some(st),
+            limit: Some(1000),
+            ..MessageFilter::default()
+        };
         all.extend(store.search_messages(&f).await?);
     }
     all.sort_by(|a, b| a.id.cmp(&b.id));

@@ -122,7 +122,9 @@ pub fn run(cmd: SpamCmd, json: bool, model_override: Option<&Path>) -> anyhow::R
             files,
         } => learn(&engine()?, spam, tenant, path, &files, json),
         SpamCmd::Learn { overlay: None, .. } => {
-            anyhow::bail!("spam learn without --overlay updates the store: run through the CLI entry point")
+            anyhow::bail!(
+                "spam learn without --overlay updates the store: run through the CLI entry point"
+            )
         }
     }
 }
@@ -219,12 +221,25 @@ pub fn overlay_key(tenant: Option<&str>) -> String {
 
 /// `spam learn` without `--overlay`: update the overlay kept in the store, which every node of a
 /// running relay picks up within seconds.
-pub async fn learn_into_store(store: &outguard_store::Store, cmd: SpamCmd, json: bool, model_override: Option<&Path>) -> anyhow::Result<i32> {
-    let SpamCmd::Learn { spam, tenant, files, .. } = cmd else {
+pub async fn learn_into_store(
+    store: &outguard_store::Store,
+    cmd: SpamCmd,
+    json: bool,
+    model_override: Option<&Path>,
+) -> anyhow::Result<i32> {
+    let SpamCmd::Learn {
+        spam,
+        tenant,
+        files,
+        ..
+    } = cmd
+    else {
         anyhow::bail!("learn_into_store takes a learn command");
     };
     let engine = match model_override {
-        Some(p) => Engine::from_model_bytes(&std::fs::read(p).with_context(|| format!("reading model {}", p.display()))?)?,
+        Some(p) => Engine::from_model_bytes(
+            &std::fs::read(p).with_context(|| format!("reading model {}", p.display()))?,
+        )?,
         None => Engine::builtin(),
     };
     if let Some(t) = &tenant {
@@ -247,12 +262,24 @@ pub async fn learn_into_store(store: &outguard_store::Store, cmd: SpamCmd, json:
     Ok(0)
 }
 
-fn report_learn(place: &str, n: usize, changed: usize, (ns, nh): (u32, u32), spam: bool, json: bool) {
+fn report_learn(
+    place: &str,
+    n: usize,
+    changed: usize,
+    (ns, nh): (u32, u32),
+    spam: bool,
+    json: bool,
+) {
     if json {
-        println!("{}", serde_json::json!({"overlay": place, "learned": n, "changed": changed, "spam_total": ns, "ham_total": nh}));
+        println!(
+            "{}",
+            serde_json::json!({"overlay": place, "learned": n, "changed": changed, "spam_total": ns, "ham_total": nh})
+        );
     } else {
         let what = if spam { "spam" } else { "ham" };
-        println!("learned {n} message(s) as {what} into {place} ({changed} moved; totals: {ns} spam, {nh} ham)");
+        println!(
+            "learned {n} message(s) as {what} into {place} ({changed} moved; totals: {ns} spam, {nh} ham)"
+        );
     }
 }
 
@@ -279,6 +306,13 @@ fn learn(
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     std::fs::write(&path, o.to_bytes()).with_context(|| format!("writing {}", path.display()))?;
-    report_learn(&path.display().to_string(), files.len(), changed, o.counts(), spam, json);
+    report_learn(
+        &path.display().to_string(),
+        files.len(),
+        changed,
+        o.counts(),
+        spam,
+        json,
+    );
     Ok(0)
 }

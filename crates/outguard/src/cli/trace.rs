@@ -31,8 +31,16 @@ pub fn parse_since(s: &str, now: i64) -> Result<i64, UsageError> {
         return Ok(now - i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
     }
     humantime::parse_rfc3339_weak(s)
-        .map(|t| t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0))
-        .map_err(|_| UsageError(format!("--since: `{s}` is neither a time (2026-11-23T10:00:00Z) nor an age (2h)")))
+        .map(|t| {
+            t.duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(0)
+        })
+        .map_err(|_| {
+            UsageError(format!(
+                "--since: `{s}` is neither a time (2026-11-23T10:00:00Z) nor an age (2h)"
+            ))
+        })
 }
 
 pub async fn run(a: TraceArgs, store: &Store, json: bool) -> anyhow::Result<()> {
@@ -41,7 +49,11 @@ pub async fn run(a: TraceArgs, store: &Store, json: bool) -> anyhow::Result<()> 
         id: a.id.clone(),
         from: a.from,
         to: a.to,
-        since: a.since.as_deref().map(|s| parse_since(s, now)).transpose()?,
+        since: a
+            .since
+            .as_deref()
+            .map(|s| parse_since(s, now))
+            .transpose()?,
         limit: Some(a.limit),
         ..MessageFilter::default()
     };
@@ -53,7 +65,10 @@ pub async fn run(a: TraceArgs, store: &Store, json: bool) -> anyhow::Result<()> 
         }
         if json {
             let m = msgs.first();
-            println!("{}", serde_json::to_string_pretty(&serde_json::json!({"message": m, "events": events}))?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({"message": m, "events": events}))?
+            );
         } else {
             if let Some(m) = msgs.first() {
                 print_messages(std::slice::from_ref(m));
@@ -77,7 +92,10 @@ pub fn fmt_time(ms: i64) -> String {
 }
 
 pub fn print_messages(msgs: &[MessageRecord]) {
-    println!("{:<32}  {:<20}  {:<11}  {:<9}  {:<10}  {:<28}  TO", "ID", "RECEIVED", "STATE", "POOL", "CLASS", "FROM");
+    println!(
+        "{:<32}  {:<20}  {:<11}  {:<9}  {:<10}  {:<28}  TO",
+        "ID", "RECEIVED", "STATE", "POOL", "CLASS", "FROM"
+    );
     for m in msgs {
         println!(
             "{:<32}  {:<20}  {:<11}  {:<9}  {:<10}  {:<28}  {}",
@@ -86,7 +104,11 @@ pub fn print_messages(msgs: &[MessageRecord]) {
             m.state.as_str(),
             m.pool.as_deref().unwrap_or("-"),
             m.class.map(|c| c.as_str()).unwrap_or("-"),
-            if m.mail_from.is_empty() { "<>" } else { &m.mail_from },
+            if m.mail_from.is_empty() {
+                "<>"
+            } else {
+                &m.mail_from
+            },
             m.rcpts.join(","),
         );
     }

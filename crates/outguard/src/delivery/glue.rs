@@ -65,7 +65,11 @@ async fn forward(
         let record = match ev {
             QueueEvent::Trace(e) => TraceRecord::Event(e),
             QueueEvent::State { id, state, pool } => TraceRecord::State { id, state, pool },
-            QueueEvent::Created { envelope, size, about } => {
+            QueueEvent::Created {
+                envelope,
+                size,
+                about,
+            } => {
                 tracing::debug!(dsn = %envelope.id, %about, "DSN spooled");
                 TraceRecord::Message(Box::new(MessageRecord {
                     id: envelope.id,

@@ -7,7 +7,6 @@
 // `MxResolver::domain_has_a_or_mx` are for the admin API, the DNSBL monitor and the policy,
 // which are wired in separately; until then parts of it are unused in the binary.
 
-
 pub mod attempt;
 pub mod bounce;
 pub mod client;

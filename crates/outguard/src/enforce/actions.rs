@@ -21,7 +21,11 @@ impl Relay {
             return; // another session or node restricted first and raised the alert
         }
         let tenant = alert.tenant.clone().unwrap_or_default();
-        let decision = self.alert_cap.lock().unwrap_or_else(|p| p.into_inner()).admit(&tenant, alert.kind, alert.created_at);
+        let decision = self
+            .alert_cap
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .admit(&tenant, alert.kind, alert.created_at);
         if let Err(e) = self.store.insert_alert(&alert).await {
             tracing::error!(error = %e, "cannot record alert");
         }
@@ -44,7 +48,10 @@ impl Relay {
                 true
             }
             Ok(None) => {
-                tracing::info!(subject = r.subject.id(), "already restricted elsewhere; not notifying again");
+                tracing::info!(
+                    subject = r.subject.id(),
+                    "already restricted elsewhere; not notifying again"
+                );
                 false
             }
             Err(e) => {
@@ -63,20 +70,31 @@ impl Relay {
         let held = self
             .queue
             .hold_matching(|env| match subject {
-                Subject::Account(a) => matches!(&env.submitter, Submitter::Account(x) if x.eq_ignore_ascii_case(a)),
-                Subject::Connector(c) => matches!(&env.submitter, Submitter::Connector(x) if x == c),
+                Subject::Account(a) => {
+                    matches!(&env.submitter, Submitter::Account(x) if x.eq_ignore_ascii_case(a))
+                }
+                Subject::Connector(c) => {
+                    matches!(&env.submitter, Submitter::Connector(x) if x == c)
+                }
                 Subject::Tenant(t) => env.tenant.as_deref() == Some(t.as_str()),
             })
             .await;
         if !held.is_empty() {
-            tracing::warn!(subject = subject.id(), count = held.len(), "held queued mail of a restricted sender");
+            tracing::warn!(
+                subject = subject.id(),
+                count = held.len(),
+                "held queued mail of a restricted sender"
+            );
         }
     }
 
     /// The email of `seeds/000_…txt` to the policy's notification recipients.
     async fn notify_restricted(&self, r: &Restriction, eff: &EffectivePolicy) {
         if eff.notify_recipients.is_empty() {
-            tracing::info!(subject = r.subject.id(), "no notification recipients configured for this tenant");
+            tracing::info!(
+                subject = r.subject.id(),
+                "no notification recipients configured for this tenant"
+            );
             return;
         }
         let host = &self.cfg.server.hostname;
@@ -88,11 +106,25 @@ impl Relay {
         };
         let now = now_ms();
         let body = outguard_policy::render_notification(&r.subject, &r.reason, r.until, &env, now);
-        self.send_system_mail(&format!("postmaster@{host}"), &eff.notify_recipients, Some(r.tenant.clone()), body, "notification").await;
+        self.send_system_mail(
+            &format!("postmaster@{host}"),
+            &eff.notify_recipients,
+            Some(r.tenant.clone()),
+            body,
+            "notification",
+        )
+        .await;
     }
 
     /// Spool and queue a message Outguard itself writes (notifications), from `regular`.
-    pub async fn send_system_mail(&self, from: &str, to: &[String], tenant: Option<String>, body: Vec<u8>, what: &str) {
+    pub async fn send_system_mail(
+        &self,
+        from: &str,
+        to: &[String],
+        tenant: Option<String>,
+        body: Vec<u8>,
+        what: &str,
+    ) {
         let id = new_message_id();
         let env = Envelope {
             id: id.clone(),
@@ -113,9 +145,17 @@ impl Relay {
             return;
         }
         let rec = crate::pipeline::system_record(self, &env, body.len(), what);
-        self.tracer.record(crate::trace::TraceRecord::Message(Box::new(rec))).await;
-        self.tracer.event(&id, EventKind::Queued, format!("{what} queued for the regular pool"), json!({"pool": "regular"})).await;
+        self.tracer
+            .record(crate::trace::TraceRecord::Message(Box::new(rec)))
+            .await;
+        self.tracer
+            .event(
+                &id,
+                EventKind::Queued,
+                format!("{what} queued for the regular pool"),
+                json!({"pool": "regular"}),
+            )
+            .await;
         self.queue.enqueue_envelope(env);
     }
 }
-

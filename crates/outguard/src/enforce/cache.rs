@@ -57,22 +57,37 @@ impl PolicyCache {
     }
 
     /// Reload restrictions when the store's version moved (or on first call).
-    pub async fn refresh_restrictions(&self, store: &Store) -> Result<(), outguard_store::StoreError> {
+    pub async fn refresh_restrictions(
+        &self,
+        store: &Store,
+    ) -> Result<(), outguard_store::StoreError> {
         let version = store.restrictions_version().await?;
         if read(&self.restrictions_version) == Some(version) {
             return Ok(());
         }
         let now = now_ms();
         let since = outguard_policy::restriction::utc_day_start(now).min(now - DAY_MS);
-        let keep: Vec<Restriction> =
-            store.current_restrictions(since, now).await?.into_iter().map(|s| s.restriction).collect();
+        let keep: Vec<Restriction> = store
+            .current_restrictions(since, now)
+            .await?
+            .into_iter()
+            .map(|s| s.restriction)
+            .collect();
         *self.restrictions.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(keep);
-        *self.restrictions_version.write().unwrap_or_else(|p| p.into_inner()) = Some(version);
+        *self
+            .restrictions_version
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Some(version);
         Ok(())
     }
 
     async fn tenant(&self, store: &Store, tenant: &str) -> Option<Arc<TenantPolicies>> {
-        let cached = self.tenants.read().unwrap_or_else(|p| p.into_inner()).get(tenant).cloned();
+        let cached = self
+            .tenants
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(tenant)
+            .cloned();
         if let Some(t) = &cached {
             if t.loaded.elapsed() < TENANT_TTL {
                 return cached;
@@ -81,22 +96,42 @@ impl PolicyCache {
         let version = store.policies_version().await.ok()?;
         if let Some(t) = &cached {
             if t.version == version {
-                let fresh = Arc::new(TenantPolicies { loaded: Instant::now(), ..clone_tp(t) });
-                self.tenants.write().unwrap_or_else(|p| p.into_inner()).insert(tenant.to_string(), fresh.clone());
+                let fresh = Arc::new(TenantPolicies {
+                    loaded: Instant::now(),
+                    ..clone_tp(t)
+                });
+                self.tenants
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(tenant.to_string(), fresh.clone());
                 return Some(fresh);
             }
         }
         let loaded = async {
             let policies = store.list_policies(tenant).await?;
             let default = store.tenant_default(tenant).await?;
-            let domains = store.list_domains(Some(tenant)).await?.into_iter().map(|d| d.domain).collect();
-            Ok::<_, outguard_store::StoreError>(TenantPolicies { policies, default, domains, version, loaded: Instant::now() })
+            let domains = store
+                .list_domains(Some(tenant))
+                .await?
+                .into_iter()
+                .map(|d| d.domain)
+                .collect();
+            Ok::<_, outguard_store::StoreError>(TenantPolicies {
+                policies,
+                default,
+                domains,
+                version,
+                loaded: Instant::now(),
+            })
         }
         .await;
         match loaded {
             Ok(tp) => {
                 let tp = Arc::new(tp);
-                self.tenants.write().unwrap_or_else(|p| p.into_inner()).insert(tenant.to_string(), tp.clone());
+                self.tenants
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(tenant.to_string(), tp.clone());
                 Some(tp)
             }
             Err(e) => {
@@ -107,20 +142,44 @@ impl PolicyCache {
     }
 
     /// The policy in force for `sender` of `tenant` and its name (for the trace).
-    pub async fn effective(&self, store: &Store, service: &PolicySettings, tenant: &str, sender: &str) -> (String, EffectivePolicy) {
+    pub async fn effective(
+        &self,
+        store: &Store,
+        service: &PolicySettings,
+        tenant: &str,
+        sender: &str,
+    ) -> (String, EffectivePolicy) {
         match self.tenant(store, tenant).await {
             Some(tp) => {
-                let (name, eff) = outguard_policy::decide::effective_for(&tp.policies, &tp.default, service, sender);
+                let (name, eff) = outguard_policy::decide::effective_for(
+                    &tp.policies,
+                    &tp.default,
+                    service,
+                    sender,
+                );
                 (name.to_string(), eff)
             }
-            None => ("service".into(), PolicySettings::default().resolve(&PolicySettings::default(), service)),
+            None => (
+                "service".into(),
+                PolicySettings::default().resolve(&PolicySettings::default(), service),
+            ),
         }
     }
 
     /// The spam overlay operators taught for `tenant` (`outguard spam learn --tenant`, FBL
     /// complaints), else the global one; None when nothing was learned.
-    pub async fn spam_overlay(&self, store: &Store, tenant: Option<&str>) -> Option<Arc<outguard_spam::Overlay>> {
-        for key in [tenant.map(|t| format!("spam-overlay:{t}")), Some("spam-overlay:global".to_string())].into_iter().flatten() {
+    pub async fn spam_overlay(
+        &self,
+        store: &Store,
+        tenant: Option<&str>,
+    ) -> Option<Arc<outguard_spam::Overlay>> {
+        for key in [
+            tenant.map(|t| format!("spam-overlay:{t}")),
+            Some("spam-overlay:global".to_string()),
+        ]
+        .into_iter()
+        .flatten()
+        {
             if let Some(o) = self.overlay(store, &key).await {
                 return Some(o);
             }
@@ -129,7 +188,12 @@ impl PolicyCache {
     }
 
     async fn overlay(&self, store: &Store, key: &str) -> Option<Arc<outguard_spam::Overlay>> {
-        if let Some((o, at)) = self.overlays.read().unwrap_or_else(|p| p.into_inner()).get(key) {
+        if let Some((o, at)) = self
+            .overlays
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+        {
             if at.elapsed() < OVERLAY_TTL {
                 return o.clone();
             }
@@ -148,12 +212,18 @@ impl PolicyCache {
                 return None;
             }
         };
-        self.overlays.write().unwrap_or_else(|p| p.into_inner()).insert(key.to_string(), (loaded.clone(), Instant::now()));
+        self.overlays
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.to_string(), (loaded.clone(), Instant::now()));
         loaded
     }
 
     pub async fn tenant_domains(&self, store: &Store, tenant: &str) -> Vec<String> {
-        self.tenant(store, tenant).await.map(|t| t.domains.clone()).unwrap_or_default()
+        self.tenant(store, tenant)
+            .await
+            .map(|t| t.domains.clone())
+            .unwrap_or_default()
     }
 }
 
@@ -177,7 +247,12 @@ pub async fn refresh_loop(cache: Arc<crate::server::Relay>, every: Duration) {
             _ = tick.tick() => {}
             _ = cache.shutdown.stopped() => return,
         }
-        if let Err(e) = cache.enforcer.cache.refresh_restrictions(&cache.store).await {
+        if let Err(e) = cache
+            .enforcer
+            .cache
+            .refresh_restrictions(&cache.store)
+            .await
+        {
             tracing::warn!(error = %e, "cannot refresh restrictions");
         }
     }

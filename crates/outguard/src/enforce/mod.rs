@@ -53,15 +53,24 @@ fn reply_of(r: &Reject) -> Reply {
 }
 
 fn counter_trouble() -> Reply {
-    Reply::new(451, "4.3.0", "Temporary failure counting limits, try again later")
+    Reply::new(
+        451,
+        "4.3.0",
+        "Temporary failure counting limits, try again later",
+    )
 }
 
 fn sender_ref(id: &Identity) -> Option<SenderRef<'_>> {
     match id {
         Identity::Account { address, .. } => Some(SenderRef::Account(address)),
-        Identity::Connector { cidr, limit_per_hour, .. } => {
-            Some(SenderRef::Connector { cidr, limit_per_hour: *limit_per_hour })
-        }
+        Identity::Connector {
+            cidr,
+            limit_per_hour,
+            ..
+        } => Some(SenderRef::Connector {
+            cidr,
+            limit_per_hour: *limit_per_hour,
+        }),
         Identity::None | Identity::FeedbackLoop => None,
     }
 }
@@ -80,16 +89,30 @@ fn strings(m: &[Measure]) -> Vec<String> {
 
 impl Relay {
     pub(crate) async fn effective(&self, tenant: &str, sender: &str) -> (String, EffectivePolicy) {
-        self.enforcer.cache.effective(&self.store, &self.cfg.policy.default, tenant, sender).await
+        self.enforcer
+            .cache
+            .effective(&self.store, &self.cfg.policy.default, tenant, sender)
+            .await
     }
 
     /// MAIL: restrictions of the account/connector and its tenant, then the message rate.
     pub async fn policy_at_mail(&self, id: &Identity, txn: &mut TxnPolicy) -> Result<(), Reply> {
-        let (Some(sender), Some(tenant)) = (sender_ref(id), id.tenant()) else { return Ok(()) };
+        let (Some(sender), Some(tenant)) = (sender_ref(id), id.tenant()) else {
+            return Ok(());
+        };
         let now = now_ms();
         let history = self.enforcer.cache.restrictions();
         let rate = self.cfg.limits.messages_per_minute;
-        match outguard_policy::admit_mail(&*self.enforcer.counters, &history, &sender, tenant, rate, now).await {
+        match outguard_policy::admit_mail(
+            &*self.enforcer.counters,
+            &history,
+            &sender,
+            tenant,
+            rate,
+            now,
+        )
+        .await
+        {
             Ok(Ok(res)) => {
                 txn.reservations.extend(res);
                 Ok(())
@@ -106,20 +129,49 @@ impl Relay {
     }
 
     /// RCPT: reserve the recipient in every window; a crossing takes the policy's action.
-    pub async fn policy_at_rcpt(&self, id: &Identity, mail_from: &str, to: &str, txn: &mut TxnPolicy) -> Result<(), Reply> {
-        let (Some(sender), Some(tenant)) = (sender_ref(id), id.tenant()) else { return Ok(()) };
+    pub async fn policy_at_rcpt(
+        &self,
+        id: &Identity,
+        mail_from: &str,
+        to: &str,
+        txn: &mut TxnPolicy,
+    ) -> Result<(), Reply> {
+        let (Some(sender), Some(tenant)) = (sender_ref(id), id.tenant()) else {
+            return Ok(());
+        };
         let now = now_ms();
         let history = self.enforcer.cache.restrictions();
         // A restriction made earlier in this transaction (or on another node) holds at once.
         if let Err(refusal) = outguard_policy::check_sender(&history, &sender, tenant, now) {
             return Err(reply_of(&refusal.reject));
         }
-        let domains = self.enforcer.cache.tenant_domains(&self.store, tenant).await;
+        let domains = self
+            .enforcer
+            .cache
+            .tenant_domains(&self.store, tenant)
+            .await;
         let internal = outguard_policy::rcpt::is_internal(to, &domains);
         let (_, eff) = self.effective(tenant, policy_sender(id, mail_from)).await;
-        let req = RcptRequest { sender, tenant, internal, n: 1 };
-        match outguard_policy::reserve_recipient(&*self.enforcer.counters, &req, &eff, &history, now).await {
-            Ok(RcptDecision::Admit { reservation, measures, actions }) => {
+        let req = RcptRequest {
+            sender,
+            tenant,
+            internal,
+            n: 1,
+        };
+        match outguard_policy::reserve_recipient(
+            &*self.enforcer.counters,
+            &req,
+            &eff,
+            &history,
+            now,
+        )
+        .await
+        {
+            Ok(RcptDecision::Admit {
+                reservation,
+                measures,
+                actions,
+            }) => {
                 txn.reservations.push(reservation);
                 txn.measures.extend(strings(&measures));
                 for a in actions {
@@ -127,7 +179,9 @@ impl Relay {
                 }
                 Ok(())
             }
-            Ok(RcptDecision::Refuse { refusal, action, .. }) => {
+            Ok(RcptDecision::Refuse {
+                refusal, action, ..
+            }) => {
                 tracing::info!(sender = sender.subject().id(), detail = %refusal.detail, "recipient refused by policy");
                 if let Some(a) = action {
                     self.apply_action(a, &eff).await;
@@ -154,18 +208,40 @@ impl Relay {
 
     /// After the scan: spam counters and thresholds, then the disposition (pool, reject,
     /// quarantine, BCC).
-    pub async fn policy_after_scan(&self, sub: &Submission<'_>, v: &Verdict, message_id: &str) -> AfterScan {
+    pub async fn policy_after_scan(
+        &self,
+        sub: &Submission<'_>,
+        v: &Verdict,
+        message_id: &str,
+    ) -> AfterScan {
         let tenant = sub.identity.tenant().unwrap_or_default().to_string();
         let (policy_name, eff) = match sub.identity.tenant() {
-            Some(t) => self.effective(t, policy_sender(sub.identity, sub.mail_from)).await,
+            Some(t) => {
+                self.effective(t, policy_sender(sub.identity, sub.mail_from))
+                    .await
+            }
             None => ("service".to_string(), EffectivePolicy::default()),
         };
         let mut measures = Vec::new();
         let mut hold = false;
         if let Some(sender) = sender_ref(sub.identity) {
-            let msg = ScannedMessage { sender, tenant: &tenant, class: v.class, reasons: &v.reasons, message_id };
+            let msg = ScannedMessage {
+                sender,
+                tenant: &tenant,
+                class: v.class,
+                reasons: &v.reasons,
+                message_id,
+            };
             let history = self.enforcer.cache.restrictions();
-            match outguard_policy::after_verdict(&*self.enforcer.counters, &msg, &eff, &history, now_ms()).await {
+            match outguard_policy::after_verdict(
+                &*self.enforcer.counters,
+                &msg,
+                &eff,
+                &history,
+                now_ms(),
+            )
+            .await
+            {
                 Ok(out) => {
                     measures = strings(&out.measures);
                     for a in out.actions {
@@ -190,17 +266,35 @@ impl Relay {
                 pool: "high-risk".into(),
                 extra_headers: vec![("X-Outguard-Verdict".into(), header)],
             },
-            outguard_policy::Disposition::Deliver { pool, header, bcc, why } => {
+            outguard_policy::Disposition::Deliver {
+                pool,
+                header,
+                bcc,
+                why,
+            } => {
                 // Null-sender mail from a connector (its NDRs) is high-risk whatever it says.
-                let pool = if sub.sender == SenderKind::Null { "high-risk" } else { pool };
+                let pool = if sub.sender == SenderKind::Null {
+                    "high-risk"
+                } else {
+                    pool
+                };
                 let mut extra = Vec::new();
                 if let Some(h) = header {
                     extra.push(("X-Outguard-Verdict".to_string(), h));
                 }
                 measures.push(why.to_string());
-                Disposition::Deliver { pool: pool.to_string(), extra_headers: extra, bcc }
+                Disposition::Deliver {
+                    pool: pool.to_string(),
+                    extra_headers: extra,
+                    bcc,
+                }
             }
         };
-        AfterScan { disposition, measures, hold, policy_name }
+        AfterScan {
+            disposition,
+            measures,
+            hold,
+            policy_name,
+        }
     }
 }

@@ -184,7 +184,12 @@ mod tests {
             let raw = std::fs::read(&eml).expect("read fixture");
             let mut got = parse(&raw);
             let full = got.original_message.take();
-            assert_eq!(full.is_some(), got.original == "message", "{}", eml.display());
+            assert_eq!(
+                full.is_some(),
+                got.original == "message",
+                "{}",
+                eml.display()
+            );
             let json = eml.with_extension("json");
             if bless {
                 let text = serde_json::to_string_pretty(&got).expect("json") + "\n";

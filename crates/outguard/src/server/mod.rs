@@ -44,20 +44,31 @@ pub struct Relay {
 pub fn init_logging(format: &str) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("OUTGUARD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = if format == "json" { b.json().try_init() } else { b.try_init() };
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if format == "json" {
+        b.json().try_init()
+    } else {
+        b.try_init()
+    };
 }
 
 fn load_scanner(cfg: &Config) -> anyhow::Result<outguard_spam::Engine> {
     let engine = match &cfg.spam.model {
         Some(p) => {
-            let bytes = std::fs::read(p).with_context(|| format!("reading spam model {}", p.display()))?;
-            outguard_spam::Engine::from_model_bytes(&bytes).with_context(|| format!("loading spam model {}", p.display()))?
+            let bytes =
+                std::fs::read(p).with_context(|| format!("reading spam model {}", p.display()))?;
+            outguard_spam::Engine::from_model_bytes(&bytes)
+                .with_context(|| format!("loading spam model {}", p.display()))?
         }
         None => outguard_spam::Engine::builtin(),
     };
     let (s, p) = engine.thresholds();
-    let (s, p) = (cfg.spam.suspicious_score.unwrap_or(s), cfg.spam.spam_score.unwrap_or(p));
+    let (s, p) = (
+        cfg.spam.suspicious_score.unwrap_or(s),
+        cfg.spam.spam_score.unwrap_or(p),
+    );
     Ok(engine.with_thresholds(s, p))
 }
 
@@ -74,15 +85,25 @@ async fn first_start_token(store: &Store) -> anyhow::Result<()> {
 /// every few seconds and at shutdown, loaded at start so a restart keeps the windows).
 /// `redis://…[?prefix=NAME]` (cluster mode): shared windows on Redis, time from Redis; it must
 /// answer at start, and later outages defer submissions (`451 4.3.0`) until it is back.
-async fn start_counters(cfg: &Config, shutdown: &Shutdown) -> anyhow::Result<(Arc<dyn outguard_policy::Counters>, tokio::task::JoinHandle<()>)> {
+async fn start_counters(
+    cfg: &Config,
+    shutdown: &Shutdown,
+) -> anyhow::Result<(
+    Arc<dyn outguard_policy::Counters>,
+    tokio::task::JoinHandle<()>,
+)> {
     match cfg.counters.as_deref() {
         None | Some("memory") => {}
         Some(url) if url.starts_with("redis://") => {
             let (redis_url, prefix) = outguard_store::redis_counters::split_prefix(url);
             // Unreachable at start: exit 69 (service unavailable), like an unreachable store.
-            let redis = outguard_store::redis_counters::RedisCounters::from_url(url).await.map_err(|e| {
-                anyhow::Error::new(crate::cli::Unavailable(format!("counters: cannot reach Redis at {redis_url}: {e}")))
-            })?;
+            let redis = outguard_store::redis_counters::RedisCounters::from_url(url)
+                .await
+                .map_err(|e| {
+                    anyhow::Error::new(crate::cli::Unavailable(format!(
+                        "counters: cannot reach Redis at {redis_url}: {e}"
+                    )))
+                })?;
             tracing::info!(url = %redis_url, prefix = prefix.as_deref().unwrap_or(outguard_store::redis_counters::DEFAULT_PREFIX), "counters on Redis");
             // Nothing to persist: Redis holds the windows.
             return Ok((Arc::new(redis), tokio::spawn(async {})));
@@ -91,11 +112,19 @@ async fn start_counters(cfg: &Config, shutdown: &Shutdown) -> anyhow::Result<(Ar
     }
     let path = outguard_policy::MemoryCounters::snapshot_path(&cfg.server.data_dir);
     let mem = Arc::new(
-        outguard_policy::MemoryCounters::load(&path).with_context(|| format!("loading counters from {}", path.display()))?,
+        outguard_policy::MemoryCounters::load(&path)
+            .with_context(|| format!("loading counters from {}", path.display()))?,
     );
     let (m, stop) = (mem.clone(), shutdown.clone());
     let task = tokio::spawn(async move {
-        let r = m.persist_until(&path, std::time::Duration::from_secs(5), now_ms, async move { stop.stopped().await }).await;
+        let r = m
+            .persist_until(
+                &path,
+                std::time::Duration::from_secs(5),
+                now_ms,
+                async move { stop.stopped().await },
+            )
+            .await;
         if let Err(e) = r {
             tracing::error!(error = %e, "cannot persist counters");
         }
@@ -108,19 +137,36 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let store = crate::cli::open_store_for_serve(&cfg).await?;
     let spool = Spool::open(cfg.server.data_dir.join("spool"))
         .with_context(|| format!("opening the spool in {}", cfg.server.data_dir.display()))?;
-    let tls = Some(tokio_rustls::TlsAcceptor::from(crate::tls::server_config(&cfg)?));
+    let tls = Some(tokio_rustls::TlsAcceptor::from(crate::tls::server_config(
+        &cfg,
+    )?));
     let scanner = Arc::new(load_scanner(&cfg)?);
     let (tracer, trace_task) = Tracer::start(store.clone());
     let shutdown = Shutdown::new();
     let (counters, counters_task) = start_counters(&cfg, &shutdown).await?;
-    let queue = crate::delivery::queue::start(&cfg, spool.clone(), store.clone(), tracer.clone(), shutdown.clone()).await?;
+    let queue = crate::delivery::queue::start(
+        &cfg,
+        spool.clone(),
+        store.clone(),
+        tracer.clone(),
+        shutdown.clone(),
+    )
+    .await?;
     let relay = Arc::new(Relay {
         node: cfg.node_name(),
-        auth_limiter: AuthLimiter::new(cfg.listeners.max_auth_failures, cfg.listeners.auth_failure_window),
-        enforcer: crate::enforce::Enforcer { counters, cache: crate::enforce::PolicyCache::default() },
+        auth_limiter: AuthLimiter::new(
+            cfg.listeners.max_auth_failures,
+            cfg.listeners.auth_failure_window,
+        ),
+        enforcer: crate::enforce::Enforcer {
+            counters,
+            cache: crate::enforce::PolicyCache::default(),
+        },
         alert_cap: std::sync::Mutex::new(outguard_policy::AlertCap::new()),
         webhooks: crate::webhooks::Webhooks::new(&cfg.webhooks),
-        sender_dns: sender_dns::SenderDns::new(crate::delivery::mx::MxResolver::new(&cfg.dns).context("building the DNS resolver")?),
+        sender_dns: sender_dns::SenderDns::new(
+            crate::delivery::mx::MxResolver::new(&cfg.dns).context("building the DNS resolver")?,
+        ),
         cfg,
         store: store.clone(),
         spool,
@@ -131,8 +177,16 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         shutdown: shutdown.clone(),
         metrics: Arc::new(crate::metrics::Metrics::new()),
     });
-    relay.enforcer.cache.refresh_restrictions(&relay.store).await.context("loading restrictions")?;
-    tokio::spawn(crate::enforce::cache_refresh_loop(relay.clone(), std::time::Duration::from_millis(500)));
+    relay
+        .enforcer
+        .cache
+        .refresh_restrictions(&relay.store)
+        .await
+        .context("loading restrictions")?;
+    tokio::spawn(crate::enforce::cache_refresh_loop(
+        relay.clone(),
+        std::time::Duration::from_millis(500),
+    ));
     let dnsbl = crate::dnsbl::Monitor::new(&relay.cfg).map_err(crate::dnsbl::startup_error)?;
     let bound = crate::smtp::listener::bind_all(&relay).await?;
     let http = http::bind(&relay).await?;

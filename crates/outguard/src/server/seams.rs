@@ -20,21 +20,37 @@ impl Relay {
             Some(t) => self.enforcer.cache.tenant_domains(&self.store, t).await,
             None => Vec::new(),
         };
-        let overlay = self.enforcer.cache.spam_overlay(&self.store, sub.identity.tenant()).await;
+        let overlay = self
+            .enforcer
+            .cache
+            .spam_overlay(&self.store, sub.identity.tenant())
+            .await;
         let started = std::time::Instant::now();
         if body.len() <= INLINE_SCAN_MAX {
-            let ctx = ScanContext { sender_domain: domain.as_deref(), tenant_domains: &domains };
-            let v = self.scanner.scan_with_overlay(body, &ctx, overlay.as_deref());
+            let ctx = ScanContext {
+                sender_domain: domain.as_deref(),
+                tenant_domains: &domains,
+            };
+            let v = self
+                .scanner
+                .scan_with_overlay(body, &ctx, overlay.as_deref());
             self.metrics.observe_scan(started.elapsed());
             return v;
         }
         let (engine, body) = (self.scanner.clone(), body.to_vec());
         let out = tokio::task::spawn_blocking(move || {
-            let ctx = ScanContext { sender_domain: domain.as_deref(), tenant_domains: &domains };
+            let ctx = ScanContext {
+                sender_domain: domain.as_deref(),
+                tenant_domains: &domains,
+            };
             engine.scan_with_overlay(&body, &ctx, overlay.as_deref())
         })
         .await;
         self.metrics.observe_scan(started.elapsed());
-        out.unwrap_or_else(|_| Verdict { score: 0.0, class: outguard_types::verdict::Class::Suspicious, reasons: vec![] })
+        out.unwrap_or_else(|_| Verdict {
+            score: 0.0,
+            class: outguard_types::verdict::Class::Suspicious,
+            reasons: vec![],
+        })
     }
 }

@@ -29,23 +29,40 @@ pub struct SenderDns {
 
 impl SenderDns {
     pub fn new(resolver: MxResolver) -> SenderDns {
-        SenderDns { resolver, cache: Mutex::new(HashMap::new()) }
+        SenderDns {
+            resolver,
+            cache: Mutex::new(HashMap::new()),
+        }
     }
 
     pub async fn check(&self, domain: &str) -> DomainExists {
         let key = domain.to_ascii_lowercase();
         let now = Instant::now();
-        if let Some((v, exp)) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        if let Some((v, exp)) = self
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
             if *exp > now {
                 return *v;
             }
         }
-        let answer = match tokio::time::timeout(LOOKUP_TIMEOUT, self.resolver.domain_has_a_or_mx(&key)).await {
+        let answer = match tokio::time::timeout(
+            LOOKUP_TIMEOUT,
+            self.resolver.domain_has_a_or_mx(&key),
+        )
+        .await
+        {
             Ok(Ok(true)) => DomainExists::Yes,
             Ok(Ok(false)) => DomainExists::No,
             Ok(Err(_)) | Err(_) => DomainExists::Unknown,
         };
-        let ttl = if answer == DomainExists::Unknown { ERROR_TTL } else { ANSWER_TTL };
+        let ttl = if answer == DomainExists::Unknown {
+            ERROR_TTL
+        } else {
+            ANSWER_TTL
+        };
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() >= MAX_ENTRIES {
             cache.retain(|_, (_, exp)| *exp > now);

@@ -81,7 +81,10 @@ impl Shutdown {
             }
         };
         if tokio::time::timeout(grace, wait).await.is_err() {
-            tracing::warn!(sessions = self.inflight.0.load(Ordering::SeqCst), "grace period over; closing remaining sessions");
+            tracing::warn!(
+                sessions = self.inflight.0.load(Ordering::SeqCst),
+                "grace period over; closing remaining sessions"
+            );
         }
     }
 }

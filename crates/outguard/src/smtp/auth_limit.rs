@@ -18,7 +18,11 @@ pub struct AuthLimiter {
 impl AuthLimiter {
     pub fn new(max: u32, window: Duration) -> AuthLimiter {
         let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
-        AuthLimiter { max, window_ms, failures: Mutex::new(HashMap::new()) }
+        AuthLimiter {
+            max,
+            window_ms,
+            failures: Mutex::new(HashMap::new()),
+        }
     }
 
     fn live(v: &mut Vec<Millis>, now: Millis, window: i64) {
@@ -49,7 +53,10 @@ impl AuthLimiter {
     }
 
     pub fn record_success(&self, ip: IpAddr) {
-        self.failures.lock().unwrap_or_else(|p| p.into_inner()).remove(&ip);
+        self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&ip);
     }
 }
 

@@ -33,10 +33,18 @@ impl Relay {
             self.auth_limiter.record_failure(ip, now);
             return Err(Reply::auth_failed());
         }
-        match self.store.verify_password(&creds.username, &creds.password).await {
+        match self
+            .store
+            .verify_password(&creds.username, &creds.password)
+            .await
+        {
             Ok(Some(acct)) => {
                 self.auth_limiter.record_success(ip);
-                Ok(Identity::Account { address: acct.address, tenant: acct.tenant, send_as: acct.send_as })
+                Ok(Identity::Account {
+                    address: acct.address,
+                    tenant: acct.tenant,
+                    send_as: acct.send_as,
+                })
             }
             Ok(None) => {
                 self.auth_limiter.record_failure(ip, now);
@@ -52,10 +60,13 @@ impl Relay {
 
     /// The tenant owning `domain`, or a 451 when the store cannot answer.
     async fn owner_of(&self, domain: &str) -> Result<Option<String>, Reply> {
-        self.store.tenant_of_domain(&domain.to_ascii_lowercase()).await.map_err(|e| {
-            tracing::error!(error = %e, "store error during sender check");
-            Reply::temp_failure("Temporary failure checking the sender, try again later")
-        })
+        self.store
+            .tenant_of_domain(&domain.to_ascii_lowercase())
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "store error during sender check");
+                Reply::temp_failure("Temporary failure checking the sender, try again later")
+            })
     }
 
     /// MAIL FROM: the envelope sender must be the submitter's own (SPEC §2.1). One tenant can never
@@ -90,14 +101,21 @@ impl Relay {
 
     /// The `From:` header's addresses must obey the same ownership rule as the envelope; for
     /// forwarded mail they must at least not be another tenant's.
-    pub async fn check_header_from(&self, id: &Identity, kind: &SenderKind, from_addrs: &[String]) -> Result<(), Reply> {
+    pub async fn check_header_from(
+        &self,
+        id: &Identity,
+        kind: &SenderKind,
+        from_addrs: &[String],
+    ) -> Result<(), Reply> {
         for addr in from_addrs {
             let Some(domain) = domain_of(addr) else {
                 return Err(Reply::new(550, "5.7.1", "Malformed From: header address"));
             };
             let owner = self.owner_of(domain).await?;
             let ok = match id {
-                Identity::Account { tenant, .. } => owner.as_deref() == Some(tenant) && id.may_send_as(addr),
+                Identity::Account { tenant, .. } => {
+                    owner.as_deref() == Some(tenant) && id.may_send_as(addr)
+                }
                 Identity::Connector { tenant, .. } => match kind {
                     SenderKind::Owned | SenderKind::Null => owner.as_deref() == Some(tenant),
                     SenderKind::Forwarded => owner.is_none() || owner.as_deref() == Some(tenant),
@@ -114,7 +132,21 @@ impl Relay {
 
     /// RCPT for the fbl listener: only the configured report domains.
     pub fn check_fbl_rcpt(&self, to: &str) -> Result<(), Reply> {
-        let ok = domain_of(to).is_some_and(|d| self.cfg.fbl.domains.iter().any(|f| f.eq_ignore_ascii_case(d)));
-        if ok { Ok(()) } else { Err(Reply::new(550, "5.7.1", "Relaying denied: not a feedback-loop address")) }
+        let ok = domain_of(to).is_some_and(|d| {
+            self.cfg
+                .fbl
+                .domains
+                .iter()
+                .any(|f| f.eq_ignore_ascii_case(d))
+        });
+        if ok {
+            Ok(())
+        } else {
+            Err(Reply::new(
+                550,
+                "5.7.1",
+                "Relaying denied: not a feedback-loop address",
+            ))
+        }
     }
 }

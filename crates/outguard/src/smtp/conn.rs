@@ -36,7 +36,13 @@ pub struct Conn {
 }
 
 impl Conn {
-    pub fn new(relay: Arc<Relay>, peer: SocketAddr, kind: ListenerKind, tls_active: bool, identity: Identity) -> Conn {
+    pub fn new(
+        relay: Arc<Relay>,
+        peer: SocketAddr,
+        kind: ListenerKind,
+        tls_active: bool,
+        identity: Identity,
+    ) -> Conn {
         let cfg = &relay.cfg;
         let loopback = peer.ip().is_loopback();
         let session = Session::new(SessionConfig {
@@ -48,7 +54,15 @@ impl Conn {
             max_message_size: usize::try_from(cfg.limits.max_message_size).unwrap_or(usize::MAX),
             max_recipients: cfg.limits.max_recipients_per_message as usize,
         });
-        Conn { relay, peer, kind, identity, session, txn: Txn::default(), out: Vec::new() }
+        Conn {
+            relay,
+            peer,
+            kind,
+            identity,
+            session,
+            txn: Txn::default(),
+            out: Vec::new(),
+        }
     }
 
     /// Run the session to its end. Errors are connection-level (I/O) and only logged.
@@ -67,12 +81,25 @@ impl Conn {
                     if idle && self.relay.shutdown.is_draining() {
                         return self.close(&mut stream, Reply::shutting_down()).await;
                     }
-                    let wait = lcfg.command_timeout.min(deadline.saturating_duration_since(Instant::now()));
-                    let n = match read_or_drain(&mut stream, &mut buf, wait, idle.then_some(&*self.relay)).await {
+                    let wait = lcfg
+                        .command_timeout
+                        .min(deadline.saturating_duration_since(Instant::now()));
+                    let n = match read_or_drain(
+                        &mut stream,
+                        &mut buf,
+                        wait,
+                        idle.then_some(&*self.relay),
+                    )
+                    .await
+                    {
                         ReadOutcome::Data(n) => n,
                         ReadOutcome::Eof => break,
-                        ReadOutcome::Timeout => return self.close(&mut stream, Reply::timeout()).await,
-                        ReadOutcome::Draining => return self.close(&mut stream, Reply::shutting_down()).await,
+                        ReadOutcome::Timeout => {
+                            return self.close(&mut stream, Reply::timeout()).await;
+                        }
+                        ReadOutcome::Draining => {
+                            return self.close(&mut stream, Reply::shutting_down()).await;
+                        }
                     };
                     self.session.feed(&buf[..n]);
                 }
@@ -81,9 +108,16 @@ impl Conn {
                 Event::StartTls(r) => {
                     self.out.extend_from_slice(&r.to_bytes());
                     self.flush(&mut stream).await?;
-                    let Some(acceptor) = self.relay.tls.clone() else { break };
+                    let Some(acceptor) = self.relay.tls.clone() else {
+                        break;
+                    };
                     let plain = std::mem::replace(&mut stream, ClientStream::Upgrading);
-                    stream = match tokio::time::timeout(Duration::from_secs(30), plain.upgrade(&acceptor)).await {
+                    stream = match tokio::time::timeout(
+                        Duration::from_secs(30),
+                        plain.upgrade(&acceptor),
+                    )
+                    .await
+                    {
                         Ok(Ok(s)) => s,
                         _ => break,
                     };
@@ -140,7 +174,11 @@ impl Conn {
 
     async fn on_mail(&mut self, m: &MailRequest) -> Result<(), Reply> {
         let kind = self.relay.check_sender(&self.identity, &m.from).await?;
-        if let Err(r) = self.relay.policy_at_mail(&self.identity, &mut self.txn.policy).await {
+        if let Err(r) = self
+            .relay
+            .policy_at_mail(&self.identity, &mut self.txn.policy)
+            .await
+        {
             self.relay.policy_release(&mut self.txn.policy).await;
             return Err(r);
         }
@@ -152,15 +190,23 @@ impl Conn {
         if self.kind == ListenerKind::Fbl {
             return self.relay.check_fbl_rcpt(to);
         }
-        let from = self.session.mail_from().map(|m| m.from.clone()).unwrap_or_default();
-        self.relay.policy_at_rcpt(&self.identity, &from, to, &mut self.txn.policy).await
+        let from = self
+            .session
+            .mail_from()
+            .map(|m| m.from.clone())
+            .unwrap_or_default();
+        self.relay
+            .policy_at_rcpt(&self.identity, &from, to, &mut self.txn.policy)
+            .await
     }
 
     async fn on_message(&mut self, body: Vec<u8>) -> Reply {
         if self.kind == ListenerKind::Fbl {
             return crate::pipeline::receive_feedback_report(&self.relay, &body).await;
         }
-        let (Some(mail), Some(sender)) = (self.session.mail_from().cloned(), self.txn.sender.clone()) else {
+        let (Some(mail), Some(sender)) =
+            (self.session.mail_from().cloned(), self.txn.sender.clone())
+        else {
             return Reply::local_error();
         };
         let sub = Submission {
@@ -185,7 +231,12 @@ enum ReadOutcome {
     Draining,
 }
 
-async fn read_or_drain(stream: &mut ClientStream, buf: &mut [u8], wait: Duration, relay: Option<&Relay>) -> ReadOutcome {
+async fn read_or_drain(
+    stream: &mut ClientStream,
+    buf: &mut [u8],
+    wait: Duration,
+    relay: Option<&Relay>,
+) -> ReadOutcome {
     let drain = async {
         match relay {
             Some(r) => r.shutdown.draining().await,

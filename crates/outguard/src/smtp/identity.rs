@@ -7,8 +7,16 @@ use outguard_types::model::Submitter;
 pub enum Identity {
     /// Not (yet) authenticated and not a connector.
     None,
-    Account { address: String, tenant: String, send_as: Vec<String> },
-    Connector { cidr: String, tenant: String, limit_per_hour: Option<u32> },
+    Account {
+        address: String,
+        tenant: String,
+        send_as: Vec<String>,
+    },
+    Connector {
+        cidr: String,
+        tenant: String,
+        limit_per_hour: Option<u32>,
+    },
     /// The fbl listener: anyone may deliver reports for the configured domains.
     FeedbackLoop,
 }
@@ -33,7 +41,9 @@ impl Identity {
     pub fn may_send_as(&self, addr: &str) -> bool {
         let addr = addr.to_ascii_lowercase();
         match self {
-            Identity::Account { address, send_as, .. } => {
+            Identity::Account {
+                address, send_as, ..
+            } => {
                 address.eq_ignore_ascii_case(&addr)
                     || send_as.iter().any(|g| match g.strip_prefix('@') {
                         Some(dom) => domain_of(&addr).is_some_and(|d| d.eq_ignore_ascii_case(dom)),
@@ -46,7 +56,9 @@ impl Identity {
 }
 
 pub fn domain_of(addr: &str) -> Option<&str> {
-    addr.rsplit_once('@').map(|(_, d)| d).filter(|d| !d.is_empty())
+    addr.rsplit_once('@')
+        .map(|(_, d)| d)
+        .filter(|d| !d.is_empty())
 }
 
 #[cfg(test)]

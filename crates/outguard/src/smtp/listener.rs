@@ -89,14 +89,27 @@ async fn refuse(mut tcp: TcpStream, r: Reply) {
     let _ = tcp.shutdown().await;
 }
 
-async fn session(relay: Arc<Relay>, tcp: TcpStream, peer: SocketAddr, kind: ListenerKind) -> std::io::Result<()> {
+async fn session(
+    relay: Arc<Relay>,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    kind: ListenerKind,
+) -> std::io::Result<()> {
     let identity = match kind {
         ListenerKind::Connector => match relay.store.connector_for_ip(peer.ip()).await {
-            Ok(Some(c)) => Identity::Connector { cidr: c.cidr.to_string(), tenant: c.tenant, limit_per_hour: c.limit_per_hour },
+            Ok(Some(c)) => Identity::Connector {
+                cidr: c.cidr.to_string(),
+                tenant: c.tenant,
+                limit_per_hour: c.limit_per_hour,
+            },
             Ok(None) => Identity::None,
             Err(e) => {
                 tracing::error!(error = %e, "store error looking up connector");
-                refuse(tcp, Reply::new(421, "4.3.0", "Temporary failure, try again later")).await;
+                refuse(
+                    tcp,
+                    Reply::new(421, "4.3.0", "Temporary failure, try again later"),
+                )
+                .await;
                 return Ok(());
             }
         },
@@ -105,7 +118,9 @@ async fn session(relay: Arc<Relay>, tcp: TcpStream, peer: SocketAddr, kind: List
     };
     let (stream, tls_active) = match kind {
         ListenerKind::Submissions => {
-            let Some(acceptor) = relay.tls.clone() else { return Ok(()) };
+            let Some(acceptor) = relay.tls.clone() else {
+                return Ok(());
+            };
             match tokio::time::timeout(Duration::from_secs(30), acceptor.accept(tcp)).await {
                 Ok(Ok(s)) => (ClientStream::Tls(Box::new(s)), true),
                 _ => return Ok(()),
@@ -113,5 +128,7 @@ async fn session(relay: Arc<Relay>, tcp: TcpStream, peer: SocketAddr, kind: List
         }
         _ => (ClientStream::Plain(tcp), false),
     };
-    Conn::new(relay, peer, kind, tls_active, identity).run(stream).await
+    Conn::new(relay, peer, kind, tls_active, identity)
+        .run(stream)
+        .await
 }

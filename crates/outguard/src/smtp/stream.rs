@@ -15,9 +15,14 @@ pub enum ClientStream {
 }
 
 impl ClientStream {
-    pub async fn upgrade(self, acceptor: &tokio_rustls::TlsAcceptor) -> std::io::Result<ClientStream> {
+    pub async fn upgrade(
+        self,
+        acceptor: &tokio_rustls::TlsAcceptor,
+    ) -> std::io::Result<ClientStream> {
         match self {
-            ClientStream::Plain(tcp) => Ok(ClientStream::Tls(Box::new(acceptor.accept(tcp).await?))),
+            ClientStream::Plain(tcp) => {
+                Ok(ClientStream::Tls(Box::new(acceptor.accept(tcp).await?)))
+            }
             other => Ok(other),
         }
     }
@@ -28,7 +33,11 @@ fn gone() -> std::io::Error {
 }
 
 impl AsyncRead for ClientStream {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
         match self.get_mut() {
             ClientStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
             ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
@@ -38,7 +47,11 @@ impl AsyncRead for ClientStream {
 }
 
 impl AsyncWrite for ClientStream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         match self.get_mut() {
             ClientStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
             ClientStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),

@@ -17,7 +17,9 @@ impl Session {
             return Event::Reply(Reply::bad_sequence("Send EHLO first"));
         }
         if self.mail.is_some() {
-            return Event::Reply(Reply::bad_sequence("AUTH not allowed during a mail transaction"));
+            return Event::Reply(Reply::bad_sequence(
+                "AUTH not allowed during a mail transaction",
+            ));
         }
         if !self.tls_active && !self.cfg.plaintext_auth_ok {
             return Event::Reply(Reply::encryption_required());
@@ -60,7 +62,11 @@ impl Session {
 
     fn auth_syntax(&mut self, e: sasl::SaslError) -> Event {
         self.state = State::Ready;
-        Event::Reply(Reply::new(501, "5.5.2", format!("Cannot decode response: {e}")))
+        Event::Reply(Reply::new(
+            501,
+            "5.5.2",
+            format!("Cannot decode response: {e}"),
+        ))
     }
 
     /// A continuation line of an AUTH exchange.
@@ -68,7 +74,9 @@ impl Session {
         let Some(line) = self.take_line() else {
             return self.out.pop_front().unwrap_or(Event::NeedMore);
         };
-        let text = String::from_utf8_lossy(&line).trim_end_matches(['\r', '\n']).to_string();
+        let text = String::from_utf8_lossy(&line)
+            .trim_end_matches(['\r', '\n'])
+            .to_string();
         if text == "*" {
             self.state = State::Ready;
             return Event::Reply(Reply::new(501, "5.7.0", "Authentication cancelled"));
@@ -78,7 +86,11 @@ impl Session {
             State::AuthLoginUser => self.login_user(&text),
             State::AuthLoginPass(username) => match sasl::decode_login_field(&text) {
                 Ok(password) => {
-                    let creds = Credentials { authzid: String::new(), username, password };
+                    let creds = Credentials {
+                        authzid: String::new(),
+                        username,
+                        password,
+                    };
                     self.wait(Pending::Auth, Event::Auth(creds))
                 }
                 Err(e) => self.auth_syntax(e),

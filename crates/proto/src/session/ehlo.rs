@@ -10,7 +10,11 @@ impl Session {
         }
         self.reset_transaction();
         self.greeted_ehlo = extended;
-        self.helo_name = host.chars().filter(|c| c.is_ascii_graphic()).take(255).collect();
+        self.helo_name = host
+            .chars()
+            .filter(|c| c.is_ascii_graphic())
+            .take(255)
+            .collect();
         self.state = State::Ready;
         if !extended {
             return Event::Reply(Reply::new(250, "", self.cfg.hostname.clone()));

@@ -30,7 +30,11 @@ impl Session {
             return Event::Reply(Reply::new(553, "5.1.7", "Malformed sender address"));
         }
         if !req.smtputf8 && !req.from.is_ascii() {
-            return Event::Reply(Reply::new(553, "5.6.7", "Non-ASCII address requires SMTPUTF8"));
+            return Event::Reply(Reply::new(
+                553,
+                "5.6.7",
+                "Non-ASCII address requires SMTPUTF8",
+            ));
         }
         self.pending_mail = Some(req.clone());
         self.wait(Pending::Mail, Event::Mail(req))

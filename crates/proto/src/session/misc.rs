@@ -32,9 +32,15 @@ pub(super) fn parse_error_reply(e: &smtp_proto::Error) -> Reply {
         E::InvalidSenderAddress => Reply::new(553, "5.1.7", "Malformed sender address"),
         E::InvalidRecipientAddress => Reply::new(553, "5.1.3", "Malformed recipient address"),
         E::SyntaxError { syntax } => Reply::syntax(&format!("Syntax: {syntax}")),
-        E::InvalidParameter { param } => Reply::new(501, "5.5.4", format!("Invalid parameter {param}")),
+        E::InvalidParameter { param } => {
+            Reply::new(501, "5.5.4", format!("Invalid parameter {param}"))
+        }
         E::UnsupportedParameter { param } => {
-            let p: String = param.chars().filter(|c| c.is_ascii_graphic()).take(40).collect();
+            let p: String = param
+                .chars()
+                .filter(|c| c.is_ascii_graphic())
+                .take(40)
+                .collect();
             Reply::new(555, "5.5.4", format!("Unsupported parameter {p}"))
         }
         E::ResponseTooLong => Reply::line_too_long(),

@@ -203,7 +203,9 @@ impl Session {
             State::Closed => Event::NeedMore,
             State::Waiting(_) => Event::NeedMore,
             State::Data(_) => self.step_data(),
-            State::AuthPlain | State::AuthLoginUser | State::AuthLoginPass(_) => self.step_auth_line(),
+            State::AuthPlain | State::AuthLoginUser | State::AuthLoginPass(_) => {
+                self.step_auth_line()
+            }
             _ => self.step_command(),
         }
     }
@@ -269,9 +271,10 @@ impl Session {
             Ok(Request::Helo { host }) => self.ehlo(host.as_ref(), false),
             Ok(Request::Lhlo { .. }) => Event::Reply(Reply::unknown_command()),
             Ok(Request::StartTls) => self.starttls(),
-            Ok(Request::Auth { mechanism, initial_response }) => {
-                self.auth(mechanism, initial_response.as_ref())
-            }
+            Ok(Request::Auth {
+                mechanism,
+                initial_response,
+            }) => self.auth(mechanism, initial_response.as_ref()),
             Ok(Request::Mail { from }) => self.mail(from),
             Ok(Request::Rcpt { to }) => self.rcpt(to.address.as_ref()),
             Ok(Request::Data) => self.data(),
@@ -295,7 +298,11 @@ impl Session {
     }
 
     fn transaction_state(&self) -> State {
-        if self.mail.is_some() { State::Transaction } else { State::Ready }
+        if self.mail.is_some() {
+            State::Transaction
+        } else {
+            State::Ready
+        }
     }
 }
 

@@ -18,7 +18,11 @@ impl Session {
         }
         let smtputf8 = self.mail.as_ref().is_some_and(|m| m.smtputf8);
         if !smtputf8 && !to.is_ascii() {
-            return Event::Reply(Reply::new(553, "5.6.7", "Non-ASCII address requires SMTPUTF8"));
+            return Event::Reply(Reply::new(
+                553,
+                "5.6.7",
+                "Non-ASCII address requires SMTPUTF8",
+            ));
         }
         self.pending_rcpt = Some(to.to_string());
         self.wait(Pending::Rcpt, Event::Rcpt(to.to_string()))
