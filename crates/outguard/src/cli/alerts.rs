@@ -8,7 +8,7 @@ use outguard_store::{Store, StoredAlert};
 use serde_json::json;
 
 use super::UsageError;
-use super::policy::{done, print_list, time, user_error};
+use super::output::{done, print_list, time, user_error};
 
 #[derive(Debug, Args)]
 pub struct AlertsArgs {

@@ -10,7 +10,7 @@ use outguard_store::{DnsblCheck, Store};
 use outguard_types::config::Config;
 
 use super::UsageError;
-use super::policy::{print_list, time};
+use super::output::{print_list, time};
 use crate::dnsbl::{Checker, Zone, check_all, check_record, pool_ips};
 use crate::trace::now_ms;
 

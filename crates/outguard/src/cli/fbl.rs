@@ -10,7 +10,7 @@ use clap::Subcommand;
 use outguard_store::{FblRecord, Store};
 
 use super::UsageError;
-use super::policy::print_list;
+use super::output::print_list;
 use crate::fbl::{complaint_event, record_report};
 use crate::trace::now_ms;
 

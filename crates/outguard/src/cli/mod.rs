@@ -4,6 +4,7 @@
 mod alerts;
 mod dnsbl;
 mod fbl;
+mod output;
 mod policy;
 mod queue;
 mod records;

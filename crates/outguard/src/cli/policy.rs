@@ -8,12 +8,13 @@
 use clap::Subcommand;
 use outguard_store::{DEFAULT_POLICY, Store, StoreError};
 use outguard_types::config::Config;
-use outguard_types::model::Millis;
+
 use outguard_types::policy::{EffectivePolicy, Policy, PolicyScope, PolicySettings};
 use serde::Serialize;
 use serde_json::json;
 
 use super::UsageError;
+use super::output::{done, print_list, table, user_error};
 
 #[derive(Debug, Subcommand)]
 pub enum PolicyCmd {
@@ -358,94 +359,6 @@ async fn add(
     )
 }
 
-// ---- output helpers shared by `policy`, `restricted` and `alerts` (same look as records.rs) ----
-
-/// `Invalid` is the user's input (exit 64); everything else keeps its message (exit 1).
-pub(super) fn user_error(e: StoreError) -> anyhow::Error {
-    match e {
-        StoreError::Invalid { what } => UsageError(what).into(),
-        other => anyhow::Error::new(other),
-    }
-}
-
-pub(super) fn now_ms() -> Millis {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
-pub(super) fn done<T: Serialize>(json: bool, value: &T, human: &str) -> anyhow::Result<()> {
-    if json {
-        println!("{}", serde_json::to_string_pretty(value)?);
-    } else {
-        println!("{human}");
-    }
-    Ok(())
-}
-
-/// A list: a JSON array, or an aligned table (header even when empty).
-pub(super) fn print_list<T: Serialize>(
-    json: bool,
-    items: &[T],
-    headers: &[&str],
-    rows: Vec<Vec<String>>,
-) -> anyhow::Result<()> {
-    if json {
-        println!("{}", serde_json::to_string_pretty(items)?);
-    } else {
-        print!("{}", table(headers, &rows));
-    }
-    Ok(())
-}
-
-pub(super) fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |cells: Vec<&str>| {
-        let mut s = String::new();
-        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
-            if i + 1 == cells.len() {
-                s.push_str(cell);
-            } else {
-                s.push_str(&format!("{cell:<w$}  "));
-            }
-        }
-        s.trim_end().to_string() + "\n"
-    };
-    let mut out = line(headers.to_vec());
-    for row in rows {
-        out.push_str(&line(row.iter().map(String::as_str).collect()));
-    }
-    out
-}
-
-/// Unix ms → `YYYY-MM-DD HH:MM:SSZ` (UTC), for tables.
-pub(super) fn time(ms: Millis) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use clap::Parser;
@@ -654,7 +567,10 @@ mod tests {
 
     #[test]
     fn helpers() {
-        assert_eq!(time(1_700_000_000_000), "2023-11-14 22:13:20Z");
+        assert_eq!(
+            super::super::output::time(1_700_000_000_000),
+            "2023-11-14 22:13:20Z"
+        );
         assert_eq!(
             table(&["A", "BB"], &[vec!["xxx".into(), "y".into()]]),
             "A    BB\nxxx  y\n"

@@ -11,11 +11,12 @@ use std::net::IpAddr;
 
 use clap::Subcommand;
 use ipnet::IpNet;
-use outguard_store::{Store, StoreError};
-use outguard_types::model::{Account, Connector, Domain, Millis, Role, Tenant, TokenInfo};
+use outguard_store::Store;
+use outguard_types::model::{Account, Connector, Domain, Role, Tenant, TokenInfo};
 use serde_json::json;
 
 use super::UsageError;
+use super::output::{done, now_ms, print_list, time, user_error};
 
 #[derive(Debug, Subcommand)]
 pub enum TenantCmd {
@@ -119,21 +120,6 @@ pub enum TokenCmd {
 
 fn parse_role(s: &str) -> Result<Role, String> {
     Role::parse(s).ok_or_else(|| format!("`{s}`: expected operator, tenant_admin or tenant_reader"))
-}
-
-/// `Invalid` is the user's input (exit 64); everything else keeps its message (exit 1).
-fn user_error(e: StoreError) -> anyhow::Error {
-    match e {
-        StoreError::Invalid { what } => UsageError(what).into(),
-        other => anyhow::Error::new(other),
-    }
-}
-
-fn now_ms() -> Millis {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 pub async fn run_tenant(cmd: TenantCmd, store: &Store, json: bool) -> anyhow::Result<()> {
@@ -412,78 +398,6 @@ pub async fn run_admin(cmd: AdminCmd, store: &Store, json: bool) -> anyhow::Resu
     }
 }
 
-/// A single-record result: the object as JSON, or one human sentence.
-fn done<T: serde::Serialize>(json: bool, value: &T, human: &str) -> anyhow::Result<()> {
-    if json {
-        println!("{}", serde_json::to_string_pretty(value)?);
-    } else {
-        println!("{human}");
-    }
-    Ok(())
-}
-
-/// A list: a JSON array, or an aligned table (header even when empty).
-fn print_list<T: serde::Serialize>(
-    json: bool,
-    items: &[T],
-    headers: &[&str],
-    rows: Vec<Vec<String>>,
-) -> anyhow::Result<()> {
-    if json {
-        println!("{}", serde_json::to_string_pretty(items)?);
-    } else {
-        print!("{}", table(headers, &rows));
-    }
-    Ok(())
-}
-
-fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |cells: Vec<&str>| {
-        let mut s = String::new();
-        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
-            if i + 1 == cells.len() {
-                s.push_str(cell);
-            } else {
-                s.push_str(&format!("{cell:<w$}  "));
-            }
-        }
-        s.trim_end().to_string() + "\n"
-    };
-    let mut out = line(headers.to_vec());
-    for row in rows {
-        out.push_str(&line(row.iter().map(String::as_str).collect()));
-    }
-    out
-}
-
-/// Unix ms → `YYYY-MM-DD HH:MM:SSZ` (UTC), for tables.
-fn time(ms: Millis) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use clap::Parser;
@@ -562,7 +476,7 @@ mod tests {
         );
         assert!(parse_cidr("10.0.0.0/33").is_err());
         assert_eq!(
-            table(&["A", "BB"], &[vec!["xxx".into(), "y".into()]]),
+            super::super::output::table(&["A", "BB"], &[vec!["xxx".into(), "y".into()]]),
             "A    BB\nxxx  y\n"
         );
     }

@@ -15,7 +15,7 @@ use outguard_types::config::Config;
 use outguard_types::model::{MessageState, Millis, Role};
 use serde_json::json;
 
-use super::policy::{now_ms, print_list, time};
+use super::output::{now_ms, print_list, time};
 use super::{Unavailable, UsageError};
 use crate::enforce::lift::{LiftError, Lifter, lift_all};
 pub(super) use crate::enforce::lift::{belongs_to, parse_subject};

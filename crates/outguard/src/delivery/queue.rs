@@ -98,6 +98,8 @@ pub struct Inner {
     connections: Arc<Semaphore>,
     sites: Mutex<HashMap<String, Arc<Semaphore>>>,
     stop: CancellationToken,
+    /// Serialises state-file writes so an older state can never overwrite a newer one.
+    persist_lock: Mutex<()>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -204,6 +206,7 @@ impl Queue {
             connections: Arc::new(Semaphore::new(max)),
             sites: Mutex::new(HashMap::new()),
             stop: CancellationToken::new(),
+            persist_lock: Mutex::new(()),
         });
         let spool = inner.deps.spool.clone();
         let all = tokio::task::spawn_blocking(move || spool.load_all())
@@ -450,21 +453,36 @@ async fn defer(inner: &Arc<Inner>, env: &Envelope, mut state: State, now: i64) {
         format!("attempt {} deferred: {last}", state.attempts),
         json!({"attempts": state.attempts, "next_attempt_at": state.next_attempt_at, "reply": last}),
     );
-    persist(inner, &env.id, &state).await;
+    // A hold or quarantine decided meanwhile wins; memory first, then the file from memory.
+    if let Some(e) = lock(&inner.entries).get_mut(&env.id) {
+        state.held = e.state.held;
+        state.quarantined = e.state.quarantined;
+        e.state = state.clone();
+    }
+    persist(inner, &env.id).await;
     let runnable = !state.held && !state.quarantined;
     let due = state.next_attempt_at;
-    if let Some(e) = lock(&inner.entries).get_mut(&env.id) {
-        e.state = state;
-    }
     inner.set_state(&env.id, MessageState::Deferred, &env.pool);
     if runnable {
         inner.schedule(&env.id, due);
     }
 }
 
-async fn persist(inner: &Inner, id: &str, state: &State) {
-    let (spool, id, st) = (inner.deps.spool.clone(), id.to_string(), state.clone());
-    match tokio::task::spawn_blocking(move || spool.update_state(&id, &st)).await {
+/// Write the message's current in-memory state to its spool sidecar. The state is read under the
+/// persist lock at write time, so concurrent writers (a hold racing a deferral) always leave the
+/// newest state on disk.
+async fn persist(inner: &Arc<Inner>, id: &str) {
+    let (inner2, id) = (inner.clone(), id.to_string());
+    let res = tokio::task::spawn_blocking(move || {
+        let _guard = lock(&inner2.persist_lock);
+        let st = lock(&inner2.entries).get(&id).map(|e| e.state.clone());
+        match st {
+            Some(st) => inner2.deps.spool.update_state(&id, &st),
+            None => Ok(()), // removed meanwhile
+        }
+    })
+    .await;
+    match res {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::error!(error = %e, "cannot persist delivery state"),
         Err(e) => tracing::error!(error = %e, "state task failed"),
@@ -572,7 +590,7 @@ impl QueueHandle {
             let run_now = f(&mut e.state);
             (e.state.clone(), run_now, e.env.pool.clone())
         };
-        persist(&self.inner, id, &state).await;
+        persist(&self.inner, id).await;
         if run_now {
             self.inner.schedule(id, state.next_attempt_at);
         }
