@@ -61,26 +61,8 @@ impl Store {
 
     /// Stores a new restriction and returns its id.
     pub async fn insert_restriction(&self, r: &Restriction) -> Result<String, StoreError> {
-        let id = uuid::Uuid::now_v7().simple().to_string();
-        let (kind, sid) = subject_key(&r.subject);
-        let mut tx = self.w().begin().await?;
-        bump(&mut tx, RESTRICTIONS_VERSION).await?;
-        sqlx::query(
-            "INSERT INTO restrictions (id, tenant, subject_kind, subject_id, created_at, until_at, lifted_at, data) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(&id)
-        .bind(&r.tenant)
-        .bind(kind)
-        .bind(&sid)
-        .bind(r.created_at)
-        .bind(r.until)
-        .bind(r.lifted.as_ref().map(|l| l.at))
-        .bind(encode(r)?)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(id)
+        let id = self.insert(r, false).await?;
+        id.ok_or_else(|| StoreError::invalid("restriction was not stored"))
     }
 
     /// Stores `r` unless its subject already has an active restriction (not lifted, not
@@ -92,25 +74,31 @@ impl Store {
         &self,
         r: &Restriction,
     ) -> Result<Option<String>, StoreError> {
+        self.insert(r, true).await
+    }
+
+    /// The one INSERT both of the above run; `once` adds the "no active restriction" guard.
+    async fn insert(&self, r: &Restriction, once: bool) -> Result<Option<String>, StoreError> {
+        const PLAIN: &str = "INSERT INTO restrictions (id, tenant, subject_kind, subject_id, created_at, until_at, lifted_at, data) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+        const ONCE: &str = "INSERT INTO restrictions (id, tenant, subject_kind, subject_id, created_at, until_at, lifted_at, data) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE NOT EXISTS (SELECT 1 FROM restrictions \
+             WHERE subject_kind = $3 AND subject_id = $4 AND lifted_at IS NULL AND (until_at IS NULL OR until_at > $5))";
         let id = uuid::Uuid::now_v7().simple().to_string();
         let (kind, sid) = subject_key(&r.subject);
         let mut tx = self.w().begin().await?;
         bump(&mut tx, RESTRICTIONS_VERSION).await?;
-        let done = sqlx::query(
-            "INSERT INTO restrictions (id, tenant, subject_kind, subject_id, created_at, until_at, lifted_at, data) \
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE NOT EXISTS (SELECT 1 FROM restrictions \
-             WHERE subject_kind = $3 AND subject_id = $4 AND lifted_at IS NULL AND (until_at IS NULL OR until_at > $5))",
-        )
-        .bind(&id)
-        .bind(&r.tenant)
-        .bind(kind)
-        .bind(&sid)
-        .bind(r.created_at)
-        .bind(r.until)
-        .bind(r.lifted.as_ref().map(|l| l.at))
-        .bind(encode(r)?)
-        .execute(&mut *tx)
-        .await?;
+        let done = sqlx::query(if once { ONCE } else { PLAIN })
+            .bind(&id)
+            .bind(&r.tenant)
+            .bind(kind)
+            .bind(&sid)
+            .bind(r.created_at)
+            .bind(r.until)
+            .bind(r.lifted.as_ref().map(|l| l.at))
+            .bind(encode(r)?)
+            .execute(&mut *tx)
+            .await?;
         if done.rows_affected() == 0 {
             tx.rollback().await?;
             return Ok(None);
