@@ -135,7 +135,7 @@ fn human_text(input: &DsnInput) -> String {
             .diagnostic
             .as_deref()
             .map(clean)
-            .unwrap_or_else(|| format!("status {}", r.status));
+            .unwrap_or_else(|| format!("status {}", clean(&r.status)));
         let host = r
             .remote_mta
             .as_deref()
@@ -160,7 +160,8 @@ fn header_block(raw: &[u8]) -> String {
         if line.is_empty() {
             break;
         }
-        out.push_str(line);
+        // A CR inside a line would go out as a bare CR (fuzz find: `dsn`): never send one.
+        out.push_str(&line.replace('\r', " "));
         out.push_str("\r\n");
     }
     out
@@ -192,23 +193,34 @@ pub fn build_dsn(input: &DsnInput) -> Vec<u8> {
         "Delayed Mail (still being retried)"
     };
     let host = clean(&input.reporting_mta);
-    let boundary = format!("dsn-{}", clean(&input.dsn_id));
+    let (human, status, headers) = (
+        human_text(input),
+        delivery_status_fields(input),
+        header_block(&input.original_headers),
+    );
+    // The boundary must not occur in any part: remote replies and the original's headers are
+    // not ours, and a lenient parser splits on it even mid-line (fuzz find: `dsn`).
+    let mut boundary = format!("dsn-{}", clean(&input.dsn_id));
+    let base_len = boundary.len();
+    for n in 1u32.. {
+        if ![&human, &status, &headers]
+            .iter()
+            .any(|p| p.contains(&boundary))
+        {
+            break;
+        }
+        boundary.truncate(base_len);
+        boundary.push_str(&format!("-{n}"));
+    }
     let parts = vec![
         MimePart::new(
             ContentType::new("text/plain").attribute("charset", "us-ascii"),
-            human_text(input),
+            human,
         )
         .header("Content-Description", Raw::new("Notification")),
-        MimePart::new(
-            ContentType::new("message/delivery-status"),
-            delivery_status_fields(input),
-        )
-        .header("Content-Description", Raw::new("Delivery report")),
-        MimePart::new(
-            ContentType::new("text/rfc822-headers"),
-            header_block(&input.original_headers),
-        )
-        .header(
+        MimePart::new(ContentType::new("message/delivery-status"), status)
+            .header("Content-Description", Raw::new("Delivery report")),
+        MimePart::new(ContentType::new("text/rfc822-headers"), headers).header(
             "Content-Description",
             Raw::new("Undelivered Message Headers"),
         ),
@@ -305,6 +317,51 @@ mod tests {
         ));
         assert!(text.contains("Subject: Hello\r\n"));
         assert!(!text.contains("body must not appear"));
+    }
+
+    /// Fuzz find (`dsn`): a CR inside an original header line went out as a bare CR.
+    #[test]
+    fn original_header_with_inner_cr_gives_no_bare_cr() {
+        let mut i = input();
+        i.original_headers =
+            b"From: alice@a.example\r\nTo: bob@dest.example\r\x12\0\0: hi\r\n\r\n".to_vec();
+        let got = build_dsn(&i);
+        for (n, b) in got.iter().enumerate() {
+            if *b == b'\r' {
+                assert_eq!(got.get(n + 1), Some(&b'\n'), "bare CR at {n}");
+            }
+        }
+        assert!(String::from_utf8_lossy(&got).contains("To: bob@dest.example \u{12}"));
+    }
+
+    /// Fuzz find (`dsn`): a status with a CR, shown in the human-readable part when there is
+    /// no diagnostic, went out uncleaned (a bare CR inside quoted-printable).
+    #[test]
+    fn status_without_diagnostic_is_cleaned() {
+        let mut i = input();
+        i.recipients[0].diagnostic = None;
+        i.recipients[0].status = "5.1.1\r\x07".into();
+        let got = build_dsn(&i);
+        for (n, b) in got.iter().enumerate() {
+            if *b == b'\r' {
+                assert_eq!(got.get(n + 1), Some(&b'\n'), "bare CR at {n}");
+            }
+        }
+    }
+
+    /// Fuzz find (`dsn`): a remote reply containing `--dsn-<id>` made mail-parser split the
+    /// report there. The boundary now avoids anything the parts contain.
+    #[test]
+    fn boundary_never_occurs_in_the_parts() {
+        let mut i = input();
+        let b = format!("--dsn-{}", i.dsn_id);
+        i.recipients[0].remote_mta = Some(format!("mx{b}x{b}-1"));
+        i.original_headers = format!("X-Trap: {b}-2\r\n").into_bytes();
+        let got = build_dsn(&i);
+        let text = String::from_utf8_lossy(&got);
+        assert!(text.contains(&format!("boundary=\"dsn-{}-3\"", i.dsn_id)));
+        let msg = mail_parser::MessageParser::default().parse(&got).unwrap();
+        assert_eq!(msg.parts.len(), 4);
     }
 
     #[test]

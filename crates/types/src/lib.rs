@@ -2,6 +2,7 @@
 //! records (tenants, accounts, connectors, trace events), policy settings and spam verdicts.
 //! No I/O lives here.
 
+pub mod api;
 pub mod config;
 pub mod model;
 pub mod policy;

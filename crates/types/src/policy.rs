@@ -501,6 +501,17 @@ pub fn validate_policies(policies: &[Policy]) -> Result<(), String> {
 mod tests {
     use super::*;
 
+    /// Fuzz find (`api_json`): without serde_json's `float_roundtrip`, a long decimal parsed
+    /// one ULP off, so a policy read back from the store differed from the one that was saved.
+    #[test]
+    fn settings_json_round_trip_is_exact() {
+        let body = r#"{"spam_ratio":0.000000000000000009123563345811836471,"reject_score":9.5}"#;
+        let s: PolicySettings = serde_json::from_str(body).unwrap();
+        let back: PolicySettings =
+            serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        assert_eq!(back, s);
+    }
+
     #[test]
     fn validate_table() {
         let cases: &[(&str, &str, Option<&str>)] = &[

@@ -4,8 +4,9 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+pub use outguard_types::api::{NewAccount, SendAs};
 use outguard_types::model::Account;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -44,15 +45,6 @@ impl From<Account> for AccountView {
     }
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewAccount {
-    pub tenant: Option<String>,
-    pub address: String,
-    /// Omit to have one generated (returned once in `password`).
-    pub password: Option<String>,
-}
-
 /// The created account; `password` is present only when the server generated it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CreatedAccount {
@@ -65,13 +57,6 @@ pub struct CreatedAccount {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct NewPassword {
     pub password: String,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SendAs {
-    /// `user@domain` or `@domain`.
-    pub target: String,
 }
 
 #[utoipa::path(get, path = "/api/v1/accounts", tag = "accounts", params(TenantQuery),

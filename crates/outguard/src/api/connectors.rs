@@ -5,8 +5,9 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use ipnet::IpNet;
+pub use outguard_types::api::NewConnector;
 use outguard_types::model::Connector;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -40,15 +41,6 @@ impl From<Connector> for ConnectorView {
             created_at: c.created_at,
         }
     }
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewConnector {
-    pub tenant: Option<String>,
-    #[schema(value_type = String)]
-    pub cidr: IpNet,
-    pub limit_per_hour: Option<u32>,
 }
 
 #[utoipa::path(get, path = "/api/v1/connectors", tag = "connectors", params(TenantQuery),

@@ -3,8 +3,9 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+pub use outguard_types::api::NewDomain;
 use outguard_types::model::Domain;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -35,14 +36,6 @@ impl From<Domain> for DomainView {
             dkim_selector: d.dkim_selector,
         }
     }
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewDomain {
-    /// Required for operators; tenant roles default to (and may only name) their own.
-    pub tenant: Option<String>,
-    pub domain: String,
 }
 
 #[utoipa::path(get, path = "/api/v1/domains", tag = "domains", params(TenantQuery),

@@ -9,6 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use outguard_policy::restriction::LiftRefused;
 use outguard_store::StoredRestriction;
+pub use outguard_types::api::LiftRequest;
 use outguard_types::model::MessageState;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -35,18 +36,6 @@ pub struct RestrictedQuery {
     /// Also lifted and expired restrictions (history), newest first.
     #[serde(default)]
     pub all: bool,
-}
-
-/// A lift request.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct LiftRequest {
-    /// Why (required, recorded on the restriction and in the audit log).
-    #[serde(default)]
-    pub reason: Option<String>,
-    /// Also release the subject's held messages for delivery.
-    #[serde(default)]
-    pub release_held: bool,
 }
 
 /// What a lift did.

@@ -3,8 +3,9 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+pub use outguard_types::api::NewTenant;
 use outguard_types::model::Tenant;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -34,12 +35,6 @@ impl From<Tenant> for TenantView {
             created_at: t.created_at,
         }
     }
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewTenant {
-    pub name: String,
 }
 
 #[utoipa::path(get, path = "/api/v1/tenants", tag = "tenants",

@@ -4,8 +4,9 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+pub use outguard_types::api::NewToken;
 use outguard_types::model::{Role, TokenInfo};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -39,14 +40,6 @@ impl From<TokenInfo> for TokenView {
             created_at: t.created_at,
         }
     }
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewToken {
-    /// `operator`, `tenant_admin` or `tenant_reader`.
-    pub role: String,
-    pub tenant: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -108,3 +108,64 @@ mod tests {
         assert!(!expired(3_599_999, 0, Duration::from_secs(3600)));
     }
 }
+
+/// Properties of the retry schedule over random schedules, ages and arrival times: a message's
+/// whole life simulated attempt by attempt with the same functions the queue calls.
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Schedules as the config allows them (at least one step), in seconds; the SPEC's shape
+    /// (5m, 10m, 20m, … growing) is the sorted case.
+    fn steps() -> impl Strategy<Value = Vec<u64>> {
+        prop::collection::vec(60u64..=86_400, 1..10)
+    }
+
+    proptest! {
+        #[test]
+        fn waits_come_from_the_schedule_and_never_exceed_its_max(
+            steps in steps(),
+            attempts in 0u32..10_000,
+        ) {
+            let schedule: Vec<Duration> = steps.iter().map(|s| Duration::from_secs(*s)).collect();
+            let max = *schedule.iter().max().unwrap();
+            let wait = next_retry(attempts, &schedule);
+            prop_assert!(wait <= max);
+            prop_assert!(schedule.contains(&wait));
+        }
+
+        #[test]
+        fn a_message_life_is_bounded_and_ends_in_a_bounce(
+            mut steps in steps(),
+            max_age_s in 60u64..=5 * 86_400,
+            received_at in 0i64..4_000_000_000_000,
+        ) {
+            steps.sort_unstable();
+            let schedule: Vec<Duration> = steps.iter().map(|s| Duration::from_secs(*s)).collect();
+            let max_ms = i64::try_from(steps[steps.len() - 1] * 1000).unwrap();
+            let max_age = Duration::from_secs(max_age_s);
+            let expiry = received_at + i64::try_from(max_age_s * 1000).unwrap();
+            let (mut now, mut attempts, mut last_wait) = (received_at, 0u32, 0i64);
+            loop {
+                attempts += 1; // the attempt made at `now` failed temporarily
+                if expired(now, received_at, max_age) {
+                    break; // the queue bounces it here
+                }
+                let next = next_attempt_at(now, attempts, &schedule, received_at, max_age);
+                let wait = next - now;
+                prop_assert!(next > now, "no progress at attempt {attempts}");
+                prop_assert!(next <= expiry, "attempt after the queue lifetime");
+                prop_assert!(wait <= max_ms, "wait {wait} ms over the schedule's max");
+                // Non-decreasing, except the last wait, cut short to land on the expiry.
+                prop_assert!(wait >= last_wait || next == expiry, "wait shrank: {last_wait} -> {wait}");
+                last_wait = wait;
+                now = next;
+                prop_assert!(attempts < 100_000);
+            }
+            // The bounce happens exactly at the lifetime, never later: total <= max_age.
+            prop_assert_eq!(now, expiry);
+            prop_assert!(now - received_at <= i64::try_from(max_age.as_millis()).unwrap());
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! Admin API request bodies (SPEC §6): what `POST`/`PUT` handlers deserialize. They live here,
+//! not beside the handlers, so the `api_json` fuzz target can reach them; the OpenAPI schema
+//! derive is behind the `openapi` feature (the binary turns it on). `Policy` and
+//! `PolicySettings` bodies are in [`crate::policy`].
+
+use ipnet::IpNet;
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewTenant {
+    pub name: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewDomain {
+    /// Required for operators; tenant roles default to (and may only name) their own.
+    pub tenant: Option<String>,
+    pub domain: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewAccount {
+    pub tenant: Option<String>,
+    pub address: String,
+    /// Omit to have one generated (returned once in `password`).
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SendAs {
+    /// `user@domain` or `@domain`.
+    pub target: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewConnector {
+    pub tenant: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub cidr: IpNet,
+    pub limit_per_hour: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    /// `operator`, `tenant_admin` or `tenant_reader`.
+    pub role: String,
+    pub tenant: Option<String>,
+}
+
+/// A lift request.
+#[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct LiftRequest {
+    /// Why (required, recorded on the restriction and in the audit log).
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Also release the subject's held messages for delivery.
+    #[serde(default)]
+    pub release_held: bool,
+}
