@@ -8,7 +8,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use outguard_store::DEFAULT_POLICY;
-use outguard_types::policy::{Policy, PolicyScope, PolicySettings};
+use outguard_types::policy::{EffectivePolicy, Policy, PolicyScope, PolicySettings};
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -47,6 +47,16 @@ impl From<Policy> for PolicyView {
             settings: p.settings,
         }
     }
+}
+
+/// One policy with the values in force for a sender it applies to: its settings over the
+/// tenant default over the server's `[policy.default]` (what `outguard policy show` prints).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PolicyDetail {
+    #[serde(flatten)]
+    pub policy: PolicyView,
+    #[schema(value_type = Object)]
+    pub effective: EffectivePolicy,
 }
 
 fn default_view(settings: PolicySettings) -> PolicyView {
@@ -170,18 +180,21 @@ async fn create(
 
 #[utoipa::path(get, path = "/api/v1/policies/{tenant}/{name}", tag = "policies",
     params(("tenant" = String, Path), ("name" = String, Path, description = "`default` for the tenant default")),
-    responses((status = 200, body = PolicyView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = PolicyDetail), (status = 404, body = ErrorBody)))]
 async fn get_one(
     State(s): State<AppState>,
     caller: Caller,
     Path((tenant, name)): Path<(String, String)>,
-) -> ApiResult<Json<PolicyView>> {
-    tenant_policies(&s, &caller, &tenant)
-        .await?
-        .into_iter()
-        .find(|p| p.name == name)
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found(format!("policy {name} of tenant {tenant} not found")))
+) -> ApiResult<Json<PolicyDetail>> {
+    let all = tenant_policies(&s, &caller, &tenant).await?;
+    let default = all.first().map(|p| p.settings.clone()).unwrap_or_default();
+    let policy = all.into_iter().find(|p| p.name == name).ok_or_else(|| {
+        ApiError::not_found(format!("policy {name} of tenant {tenant} not found"))
+    })?;
+    let effective = policy
+        .settings
+        .resolve(&default, &s.relay.cfg.policy.default);
+    Ok(Json(PolicyDetail { policy, effective }))
 }
 
 #[utoipa::path(put, path = "/api/v1/policies/{tenant}/{name}", tag = "policies",

@@ -52,7 +52,7 @@ pub async fn run(args: AlertsArgs, store: &Store, json: bool) -> anyhow::Result<
     print_alerts(json, &list)
 }
 
-fn print_alerts(json: bool, list: &[StoredAlert]) -> anyhow::Result<()> {
+pub(super) fn print_alerts(json: bool, list: &[StoredAlert]) -> anyhow::Result<()> {
     let rows = list
         .iter()
         .map(|s| {

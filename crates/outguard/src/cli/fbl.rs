@@ -1,8 +1,10 @@
 //! `outguard fbl import FILE...` (SPEC §4, §8): feedback reports from dumps — one report per
 //! `.eml` file, or every message of an mbox (a file starting with `From `) — recorded on the
 //! store like reports the server receives: parsed or flagged malformed, attributed, with a
-//! `complaint` trace event on the message. Complaint *rates* live in the running server's
-//! counters, so an import does not move them.
+//! `complaint` trace event on the message. DSN bounces (RFC 3464) in a dump are recorded as
+//! DSNs with their `bounced` / `dsn` event. Complaint rates live in the running server's
+//! counters, so an import does not move them; a `bounced` event imported while a server runs on
+//! the same store is counted by its bounce-rate watcher like any other bounce.
 
 use std::path::PathBuf;
 
@@ -11,12 +13,12 @@ use outguard_store::{FblRecord, Store};
 
 use super::UsageError;
 use super::output::print_list;
-use crate::fbl::{complaint_event, record_report};
+use crate::fbl::{complaint_event, dsn, record_report};
 use crate::trace::now_ms;
 
 #[derive(Debug, Subcommand)]
 pub enum FblCmd {
-    /// Record ARF reports from .eml files or mbox dumps.
+    /// Record ARF reports (and DSN bounces) from .eml files or mbox dumps.
     Import {
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -59,12 +61,22 @@ pub async fn run(cmd: FblCmd, store: &Store, json: bool) -> anyhow::Result<u8> {
         let data =
             std::fs::read(file).map_err(|e| UsageError(format!("{}: {e}", file.display())))?;
         for (i, raw) in split_mbox(&data).iter().enumerate() {
-            let (rec, _) = record_report(store, raw, now_ms()).await?;
-            if let Some(att) = &rec.attributed {
-                store
-                    .append_events(&[complaint_event(&rec, &att.message_id)])
-                    .await?;
-            }
+            let rec = if dsn::is_dsn(raw) {
+                let (rec, parsed) = dsn::record_dsn(store, raw, now_ms()).await?;
+                if let Some(att) = &rec.attributed {
+                    let ev = dsn::dsn_event(&rec, &parsed, &att.message_id);
+                    store.append_events(&[ev]).await?;
+                }
+                rec
+            } else {
+                let (rec, _) = record_report(store, raw, now_ms()).await?;
+                if let Some(att) = &rec.attributed {
+                    store
+                        .append_events(&[complaint_event(&rec, &att.message_id)])
+                        .await?;
+                }
+                rec
+            };
             let att = rec.attributed.as_ref();
             rows.push(vec![
                 format!("{}#{}", file.display(), i + 1),

@@ -8,9 +8,11 @@ mod output;
 mod policy;
 mod queue;
 mod records;
+mod remote;
 mod restricted;
 mod spam;
 mod trace;
+mod via_api;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -54,7 +56,12 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the relay.
-    Serve,
+    Serve {
+        /// Benchmark only: skip the policy step (counters, limits, restrictions) so its cost can
+        /// be measured against a run with it. Never for production: nothing is counted.
+        #[arg(long, hide = true)]
+        bench_policy_off: bool,
+    },
     /// Check a configuration file and explain what is wrong.
     CheckConfig { file: PathBuf },
     /// Tenants.
@@ -232,6 +239,13 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             speed,
         });
     }
+    // `--server`: the management verbs go to the running server's API, never the local store.
+    if let Some(server) = cli.server.clone().filter(|s| !s.trim().is_empty())
+        && via_api::routed(&cli.command)
+    {
+        let api = remote::Remote::new(&server, cli.token.as_deref())?;
+        return runtime()?.block_on(via_api::run(cli.command, &api, cli.json));
+    }
     let cfg = load_config(cli.config.as_ref(), cli.data_dir.as_ref())?;
     let json = cli.json;
     let learn_into_store = matches!(
@@ -251,8 +265,10 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     }
     let rt = runtime()?;
     rt.block_on(async move {
-        if let Command::Serve = cli.command {
-            return crate::server::serve(cfg).await.map(|_| 0);
+        if let Command::Serve { bench_policy_off } = cli.command {
+            return crate::server::serve(cfg, !bench_policy_off)
+                .await
+                .map(|_| 0);
         }
         let store = open_store(&cfg).await?;
         match cli.command {
@@ -268,7 +284,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Command::Alerts(a) => alerts::run(a, &store, json).await?,
             Command::Dnsbl(c) => return dnsbl::run(c, &cfg, &store, json).await,
             Command::Fbl(c) => return fbl::run(c, &store, json).await,
-            Command::Serve
+            Command::Serve { .. }
             | Command::CheckConfig { .. }
             | Command::Spam(_)
             | Command::Demo { .. } => {}

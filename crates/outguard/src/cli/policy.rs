@@ -145,21 +145,26 @@ async fn list(store: &Store, tenant: &str, json: bool) -> anyhow::Result<()> {
     }));
     let rows = views
         .iter()
-        .map(|v| {
-            vec![
-                v.name.to_string(),
-                v.priority.map_or("-".into(), |p| p.to_string()),
-                v.scope.map_or("everyone else".into(), describe_scope),
-                set_keys(v.settings),
-            ]
-        })
+        .map(|v| policy_row(v.name, v.priority, v.scope, v.settings))
         .collect();
-    print_list(
-        json,
-        &views,
-        &["POLICY", "PRIORITY", "SCOPE", "SET KEYS"],
-        rows,
-    )
+    print_list(json, &views, POLICY_HEADERS, rows)
+}
+
+pub(super) const POLICY_HEADERS: &[&str] = &["POLICY", "PRIORITY", "SCOPE", "SET KEYS"];
+
+/// One row of `policy list` (the default policy has no priority or scope).
+pub(super) fn policy_row(
+    name: &str,
+    priority: Option<u32>,
+    scope: Option<&PolicyScope>,
+    settings: &PolicySettings,
+) -> Vec<String> {
+    vec![
+        name.to_string(),
+        priority.map_or("-".into(), |p| p.to_string()),
+        scope.map_or("everyone else".into(), describe_scope),
+        set_keys(settings),
+    ]
 }
 
 fn describe_scope(s: &PolicyScope) -> String {
@@ -244,12 +249,24 @@ async fn show(
         println!("{}", serde_json::to_string_pretty(&view)?);
         return Ok(());
     }
-    if let Some(p) = &custom {
+    let custom = custom
+        .as_ref()
+        .map(|p| (p.name.as_str(), p.priority, &p.scope));
+    print_policy(tenant, custom, settings, &effective);
+    Ok(())
+}
+
+/// The human form of `policy show`: a title line, then each key's stored and in-force value.
+pub(super) fn print_policy(
+    tenant: &str,
+    custom: Option<(&str, u32, &PolicyScope)>,
+    settings: &PolicySettings,
+    effective: &EffectivePolicy,
+) {
+    if let Some((name, priority, scope)) = custom {
         println!(
-            "policy {} of tenant {tenant}, priority {}, applies to {}",
-            p.name,
-            p.priority,
-            describe_scope(&p.scope)
+            "policy {name} of tenant {tenant}, priority {priority}, applies to {}",
+            describe_scope(scope)
         );
     } else {
         println!("default policy of tenant {tenant}");
@@ -257,11 +274,10 @@ async fn show(
     let rows: Vec<Vec<String>> = settings
         .entries()
         .into_iter()
-        .zip(effective_entries(&effective))
+        .zip(effective_entries(effective))
         .map(|((k, v), eff)| vec![k.to_string(), v.unwrap_or_else(|| "-".into()), eff])
         .collect();
     print!("{}", table(&["KEY", "SET", "IN FORCE"], &rows));
-    Ok(())
 }
 
 async fn find_policy(store: &Store, tenant: &str, name: &str) -> anyhow::Result<Policy> {
@@ -285,14 +301,20 @@ pub(super) fn apply_assignments(
     Ok(next)
 }
 
-async fn set(store: &Store, tenant: &str, args: &[String], json: bool) -> anyhow::Result<()> {
+/// `[POLICY] KEY=VALUE...` → the policy name (if given) and the assignments (at least one).
+pub(super) fn split_set_args(args: &[String]) -> Result<(Option<&str>, &[String]), UsageError> {
     let (name, assignments) = match args.split_first() {
         Some((first, rest)) if !first.contains('=') => (Some(first.as_str()), rest),
         _ => (None, args),
     };
     if assignments.is_empty() {
-        return Err(UsageError("give at least one KEY=VALUE".into()).into());
+        return Err(UsageError("give at least one KEY=VALUE".into()));
     }
+    Ok((name, assignments))
+}
+
+async fn set(store: &Store, tenant: &str, args: &[String], json: bool) -> anyhow::Result<()> {
+    let (name, assignments) = split_set_args(args)?;
     require_tenant(store, tenant).await?;
     match name.filter(|n| *n != DEFAULT_POLICY) {
         None => {
@@ -317,6 +339,17 @@ async fn set(store: &Store, tenant: &str, args: &[String], json: bool) -> anyhow
     }
 }
 
+/// A custom policy's scope must name someone.
+pub(super) fn check_scope(scope: &PolicyScope) -> Result<(), UsageError> {
+    if scope.senders.is_empty() && scope.domains.is_empty() {
+        return Err(UsageError(
+            "a policy needs at least one --sender or --domain (a scope without them matches nobody)"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 async fn add(
     store: &Store,
     tenant: &str,
@@ -326,13 +359,7 @@ async fn add(
     assignments: &[String],
     json: bool,
 ) -> anyhow::Result<()> {
-    if scope.senders.is_empty() && scope.domains.is_empty() {
-        return Err(UsageError(
-            "a policy needs at least one --sender or --domain (a scope without them matches nobody)"
-                .into(),
-        )
-        .into());
-    }
+    check_scope(&scope)?;
     let settings = apply_assignments(&PolicySettings::default(), assignments)?;
     require_tenant(store, tenant).await?;
     if store.policy(tenant, &name).await?.is_some() {

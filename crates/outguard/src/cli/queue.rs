@@ -37,22 +37,24 @@ pub async fn run(cmd: QueueCmd, cfg: &Config, store: &Store, json: bool) -> anyh
     }
 }
 
+/// `--state`: one of the states a queued message can be in.
+pub(super) fn parse_state(s: &str) -> Result<MessageState, UsageError> {
+    match MessageState::parse(s) {
+        Some(
+            st @ (MessageState::Held
+            | MessageState::Quarantined
+            | MessageState::Deferred
+            | MessageState::Queued),
+        ) => Ok(st),
+        _ => Err(UsageError(format!(
+            "--state: `{s}` is not one of held, quarantined, deferred, queued"
+        ))),
+    }
+}
+
 async fn list(store: &Store, state: Option<&str>, json: bool) -> anyhow::Result<()> {
     let states: Vec<MessageState> = match state {
-        Some(s) => match MessageState::parse(s) {
-            Some(
-                st @ (MessageState::Held
-                | MessageState::Quarantined
-                | MessageState::Deferred
-                | MessageState::Queued),
-            ) => vec![st],
-            _ => {
-                return Err(UsageError(format!(
-                    "--state: `{s}` is not one of held, quarantined, deferred, queued"
-                ))
-                .into());
-            }
-        },
+        Some(s) => vec![parse_state(s)?],
         None => vec![
             MessageState::Queued,
             MessageState::Deferred,

@@ -133,10 +133,7 @@ pub async fn run_tenant(cmd: TenantCmd, store: &Store, json: bool) -> anyhow::Re
         }
         TenantCmd::List => {
             let list = store.list_tenants().await.map_err(user_error)?;
-            let rows = list
-                .iter()
-                .map(|t: &Tenant| vec![t.name.clone(), time(t.created_at)]);
-            print_list(json, &list, &["TENANT", "CREATED"], rows.collect())
+            print_tenants(json, &list)
         }
         TenantCmd::Remove { name } => {
             store.remove_tenant(&name).await.map_err(user_error)?;
@@ -167,14 +164,7 @@ pub async fn run_domain(cmd: DomainCmd, store: &Store, json: bool) -> anyhow::Re
                 .list_domains(tenant.as_deref())
                 .await
                 .map_err(user_error)?;
-            let rows = list.iter().map(|d: &Domain| {
-                vec![
-                    d.domain.clone(),
-                    d.tenant.clone(),
-                    d.dkim_selector.clone().unwrap_or_else(|| "-".into()),
-                ]
-            });
-            print_list(json, &list, &["DOMAIN", "TENANT", "DKIM"], rows.collect())
+            print_domains(json, &list)
         }
         DomainCmd::Remove { domain } => {
             store.remove_domain(&domain).await.map_err(user_error)?;
@@ -199,25 +189,7 @@ pub async fn run_account(cmd: AccountCmd, store: &Store, json: bool) -> anyhow::
                 .list_accounts(tenant.as_deref())
                 .await
                 .map_err(user_error)?;
-            let rows = list.iter().map(|a: &Account| {
-                let send_as = if a.send_as.is_empty() {
-                    "-".to_string()
-                } else {
-                    a.send_as.join(",")
-                };
-                vec![
-                    a.address.clone(),
-                    a.tenant.clone(),
-                    send_as,
-                    time(a.created_at),
-                ]
-            });
-            print_list(
-                json,
-                &list,
-                &["ADDRESS", "TENANT", "SEND-AS", "CREATED"],
-                rows.collect(),
-            )
+            print_accounts(json, &list)
         }
         AccountCmd::Remove { address } => {
             store.remove_account(&address).await.map_err(user_error)?;
@@ -273,19 +245,100 @@ async fn add_account(
         }
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        println!("account {} added to tenant {}", a.address, a.tenant);
-        if generated {
-            println!("password: {password}");
-            println!(
-                "(shown once; set another with --password-stdin when re-creating the account)"
-            );
-        }
+        print_account_added(&a, generated.then_some(password.as_str()));
     }
     Ok(())
 }
 
+/// The human answer to `account add` (the generated password, if any, shown once).
+pub(super) fn print_account_added(a: &Account, generated: Option<&str>) {
+    println!("account {} added to tenant {}", a.address, a.tenant);
+    if let Some(password) = generated {
+        println!("password: {password}");
+        println!("(shown once; set another with --password-stdin when re-creating the account)");
+    }
+}
+
+pub(super) fn print_tenants(json: bool, list: &[Tenant]) -> anyhow::Result<()> {
+    let rows = list
+        .iter()
+        .map(|t| vec![t.name.clone(), time(t.created_at)]);
+    print_list(json, list, &["TENANT", "CREATED"], rows.collect())
+}
+
+pub(super) fn print_domains(json: bool, list: &[Domain]) -> anyhow::Result<()> {
+    let rows = list.iter().map(|d| {
+        vec![
+            d.domain.clone(),
+            d.tenant.clone(),
+            d.dkim_selector.clone().unwrap_or_else(|| "-".into()),
+        ]
+    });
+    print_list(json, list, &["DOMAIN", "TENANT", "DKIM"], rows.collect())
+}
+
+pub(super) fn print_accounts(json: bool, list: &[Account]) -> anyhow::Result<()> {
+    let rows = list.iter().map(|a| {
+        let send_as = if a.send_as.is_empty() {
+            "-".to_string()
+        } else {
+            a.send_as.join(",")
+        };
+        vec![
+            a.address.clone(),
+            a.tenant.clone(),
+            send_as,
+            time(a.created_at),
+        ]
+    });
+    print_list(
+        json,
+        list,
+        &["ADDRESS", "TENANT", "SEND-AS", "CREATED"],
+        rows.collect(),
+    )
+}
+
+pub(super) fn print_connectors(json: bool, list: &[Connector]) -> anyhow::Result<()> {
+    let rows = list.iter().map(|c| {
+        let limit = c
+            .limit_per_hour
+            .map_or_else(|| "-".to_string(), |l| l.to_string());
+        vec![
+            c.cidr.to_string(),
+            c.tenant.clone(),
+            limit,
+            time(c.created_at),
+        ]
+    });
+    print_list(
+        json,
+        list,
+        &["CIDR", "TENANT", "LIMIT/HOUR", "CREATED"],
+        rows.collect(),
+    )
+}
+
+pub(super) fn print_tokens(json: bool, list: &[TokenInfo]) -> anyhow::Result<()> {
+    let rows = list.iter().map(|t| {
+        let tenant = t.tenant.clone().unwrap_or_else(|| "-".into());
+        vec![
+            t.id.clone(),
+            t.role.as_str().to_string(),
+            tenant,
+            time(t.created_at),
+        ]
+    });
+    print_list(
+        json,
+        list,
+        &["ID", "ROLE", "TENANT", "CREATED"],
+        rows.collect(),
+    )
+}
+
 /// One line from stdin without its line ending; empty is refused.
-fn read_password_line() -> anyhow::Result<String> {
+pub(super) fn read_password_line() -> anyhow::Result<String> {
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
     let pw = line.trim_end_matches(['\r', '\n']).to_string();
@@ -296,7 +349,7 @@ fn read_password_line() -> anyhow::Result<String> {
 }
 
 /// `10.0.0.0/8`, or a bare address meaning just that host.
-fn parse_cidr(s: &str) -> Result<IpNet, UsageError> {
+pub(super) fn parse_cidr(s: &str) -> Result<IpNet, UsageError> {
     s.parse::<IpNet>()
         .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
         .map_err(|_| UsageError(format!("`{s}` is not an IP address or CIDR prefix")))
@@ -325,23 +378,7 @@ pub async fn run_connector(cmd: ConnectorCmd, store: &Store, json: bool) -> anyh
         }
         ConnectorCmd::List => {
             let list = store.list_connectors(None).await.map_err(user_error)?;
-            let rows = list.iter().map(|c: &Connector| {
-                let limit = c
-                    .limit_per_hour
-                    .map_or_else(|| "-".to_string(), |l| l.to_string());
-                vec![
-                    c.cidr.to_string(),
-                    c.tenant.clone(),
-                    limit,
-                    time(c.created_at),
-                ]
-            });
-            print_list(
-                json,
-                &list,
-                &["CIDR", "TENANT", "LIMIT/HOUR", "CREATED"],
-                rows.collect(),
-            )
+            print_connectors(json, &list)
         }
         ConnectorCmd::Remove { cidr } => {
             let net = parse_cidr(&cidr)?;
@@ -379,21 +416,7 @@ pub async fn run_admin(cmd: AdminCmd, store: &Store, json: bool) -> anyhow::Resu
         }
         TokenCmd::List => {
             let list = store.list_tokens().await.map_err(user_error)?;
-            let rows = list.iter().map(|t: &TokenInfo| {
-                let tenant = t.tenant.clone().unwrap_or_else(|| "-".into());
-                vec![
-                    t.id.clone(),
-                    t.role.as_str().to_string(),
-                    tenant,
-                    time(t.created_at),
-                ]
-            });
-            print_list(
-                json,
-                &list,
-                &["ID", "ROLE", "TENANT", "CREATED"],
-                rows.collect(),
-            )
+            print_tokens(json, &list)
         }
     }
 }

@@ -65,28 +65,33 @@ pub async fn run(
             if json {
                 println!("{}", serde_json::to_string_pretty(&outcome.to_json())?);
             } else {
-                for r in &outcome.lifted {
-                    println!(
-                        "{}: restriction {} ({}) lifted",
-                        args.address,
-                        r.id,
-                        r.restriction.reason.limit.as_str()
-                    );
-                }
-                if args.release_held {
-                    println!(
-                        "{}: {} held message(s) released",
-                        args.address,
-                        outcome.released.len()
-                    );
-                }
+                print_lift(&args, &outcome);
             }
             Ok(())
         }
     }
 }
 
-fn print_restrictions(json: bool, list: &[StoredRestriction]) -> anyhow::Result<()> {
+/// The human answer to a lift.
+pub(super) fn print_lift(args: &LiftArgs, outcome: &LiftOutcome) {
+    for r in &outcome.lifted {
+        println!(
+            "{}: restriction {} ({}) lifted",
+            args.address,
+            r.id,
+            r.restriction.reason.limit.as_str()
+        );
+    }
+    if args.release_held {
+        println!(
+            "{}: {} held message(s) released",
+            args.address,
+            outcome.released.len()
+        );
+    }
+}
+
+pub(super) fn print_restrictions(json: bool, list: &[StoredRestriction]) -> anyhow::Result<()> {
     let rows = list
         .iter()
         .map(|s| {
@@ -124,7 +129,7 @@ fn subject_kind(s: &Subject) -> &'static str {
 }
 
 /// What one lift did.
-#[derive(Debug)]
+#[derive(Debug, serde::Deserialize)]
 pub(super) struct LiftOutcome {
     pub lifted: Vec<StoredRestriction>,
     pub released: Vec<String>,

@@ -92,29 +92,56 @@ pub fn fmt_time(ms: i64) -> String {
 }
 
 pub fn print_messages(msgs: &[MessageRecord]) {
+    print_message_header();
+    for m in msgs {
+        print_message_line(&MessageLine {
+            id: &m.id,
+            received_at: m.received_at,
+            state: m.state.as_str(),
+            pool: m.pool.as_deref(),
+            class: m.class.map(|c| c.as_str()),
+            mail_from: &m.mail_from,
+            rcpts: &m.rcpts,
+        });
+    }
+}
+
+/// The columns of one message row (shared by `trace` and `queue list`).
+pub struct MessageLine<'a> {
+    pub id: &'a str,
+    pub received_at: i64,
+    pub state: &'a str,
+    pub pool: Option<&'a str>,
+    pub class: Option<&'a str>,
+    pub mail_from: &'a str,
+    pub rcpts: &'a [String],
+}
+
+pub fn print_message_header() {
     println!(
         "{:<32}  {:<20}  {:<11}  {:<9}  {:<10}  {:<28}  TO",
         "ID", "RECEIVED", "STATE", "POOL", "CLASS", "FROM"
     );
-    for m in msgs {
-        println!(
-            "{:<32}  {:<20}  {:<11}  {:<9}  {:<10}  {:<28}  {}",
-            m.id,
-            fmt_time(m.received_at),
-            m.state.as_str(),
-            m.pool.as_deref().unwrap_or("-"),
-            m.class.map(|c| c.as_str()).unwrap_or("-"),
-            if m.mail_from.is_empty() {
-                "<>"
-            } else {
-                &m.mail_from
-            },
-            m.rcpts.join(","),
-        );
-    }
 }
 
-fn print_events(events: &[TraceEvent]) {
+pub fn print_message_line(m: &MessageLine<'_>) {
+    println!(
+        "{:<32}  {:<20}  {:<11}  {:<9}  {:<10}  {:<28}  {}",
+        m.id,
+        fmt_time(m.received_at),
+        m.state,
+        m.pool.unwrap_or("-"),
+        m.class.unwrap_or("-"),
+        if m.mail_from.is_empty() {
+            "<>"
+        } else {
+            m.mail_from
+        },
+        m.rcpts.join(","),
+    );
+}
+
+pub(super) fn print_events(events: &[TraceEvent]) {
     for e in events {
         println!("{}  {:<11}  {}", fmt_time(e.at), e.kind.as_str(), e.detail);
     }
