@@ -93,6 +93,7 @@ pub async fn accept(relay: &Relay, sub: Submission<'_>, body: Vec<u8>) -> Reply 
     }
     let id = new_message_id();
     let verdict = relay.scan(&sub, &body).await;
+    relay.metrics.verdict(verdict.class.as_str());
     let after = relay.policy_after_scan(&sub, &verdict, &id).await;
     let record = message_record(relay, &id, &sub, &facts, &verdict, body.len());
     let mut measures: Vec<String> = sub.policy_measures.to_vec();

@@ -145,6 +145,81 @@ async fn trace_tokens_audit_and_metrics_over_http() {
         "{}",
         metrics.text()
     );
+    // The message above was scanned, and delivered in one attempt to its one recipient.
+    for want in [
+        "outguard_delivery_attempts_total{result=\"delivered\"} 1\n",
+        "outguard_verdicts_total{verdict=\"clean\"} 1\n",
+        "outguard_restricted_current{subject=\"account\"} 0\n",
+        "# TYPE outguard_restrictions_total counter\n",
+    ] {
+        assert!(metrics.text().contains(want), "{want}: {}", metrics.text());
+    }
     let ui = web::request(http, "GET", "/", &[], None).await;
     assert_eq!((ui.status, ui.header("location")), (303, Some("/login")));
+}
+
+/// The value of cookie `name` set by a response.
+fn set_cookie(r: &web::Response, name: &str) -> Option<String> {
+    r.headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
+        .find_map(|(_, v)| v.strip_prefix(&format!("{name}=")))
+        .map(|v| v.split(';').next().unwrap_or("").to_string())
+}
+
+/// UI sessions live in the store: a cookie from before a restart still works after it, and
+/// logging out ends the session for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ui_session_survives_a_restart() {
+    let sc = scene("").await;
+    sc.provision().await;
+    let mut relay = RelayProc::start(sc.dir());
+    let op = relay.token.clone().expect("operator token");
+    let http = relay.addr("http");
+    let form = web::request(http, "GET", "/login", &[], None).await;
+    let pre = set_cookie(&form, "og_login").expect("login cookie");
+    let login = web::request(
+        http,
+        "POST",
+        "/login",
+        &[
+            ("Cookie", &format!("og_login={pre}")),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        Some(&format!("token={op}&csrf={pre}")),
+    )
+    .await;
+    assert_eq!(login.status, 303, "{}", login.text());
+    let sid = set_cookie(&login, "og_session").expect("session cookie");
+    let cookie = format!("og_session={sid}");
+    let page = web::request(http, "GET", "/", &[("Cookie", &cookie)], None).await;
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains("Dashboard: all tenants"));
+
+    assert!(relay.terminate().success(), "{}", relay.stderr());
+    drop(relay);
+    let relay = RelayProc::start(sc.dir());
+    let http = relay.addr("http");
+    let page = web::request(http, "GET", "/", &[("Cookie", &cookie)], None).await;
+    assert_eq!(page.status, 200, "the cookie still works after a restart");
+    let html = page.text();
+    let at = html.find("name=\"csrf\" value=\"").expect("csrf field") + 19;
+    let csrf = html[at..].split('"').next().expect("value").to_string();
+    let out = web::request(
+        http,
+        "POST",
+        "/logout",
+        &[
+            ("Cookie", &cookie),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        Some(&format!("csrf={csrf}")),
+    )
+    .await;
+    assert_eq!(out.status, 303);
+    let after = web::request(http, "GET", "/", &[("Cookie", &cookie)], None).await;
+    assert_eq!(
+        (after.status, after.header("location")),
+        (303, Some("/login"))
+    );
 }

@@ -70,9 +70,14 @@ async fn tenant_admin_logs_in_and_reads_a_trace() {
     // Keyboard only: type the token and press Enter (WebDriver's Enter key is U+E007).
     b.type_into("#token", &format!("{admin}\u{E007}")).await;
     b.wait_text("h1", "Dashboard: tenant a").await;
+    let dash = b.source().await;
     assert!(
-        b.source().await.contains("<svg"),
-        "the dashboard has its chart"
+        dash.contains("<svg") && dash.contains("Messages per hour by disposition"),
+        "the dashboard has its charts"
+    );
+    assert!(
+        dash.contains("Totals: delivered 1.") && dash.contains("Data table: Complaints per hour"),
+        "the delivered message is counted, every chart has its table: {dash}"
     );
     b.screenshot(&shots.join("dashboard.png")).await;
 

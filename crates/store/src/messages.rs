@@ -354,6 +354,79 @@ impl Store {
         Ok(row.map(|r| r.0))
     }
 
+    /// Messages received in `[since, until)` of one tenant (`None`: all), counted per hour,
+    /// state and pool; grouped in SQL, so a busy day costs one small result, not its rows.
+    pub async fn hourly_volume(
+        &self,
+        tenant: Option<&str>,
+        since: Millis,
+        until: Millis,
+    ) -> Result<Vec<HourlyVolume>, StoreError> {
+        let sql = format!(
+            "SELECT (received_at / {HOUR}) * {HOUR} AS hour, state, pool, COUNT(*) AS n, {SPAM_COUNT} AS spam \
+             FROM messages WHERE received_at >= $1 AND received_at < $2{} \
+             GROUP BY (received_at / {HOUR}) * {HOUR}, state, pool ORDER BY hour, state, pool",
+            tenant_clause(tenant)
+        );
+        let mut q =
+            sqlx::query_as::<_, (i64, String, Option<String>, i64, i64)>(AssertSqlSafe(sql))
+                .bind(since)
+                .bind(until);
+        if let Some(t) = tenant {
+            q = q.bind(t);
+        }
+        q.fetch_all(self.r())
+            .await?
+            .into_iter()
+            .map(|(hour, state, pool, n, spam)| {
+                Ok(HourlyVolume {
+                    hour,
+                    state: MessageState::parse(&state)
+                        .ok_or_else(|| bad_column("messages.state", &state))?,
+                    pool,
+                    messages: count(n),
+                    spam: count(spam),
+                })
+            })
+            .collect()
+    }
+
+    /// The `limit` envelope senders with the most messages in `[since, until)` of one tenant
+    /// (`None`: all), most first (ties by address).
+    pub async fn top_senders(
+        &self,
+        tenant: Option<&str>,
+        since: Millis,
+        until: Millis,
+        limit: u32,
+    ) -> Result<Vec<SenderVolume>, StoreError> {
+        let n = if tenant.is_some() { 4 } else { 3 };
+        let sql = format!(
+            "SELECT mail_from, COUNT(*) AS n, {SPAM_COUNT} AS spam FROM messages \
+             WHERE received_at >= $1 AND received_at < $2{} \
+             GROUP BY mail_from ORDER BY n DESC, mail_from LIMIT ${n}",
+            tenant_clause(tenant)
+        );
+        let mut q = sqlx::query_as::<_, (String, i64, i64)>(AssertSqlSafe(sql))
+            .bind(since)
+            .bind(until);
+        if let Some(t) = tenant {
+            q = q.bind(t);
+        }
+        let rows = q
+            .bind(i64::from(limit.clamp(1, MAX_SEARCH_LIMIT)))
+            .fetch_all(self.r())
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(sender, n, spam)| SenderVolume {
+                sender,
+                messages: count(n),
+                spam: count(spam),
+            })
+            .collect())
+    }
+
     /// Deletes messages and events received before `before` (retention); returns messages removed.
     pub async fn prune_messages(&self, before: Millis) -> Result<u64, StoreError> {
         let mut tx = self.w().begin().await?;
@@ -372,6 +445,43 @@ impl Store {
         tx.commit().await?;
         Ok(done.rows_affected())
     }
+}
+
+/// Messages received in one hour, in one state, toward one pool (the dashboard's charts).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HourlyVolume {
+    /// Start of the hour (Unix ms, a multiple of 3,600,000).
+    pub hour: Millis,
+    pub state: MessageState,
+    pub pool: Option<String>,
+    pub messages: u64,
+    /// Of those, classed suspicious or spam.
+    pub spam: u64,
+}
+
+/// One envelope sender's volume in a window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SenderVolume {
+    pub sender: String,
+    pub messages: u64,
+    pub spam: u64,
+}
+
+const HOUR: i64 = 3_600_000;
+/// Counts a row as spam: every class but `clean` (as `Class::is_spam`).
+const SPAM_COUNT: &str = "COUNT(CASE WHEN class IS NOT NULL AND class <> 'clean' THEN 1 END)";
+
+/// ` AND tenant = $3` when scoped to a tenant (the window is `$1`, `$2`).
+fn tenant_clause(tenant: Option<&str>) -> &'static str {
+    if tenant.is_some() {
+        " AND tenant = $3"
+    } else {
+        ""
+    }
+}
+
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
 }
 
 /// `("=", "a@b")` for an address, `("LIKE", "%@dom")` for `@dom`; lowercased.

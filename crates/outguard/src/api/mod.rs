@@ -54,8 +54,8 @@ pub struct AppState {
 impl AppState {
     pub fn new(relay: Arc<Relay>) -> AppState {
         AppState {
+            sessions: Arc::new(Sessions::new(relay.store.clone())),
             relay,
-            sessions: Arc::new(Sessions::new()),
         }
     }
 }

@@ -1,107 +1,284 @@
-//! A stacked SVG bar chart: messages per hour, one colour per pool. Pure (data in, markup out),
-//! sized by a fixed viewBox so it scales; the dashboard shows the same numbers as a table for
-//! screen readers and keyboard users.
+//! SVG charts for the dashboard: stacked bars per hour (one colour per series: dispositions,
+//! pools, complaints) and a line for a ratio per hour. Pure (data in, markup out), sized by a
+//! fixed viewBox so they scale. Every chart is accessible on its own: `role="img"` labelled by
+//! its `<title>` and a `<desc>` with the totals, axis labels, a legend in text, and the same
+//! numbers as a data table (in a `<details>`) for screen readers and keyboard users.
 
 use std::collections::BTreeMap;
 
 use maud::{Markup, html};
 
-use crate::api::stats::{Bucket, HOUR_MS};
+use super::layout::when;
+use crate::api::stats::HOUR_MS;
 
 const W: f64 = 720.0;
-const H: f64 = 220.0;
-const PAD_L: f64 = 40.0;
-const PAD_B: f64 = 24.0;
-const COLOURS: [&str; 6] = [
-    "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b",
+const H: f64 = 240.0;
+const PAD_L: f64 = 56.0;
+const PAD_T: f64 = 12.0;
+const PAD_B: f64 = 40.0;
+const PLOT_H: f64 = H - PAD_B - PAD_T;
+const PALETTE: [&str; 6] = [
+    "#1f77b4", "#9467bd", "#17becf", "#bcbd22", "#7f7f7f", "#e377c2",
 ];
 
-/// Per hour in `[since, until)`: pool → count. Hours with nothing are present and empty.
-pub fn per_hour(
-    buckets: &[Bucket],
-    since: i64,
-    until: i64,
-) -> BTreeMap<i64, BTreeMap<String, u64>> {
-    let mut out: BTreeMap<i64, BTreeMap<String, u64>> = BTreeMap::new();
-    let first = since.div_euclid(HOUR_MS) * HOUR_MS;
-    let mut h = first;
+/// Per hour (Unix ms of its start): series → count.
+pub type Hours = BTreeMap<i64, BTreeMap<String, u64>>;
+
+/// Every hour of `[since, until)` present and empty (at most 31 days of hours).
+pub fn empty_hours(since: i64, until: i64) -> Hours {
+    let mut out = Hours::new();
+    let mut h = since.div_euclid(HOUR_MS) * HOUR_MS;
     while h < until && out.len() < 24 * 31 {
         out.insert(h, BTreeMap::new());
         h += HOUR_MS;
     }
-    for b in buckets {
-        let pool = b.pool.clone().unwrap_or_else(|| "-".into());
-        *out.entry(b.start).or_default().entry(pool).or_default() += b.messages;
-    }
     out
 }
 
-/// The chart for `hours` (from [`per_hour`]).
-pub fn bars(label: &str, hours: &BTreeMap<i64, BTreeMap<String, u64>>) -> Markup {
-    let pools: Vec<String> = {
-        let mut p: Vec<String> = hours.values().flat_map(|m| m.keys().cloned()).collect();
-        p.sort();
-        p.dedup();
-        p
-    };
+/// What a chart is called and how its axes read.
+pub struct Spec<'a> {
+    /// Unique on the page (element ids are derived from it).
+    pub id: &'a str,
+    pub title: &'a str,
+    /// What the vertical axis counts, e.g. "Messages".
+    pub y_label: &'a str,
+}
+
+/// Fixed colours for the dispositions (so "rejected" is red on every page), a palette otherwise.
+fn colour(series: &str, i: usize) -> &'static str {
+    match series {
+        "delivered" => "#2ca02c",
+        "queued" => "#1f77b4",
+        "deferred" => "#ff7f0e",
+        "held" => "#9467bd",
+        "quarantined" => "#8c564b",
+        "bounced" => "#d62728",
+        "rejected" => "#7b0000",
+        "deleted" => "#7f7f7f",
+        _ => PALETTE[i % PALETTE.len()],
+    }
+}
+
+/// `HH:MM` of an hour.
+fn clock(hour: i64) -> String {
+    when(hour).get(11..16).unwrap_or("").to_string()
+}
+
+fn f1(v: f64) -> String {
+    format!("{v:.1}")
+}
+
+/// The series present in `hours`, in `order` first, then the rest by name.
+fn series_of(hours: &Hours, order: &[&str]) -> Vec<String> {
+    let mut present: Vec<String> = hours.values().flat_map(|m| m.keys().cloned()).collect();
+    present.sort();
+    present.dedup();
+    let mut out: Vec<String> = order
+        .iter()
+        .filter(|o| present.iter().any(|p| p == *o))
+        .map(|o| o.to_string())
+        .collect();
+    out.extend(present.into_iter().filter(|p| !order.contains(&p.as_str())));
+    out
+}
+
+/// Axes, gridline labels and axis titles shared by both chart kinds.
+fn frame(spec: &Spec<'_>, top: &str, mid: &str, ticks: &[(f64, String)]) -> Markup {
+    let base = H - PAD_B;
+    html! {
+        line x1=(PAD_L) y1=(base) x2=(W) y2=(base) stroke="#555" {}
+        line x1=(PAD_L) y1=(PAD_T) x2=(PAD_L) y2=(base) stroke="#555" {}
+        line x1=(PAD_L) y1=(f1(PAD_T + PLOT_H / 2.0)) x2=(W) y2=(f1(PAD_T + PLOT_H / 2.0)) stroke="#ddd" {}
+        text x=(PAD_L - 4.0) y=(PAD_T + 4.0) font-size="11" text-anchor="end" { (top) }
+        text x=(PAD_L - 4.0) y=(f1(PAD_T + PLOT_H / 2.0 + 4.0)) font-size="11" text-anchor="end" { (mid) }
+        text x=(PAD_L - 4.0) y=(base) font-size="11" text-anchor="end" { "0" }
+        @for (x, t) in ticks {
+            text x=(f1(*x)) y=(base + 14.0) font-size="10" { (t) }
+        }
+        text x=(f1(PAD_L + (W - PAD_L) / 2.0)) y=(H - 4.0) font-size="11" text-anchor="middle" { "Hour (UTC)" }
+        text x="12" y=(f1(PAD_T + PLOT_H / 2.0)) font-size="11" text-anchor="middle"
+            transform=(format!("rotate(-90 12 {})", f1(PAD_T + PLOT_H / 2.0))) { (spec.y_label) }
+    }
+}
+
+/// A tick label every six hours, none so close to the right edge that it would be cut.
+fn tick(i: usize, x: f64, hour: i64, ticks: &mut Vec<(f64, String)>) {
+    if i % 6 == 0 && x + 30.0 < W {
+        ticks.push((x, clock(hour)));
+    }
+}
+
+/// Stacked bars: one bar per hour, one segment per series (ordered by `order`, then by name).
+pub fn stacked(spec: &Spec<'_>, hours: &Hours, order: &[&str]) -> Markup {
+    let series = series_of(hours, order);
     let max = hours
         .values()
         .map(|m| m.values().sum::<u64>())
         .max()
         .unwrap_or(0)
-        .max(1) as f64;
-    let n = hours.len().max(1) as f64;
-    let slot = (W - PAD_L) / n;
-    let scale = (H - PAD_B - 10.0) / max;
-    let colour =
-        |pool: &str| COLOURS[pools.iter().position(|p| p == pool).unwrap_or(0) % COLOURS.len()];
+        .max(1);
+    let slot = (W - PAD_L) / hours.len().max(1) as f64;
+    let scale = PLOT_H / max as f64;
+    let col = |s: &str| colour(s, series.iter().position(|x| x == s).unwrap_or(0));
     let mut rects = Vec::new();
     let mut ticks = Vec::new();
-    for (i, (hour, by_pool)) in hours.iter().enumerate() {
+    for (i, (hour, by)) in hours.iter().enumerate() {
         let x = PAD_L + i as f64 * slot + slot * 0.1;
         let mut y = H - PAD_B;
-        for (pool, count) in by_pool {
-            let h = *count as f64 * scale;
+        for s in &series {
+            let n = by.get(s).copied().unwrap_or(0);
+            if n == 0 {
+                continue;
+            }
+            let h = n as f64 * scale;
             y -= h;
-            let tip = format!("{}: {count} via {pool}", super::layout::when(*hour));
-            rects.push((
-                format!("{x:.1}"),
-                format!("{y:.1}"),
-                format!("{h:.1}"),
-                colour(pool),
-                tip,
-            ));
+            let tip = format!("{}: {s}: {n}", clock(*hour));
+            rects.push((f1(x), f1(y), f1(h), col(s), tip));
         }
-        // A label every six hours, none so close to the right edge that it would be cut.
-        if i % 6 == 0 && x + 30.0 < W {
-            ticks.push((
-                format!("{x:.1}"),
-                super::layout::when(*hour)
-                    .get(11..16)
-                    .unwrap_or("")
-                    .to_string(),
-            ));
-        }
+        tick(i, x, *hour, &mut ticks);
     }
-    let width = format!("{:.1}", slot * 0.8);
+    let totals: Vec<(String, u64)> = series
+        .iter()
+        .map(|s| (s.clone(), hours.values().filter_map(|m| m.get(s)).sum()))
+        .collect();
+    let desc = if totals.is_empty() {
+        "No data in this window.".to_string()
+    } else {
+        let parts: Vec<String> = totals.iter().map(|(s, n)| format!("{s} {n}")).collect();
+        format!("Totals: {}.", parts.join(", "))
+    };
+    let width = f1(slot * 0.8);
+    let mid = if max >= 2 {
+        (max / 2).to_string()
+    } else {
+        String::new()
+    };
     html! {
-        figure {
-            svg role="img" aria-labelledby="chart-title" viewBox=(format!("0 0 {W} {H}")) width="100%" style="max-width:720px;background:#fff" {
-                title id="chart-title" { (label) }
-                line x1=(PAD_L) y1=(H - PAD_B) x2=(W) y2=(H - PAD_B) stroke="#555" {}
-                text x="2" y="14" font-size="11" { (max as u64) }
-                text x="2" y=(H - PAD_B) font-size="11" { "0" }
+        figure.chart id=(spec.id) {
+            svg role="img" aria-labelledby=(format!("{0}-title {0}-desc", spec.id))
+                viewBox=(format!("0 0 {W} {H}")) width="100%" style="max-width:720px;background:#fff" {
+                title id=(format!("{}-title", spec.id)) { (spec.title) }
+                desc id=(format!("{}-desc", spec.id)) { (desc) }
+                (frame(spec, &max.to_string(), &mid, &ticks))
                 @for (x, y, h, fill, tip) in &rects {
                     rect x=(x) y=(y) width=(width) height=(h) fill=(fill) { title { (tip) } }
                 }
-                @for (x, t) in &ticks {
-                    text x=(x) y=(H - 6.0) font-size="10" { (t) }
-                }
             }
             figcaption {
-                (label) ". Pools: "
-                @for p in &pools {
-                    span style=(format!("color:{}", colour(p))) { "■ " } (p) " "
+                strong { (spec.title) } ". " (desc) " "
+                @for s in &series {
+                    span.key { span style=(format!("color:{}", col(s))) aria-hidden="true" { "■" } " " (s) } " "
+                }
+            }
+            (table(spec, hours, &series))
+        }
+    }
+}
+
+/// The chart's numbers as a table: one row per hour with data, one column per series.
+fn table(spec: &Spec<'_>, hours: &Hours, series: &[String]) -> Markup {
+    html! {
+        details {
+            summary { "Data table: " (spec.title) }
+            table {
+                caption { (spec.title) " (" (spec.y_label) " per hour)" }
+                thead { tr {
+                    th scope="col" { "Hour (UTC)" }
+                    @for s in series { th scope="col" { (s) } }
+                    th scope="col" { "Total" }
+                } }
+                tbody {
+                    @for (hour, by) in hours.iter().filter(|(_, m)| m.values().any(|n| *n > 0)) {
+                        tr {
+                            th scope="row" { (when(*hour)) }
+                            @for s in series { td { (by.get(s).copied().unwrap_or(0)) } }
+                            td { (by.values().sum::<u64>()) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A ratio per hour in percent (0–100) as a line; hours without a value (`None`: no mail)
+/// break the line. `counts` is (part, whole) per hour for the table and the tooltips.
+pub fn ratio_line(spec: &Spec<'_>, counts: &BTreeMap<i64, (u64, u64)>) -> Markup {
+    let slot = (W - PAD_L) / counts.len().max(1) as f64;
+    let base = H - PAD_B;
+    let mut runs: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
+    let mut dots = Vec::new();
+    let mut ticks = Vec::new();
+    for (i, (hour, (part, whole))) in counts.iter().enumerate() {
+        let x = PAD_L + i as f64 * slot + slot / 2.0;
+        tick(i, PAD_L + i as f64 * slot + slot * 0.1, *hour, &mut ticks);
+        if *whole == 0 {
+            if runs.last().is_some_and(|r| !r.is_empty()) {
+                runs.push(Vec::new());
+            }
+            continue;
+        }
+        let pct = 100.0 * *part as f64 / *whole as f64;
+        let y = base - pct / 100.0 * PLOT_H;
+        if let Some(r) = runs.last_mut() {
+            r.push((x, y));
+        }
+        let tip = format!("{}: {pct:.1} % ({part} of {whole})", clock(*hour));
+        dots.push((f1(x), f1(y), tip));
+    }
+    let lines: Vec<String> = runs
+        .iter()
+        .filter(|r| r.len() > 1)
+        .map(|r| {
+            r.iter()
+                .map(|(x, y)| format!("{},{}", f1(*x), f1(*y)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    let (part, whole) = counts
+        .values()
+        .fold((0, 0), |(p, w), (a, b)| (p + a, w + b));
+    let desc = if whole == 0 {
+        "No mail in this window.".to_string()
+    } else {
+        format!(
+            "Overall {:.1} % ({part} of {whole} messages).",
+            100.0 * part as f64 / whole as f64
+        )
+    };
+    html! {
+        figure.chart id=(spec.id) {
+            svg role="img" aria-labelledby=(format!("{0}-title {0}-desc", spec.id))
+                viewBox=(format!("0 0 {W} {H}")) width="100%" style="max-width:720px;background:#fff" {
+                title id=(format!("{}-title", spec.id)) { (spec.title) }
+                desc id=(format!("{}-desc", spec.id)) { (desc) }
+                (frame(spec, "100 %", "50 %", &ticks))
+                @for pts in &lines {
+                    polyline points=(pts) fill="none" stroke="#d62728" stroke-width="2" {}
+                }
+                @for (x, y, tip) in &dots {
+                    circle cx=(x) cy=(y) r="3" fill="#d62728" { title { (tip) } }
+                }
+            }
+            figcaption { strong { (spec.title) } ". " (desc) }
+            details {
+                summary { "Data table: " (spec.title) }
+                table {
+                    caption { (spec.title) }
+                    thead { tr {
+                        th scope="col" { "Hour (UTC)" } th scope="col" { "Spam" }
+                        th scope="col" { "Messages" } th scope="col" { "Ratio" }
+                    } }
+                    tbody {
+                        @for (hour, (p, w)) in counts.iter().filter(|(_, (_, w))| *w > 0) {
+                            tr {
+                                th scope="row" { (when(*hour)) }
+                                td { (p) } td { (w) }
+                                td { (format!("{:.1} %", 100.0 * *p as f64 / *w as f64)) }
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -112,37 +289,83 @@ pub fn bars(label: &str, hours: &BTreeMap<i64, BTreeMap<String, u64>>) -> Markup
 mod tests {
     use super::*;
 
-    fn b(hour: i64, pool: &str, messages: u64) -> Bucket {
-        Bucket {
-            tenant: Some("a".into()),
-            start: hour,
-            pool: Some(pool.into()),
-            messages,
-            spam: 0,
+    fn hours(rows: &[(i64, &str, u64)]) -> Hours {
+        let mut h = empty_hours(0, 4 * HOUR_MS);
+        for (at, s, n) in rows {
+            *h.entry(*at).or_default().entry(s.to_string()).or_default() += n;
         }
+        h
+    }
+
+    const SPEC: Spec<'static> = Spec {
+        id: "t",
+        title: "Messages per hour",
+        y_label: "Messages",
+    };
+
+    #[test]
+    fn stacked_bars_have_series_values_and_a_table() {
+        let h = hours(&[
+            (HOUR_MS, "delivered", 3),
+            (HOUR_MS, "rejected", 1),
+            (3 * HOUR_MS, "delivered", 2),
+        ]);
+        assert_eq!(h.len(), 4);
+        let svg = stacked(&SPEC, &h, &["delivered", "rejected"]).into_string();
+        assert_eq!(svg.matches("<rect").count(), 3, "{svg}");
+        assert!(svg.contains("<title id=\"t-title\">Messages per hour</title>"));
+        assert!(svg.contains("aria-labelledby=\"t-title t-desc\""), "{svg}");
+        assert!(svg.contains("Totals: delivered 5, rejected 1."), "{svg}");
+        assert!(svg.contains("<title>01:00: delivered: 3</title>"), "{svg}");
+        assert!(svg.contains("Hour (UTC)") && svg.contains(">Messages</text>"));
+        // The tallest hour (4 messages) fills the plot height: delivered is 3/4 of it.
+        assert!(
+            svg.contains(&format!("height=\"{}\"", f1(PLOT_H * 3.0 / 4.0))),
+            "{svg}"
+        );
+        // Dispositions keep their colour; the table has the hour's numbers and total.
+        assert!(svg.contains("fill=\"#7b0000\""), "rejected is red: {svg}");
+        assert!(
+            svg.contains(
+                "<th scope=\"row\">1970-01-01 01:00:00 UTC</th><td>3</td><td>1</td><td>4</td>"
+            ),
+            "{svg}"
+        );
     }
 
     #[test]
-    fn hours_are_filled_and_stacked() {
-        let hours = per_hour(
-            &[
-                b(HOUR_MS, "regular", 3),
-                b(HOUR_MS, "high-risk", 1),
-                b(3 * HOUR_MS, "regular", 2),
-            ],
-            0,
-            4 * HOUR_MS,
+    fn empty_chart_says_so() {
+        let svg = stacked(&SPEC, &empty_hours(0, 2 * HOUR_MS), &[]).into_string();
+        assert!(svg.contains("No data in this window."), "{svg}");
+        assert_eq!(svg.matches("<rect").count(), 0);
+    }
+
+    #[test]
+    fn ratio_line_breaks_on_empty_hours() {
+        let counts: BTreeMap<i64, (u64, u64)> = [
+            (0, (1, 4)),
+            (HOUR_MS, (1, 2)),
+            (2 * HOUR_MS, (0, 0)),
+            (3 * HOUR_MS, (0, 5)),
+        ]
+        .into_iter()
+        .collect();
+        let spec = Spec {
+            id: "r",
+            title: "Spam ratio",
+            y_label: "Spam %",
+        };
+        let svg = ratio_line(&spec, &counts).into_string();
+        assert_eq!(
+            svg.matches("<polyline").count(),
+            1,
+            "one run of two points: {svg}"
         );
-        assert_eq!(hours.len(), 4);
-        assert!(hours[&0].is_empty());
-        assert_eq!(hours[&HOUR_MS]["regular"], 3);
-        let svg = bars("Messages per hour", &hours).into_string();
-        assert_eq!(svg.matches("<rect").count(), 3, "{svg}");
-        assert!(svg.contains("<title id=\"chart-title\">Messages per hour</title>"));
-        // The tallest hour (4 messages) fills the plot height exactly.
+        assert_eq!(svg.matches("<circle").count(), 3, "{svg}");
         assert!(
-            svg.contains(&format!("height=\"{:.1}\"", (H - PAD_B - 10.0) * 3.0 / 4.0)),
+            svg.contains("<title>01:00: 50.0 % (1 of 2)</title>"),
             "{svg}"
         );
+        assert!(svg.contains("Overall 18.2 % (2 of 11 messages)."), "{svg}");
     }
 }

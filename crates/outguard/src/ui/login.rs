@@ -15,6 +15,7 @@ use super::session::{
 };
 use crate::api::AppState;
 use crate::api::auth::{client_ip, resolve};
+use crate::api::error::ApiError;
 use crate::trace::now_ms;
 
 #[derive(Debug, Deserialize)]
@@ -67,10 +68,15 @@ pub async fn submit(State(s): State<AppState>, parts: Parts, Form(f): Form<Login
         }
         Err(e) => return e.into_response(),
     };
-    if let Some(old) = cookie(&parts, SESSION_COOKIE) {
-        s.sessions.end(old);
+    if let Some(old) = cookie(&parts, SESSION_COOKIE)
+        && let Err(e) = s.sessions.end(old).await
+    {
+        return ApiError::from(e).into_response();
     }
-    let (sid, _) = s.sessions.start(f.token.trim(), now_ms());
+    let (sid, _) = match s.sessions.start(&token, now_ms()).await {
+        Ok(started) => started,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
     let ip = client_ip(&parts);
     let actor = format!("token:{}", token.id);
     if let Err(e) = s
@@ -93,6 +99,8 @@ pub async fn logout(State(s): State<AppState>, user: UiUser, Form(f): Form<CsrfF
     if let Err(r) = user.check_csrf(f.csrf.as_deref()) {
         return r.into_response();
     }
-    s.sessions.end(&user.sid);
+    if let Err(e) = s.sessions.end(&user.sid).await {
+        return ApiError::from(e).into_response();
+    }
     ([set_cookie(SESSION_COOKIE, "", 0)], Redirect::to("/login")).into_response()
 }

@@ -1,11 +1,10 @@
 //! UI sessions: a login exchanges an API token for a random session id in a cookie (HttpOnly,
 //! SameSite=Strict, Path=/). Each session has its own CSRF token that every form posts back.
-//! Session fixation: a fresh id is minted at every login and a client-supplied id that the
-//! server did not issue is never adopted. The token behind a session is re-resolved through the
-//! store on every request, so revoking it ends the session at once.
-
-use std::collections::HashMap;
-use std::sync::Mutex;
+//! Sessions live in the records store (only the id's SHA-256; see `outguard_store::UiSession`), so
+//! a server restart or another cluster node keeps everyone logged in. Session fixation: a fresh
+//! id is minted at every login and a client-supplied id that the server did not issue is never
+//! adopted. The token behind a session is joined on every request, so revoking it ends the
+//! session at once; expiry is enforced by the same lookup.
 
 use axum::extract::FromRequestParts;
 use axum::http::header::{COOKIE, SET_COOKIE};
@@ -13,12 +12,14 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use outguard_types::model::Millis;
+use outguard_store::{Store, StoreError, UiSession};
+use outguard_types::model::{Millis, TokenInfo};
 use rand::Rng as _;
 use subtle::ConstantTimeEq as _;
 
 use crate::api::AppState;
-use crate::api::auth::{Caller, client_ip, resolve};
+use crate::api::auth::{Caller, client_ip};
+use crate::api::error::ApiError;
 use crate::trace::now_ms;
 
 pub const SESSION_COOKIE: &str = "og_session";
@@ -26,19 +27,12 @@ pub const SESSION_COOKIE: &str = "og_session";
 pub const LOGIN_COOKIE: &str = "og_login";
 /// Sessions end this long after login.
 pub const SESSION_TTL: Millis = 8 * 3_600_000;
-/// At most this many live sessions; the oldest is dropped beyond it.
-const MAX_SESSIONS: usize = 10_000;
+/// `last_seen` is written at most this often per session (not on every page view).
+const TOUCH_EVERY: Millis = 60_000;
 
-struct Session {
-    secret: String,
-    csrf: String,
-    expires: Millis,
-}
-
-/// Live sessions, in memory (a restart logs everyone out, which is acceptable for an admin UI).
-#[derive(Default)]
+/// The UI's sessions, kept in the records store.
 pub struct Sessions {
-    map: Mutex<HashMap<String, Session>>,
+    store: Store,
 }
 
 /// A random URL-safe token of 32 bytes.
@@ -49,50 +43,41 @@ pub fn random_token() -> String {
 }
 
 impl Sessions {
-    pub fn new() -> Sessions {
-        Sessions::default()
+    pub fn new(store: Store) -> Sessions {
+        Sessions { store }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
-        self.map
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Starts a session for a verified token secret; returns (session id, csrf token).
-    pub fn start(&self, secret: &str, now: Millis) -> (String, String) {
-        let (id, csrf) = (random_token(), random_token());
-        let mut map = self.lock();
-        map.retain(|_, s| s.expires > now);
-        if map.len() >= MAX_SESSIONS
-            && let Some(oldest) = map
-                .iter()
-                .min_by_key(|(_, s)| s.expires)
-                .map(|(k, _)| k.clone())
-        {
-            map.remove(&oldest);
+    /// Starts a session for a verified token; returns (session id, csrf token). Expired
+    /// sessions are swept here (logins are rare; page views do not pay for it).
+    pub async fn start(
+        &self,
+        token: &TokenInfo,
+        now: Millis,
+    ) -> Result<(String, String), StoreError> {
+        if let Err(e) = self.store.prune_ui_sessions(now).await {
+            tracing::warn!(error = %e, "cannot prune expired UI sessions");
         }
-        map.insert(
-            id.clone(),
-            Session {
-                secret: secret.to_string(),
-                csrf: csrf.clone(),
-                expires: now + SESSION_TTL,
-            },
-        );
-        (id, csrf)
+        let (id, csrf) = (random_token(), random_token());
+        self.store
+            .create_ui_session(&id, &token.id, &csrf, now, now + SESSION_TTL)
+            .await?;
+        Ok((id, csrf))
     }
 
-    /// (token secret, csrf) of a live session.
-    fn get(&self, id: &str, now: Millis) -> Option<(String, String)> {
-        let map = self.lock();
-        map.get(id)
-            .filter(|s| s.expires > now)
-            .map(|s| (s.secret.clone(), s.csrf.clone()))
+    /// The live session `id` (unknown, expired and revoked-token sessions are `None`).
+    pub async fn get(&self, id: &str, now: Millis) -> Result<Option<UiSession>, StoreError> {
+        let found = self.store.ui_session(id, now).await?;
+        if let Some(s) = &found
+            && now - s.last_seen >= TOUCH_EVERY
+            && let Err(e) = self.store.touch_ui_session(id, now).await
+        {
+            tracing::warn!(error = %e, "cannot record UI session use");
+        }
+        Ok(found)
     }
 
-    pub fn end(&self, id: &str) {
-        self.lock().remove(id);
+    pub async fn end(&self, id: &str) -> Result<(), StoreError> {
+        self.store.delete_ui_session(id).await
     }
 }
 
@@ -161,21 +146,19 @@ impl FromRequestParts<AppState> for UiUser {
         let sid = cookie(parts, SESSION_COOKIE)
             .ok_or_else(to_login)?
             .to_string();
-        let (secret, csrf) = state.sessions.get(&sid, now_ms()).ok_or_else(to_login)?;
-        match resolve(state, &secret).await {
-            Ok(token) => Ok(UiUser {
-                caller: Caller {
-                    token,
-                    ip: client_ip(parts),
-                },
-                sid,
-                csrf,
-            }),
-            Err(e) if e.status == axum::http::StatusCode::UNAUTHORIZED => {
-                state.sessions.end(&sid);
-                Err(to_login())
-            }
-            Err(e) => Err(e.into_response()),
-        }
+        let session = state
+            .sessions
+            .get(&sid, now_ms())
+            .await
+            .map_err(|e| ApiError::from(e).into_response())?
+            .ok_or_else(to_login)?;
+        Ok(UiUser {
+            caller: Caller {
+                token: session.token,
+                ip: client_ip(parts),
+            },
+            sid,
+            csrf: session.csrf,
+        })
     }
 }

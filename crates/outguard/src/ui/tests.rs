@@ -167,3 +167,204 @@ async fn ui_login_csrf_and_scope() {
     f.relay.store.revoke_token(&admin_id).await.expect("revoke");
     assert_eq!(ui_get(&f, &sid, "/").await.0, 303);
 }
+
+fn recent(
+    id: &str,
+    tenant: &str,
+    from: &str,
+    at: i64,
+    state: MessageState,
+    spam: bool,
+) -> outguard_types::model::MessageRecord {
+    outguard_types::model::MessageRecord {
+        id: id.into(),
+        tenant: Some(tenant.into()),
+        submitter: outguard_types::model::Submitter::Account(from.into()),
+        mail_from: from.into(),
+        rcpts: vec!["x@dest.example".into()],
+        header_from: None,
+        message_id_header: None,
+        subject: None,
+        size: 10,
+        received_at: at,
+        state,
+        pool: Some(if spam { "high-risk" } else { "regular" }.into()),
+        class: Some(if spam {
+            outguard_types::verdict::Class::Spam
+        } else {
+            outguard_types::verdict::Class::Clean
+        }),
+        score: None,
+        node: "n1".into(),
+    }
+}
+
+/// The dashboard's charts from records in the (temp SQLite) store: one series per disposition
+/// with its values, the spam ratio, complaints per hour and per account; a tenant admin sees
+/// only its tenant, an operator picks one.
+#[tokio::test]
+async fn dashboard_charts_from_the_store_per_tenant() {
+    let f = fixture().await;
+    let st = &f.relay.store;
+    let hour = crate::api::stats::HOUR_MS;
+    let at = (crate::trace::now_ms() - 2 * hour).div_euclid(hour) * hour + 1;
+    let d = MessageState::Delivered;
+    for (id, t, from, state, spam) in [
+        ("d1", "a", "alice@a.example", d, false),
+        ("d2", "a", "alice@a.example", d, false),
+        ("d3", "a", "alice@a.example", d, false),
+        ("r1", "a", "mallory@a.example", MessageState::Rejected, true),
+        (
+            "q1",
+            "a",
+            "mallory@a.example",
+            MessageState::Quarantined,
+            true,
+        ),
+        ("b1", "a", "alice@a.example", MessageState::Bounced, false),
+        ("o1", "b", "carol@b.example", d, false),
+        ("o2", "b", "carol@b.example", MessageState::Held, false),
+    ] {
+        st.insert_message(&recent(id, t, from, at, state, spam))
+            .await
+            .expect("insert");
+    }
+    for (id, tenant, account) in [
+        ("f1", "a", "alice@a.example"),
+        ("f2", "a", "alice@a.example"),
+        ("f3", "b", "carol@b.example"),
+    ] {
+        let rec = outguard_store::FblRecord {
+            id: id.into(),
+            attributed: Some(outguard_store::FblAttribution {
+                message_id: "d1".into(),
+                account: Some(account.into()),
+                tenant: Some(tenant.into()),
+            }),
+            feedback_type: "abuse".into(),
+            source_ip: None,
+            received_at: at + 5,
+            malformed: None,
+            fields: serde_json::json!({}),
+            raw: String::new(),
+        };
+        st.insert_fbl_report(&rec, b"raw").await.expect("fbl");
+    }
+    let clock = crate::ui::layout::when(at - 1)[11..16].to_string();
+
+    let sid = ui_login(&f, &f.admin, None).await;
+    let (s, page) = ui_get(&f, &sid, "/").await;
+    assert_eq!(s, 200, "{page}");
+    for want in [
+        "<title id=\"by-disposition-title\">Messages per hour by disposition</title>",
+        "Totals: delivered 3, quarantined 1, bounced 1, rejected 1.",
+        &format!("<title>{clock}: delivered: 3</title>"),
+        &format!("<title>{clock}: rejected: 1</title>"),
+        &format!("<title>{clock}: high-risk: 2</title>"),
+        &format!("<title>{clock}: 33.3 % (2 of 6)</title>"),
+        &format!("<title>{clock}: complaints: 2</title>"),
+        "<td>alice@a.example</td><td>a</td><td>2</td>",
+        "6 messages, 2 called spam (33.3 %), 2 complaints.",
+    ] {
+        assert!(page.contains(want), "missing {want}: {page}");
+    }
+    assert!(
+        !page.contains("carol@b.example") && !page.contains("held 1"),
+        "tenant a never sees tenant b's mail or complaints"
+    );
+    // Asking for another tenant is 404, exactly like a missing one.
+    assert_eq!(ui_get(&f, &sid, "/?tenant=b").await.0, 404);
+
+    let op = ui_login(&f, &f.op, None).await;
+    let (_, all) = ui_get(&f, &op, "/").await;
+    assert!(all.contains("Dashboard: all tenants"), "{all}");
+    assert!(
+        all.contains("Totals: delivered 4, held 1, quarantined 1, bounced 1, rejected 1."),
+        "{all}"
+    );
+    assert!(
+        all.contains(&format!("<title>{clock}: complaints: 3</title>")),
+        "{all}"
+    );
+    let (_, only_b) = ui_get(&f, &op, "/?tenant=b").await;
+    assert!(only_b.contains("Dashboard: tenant b"), "{only_b}");
+    assert!(only_b.contains("Totals: delivered 1, held 1."), "{only_b}");
+    assert!(!only_b.contains("alice@a.example"), "{only_b}");
+}
+
+/// The pools page shows each IP's DNSBL listing (zone, code, TXT reason, last check) from the
+/// monitor's state in the store, to operators; tenant roles see rotation only.
+#[tokio::test]
+async fn pools_page_shows_dnsbl_listing() {
+    let f = fixture().await;
+    let ip = f.relay.cfg.pools[0].source_ips[0].to_string();
+    let check = |zone: &str, status: &str, code: Option<&str>, reason: Option<&str>| {
+        outguard_store::DnsblCheck {
+            ip: ip.clone(),
+            zone: zone.into(),
+            checked_at: 1_700_000_000_000,
+            status: status.into(),
+            code: code.map(str::to_string),
+            reason: reason.map(str::to_string),
+        }
+    };
+    let st = &f.relay.store;
+    st.record_dnsbl_check(&check(
+        "bl.example",
+        "listed",
+        Some("127.0.0.2"),
+        Some("Listed for spam, see https://bl.example/lookup"),
+    ))
+    .await
+    .expect("record");
+    st.record_dnsbl_check(&check("clean.example", "clean", None, None))
+        .await
+        .expect("record");
+    let op = ui_login(&f, &f.op, None).await;
+    let (s, page) = ui_get(&f, &op, "/pools").await;
+    assert_eq!(s, 200, "{page}");
+    assert!(
+        page.contains(&format!("<th scope=\"row\">{ip}</th>")),
+        "{page}"
+    );
+    assert!(
+        page.contains("listed on bl.example</strong> (<code>127.0.0.2</code>): Listed for spam, see https://bl.example/lookup"),
+        "{page}"
+    );
+    assert!(!page.contains("listed on clean.example"), "{page}");
+    assert!(
+        page.contains("2023-11-14 22:13:20 UTC"),
+        "last checked: {page}"
+    );
+    let admin = ui_login(&f, &f.admin, None).await;
+    let (s, page) = ui_get(&f, &admin, "/pools").await;
+    assert_eq!(s, 200);
+    assert!(page.contains(&ip) && !page.contains("bl.example"), "{page}");
+}
+
+/// Sessions are in the store: a second app over the same store (a restarted server) accepts
+/// the cookie; an expired session is refused; logout deletes the row.
+#[tokio::test]
+async fn sessions_survive_a_new_app_and_expire() {
+    let f = fixture().await;
+    let sid = ui_login(&f, &f.admin, None).await;
+    let again = crate::api::tests::Fixture {
+        app: crate::server::http::app(crate::api::AppState::new(f.relay.clone())),
+        ..f
+    };
+    assert_eq!(
+        ui_get(&again, &sid, "/").await.0,
+        200,
+        "new app, same store"
+    );
+    let now = crate::trace::now_ms();
+    let live = again.relay.store.ui_session(&sid, now).await.expect("get");
+    assert!(live.is_some());
+    let expired = again
+        .relay
+        .store
+        .ui_session(&sid, now + crate::ui::session::SESSION_TTL + 1)
+        .await
+        .expect("get");
+    assert!(expired.is_none(), "expiry enforced by the lookup");
+}
