@@ -49,6 +49,28 @@ fn check_config_names_the_key_its_line_and_gives_a_hint() {
 }
 
 #[test]
+fn check_config_refuses_bad_dnsbl_zone_codes_with_key_and_line() {
+    let (code, err) = check(
+        "[dnsbl]\ninterval = \"10m\"\n\n[[dnsbl.zones]]\nname = \"bl.test\"\n\
+         listed = [\"127.0.0.2-127.0.0.11\"]\nerrors = [\"127.0.0.4\"]\n",
+    );
+    assert_eq!(code, 64, "{err}");
+    assert!(
+        err.contains("dnsbl.zones[0].errors")
+            && err.contains("line 7")
+            && err.contains("127.0.0.4")
+            && err.contains("also a listing code"),
+        "{err}"
+    );
+    let (code, err) = check("[[dnsbl.zones]]\nname = \"bl.test\"\nlisted = [\"10.0.0.2\"]\n");
+    assert_eq!(code, 64, "{err}");
+    assert!(
+        err.contains("dnsbl.zones[0].listed") && err.contains("line 3") && err.contains("10.0.0.2"),
+        "{err}"
+    );
+}
+
+#[test]
 fn bad_usage_exits_64() {
     let out = Command::new(BIN).arg("no-such-verb").output().expect("run");
     assert_eq!(out.status.code(), Some(64));

@@ -193,6 +193,131 @@ async fn listed_regular_ip_is_drained_alerted_and_returned() {
     );
 }
 
+#[path = "web/mod.rs"]
+mod web;
+
+/// `GET /api/v1/dnsbl` entry of one IP.
+async fn ip_status(relay: &RelayProc, token: &str, ip: &str) -> serde_json::Value {
+    let r = web::api(relay.addr("http"), "GET", "/api/v1/dnsbl", token, None).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let all = r.json();
+    all.as_array()
+        .and_then(|a| a.iter().find(|s| s["ip"] == ip).cloned())
+        .unwrap_or_else(|| panic!("{ip} not in {all}"))
+}
+
+/// Poll until `ok(status of ip)` holds.
+async fn wait_status(
+    relay: &RelayProc,
+    token: &str,
+    ip: &str,
+    what: &str,
+    ok: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let st = ip_status(relay, token, ip).await;
+        if ok(&st) {
+            return st;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{ip} never became {what}: {st}; stderr:\n{}",
+            relay.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn zone_status(st: &serde_json::Value) -> String {
+    st["zones"][0]["status"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn listed_about(sc: &Scene, ip: &str) -> Vec<String> {
+    summaries(&alerts(sc, "ip_listed"))
+        .into_iter()
+        .filter(|s| s.contains(&format!("IP {ip} ")))
+        .collect()
+}
+
+/// The monitor's state survives a restart: a drained IP is still drained as soon as the relay
+/// is up again, while the zone says nothing (SERVFAIL, then its error code) and when it lists
+/// the IP again — with no second `ip_listed` — and it returns only once the zone clears it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_keeps_a_listed_ip_drained_without_a_second_alert() {
+    let sc = dnsbl_scene().await;
+    sc.provision().await;
+    let mut relay = RelayProc::start(sc.dir());
+    let token = relay.token.clone().expect("operator token on first start");
+    wait_alert(&sc, "ip_listed", "127.0.0.2 ", &relay).await;
+    wait_status(&relay, &token, "127.0.0.2", "drained", |s| {
+        s["healthy"] == false
+    })
+    .await;
+    assert_eq!(listed_about(&sc, "127.0.0.2").len(), 1);
+
+    // While it is down the zone stops answering for 127.0.0.2: from now on nothing the zone
+    // says would list it, so only the saved state can keep it drained.
+    sc.dns.update(|z| {
+        z.remove("2.0.0.127.bl.test").servfail("2.0.0.127.bl.test");
+    });
+    let status = relay.terminate();
+    assert!(status.success(), "graceful stop: {status:?}");
+    let relay = RelayProc::start(sc.dir());
+    let first = ip_status(&relay, &token, "127.0.0.2").await;
+    assert_eq!(
+        first["healthy"], false,
+        "drained at once after the restart: {first}"
+    );
+    wait_status(&relay, &token, "127.0.0.2", "unknown on the zone", |s| {
+        zone_status(s) == "unknown"
+    })
+    .await;
+    // The zone answers its error code: still no information, still drained.
+    sc.dns.update(|z| {
+        z.remove("2.0.0.127.bl.test")
+            .a("2.0.0.127.bl.test", [127, 255, 255, 254].into());
+    });
+    let st = wait_status(&relay, &token, "127.0.0.2", "an error on the zone", |s| {
+        zone_status(s) == "error"
+    })
+    .await;
+    assert_eq!(st["healthy"], false, "{st}");
+    // Listed again by the same zone: the listing was already reported.
+    sc.dns.update(|z| {
+        z.remove("2.0.0.127.bl.test")
+            .a("2.0.0.127.bl.test", [127, 0, 0, 2].into());
+    });
+    wait_status(&relay, &token, "127.0.0.2", "listed", |s| {
+        zone_status(s) == "listed"
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let st = ip_status(&relay, &token, "127.0.0.2").await;
+    assert_eq!(st["healthy"], false, "{st}");
+    let listed = listed_about(&sc, "127.0.0.2");
+    assert_eq!(
+        listed.len(),
+        1,
+        "no second ip_listed after the restart: {listed:?}"
+    );
+
+    // Cleared: after clear_checks clean rounds it is delisted and back in rotation.
+    sc.dns.update(|z| {
+        z.remove("2.0.0.127.bl.test");
+    });
+    let back = wait_alert(&sc, "ip_delisted", "127.0.0.2 ", &relay).await;
+    assert!(back.contains("back in rotation"), "{back}");
+    wait_status(&relay, &token, "127.0.0.2", "healthy", |s| {
+        s["healthy"] == true
+    })
+    .await;
+    assert_eq!(summaries(&alerts(&sc, "ip_delisted")).len(), 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_zone_code_refuses_to_start_with_exit_64() {
     let sc = scene("[[dnsbl.zones]]\nname = \"bl.test\"\nlisted = [\"10.0.0.2\"]\n").await;

@@ -211,10 +211,15 @@ async fn fbl_import_reads_mbox_dumps() {
         "import",
         path.to_str().expect("path"),
         fx.join("aol-headers-only.eml").to_str().expect("path"),
+        fx.join("../dsn-in/postfix-headers.eml")
+            .to_str()
+            .expect("path"),
         "--json",
     ]);
     let recs: Vec<serde_json::Value> = serde_json::from_str(&out).expect("json");
-    assert_eq!(recs.len(), 3, "{out}");
+    assert_eq!(recs.len(), 4, "{out}");
+    assert_eq!(recs[3]["feedback_type"], "delivery-status", "{out}");
+    assert_eq!(recs[3]["fields"]["recipients"][0]["status"], "5.1.1");
     assert_eq!(recs[0]["feedback_type"], "abuse");
     assert!(recs[1]["malformed"].is_string(), "{out}");
     assert_eq!(recs[2]["fields"]["original"], "headers");
@@ -373,4 +378,196 @@ async fn reports_posted_to_the_api_are_attributed_and_readable() {
     )
     .await;
     assert_eq!(dnsbl.status, 200, "{}", dnsbl.text());
+}
+
+/// A Postfix-style DSN about `delivered` (its headers returned, `X-Outguard-Id` included) for
+/// `rcpt`, with `action` and `status`.
+fn dsn(delivered: &str, rcpt: &str, action: &str, status: &str) -> String {
+    let headers = delivered.split("\r\n\r\n").next().unwrap_or_default();
+    format!(
+        "From: MAILER-DAEMON@mx.dest.example (Mail Delivery System)\r\nTo: bounces@fbl.outguard.test\r\n\
+Subject: Undelivered Mail Returned to Sender\r\nAuto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/report; report-type=delivery-status; boundary=\"dsnb\"\r\n\r\n\
+--dsnb\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n\r\n\
+--dsnb\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.dest.example\r\n\r\n\
+Final-Recipient: rfc822; {rcpt}\r\nAction: {action}\r\nStatus: {status}\r\n\
+Diagnostic-Code: smtp; 550 {status} mailbox unavailable\r\n\r\n\
+--dsnb\r\nContent-Type: text/rfc822-headers\r\n\r\n{headers}\r\n\r\n--dsnb--\r\n"
+    )
+}
+
+/// An Exchange-style NDR returning the whole original without our header (attributed by its
+/// Message-ID through the trace).
+fn exchange_ndr(message_id: &str, rcpt: &str) -> String {
+    format!(
+        "From: Microsoft Outlook <MicrosoftExchange329e71ec@dest.example>\r\nTo: <bounces@fbl.outguard.test>\r\n\
+Subject: Undeliverable: Project update\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/report; report-type=delivery-status;\r\n\tboundary=\"ex-ndr\"\r\n\r\n\
+--ex-ndr\r\nContent-Type: text/plain; charset=\"us-ascii\"\r\n\r\nYour message couldn't be delivered.\r\n\r\n\
+--ex-ndr\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns;EX01.dest.example\r\n\r\n\
+Original-Recipient: rfc822;{rcpt}\r\nFinal-Recipient: rfc822;{rcpt}\r\nAction: failed\r\nStatus: 5.1.10\r\n\
+Diagnostic-Code: smtp;550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not\r\n found by SMTP address lookup\r\n\r\n\
+--ex-ndr\r\nContent-Type: message/rfc822\r\n\r\nFrom: <alice@a.example>\r\nTo: <{rcpt}>\r\n\
+Subject: Project update\r\nMessage-ID: <{message_id}>\r\n\r\nHi.\r\n\r\n--ex-ndr--\r\n"
+    )
+}
+
+async fn bounced_events(sc: &Scene, id: &str) -> usize {
+    let out = sc.ok(&["trace", "--id", id, "--json"]);
+    out.matches("\"bounced\"").count()
+}
+
+async fn wait_restricted(sc: &Scene, relay: &RelayProc, who: &str) -> String {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let restricted = sc.ok(&["restricted", "list", "--json"]);
+        if restricted.contains(who) {
+            return restricted;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{who} not restricted; stderr:\n{}",
+            relay.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// Asynchronous bounces: messages relayed and accepted by the destination, then DSNs about
+/// them sent back to the `fbl` listener (null sender) and to `POST /api/v1/fbl` → attributed
+/// (by `X-Outguard-Id`, and by Message-ID for an Exchange NDR), traced as `bounced`, counted
+/// as hard bounces; a delay and a malformed DSN are kept but never counted; 4 hard bounces
+/// among 10 delivered recipients cross the (test-sized) bounce rate and restrict the account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dsns_after_delivery_are_attributed_counted_and_restrict() {
+    let sc = scene(&format!("{FBL}bounce_rate = 0.3\n")).await;
+    sc.provision().await;
+    let relay = RelayProc::start(sc.dir());
+    let token = relay.token.clone().expect("operator token on first start");
+    let alice = Some(("alice@a.example", "alice-pw"));
+    let mut ids = Vec::new();
+    for i in 0..10 {
+        let r = Client::send_mail(
+            relay.addr("submission"),
+            alice,
+            "alice@a.example",
+            &["x@dest.example"],
+            &mail(i),
+        )
+        .await;
+        assert!(r.starts_with("250"), "{r}");
+        ids.push(queued_id(&r));
+    }
+    let got = sc.dest.wait_for(10, WAIT).await;
+    let delivered = |id: &str| {
+        let m = got
+            .iter()
+            .find(|m| String::from_utf8_lossy(&m.data).contains(&format!("X-Outguard-Id: {id}")))
+            .expect("delivered copy");
+        String::from_utf8_lossy(&m.data).into_owned()
+    };
+    let st = store(&sc).await;
+    for id in &ids {
+        for _ in 0..200 {
+            if st.message(id).await.expect("store").is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let fbl_addr = relay.addr("fbl");
+    let send_dsn = |body: String| async move {
+        Client::send_mail(fbl_addr, None, "", &["bounces@fbl.outguard.test"], &body).await
+    };
+
+    // Two hard bounces (Postfix style, our id in the returned headers), one delay, one
+    // malformed DSN.
+    for id in &ids[..2] {
+        let r = send_dsn(dsn(&delivered(id), "x@dest.example", "failed", "5.1.1")).await;
+        assert!(r.starts_with("250 2.0.0 Ok: report "), "{r}");
+    }
+    let r = send_dsn(dsn(
+        &delivered(&ids[2]),
+        "x@dest.example",
+        "delayed",
+        "4.4.1",
+    ))
+    .await;
+    assert!(r.starts_with("250"), "{r}");
+    let r = send_dsn(
+        "From: MAILER-DAEMON@mx.dest.example\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/report; report-type=delivery-status; boundary=\"z\"\r\n\r\n--z\r\n\
+Content-Type: text/plain\r\n\r\nlost the status part\r\n--z--\r\n"
+            .to_string(),
+    )
+    .await;
+    assert!(r.starts_with("250"), "a malformed DSN is kept: {r}");
+    let recs = st.list_fbl_reports(None, 20).await.expect("reports");
+    assert_eq!(recs.len(), 4, "{recs:?}");
+    assert!(recs.iter().all(|r| r.feedback_type == "delivery-status"));
+    assert_eq!(recs.iter().filter(|r| r.malformed.is_some()).count(), 1);
+    let hard: Vec<_> = recs
+        .iter()
+        .filter(|r| r.fields["recipients"][0]["hard"] == true)
+        .collect();
+    assert_eq!(hard.len(), 2);
+    for r in &hard {
+        let att = r.attributed.clone().expect("attributed");
+        assert_eq!(
+            (att.account.as_deref(), att.tenant.as_deref()),
+            (Some("alice@a.example"), Some("a"))
+        );
+    }
+    let deadline = std::time::Instant::now() + WAIT;
+    while bounced_events(&sc, &ids[0]).await + bounced_events(&sc, &ids[1]).await < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no bounced trace events"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_eq!(
+        bounced_events(&sc, &ids[2]).await,
+        0,
+        "a delay is not a bounce"
+    );
+    assert!(sc.ok(&["trace", "--id", &ids[2]]).contains("dsn"));
+    // 2 of 10 is under the rate: give the watcher (1 s poll) time to count, then check.
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    assert!(
+        !sc.ok(&["restricted", "list", "--json"])
+            .contains("alice@a.example"),
+        "restricted on 2/10 hard bounces (or on the delay / the malformed DSN)"
+    );
+
+    // Two more: an Exchange NDR by SMTP (Message-ID via the trace) and a DSN by the API.
+    let r = send_dsn(exchange_ndr("update.3@a.example", "x@dest.example")).await;
+    assert!(r.starts_with("250"), "{r}");
+    let resp = web::request(
+        relay.addr("http"),
+        "POST",
+        "/api/v1/fbl",
+        &[
+            ("Authorization", &format!("Bearer {token}")),
+            ("Content-Type", "message/rfc822"),
+        ],
+        Some(&dsn(
+            &delivered(&ids[4]),
+            "x@dest.example",
+            "failed",
+            "5.2.1",
+        )),
+    )
+    .await;
+    assert_eq!(resp.status, 202, "{}", resp.text());
+    assert_eq!(resp.json()["attributed"]["message_id"], ids[4].as_str());
+    let restricted = wait_restricted(&sc, &relay, "alice@a.example").await;
+    assert!(restricted.contains("bounce_rate"), "{restricted}");
+    assert!(
+        bounced_events(&sc, &ids[3]).await >= 1,
+        "the NDR is on message 3"
+    );
+    let alerts = sc.ok(&["alerts", "--kind", "suspicious_sending_pattern", "--json"]);
+    assert!(alerts.contains("hard bounces"), "{alerts}");
+    st.close().await;
 }

@@ -123,6 +123,36 @@ impl Alert {
     }
 }
 
+/// The cluster-wide identity of an alert: kind, subject, cause and UTC day. Every node that
+/// sees the same thing (the same pool IP listed by the same zone, the same account over the same
+/// rate) builds the same key; the store keeps the first alert with a key and only the node that
+/// stored it notifies, so an alert is recorded, mailed and webhooked once per cluster per day.
+pub fn dedup_key(kind: AlertKind, subject: &str, cause: &str, now: Millis) -> String {
+    format!(
+        "{}|{}|{}|{}",
+        kind.as_str(),
+        subject.to_ascii_lowercase(),
+        cause,
+        utc_day_start(now).div_euclid(24 * 3600 * 1000)
+    )
+}
+
+impl Alert {
+    /// [`dedup_key`] of a tenant alert: its subject (kind and id, within the tenant) and, as
+    /// the cause, what its first measure counts (the limit or rate that was crossed).
+    pub fn dedup_key(&self) -> String {
+        let subject = match &self.subject {
+            Some(Subject::Account(a)) => format!("account:{a}"),
+            Some(Subject::Connector(c)) => format!("connector:{c}"),
+            Some(Subject::Tenant(t)) => format!("tenant:{t}"),
+            None => String::new(),
+        };
+        let subject = format!("{}/{subject}", self.tenant.as_deref().unwrap_or(""));
+        let cause = self.measures.first().map_or("", |m| m.what.as_str());
+        dedup_key(self.kind, &subject, cause, self.created_at)
+    }
+}
+
 /// Whether one more notification of `kind` may go out when `sent_today` already did.
 pub fn within_cap(kind: AlertKind, sent_today: u32) -> bool {
     sent_today < kind.daily_cap()
@@ -192,6 +222,51 @@ mod tests {
         assert_eq!(AlertKind::UserRestricted.severity(), Severity::High);
         assert!(
             AlertKind::IpListed.is_service_wide() && !AlertKind::UserRestricted.is_service_wide()
+        );
+    }
+
+    #[test]
+    fn dedup_keys_per_kind_subject_cause_and_day() {
+        let now = 10 * DAY_MS + 5;
+        let k = |kind, s: &str, c: &str, t| dedup_key(kind, s, c, t);
+        assert_eq!(
+            k(AlertKind::IpListed, "127.0.0.2", "bl.test", now),
+            k(AlertKind::IpListed, "127.0.0.2", "bl.test", now + 3_600_000),
+            "same day"
+        );
+        assert_ne!(
+            k(AlertKind::IpListed, "127.0.0.2", "bl.test", now),
+            k(AlertKind::IpListed, "127.0.0.2", "bl.test", 11 * DAY_MS)
+        );
+        assert_ne!(
+            k(AlertKind::IpListed, "127.0.0.2", "bl.test", now),
+            k(AlertKind::IpListed, "127.0.0.2", "zen.test", now)
+        );
+        assert_ne!(
+            k(AlertKind::IpListed, "127.0.0.2", "bl.test", now),
+            k(AlertKind::IpDelisted, "127.0.0.2", "bl.test", now)
+        );
+        let a = |who: &str, what: &str| {
+            Alert::new(
+                AlertKind::ComplaintRateExceeded,
+                Some("acme"),
+                Some(Subject::Account(who.into())),
+                format!("{who} summary differs"),
+                vec![Measure::new(what, 3, 10)],
+                now,
+            )
+        };
+        assert_eq!(
+            a("Bob@x", "complaints").dedup_key(),
+            a("bob@x", "complaints").dedup_key()
+        );
+        assert_ne!(
+            a("bob@x", "complaints").dedup_key(),
+            a("eve@x", "complaints").dedup_key()
+        );
+        assert_ne!(
+            a("bob@x", "complaints").dedup_key(),
+            a("bob@x", "bounces").dedup_key()
         );
     }
 

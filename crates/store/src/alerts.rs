@@ -1,6 +1,7 @@
 //! Alert records (SPEC §3): every alert is kept (whether or not its notification went out under
 //! the daily cap), listed newest first, and acknowledged by an admin. `alerts_today` lets a
-//! restarted node seed its per-tenant daily caps.
+//! restarted node seed its per-tenant daily caps. `insert_alert_once` is the single decider for
+//! alerts several nodes may raise for the same cause (a dedup key with a unique index).
 
 use outguard_policy::restriction::utc_day_start;
 use outguard_policy::{Alert, AlertKind};
@@ -54,6 +55,33 @@ impl Store {
         .execute(self.w())
         .await?;
         Ok(id)
+    }
+
+    /// Records `alert` under `dedup_key` unless an alert with that key exists: returns the new
+    /// id, or `None` when another node (or an earlier round) recorded it first. The unique index
+    /// on the key decides, so of any number of concurrent callers on any number of nodes exactly
+    /// one stores it — the one that then notifies.
+    pub async fn insert_alert_once(
+        &self,
+        alert: &Alert,
+        dedup_key: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let id = uuid::Uuid::now_v7().simple().to_string();
+        let data = serde_json::to_string(alert)
+            .map_err(|e| StoreError::invalid(format!("cannot encode alert: {e}")))?;
+        let done = sqlx::query(
+            "INSERT INTO alerts (id, tenant, kind, created_at, acknowledged, data, dedup_key) \
+             VALUES ($1, $2, $3, $4, 0, $5, $6) ON CONFLICT (dedup_key) DO NOTHING",
+        )
+        .bind(&id)
+        .bind(alert.tenant.as_deref())
+        .bind(alert.kind.as_str())
+        .bind(alert.created_at)
+        .bind(data)
+        .bind(dedup_key)
+        .execute(self.w())
+        .await?;
+        Ok((done.rows_affected() == 1).then_some(id))
     }
 
     /// Alerts newest first: of one tenant (`None`: every tenant and the service-wide ones) and

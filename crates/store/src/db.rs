@@ -266,18 +266,52 @@ async fn run_migrations(pool: &AnyPool, backend: Backend) -> Result<(), StoreErr
     Ok(())
 }
 
+/// The migrations, in order. A shipped migration is never edited: a change is a new file.
 fn migrator(backend: Backend) -> Migrator {
-    let sql = match backend {
-        Backend::Sqlite => include_str!("../migrations/sqlite/0001_records.sql"),
-        Backend::Postgres => include_str!("../migrations/postgres/0001_records.sql"),
+    let files: [(&str, &str); 3] = match backend {
+        Backend::Sqlite => [
+            (
+                "records",
+                include_str!("../migrations/sqlite/0001_records.sql"),
+            ),
+            (
+                "ui_sessions",
+                include_str!("../migrations/sqlite/0002_ui_sessions.sql"),
+            ),
+            (
+                "dnsbl_state",
+                include_str!("../migrations/sqlite/0003_dnsbl_state.sql"),
+            ),
+        ],
+        Backend::Postgres => [
+            (
+                "records",
+                include_str!("../migrations/postgres/0001_records.sql"),
+            ),
+            (
+                "ui_sessions",
+                include_str!("../migrations/postgres/0002_ui_sessions.sql"),
+            ),
+            (
+                "dnsbl_state",
+                include_str!("../migrations/postgres/0003_dnsbl_state.sql"),
+            ),
+        ],
     };
-    Migrator::with_migrations(vec![Migration::new(
-        1,
-        Cow::Borrowed("records"),
-        MigrationType::Simple,
-        sql.into_sql_str(),
-        false,
-    )])
+    let migrations = files
+        .into_iter()
+        .zip(1..)
+        .map(|((name, sql), version)| {
+            Migration::new(
+                version,
+                Cow::Borrowed(name),
+                MigrationType::Simple,
+                sql.into_sql_str(),
+                false,
+            )
+        })
+        .collect();
+    Migrator::with_migrations(migrations)
 }
 
 #[cfg(test)]

@@ -2,12 +2,18 @@
 //! the latest answer per (IP, zone) that `outguard dnsbl check`, the API and the UI show.
 //! `status` is one of `listed`, `clean`, `error` (the zone answered one of its error codes) or
 //! `unknown` (SERVFAIL, timeout); the monitor decides, the store only keeps.
+//!
+//! Also the monitor's own state per IP ([`DnsblTrack`]: listed, by which zones, clean streak,
+//! drained), saved after every round and loaded at start, so a restart neither returns a listed
+//! IP to rotation nor raises a second `ip_listed` for a listing it already reported.
+
+use std::collections::BTreeMap;
 
 use outguard_types::model::Millis;
 use serde::{Deserialize, Serialize};
 
 use crate::Store;
-use crate::error::StoreError;
+use crate::error::{StoreError, bad_column};
 
 /// Upper bound of one history page.
 pub const MAX_DNSBL_HISTORY: u32 = 10_000;
@@ -23,6 +29,45 @@ pub struct DnsblCheck {
     pub code: Option<String>,
     /// The zone's TXT reason for a listing, or what went wrong for `error` / `unknown`.
     pub reason: Option<String>,
+}
+
+/// One zone's listing of an IP as the monitor saw it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsblListing {
+    pub code: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// The monitor's state of one pool IP.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsblTrack {
+    pub ip: String,
+    /// Considered listed (drained if it is a regular IP and not the last healthy one).
+    pub listed: bool,
+    /// Zones whose latest informative answer was a listing.
+    pub zones: BTreeMap<String, DnsblListing>,
+    /// Clean rounds in a row while listed.
+    pub clean_streak: u32,
+    /// Taken out of rotation by the monitor.
+    pub drained: bool,
+    pub updated_at: Millis,
+}
+
+type TrackRow = (String, i64, i64, i64, String, i64);
+
+fn track_from_row(
+    (ip, listed, clean_streak, drained, zones, updated_at): TrackRow,
+) -> Result<DnsblTrack, StoreError> {
+    let zones =
+        serde_json::from_str(&zones).map_err(|_| bad_column("dnsbl_tracks.zones", &zones))?;
+    Ok(DnsblTrack {
+        ip,
+        listed: listed != 0,
+        zones,
+        clean_streak: u32::try_from(clean_streak).unwrap_or(0),
+        drained: drained != 0,
+        updated_at,
+    })
 }
 
 type Row = (String, String, i64, String, Option<String>, Option<String>);
@@ -65,6 +110,37 @@ impl Store {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Saves the monitor's state of one IP (replacing the previous one).
+    pub async fn save_dnsbl_track(&self, t: &DnsblTrack) -> Result<(), StoreError> {
+        let zones = serde_json::to_string(&t.zones)
+            .map_err(|e| StoreError::invalid(format!("cannot encode DNSBL zones: {e}")))?;
+        sqlx::query(
+            "INSERT INTO dnsbl_tracks (ip, listed, clean_streak, drained, zones, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (ip) DO UPDATE SET \
+             listed = excluded.listed, clean_streak = excluded.clean_streak, \
+             drained = excluded.drained, zones = excluded.zones, updated_at = excluded.updated_at",
+        )
+        .bind(&t.ip)
+        .bind(i64::from(t.listed))
+        .bind(i64::from(t.clean_streak))
+        .bind(i64::from(t.drained))
+        .bind(zones)
+        .bind(t.updated_at)
+        .execute(self.w())
+        .await?;
+        Ok(())
+    }
+
+    /// The monitor's saved state of every IP, by IP.
+    pub async fn dnsbl_tracks(&self) -> Result<Vec<DnsblTrack>, StoreError> {
+        let rows: Vec<TrackRow> = sqlx::query_as(
+            "SELECT ip, listed, clean_streak, drained, zones, updated_at FROM dnsbl_tracks ORDER BY ip",
+        )
+        .fetch_all(self.r())
+        .await?;
+        rows.into_iter().map(track_from_row).collect()
     }
 
     /// The latest answer of every (IP, zone) ever checked, by IP then zone.

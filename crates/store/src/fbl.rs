@@ -11,6 +11,11 @@ use crate::error::{StoreError, bad_column};
 /// Upper bound of one `list_fbl_reports` page.
 pub const MAX_FBL_LIMIT: u32 = 10_000;
 
+const HOUR: i64 = 3_600_000;
+/// Which reports are complaints (the dashboard's counts): not `not-spam` replies, and not the
+/// DSN bounces (`delivery-status`) that the fbl listener stores beside them.
+const COMPLAINT: &str = "feedback_type NOT IN ('not-spam', 'delivery-status')";
+
 /// The message, account and tenant a report was traced back to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FblAttribution {
@@ -104,6 +109,75 @@ impl Store {
             }
         };
         rows.into_iter().map(from_row).collect()
+    }
+
+    /// Complaints received in `[since, until)` per hour (Unix ms of the hour's start, count),
+    /// of one tenant (`None`: all, unattributed reports too). A complaint is a report that is
+    /// not a `not-spam` reply; malformed reports count (a mailbox provider still complained).
+    pub async fn complaints_by_hour(
+        &self,
+        tenant: Option<&str>,
+        since: Millis,
+        until: Millis,
+    ) -> Result<Vec<(Millis, u64)>, StoreError> {
+        let sql = format!(
+            "SELECT (received_at / {HOUR}) * {HOUR} AS hour, COUNT(*) AS n FROM fbl_reports \
+             WHERE {COMPLAINT} AND received_at >= $1 AND received_at < $2{} \
+             GROUP BY (received_at / {HOUR}) * {HOUR} ORDER BY hour",
+            if tenant.is_some() {
+                " AND tenant = $3"
+            } else {
+                ""
+            }
+        );
+        let mut q = sqlx::query_as::<_, (i64, i64)>(sqlx::AssertSqlSafe(sql))
+            .bind(since)
+            .bind(until);
+        if let Some(t) = tenant {
+            q = q.bind(t);
+        }
+        let rows = q.fetch_all(self.r()).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(h, n)| (h, u64::try_from(n).unwrap_or(0)))
+            .collect())
+    }
+
+    /// Complaints received in `[since, until)` per attributed account (tenant, account, count),
+    /// of one tenant (`None`: all), most first, at most `limit`.
+    pub async fn complaints_by_account(
+        &self,
+        tenant: Option<&str>,
+        since: Millis,
+        until: Millis,
+        limit: u32,
+    ) -> Result<Vec<(String, String, u64)>, StoreError> {
+        let n = if tenant.is_some() { 4 } else { 3 };
+        let sql = format!(
+            "SELECT tenant, account, COUNT(*) AS n FROM fbl_reports \
+             WHERE {COMPLAINT} AND account IS NOT NULL AND tenant IS NOT NULL \
+             AND received_at >= $1 AND received_at < $2{} \
+             GROUP BY tenant, account ORDER BY n DESC, tenant, account LIMIT ${n}",
+            if tenant.is_some() {
+                " AND tenant = $3"
+            } else {
+                ""
+            }
+        );
+        let mut q = sqlx::query_as::<_, (String, String, i64)>(sqlx::AssertSqlSafe(sql))
+            .bind(since)
+            .bind(until);
+        if let Some(t) = tenant {
+            q = q.bind(t);
+        }
+        let rows = q
+            .bind(i64::from(limit.clamp(1, MAX_FBL_LIMIT)))
+            .fetch_all(self.r())
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(t, a, n)| (t, a, u64::try_from(n).unwrap_or(0)))
+            .collect())
     }
 
     /// Trace events of `kind` recorded after sequence number `after` (oldest first, at most

@@ -1,5 +1,5 @@
 //! The records store: tenants, accepted domains, accounts, connectors, API tokens, the message
-//! trace, blobs, the audit log, outbound spam policies, restrictions and alerts, on SQLite
+//! trace, blobs, the audit log, outbound spam policies, restrictions, alerts and web UI sessions, on SQLite
 //! (embedded default) or PostgreSQL (cluster mode) with one SQL text and one test suite for both (STYLE rule 7). Also home of the message spool
 //! ([`spool`]), which is local to each node whatever the records backend.
 //!
@@ -27,6 +27,7 @@ mod policies;
 mod restrictions;
 mod tenants;
 mod tokens;
+mod ui_sessions;
 
 use std::sync::Arc;
 
@@ -36,13 +37,14 @@ pub use accounts::generate_password;
 pub use alerts::{MAX_ALERTS_LIMIT, StoredAlert};
 pub use audit::AuditEntry;
 pub use db::Backend;
-pub use dnsbl::{DnsblCheck, MAX_DNSBL_HISTORY};
+pub use dnsbl::{DnsblCheck, DnsblListing, DnsblTrack, MAX_DNSBL_HISTORY};
 pub use error::StoreError;
 pub use fbl::{FblAttribution, FblRecord, MAX_FBL_LIMIT};
-pub use messages::{DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT};
+pub use messages::{DEFAULT_SEARCH_LIMIT, HourlyVolume, MAX_SEARCH_LIMIT, SenderVolume};
 pub use policies::DEFAULT_POLICY;
 pub use restrictions::StoredRestriction;
 pub use tokens::TOKEN_PREFIX;
+pub use ui_sessions::UiSession;
 
 /// Handle to the records database. Clone it freely: clones share pools and caches.
 #[derive(Clone)]

@@ -374,7 +374,7 @@ impl Config {
             path: path.to_string(),
             message: describe_toml_error(text, &e),
         })?;
-        cfg.validate(path)?;
+        cfg.validate(path).map_err(|e| with_line(text, e))?;
         Ok(cfg)
     }
 
@@ -478,6 +478,7 @@ impl Config {
             .default
             .validate()
             .map_err(|m| bad("policy.default", m))?;
+        self.dnsbl.validate().map_err(|(key, m)| bad(&key, m))?;
         Ok(())
     }
 
@@ -499,6 +500,163 @@ impl Config {
             .node
             .clone()
             .unwrap_or_else(|| self.server.hostname.clone())
+    }
+}
+
+/// Where `key` (`a.b`, `a[i].b`, `a.b[i].c`) is set in `text`: the line of its `key =` in the
+/// right table (the `i`-th `[[…]]` of an array of tables), else the table's header line. `None`
+/// when the key is not written in that form (an inline table, a default).
+pub fn key_line(text: &str, key: &str) -> Option<usize> {
+    let (table, leaf) = key.rsplit_once('.').unwrap_or(("", key));
+    let leaf = leaf.split('[').next().unwrap_or(leaf);
+    let (table, index) = match table.strip_suffix(']').and_then(|t| t.rsplit_once('[')) {
+        Some((t, i)) => (t, i.parse::<usize>().ok()),
+        None => (table, None),
+    };
+    let mut seen = 0usize;
+    let mut in_target = table.is_empty();
+    let mut header_line = None;
+    for (n, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if let Some(h) = t.strip_prefix("[[").and_then(|h| h.split_once("]]")) {
+            let current = h.0.trim();
+            in_target = current == table && index == Some(seen);
+            if current == table {
+                seen += 1;
+            }
+        } else if let Some(h) = t.strip_prefix('[').and_then(|h| h.split_once(']')) {
+            in_target = h.0.trim() == table && index.is_none();
+        } else if in_target
+            && let Some(rest) = t.strip_prefix(leaf)
+            && rest.trim_start().starts_with('=')
+        {
+            return Some(n + 1);
+        }
+        if in_target && header_line.is_none() && !table.is_empty() {
+            header_line = Some(n + 1);
+        }
+    }
+    header_line
+}
+
+/// An `Invalid` error with the line of its key in `text`, when it can be found.
+fn with_line(text: &str, e: ConfigError) -> ConfigError {
+    match e {
+        ConfigError::Invalid { path, key, message } => {
+            let message = match key_line(text, &key) {
+                Some(n) => format!("line {n}: {message}"),
+                None => message,
+            };
+            ConfigError::Invalid { path, key, message }
+        }
+        other => other,
+    }
+}
+
+/// One DNSBL answer code or range as written in `[[dnsbl.zones]]` (`"127.0.0.2"`,
+/// `"127.0.0.4-127.0.0.7"`): both ends IPv4 in 127.0.0.0/8 (RFC 5782 §2.1), low end first.
+pub fn dnsbl_code_range(s: &str) -> Result<(std::net::Ipv4Addr, std::net::Ipv4Addr), String> {
+    let (a, b) = s.split_once('-').unwrap_or((s, s));
+    let ip = |x: &str| {
+        x.trim()
+            .parse::<std::net::Ipv4Addr>()
+            .ok()
+            .filter(|ip| ip.octets()[0] == 127)
+            .ok_or_else(|| {
+                format!(
+                    "`{s}` is not an IPv4 address in 127.0.0.0/8 \
+                     (expected 127.x.y.z or 127.x.y.z-127.x.y.z)"
+                )
+            })
+    };
+    let (from, to) = (ip(a)?, ip(b)?);
+    if from > to {
+        return Err(format!("`{s}`: the range ends before it starts"));
+    }
+    Ok((from, to))
+}
+
+/// A DNS name as a zone may be called: 1–253 characters, labels of 1–63 letters, digits, `-`
+/// or `_` not starting or ending with `-`, at least two labels (one trailing dot allowed).
+pub fn valid_dns_name(name: &str) -> bool {
+    let n = name.strip_suffix('.').unwrap_or(name);
+    let labels: Vec<&str> = n.split('.').collect();
+    !n.is_empty()
+        && n.len() <= 253
+        && labels.len() >= 2
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
+}
+
+impl DnsblConfig {
+    /// Shortest and longest `interval`.
+    pub const INTERVAL_RANGE: (Duration, Duration) =
+        (Duration::from_secs(1), Duration::from_secs(24 * 3600));
+    /// Largest `clear_checks`.
+    pub const MAX_CLEAR_CHECKS: u32 = 100;
+
+    /// Ranges, zone names, and every code: in 127.0.0.0/8, never both a listing and an error
+    /// code of one zone. Returns the offending key (`dnsbl.zones[i].listed`) and why.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        let (lo, hi) = Self::INTERVAL_RANGE;
+        if self.interval < lo || self.interval > hi {
+            return Err((
+                "dnsbl.interval".into(),
+                format!(
+                    "`{}` is outside 1s–24h",
+                    humantime::format_duration(self.interval)
+                ),
+            ));
+        }
+        if !(1..=Self::MAX_CLEAR_CHECKS).contains(&self.clear_checks) {
+            return Err((
+                "dnsbl.clear_checks".into(),
+                format!(
+                    "{} is outside 1–{}",
+                    self.clear_checks,
+                    Self::MAX_CLEAR_CHECKS
+                ),
+            ));
+        }
+        let mut names: Vec<String> = Vec::new();
+        for (i, z) in self.zones.iter().enumerate() {
+            let key = |k: &str| format!("dnsbl.zones[{i}].{k}");
+            if !valid_dns_name(&z.name) {
+                return Err((key("name"), format!("`{}` is not a valid DNS name", z.name)));
+            }
+            let name = z.name.trim_end_matches('.').to_ascii_lowercase();
+            if names.contains(&name) {
+                return Err((key("name"), format!("zone `{name}` is configured twice")));
+            }
+            let ranges = |k: &str, list: &[String]| {
+                list.iter()
+                    .map(|c| {
+                        dnsbl_code_range(c).map_err(|m| (key(k), format!("zone `{name}`: {m}")))
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            };
+            let listed = ranges("listed", &z.listed)?;
+            let errors = ranges("errors", &z.errors)?;
+            for (i, (a, b)) in errors.iter().enumerate() {
+                if let Some(j) = listed.iter().position(|(c, d)| a <= d && c <= b) {
+                    return Err((
+                        key("errors"),
+                        format!(
+                            "zone `{name}`: error code `{}` is also a listing code (`{}`)",
+                            z.errors[i], z.listed[j]
+                        ),
+                    ));
+                }
+            }
+            names.push(name);
+        }
+        Ok(())
     }
 }
 
@@ -626,6 +784,132 @@ mod tests {
             e.to_string().contains("retry_schedule") || e.to_string().contains("duration"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn dnsbl_zone_codes_are_checked_with_key_and_line() {
+        let zone = |listed: &str, errors: &str| {
+            format!(
+                "[server]\nhostname = \"x\"\n\n[dnsbl]\ninterval = \"5m\"\n\n\
+                 [[dnsbl.zones]]\nname = \"ok.test\"\n\n\
+                 [[dnsbl.zones]]\nname = \"bl.test\"\nlisted = [{listed}]\nerrors = [{errors}]\n"
+            )
+        };
+        let good = Config::parse(
+            &zone(
+                r#""127.0.0.2", "127.0.0.4-127.0.0.7""#,
+                r#""127.255.255.254""#,
+            ),
+            "t",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(good.dnsbl.zones.len(), 2);
+        let cases = [
+            (
+                zone(r#""10.0.0.2""#, ""),
+                "dnsbl.zones[1].listed",
+                "line 12",
+                "10.0.0.2",
+            ),
+            (
+                zone(r#""127.0.0.9-127.0.0.2""#, ""),
+                "dnsbl.zones[1].listed",
+                "line 12",
+                "ends before",
+            ),
+            (
+                zone(r#""127.0.0.2""#, r#""nope""#),
+                "dnsbl.zones[1].errors",
+                "line 13",
+                "127.0.0.0/8",
+            ),
+            (
+                zone(r#""127.0.0.2-127.0.0.11""#, r#""127.0.0.4""#),
+                "dnsbl.zones[1].errors",
+                "line 13",
+                "also a listing code",
+            ),
+            (
+                zone(r#""::1""#, ""),
+                "dnsbl.zones[1].listed",
+                "line 12",
+                "::1",
+            ),
+        ];
+        for (text, key, line, what) in cases {
+            let e = Config::parse(&text, "t.toml").unwrap_err();
+            let ConfigError::Invalid { key: k, .. } = &e else {
+                panic!("{e:?}");
+            };
+            assert_eq!(k, key, "{e}");
+            let e = e.to_string();
+            assert!(
+                e.contains(line) && e.contains(what) && e.contains("bl.test"),
+                "{e}"
+            );
+        }
+        for (text, key, line) in [
+            (
+                "[dnsbl]\ninterval = \"500ms\"\n",
+                "dnsbl.interval",
+                "line 2",
+            ),
+            (
+                "[dnsbl]\ninterval = \"2days\"\n",
+                "dnsbl.interval",
+                "line 2",
+            ),
+            (
+                "\n[dnsbl]\nclear_checks = 0\n",
+                "dnsbl.clear_checks",
+                "line 3",
+            ),
+            (
+                "[dnsbl]\nclear_checks = 1000\n",
+                "dnsbl.clear_checks",
+                "line 2",
+            ),
+            (
+                "[[dnsbl.zones]]\nname = \"bad_zone..test\"\n",
+                "dnsbl.zones[0].name",
+                "line 2",
+            ),
+            (
+                "[[dnsbl.zones]]\nname = \"nodot\"\n",
+                "dnsbl.zones[0].name",
+                "line 2",
+            ),
+            (
+                "[[dnsbl.zones]]\nname = \"-x.test\"\n",
+                "dnsbl.zones[0].name",
+                "line 2",
+            ),
+            (
+                "[[dnsbl.zones]]\nname = \"a.test\"\n[[dnsbl.zones]]\nname = \"A.test.\"\n",
+                "dnsbl.zones[1].name",
+                "line 4",
+            ),
+        ] {
+            let e = Config::parse(text, "t.toml").unwrap_err();
+            let msg = e.to_string();
+            assert!(msg.contains(key) && msg.contains(line), "{text}: {msg}");
+        }
+        assert!(valid_dns_name("zen.spamhaus.org.") && valid_dns_name("b.barracudacentral.org"));
+        assert!(!valid_dns_name("") && !valid_dns_name("a..b") && !valid_dns_name("a b.test"));
+    }
+
+    #[test]
+    fn key_lines() {
+        let text = "store = \"sqlite:x\"\n[limits]\nmessages_per_minute = 0\n[[pools]]\nname = \"a\"\n[[pools]]\nname = \"b\"\nsource_ips = []\n";
+        assert_eq!(key_line(text, "store"), Some(1));
+        assert_eq!(key_line(text, "limits.messages_per_minute"), Some(3));
+        assert_eq!(key_line(text, "pools[1].source_ips"), Some(8));
+        assert_eq!(
+            key_line(text, "pools[0].source_ips"),
+            Some(4),
+            "the table's header"
+        );
+        assert_eq!(key_line(text, "dnsbl.interval"), None);
     }
 
     #[test]

@@ -4,6 +4,12 @@
 //! the last healthy regular IP (the alert says so, and later rounds retry the drain);
 //! `high-risk` and `relay` IPs are only alerted. Alerts are service-wide: recorded, sent to the
 //! webhooks and mailed to `[notifications] operator_recipients` within the daily cap.
+//!
+//! The per-IP state is saved in the store after every round and [`Monitor::restore`]d at start
+//! (before the listeners bind): a listed regular IP stays out of rotation across a restart until
+//! it clears, and a listing already reported is not reported again. Alerts carry a dedup key
+//! (kind, IP, zone, UTC day): when several nodes have the same pool IP, the first to record the
+//! alert notifies and the others stay silent.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -11,10 +17,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mail_builder::MessageBuilder;
+use outguard_policy::alerts::dedup_key;
 use outguard_policy::{Alert, AlertKind, CapDecision};
+use outguard_store::{DnsblListing, DnsblTrack};
 use outguard_types::model::Millis;
 
-use super::track::{Change, IpTrack};
+use super::track::{Change, IpTrack, Listing};
 use super::{Checker, DnsblError, Zone, check_all, check_record, pool_ips};
 use crate::server::Relay;
 use crate::trace::now_ms;
@@ -48,6 +56,27 @@ impl Monitor {
             clear_checks: cfg.dnsbl.clear_checks,
             tracks: HashMap::new(),
         })
+    }
+
+    /// Load the state saved by the previous run for the IPs still configured, and take the
+    /// listed regular IPs it had drained out of rotation again at once (before any new round).
+    pub async fn restore(&mut self, relay: &Relay) -> Result<(), DnsblError> {
+        let saved = relay.store.dnsbl_tracks().await?;
+        for (ip, pools) in pool_ips(&relay.cfg.pools) {
+            let Some(t) = saved.iter().find(|t| t.ip == ip.to_string()) else {
+                continue;
+            };
+            let mut track = from_saved(t);
+            let regular = pools.iter().any(|p| p == "regular");
+            track.drained &= regular && track.listed;
+            if track.drained {
+                relay.queue.pools().set_healthy(ip, false);
+                tracing::warn!(%ip, zones = ?track.zones.keys().collect::<Vec<_>>(),
+                    "listed IP kept out of rotation (state from the previous run)");
+            }
+            self.tracks.insert(ip, track);
+        }
+        Ok(())
     }
 
     /// Run rounds until shutdown.
@@ -86,7 +115,54 @@ impl Monitor {
             let changes = track.observe(round, self.clear_checks);
             let regular = pools.iter().any(|p| p == "regular");
             act(relay, *ip, pools, regular, track, changes, now).await;
+            if let Err(e) = relay
+                .store
+                .save_dnsbl_track(&to_saved(*ip, track, now))
+                .await
+            {
+                tracing::error!(error = %e, %ip, "cannot save DNSBL state");
+            }
         }
+    }
+}
+
+fn from_saved(t: &DnsblTrack) -> IpTrack {
+    IpTrack {
+        listed: t.listed,
+        zones: t
+            .zones
+            .iter()
+            .map(|(z, l)| {
+                let listing = Listing {
+                    code: l.code.clone(),
+                    reason: l.reason.clone(),
+                };
+                (z.clone(), listing)
+            })
+            .collect(),
+        clean_streak: t.clean_streak,
+        drained: t.drained,
+    }
+}
+
+fn to_saved(ip: IpAddr, t: &IpTrack, now: Millis) -> DnsblTrack {
+    DnsblTrack {
+        ip: ip.to_string(),
+        listed: t.listed,
+        zones: t
+            .zones
+            .iter()
+            .map(|(z, l)| {
+                let listing = DnsblListing {
+                    code: l.code.clone(),
+                    reason: l.reason.clone(),
+                };
+                (z.clone(), listing)
+            })
+            .collect(),
+        clean_streak: t.clean_streak,
+        drained: t.drained,
+        updated_at: now,
     }
 }
 
@@ -127,7 +203,8 @@ async fn act(
                     "IP {ip} ({}) listed on {zone}: {code} {reason}{note}",
                     pools.join(", ")
                 );
-                service_alert(relay, AlertKind::IpListed, summary, now).await;
+                let key = dedup_key(AlertKind::IpListed, &ip.to_string(), &zone, now);
+                service_alert(relay, AlertKind::IpListed, summary, Some(key), now).await;
             }
             Change::Delisted => {
                 if track.drained {
@@ -138,7 +215,8 @@ async fn act(
                     "IP {ip} ({}) is no longer listed; back in rotation",
                     pools.join(", ")
                 );
-                service_alert(relay, AlertKind::IpDelisted, summary, now).await;
+                let key = dedup_key(AlertKind::IpDelisted, &ip.to_string(), "", now);
+                service_alert(relay, AlertKind::IpDelisted, summary, Some(key), now).await;
             }
         }
     }
@@ -158,16 +236,34 @@ fn last_healthy_regular(relay: &Relay, ip: IpAddr) -> bool {
 }
 
 /// Record a service-wide alert; within the daily cap also webhooks and the operators' email.
-pub async fn service_alert(relay: &Relay, kind: AlertKind, summary: String, now: Millis) {
+/// With a `dedup_key` (see [`dedup_key`]) it is recorded and sent once per cluster: a node that
+/// finds the key already stored (another node saw the same listing first) does nothing.
+pub async fn service_alert(
+    relay: &Relay,
+    kind: AlertKind,
+    summary: String,
+    dedup: Option<String>,
+    now: Millis,
+) {
     let alert = Alert::new(kind, None, None, summary, Vec::new(), now);
+    let stored = match &dedup {
+        Some(key) => relay.store.insert_alert_once(&alert, key).await,
+        None => relay.store.insert_alert(&alert).await.map(Some),
+    };
+    match stored {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            tracing::info!(kind = kind.as_str(), summary = %alert.summary,
+                "alert already recorded (another node or an earlier run); not notifying again");
+            return;
+        }
+        Err(e) => tracing::error!(error = %e, "cannot record alert"),
+    }
     let decision = relay
         .alert_cap
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .admit("", kind, now);
-    if let Err(e) = relay.store.insert_alert(&alert).await {
-        tracing::error!(error = %e, "cannot record alert");
-    }
     tracing::warn!(kind = kind.as_str(), summary = %alert.summary, "alert");
     if !matches!(decision, CapDecision::Notify { .. }) {
         return;

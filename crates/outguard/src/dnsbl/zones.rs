@@ -5,7 +5,7 @@
 
 use std::net::Ipv4Addr;
 
-use outguard_types::config::DnsblZoneConfig;
+use outguard_types::config::{DnsblZoneConfig, dnsbl_code_range};
 
 /// A configured zone whose codes do not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -96,22 +96,12 @@ pub fn defaults() -> Vec<Zone> {
     ]
 }
 
-fn parse_ip(zone: &str, s: &str) -> Result<Ipv4Addr, ZoneError> {
-    s.trim().parse().map_err(|_| ZoneError {
+/// The same rule `check-config` applies (`outguard_types::config::dnsbl_code_range`).
+fn parse_range(zone: &str, s: &str, meaning: &str) -> Result<Range, ZoneError> {
+    let (from, to) = dnsbl_code_range(s).map_err(|_| ZoneError {
         zone: zone.into(),
         value: s.into(),
-    })
-}
-
-fn parse_range(zone: &str, s: &str, meaning: &str) -> Result<Range, ZoneError> {
-    let (a, b) = s.split_once('-').unwrap_or((s, s));
-    let (from, to) = (parse_ip(zone, a)?, parse_ip(zone, b)?);
-    if from > to || from.octets()[0] != 127 || to.octets()[0] != 127 {
-        return Err(ZoneError {
-            zone: zone.into(),
-            value: s.into(),
-        });
-    }
+    })?;
     Ok(Range {
         from,
         to,

@@ -21,14 +21,31 @@ impl Relay {
             return; // another session or node restricted first and raised the alert
         }
         let tenant = alert.tenant.clone().unwrap_or_default();
+        // A restriction was decided once above; a bare alert (action `alert`, complaint and
+        // bounce rates) may be raised by every node that sees the crossing: the dedup key
+        // (kind, subject, cause, UTC day) lets exactly one record and notify it.
+        let stored = match &action {
+            Action::Alert { .. } => {
+                self.store
+                    .insert_alert_once(&alert, &alert.dedup_key())
+                    .await
+            }
+            Action::Restrict { .. } => self.store.insert_alert(&alert).await.map(Some),
+        };
+        match stored {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                tracing::info!(kind = alert.kind.as_str(), %tenant, summary = %alert.summary,
+                    "alert already recorded today (here or on another node); not notifying again");
+                return;
+            }
+            Err(e) => tracing::error!(error = %e, "cannot record alert"),
+        }
         let decision = self
             .alert_cap
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .admit(&tenant, alert.kind, alert.created_at);
-        if let Err(e) = self.store.insert_alert(&alert).await {
-            tracing::error!(error = %e, "cannot record alert");
-        }
         tracing::warn!(kind = alert.kind.as_str(), %tenant, summary = %alert.summary, "alert");
         if matches!(decision, CapDecision::Notify { .. }) {
             self.webhooks.send(&alert);
@@ -44,6 +61,7 @@ impl Relay {
     async fn restrict(&self, r: &Restriction, _eff: &EffectivePolicy) -> bool {
         let decided = match self.store.insert_restriction_once(r).await {
             Ok(Some(id)) => {
+                self.metrics.restriction(r);
                 tracing::warn!(subject = r.subject.id(), %id, limit = r.reason.limit.as_str(), "restricted");
                 true
             }
@@ -66,7 +84,7 @@ impl Relay {
 
     /// Hold every queued message of the restricted account, connector or tenant (the queue
     /// records a `held` trace event for each).
-    async fn hold_queued(&self, subject: &Subject) {
+    pub(crate) async fn hold_queued(&self, subject: &Subject) {
         let held = self
             .queue
             .hold_matching(|env| match subject {

@@ -1,4 +1,4 @@
-//! Which message, account and tenant a report is about (SPEC §4): the original's
+//! Which message, account and tenant a report (ARF or DSN) is about (SPEC §4): the original's
 //! `X-Outguard-Id` (every message we deliver carries it) names the message directly; else its
 //! `Message-ID` is looked up in the trace (newest message with that header). A report that
 //! names neither, or names a message we do not know, stays unattributed.
@@ -12,12 +12,26 @@ pub async fn attribute(
     store: &Store,
     p: &ParsedReport,
 ) -> Result<Option<FblAttribution>, StoreError> {
+    attribute_keys(
+        store,
+        p.outguard_id.as_deref(),
+        p.original_message_id.as_deref(),
+    )
+    .await
+}
+
+/// The same from the two keys (ARF reports and DSNs alike).
+pub async fn attribute_keys(
+    store: &Store,
+    outguard_id: Option<&str>,
+    message_id: Option<&str>,
+) -> Result<Option<FblAttribution>, StoreError> {
     let mut msg = None;
-    if let Some(id) = &p.outguard_id {
+    if let Some(id) = outguard_id {
         msg = store.message(id).await?;
     }
     if msg.is_none()
-        && let Some(mid) = &p.original_message_id
+        && let Some(mid) = message_id
         && let Some(id) = store.find_message_by_header_id(mid).await?
     {
         msg = store.message(&id).await?;

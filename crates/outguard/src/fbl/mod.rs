@@ -5,10 +5,12 @@
 //! when malformed — never lost, never an error), traced as a `complaint` event on the message,
 //! counted towards the account's and tenant's complaint rates ([`rates`]) and, when the
 //! original is included, learned as spam for the tenant ([`learn`]). Hard bounces feed the
-//! same rate machinery ([`bounces`]).
+//! same rate machinery ([`bounces`]), and so do asynchronous bounces: DSNs (RFC 3464) that
+//! arrive the same ways are told from ARF reports and handled by [`dsn`].
 
 pub mod attribute;
 pub mod bounces;
+pub mod dsn;
 pub mod learn;
 pub mod parse;
 pub mod rates;
@@ -72,8 +74,12 @@ pub fn complaint_event(rec: &FblRecord, message_id: &str) -> TraceEvent {
 }
 
 /// A report received by the running relay (API or SMTP): recorded, traced, counted, learned.
+/// A DSN (`multipart/report; report-type=delivery-status`) goes to [`dsn::ingest`].
 /// Only a store failure is an error; a malformed report is an `Ok` record with `malformed` set.
 pub async fn ingest(relay: &Relay, raw: &[u8]) -> Result<FblRecord, FblError> {
+    if dsn::is_dsn(raw) {
+        return dsn::ingest(relay, raw).await;
+    }
     let now = now_ms();
     let (rec, parsed) = record_report(&relay.store, raw, now).await?;
     let Some(att) = &rec.attributed else {
