@@ -106,6 +106,10 @@ pub struct State {
     /// Per recipient; a recipient missing here is pending.
     #[serde(default)]
     pub rcpts: BTreeMap<String, RcptState>,
+    /// Failed recipients whose DSN could not be spooled yet (a full disk): the message stays
+    /// queued until the DSN is written, so the sender's bounce is never lost.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dsn_owed: Vec<String>,
 }
 
 impl State {

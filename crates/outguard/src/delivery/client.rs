@@ -312,7 +312,12 @@ pub async fn deliver(a: &Attempt<'_>) -> Result<AttemptResult, AttemptError> {
         }
     }
     let rcpts = transaction(&mut conn, a, &caps).await?;
-    let _ = tokio::time::timeout(Duration::from_secs(2), conn.command("QUIT\r\n")).await;
+    // The outcomes are final at the reply to the dot: hand them back now and say QUIT on the
+    // side, so a crash between the remote's 250 and our spool record (which would deliver the
+    // message again after restart) has no round trip of its own to land in.
+    tokio::spawn(async move {
+        let _ = tokio::time::timeout(Duration::from_secs(2), conn.command("QUIT\r\n")).await;
+    });
     Ok(AttemptResult {
         host: a.hop.host.clone(),
         remote: addr,

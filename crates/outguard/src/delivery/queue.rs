@@ -100,6 +100,7 @@ pub struct Inner {
     stop: CancellationToken,
     /// Serialises state-file writes so an older state can never overwrite a newer one.
     persist_lock: Mutex<()>,
+    attempts: crate::metrics::DeliveryAttempts,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -207,6 +208,7 @@ impl Queue {
             sites: Mutex::new(HashMap::new()),
             stop: CancellationToken::new(),
             persist_lock: Mutex::new(()),
+            attempts: Default::default(),
         });
         let spool = inner.deps.spool.clone();
         let all = tokio::task::spawn_blocking(move || spool.load_all())
@@ -318,6 +320,7 @@ async fn run_message(inner: &Arc<Inner>, id: &str) {
     };
     let payload = super::attempt::payload(inner, &env, &body);
     let results = super::attempt::run(inner, &env, &state, &payload).await;
+    inner.attempts.count(&results);
     finish(inner, &env, state, results, &body).await;
 }
 
@@ -392,7 +395,16 @@ async fn finish(
             detail,
             json!({ "rcpts": rcpts }),
         );
-        send_dsn(inner, env, &failed, body, now).await;
+    }
+    // New failures plus those whose DSN an earlier round could not spool.
+    let mut owed: Vec<(String, RcptState)> = std::mem::take(&mut state.dsn_owed)
+        .into_iter()
+        .filter(|r| !failed.iter().any(|(f, _)| f == r))
+        .filter_map(|r| state.rcpts.get(&r).cloned().map(|st| (r, st)))
+        .collect();
+    owed.extend(failed);
+    if !owed.is_empty() && !send_dsn(inner, env, &owed, body, now).await {
+        state.dsn_owed = owed.into_iter().map(|(r, _)| r).collect();
     }
     {
         let mut entries = lock(&inner.entries);
@@ -404,7 +416,7 @@ async fn finish(
         state.quarantined = e.state.quarantined;
         e.in_flight = false;
     }
-    if state.pending(env).is_empty() {
+    if state.pending(env).is_empty() && state.dsn_owed.is_empty() {
         complete(inner, env, &state).await;
     } else {
         defer(inner, env, state, now).await;
@@ -495,21 +507,22 @@ async fn send_dsn(
     failed: &[(String, RcptState)],
     body: &[u8],
     now: i64,
-) {
+) -> bool {
+    // None: no DSN is due (a null sender, or NOTIFY=NEVER).
     let Some((dsn, dsn_body)) =
         bounce::make_dsn(&inner.deps.config.hostname, env, failed, body, now)
     else {
-        return;
+        return true;
     };
     let spool = inner.deps.spool.clone();
     let (d, b) = (dsn.clone(), dsn_body.clone());
     match tokio::task::spawn_blocking(move || spool.accept_blocking(&d, &b)).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => {
-            tracing::error!(id = %env.id, error = %e, "cannot spool DSN");
-            return;
+            tracing::error!(id = %env.id, error = %e, "cannot spool DSN; keeping the message until it can");
+            return false;
         }
-        Err(_) => return,
+        Err(_) => return false,
     }
     inner.emit(QueueEvent::Created {
         envelope: dsn.clone(),
@@ -526,9 +539,15 @@ async fn send_dsn(
     let pool = dsn.pool.clone();
     insert(inner, dsn, State::default());
     inner.set_state(&id, MessageState::Queued, &pool);
+    true
 }
 
 impl QueueHandle {
+    /// Delivery attempts by result since start (`/metrics`).
+    pub fn delivery_attempts(&self) -> &crate::metrics::DeliveryAttempts {
+        &self.inner.attempts
+    }
+
     /// Take a message the spool just accepted into the queue.
     #[cfg(test)]
     pub async fn enqueue(&self, id: &str) {
