@@ -7,6 +7,12 @@
 # "*" → the sink at 127.0.0.1:2626, exactly as Postfix relays with relayhost there.
 #
 #   bench/relay.sh [--messages N] [--scenarios sink,postfix,outguard] [--sessions S]
+#                  [--policy-rounds R]
+#
+# --policy-rounds R adds R alternating pairs of Outguard runs in the same run, policy on
+# (the default) and policy off (`serve --bench-policy-off`: no counters, limits or
+# restrictions; scan, spool and trace still on), and prints the mean ratio — the cost of the
+# policy step on the whole relay path (issue target: policy on within 5 % of policy off).
 #
 # The harness is copied to a temp dir so ../shared stays untouched; the table is printed and
 # kept in bench/results/relay-DATE.md.
@@ -16,12 +22,14 @@ SHARED="${SHARED:-$ROOT/../shared}"
 MESSAGES=5000
 SESSIONS=20
 SCENARIOS="sink,postfix,relay"
+POLICY_ROUNDS=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --messages) MESSAGES="$2"; shift 2 ;;
     --sessions) SESSIONS="$2"; shift 2 ;;
     --scenarios) SCENARIOS="$2"; shift 2 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    --policy-rounds) POLICY_ROUNDS="$2"; shift 2 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 64 ;;
   esac
 done
@@ -60,6 +68,14 @@ DATE="$(date +%F)"
 "$WORK/bench/peer_relay.sh" --scenarios "$SCENARIOS" --messages "$MESSAGES" --sessions "$SESSIONS" \
   --relay-port 2600 --relay-label outguard --date "$DATE" \
   --relay-cmd "exec $BIN --config $DATA/outguard.toml serve"
+for r in $(seq 1 "$POLICY_ROUNDS"); do
+  for mode in on off; do
+    flag=""; [ "$mode" = off ] && flag="--bench-policy-off"
+    "$WORK/bench/peer_relay.sh" --scenarios relay --messages "$MESSAGES" --sessions "$SESSIONS" \
+      --relay-port 2600 --relay-label "outguard-policy-$mode-$r" --date "$DATE" \
+      --relay-cmd "exec $BIN --config $DATA/outguard.toml serve $flag"
+  done
+done
 
 RESULT="$WORK/bench/results/peers-$DATE.md"
 mkdir -p "$ROOT/bench/results"
@@ -84,6 +100,14 @@ def rate(d):
 pf, og = rows.get("postfix"), rows.get("outguard")
 if pf and og and rate(pf) and rate(og):
     print(f"Outguard / Postfix delivered msg/s: {rate(og):.0f} / {rate(pf):.0f} = {rate(og)/rate(pf):.2f}x")
+on = [rate(d) for k, d in sorted(rows.items()) if k.startswith("outguard-policy-on-")]
+off = [rate(d) for k, d in sorted(rows.items()) if k.startswith("outguard-policy-off-")]
+if on and off:
+    m_on, m_off = sum(on) / len(on), sum(off) / len(off)
+    print()
+    print(f"Policy on, rounds:  {', '.join(f'{x:.0f}' for x in on)} msg/s (mean {m_on:.0f})")
+    print(f"Policy off, rounds: {', '.join(f'{x:.0f}' for x in off)} msg/s (mean {m_off:.0f})")
+    print(f"Policy on / off = {m_on / m_off:.3f} ({(1 - m_on / m_off) * 100:+.1f} % cost)")
 PY
 } | tee "$OUT"
 echo "kept: $OUT (harness copy and logs in $WORK)" >&2

@@ -384,6 +384,93 @@ async fn two_nodes_share_one_limit_restriction_and_notification() {
     }
 }
 
+/// SPEC §3 on a cluster: a restriction decided on node 1 holds the account's mail that is
+/// queued on node 2 (each node has its own spool), not only on the deciding node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn restriction_on_one_node_holds_mail_queued_on_the_other() {
+    require_servers().await;
+    let sc = scene("").await;
+    let schema = PgSchema::new();
+    let prefix = format!("cluster-{}", uuid::Uuid::now_v7().simple());
+    let counters = format!("{REDIS}?prefix={prefix}");
+    provision(&schema.url()).await;
+    let d1 = node_config(&sc, 1, &schema.url(), &counters);
+    let d2 = node_config(&sc, 2, &schema.url(), &counters);
+    cli_ok(
+        &d1,
+        &[
+            "policy",
+            "set",
+            "--tenant",
+            "a",
+            "recipient_limit_external_per_hour=5",
+        ],
+    );
+    let (n1, n2) = start_both(d1.clone(), d2);
+
+    // Queued on node 2 and deferred there: broken.example answers SERVFAIL for its MX.
+    let reply = Client::send_mail(
+        n2.addr("submission"),
+        Some(("bob@a.example", "bob-pw")),
+        "bob@a.example",
+        &["x@broken.example"],
+        &message(
+            "bob@a.example",
+            "x@broken.example",
+            "Queued",
+            "Waiting on node 2.",
+        ),
+    )
+    .await;
+    assert!(reply.starts_with("250"), "node 2: {reply}");
+    let id = common::client::queued_id(&reply);
+
+    // Bob crosses the limit on node 1: node 1 decides the restriction.
+    let mut crossed = None;
+    for i in 0..10 {
+        let to = format!("r{i}@dest.example");
+        let r = Client::send_mail(
+            n1.addr("submission"),
+            Some(("bob@a.example", "bob-pw")),
+            "bob@a.example",
+            &[to.as_str()],
+            &message("bob@a.example", &to, "More", "Over the limit."),
+        )
+        .await;
+        if !r.starts_with("250") {
+            crossed = Some(r);
+            break;
+        }
+    }
+    assert_eq!(
+        crossed.as_deref(),
+        Some("550 5.2.2 Submission quota exceeded"),
+        "bob must cross 5/hour on node 1"
+    );
+
+    // Node 2 holds its queued message of bob within its restriction poll.
+    let start = Instant::now();
+    loop {
+        let trace = cli_ok(&d1, &["trace", "--id", &id, "--json"]);
+        if trace.contains("\"held\"") {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "node 2 did not hold bob's queued message {id}: {trace}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!(
+        "held on node 2 {:?} after the restriction on node 1",
+        start.elapsed()
+    );
+    drop((n1, n2));
+    if let Ok(c) = RedisCounters::connect(REDIS, &prefix).await {
+        let _ = c.purge().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_down_defers_and_recovers_without_restart() {
     require_servers().await;
@@ -469,4 +556,81 @@ async fn redis_down_defers_and_recovers_without_restart() {
             .all(|r| !r.starts_with("down") && !r.starts_with("open")),
         "{delivered:?}"
     );
+}
+
+/// Alerts once per cluster (SPEC §3/§6): both nodes have the same high-risk IP and both
+/// monitors see it listed, round after round; one `ip_listed` alert is recorded in the shared
+/// store and the operators get one email, not one per node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_ip_listed_on_two_nodes_is_alerted_once() {
+    require_servers().await;
+    let sc = scene("").await;
+    sc.dns.update(|z| {
+        z.a("3.0.0.127.bl.test", [127, 0, 0, 2].into());
+    });
+    let schema = PgSchema::new();
+    let prefix = format!("cluster-{}", uuid::Uuid::now_v7().simple());
+    let counters = format!("{REDIS}?prefix={prefix}");
+    provision(&schema.url()).await;
+    let dnsbl = "\n[dnsbl]\ninterval = \"1s\"\n\n[[dnsbl.zones]]\nname = \"bl.test\"\n\n\
+                 [notifications]\noperator_recipients = [\"ops@b.example\"]\n";
+    let mut dirs = Vec::new();
+    for n in [1, 2] {
+        let dir = node_config(&sc, n, &schema.url(), &counters);
+        let path = dir.join("outguard.toml");
+        let text = std::fs::read_to_string(&path).expect("config");
+        // Node 2's high-risk pool is node 1's: the same IP watched by both.
+        let text = text.replace(
+            r#"source_ips = ["127.0.0.6"]"#,
+            r#"source_ips = ["127.0.0.3"]"#,
+        );
+        std::fs::write(&path, format!("{text}{dnsbl}")).expect("config");
+        dirs.push(dir);
+    }
+    let (n1, n2) = start_both(dirs[0].clone(), dirs[1].clone());
+    let store = Store::open(&schema.url()).await.expect("store");
+    let deadline = Instant::now() + WAIT;
+    // Both monitors have checked a few rounds: each node's DNSBL history has the listing.
+    loop {
+        let checks = store
+            .dnsbl_history(Some("127.0.0.3"), 100)
+            .await
+            .expect("history");
+        if checks.iter().filter(|c| c.status == "listed").count() >= 6 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the monitors did not check; n1:\n{}\nn2:\n{}",
+            n1.stderr(),
+            n2.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let listed = store
+        .list_alerts(None, Some(outguard_policy::AlertKind::IpListed), 100)
+        .await
+        .expect("alerts");
+    assert_eq!(
+        listed.len(),
+        1,
+        "one ip_listed for the cluster: {:?}",
+        listed.iter().map(|a| &a.alert.summary).collect::<Vec<_>>()
+    );
+    assert!(listed[0].alert.summary.contains("127.0.0.3"), "{listed:?}");
+    let mails = sc.home.wait_for(1, WAIT).await;
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let ops: Vec<_> = sc
+        .home
+        .wait_for(mails.len(), WAIT)
+        .await
+        .into_iter()
+        .filter(|m| m.rcpts == ["ops@b.example"])
+        .collect();
+    assert_eq!(
+        ops.len(),
+        1,
+        "the operators are mailed once, not once per node"
+    );
+    store.close().await;
 }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use outguard_policy::Restriction;
+use outguard_policy::{Restriction, Subject};
 use outguard_store::Store;
 use outguard_types::policy::{EffectivePolicy, Policy, PolicySettings};
 
@@ -56,16 +56,19 @@ impl PolicyCache {
         *g = Arc::new(v);
     }
 
-    /// Reload restrictions when the store's version moved (or on first call).
+    /// Reload restrictions when the store's version moved (or on first call). Returns the
+    /// subjects that became restricted since the last load — made on another node, or while
+    /// this one was down — so their mail queued here can be held too.
     pub async fn refresh_restrictions(
         &self,
         store: &Store,
-    ) -> Result<(), outguard_store::StoreError> {
+    ) -> Result<Vec<Subject>, outguard_store::StoreError> {
         let version = store.restrictions_version().await?;
         if read(&self.restrictions_version) == Some(version) {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let now = now_ms();
+        let before = self.restrictions();
         let since = outguard_policy::restriction::utc_day_start(now).min(now - DAY_MS);
         let keep: Vec<Restriction> = store
             .current_restrictions(since, now)
@@ -73,12 +76,20 @@ impl PolicyCache {
             .into_iter()
             .map(|s| s.restriction)
             .collect();
+        let mut newly: Vec<Subject> = Vec::new();
+        for r in keep.iter().filter(|r| r.is_active(now)) {
+            let known =
+                outguard_policy::restriction::active_for(&before, &r.subject, now).is_some();
+            if !known && !newly.iter().any(|s| s.same(&r.subject)) {
+                newly.push(r.subject.clone());
+            }
+        }
         *self.restrictions.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(keep);
         *self
             .restrictions_version
             .write()
             .unwrap_or_else(|p| p.into_inner()) = Some(version);
-        Ok(())
+        Ok(newly)
     }
 
     async fn tenant(&self, store: &Store, tenant: &str) -> Option<Arc<TenantPolicies>> {
@@ -247,13 +258,18 @@ pub async fn refresh_loop(cache: Arc<crate::server::Relay>, every: Duration) {
             _ = tick.tick() => {}
             _ = cache.shutdown.stopped() => return,
         }
-        if let Err(e) = cache
+        match cache
             .enforcer
             .cache
             .refresh_restrictions(&cache.store)
             .await
         {
-            tracing::warn!(error = %e, "cannot refresh restrictions");
+            Ok(newly) => {
+                for subject in newly {
+                    cache.hold_queued(&subject).await;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot refresh restrictions"),
         }
     }
 }

@@ -106,6 +106,7 @@ pub async fn test_relay(dir: &std::path::Path) -> Arc<Relay> {
         enforcer: crate::enforce::Enforcer {
             counters: Arc::new(outguard_policy::MemoryCounters::new()),
             cache: crate::enforce::PolicyCache::default(),
+            enabled: true,
         },
         alert_cap: std::sync::Mutex::new(outguard_policy::AlertCap::new()),
         webhooks: crate::webhooks::Webhooks::new(&cfg.webhooks),

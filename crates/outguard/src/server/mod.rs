@@ -132,7 +132,8 @@ async fn start_counters(
     Ok((mem, task))
 }
 
-pub async fn serve(cfg: Config) -> anyhow::Result<()> {
+/// Run the relay. `policy` is false only for the relay benchmark's policy-off row.
+pub async fn serve(cfg: Config, policy: bool) -> anyhow::Result<()> {
     crate::tls::install_provider();
     let store = crate::cli::open_store_for_serve(&cfg).await?;
     let spool = Spool::open(cfg.server.data_dir.join("spool"))
@@ -161,6 +162,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         enforcer: crate::enforce::Enforcer {
             counters,
             cache: crate::enforce::PolicyCache::default(),
+            enabled: policy,
         },
         alert_cap: std::sync::Mutex::new(outguard_policy::AlertCap::new()),
         webhooks: crate::webhooks::Webhooks::new(&cfg.webhooks),
@@ -177,17 +179,25 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         shutdown: shutdown.clone(),
         metrics: Arc::new(crate::metrics::Metrics::new()),
     });
-    relay
+    // Restrictions made while this node was down (here or on another node): hold their mail.
+    for subject in relay
         .enforcer
         .cache
         .refresh_restrictions(&relay.store)
         .await
-        .context("loading restrictions")?;
+        .context("loading restrictions")?
+    {
+        relay.hold_queued(&subject).await;
+    }
     tokio::spawn(crate::enforce::cache_refresh_loop(
         relay.clone(),
         std::time::Duration::from_millis(500),
     ));
-    let dnsbl = crate::dnsbl::Monitor::new(&relay.cfg).map_err(crate::dnsbl::startup_error)?;
+    let mut dnsbl = crate::dnsbl::Monitor::new(&relay.cfg).map_err(crate::dnsbl::startup_error)?;
+    dnsbl
+        .restore(&relay)
+        .await
+        .context("loading the DNSBL monitor's state")?;
     let bound = crate::smtp::listener::bind_all(&relay).await?;
     let http = http::bind(&relay).await?;
     first_start_token(&store).await?;
