@@ -353,6 +353,25 @@ impl MemoryCounters {
         Ok(me)
     }
 
+    /// Sweep then [`save`](Self::save) on the blocking pool.
+    async fn save_blocking(
+        self: &std::sync::Arc<Self>,
+        path: &Path,
+        now: Millis,
+    ) -> Result<(), CounterError> {
+        let (me, path) = (self.clone(), path.to_path_buf());
+        tokio::task::spawn_blocking(move || {
+            me.sweep(now);
+            me.save(&path)
+        })
+        .await
+        .unwrap_or_else(|e| {
+            Err(CounterError::Unavailable(format!(
+                "snapshot task failed: {e}"
+            )))
+        })
+    }
+
     /// Write a snapshot atomically: temp file in the same directory, fsync, rename, fsync the
     /// directory. Each shard is copied under its own lock (no global pause).
     pub fn save(&self, path: &Path) -> Result<(), CounterError> {
@@ -410,9 +429,12 @@ impl MemoryCounters {
     }
 
     /// Snapshot every `interval` until `shutdown` completes, then once more. `now` supplies the
-    /// clock for sweeping expired events before each write. Run it as a named task.
+    /// clock for sweeping expired events before each write. Run it as a named task. Each write
+    /// (serialise + fsync) runs on the blocking pool, never on a thread that serves sessions;
+    /// a failed interval write (a full disk) is retried at the next tick, only the final one is
+    /// returned.
     pub async fn persist_until<F, C>(
-        &self,
+        self: &std::sync::Arc<Self>,
         path: &Path,
         interval: std::time::Duration,
         now: C,
@@ -429,12 +451,12 @@ impl MemoryCounters {
         loop {
             tokio::select! {
                 _ = tick.tick() => {
-                    self.sweep(now());
-                    self.save(path)?;
+                    if let Err(e) = self.save_blocking(path, now()).await {
+                        tracing::error!(error = %e, "cannot save the counter snapshot; retrying at the next interval");
+                    }
                 }
                 _ = &mut shutdown => {
-                    self.sweep(now());
-                    return self.save(path);
+                    return self.save_blocking(path, now()).await;
                 }
             }
         }
