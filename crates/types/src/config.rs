@@ -418,6 +418,27 @@ impl Config {
                 "needs at least one duration".into(),
             ));
         }
+        if self.delivery.retry_schedule.iter().any(Duration::is_zero) {
+            return Err(bad(
+                "delivery.retry_schedule",
+                "every wait must be above zero".into(),
+            ));
+        }
+        if let Some(w) = self
+            .delivery
+            .retry_schedule
+            .windows(2)
+            .find(|w| w[1] < w[0])
+        {
+            return Err(bad(
+                "delivery.retry_schedule",
+                format!(
+                    "waits must never shrink ({} then {})",
+                    humantime::format_duration(w[0]),
+                    humantime::format_duration(w[1])
+                ),
+            ));
+        }
         if self.listeners.max_connections == 0 {
             return Err(bad(
                 "listeners.max_connections",
@@ -782,6 +803,13 @@ mod tests {
             Config::parse("[delivery]\nretry_schedule = [\"5 parsecs\"]\n", "t.toml").unwrap_err();
         assert!(
             e.to_string().contains("retry_schedule") || e.to_string().contains("duration"),
+            "{e}"
+        );
+        let e = Config::parse("[delivery]\nretry_schedule = [\"10m\", \"5m\"]\n", "t.toml")
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("delivery.retry_schedule")
+                && e.to_string().contains("10m then 5m"),
             "{e}"
         );
     }
