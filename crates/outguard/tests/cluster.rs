@@ -192,6 +192,48 @@ fn start_both(d1: std::path::PathBuf, d2: std::path::PathBuf) -> (RelayProc, Rel
     (t1.join().expect("node 1"), t2.join().expect("node 2"))
 }
 
+/// Two nodes on a fresh schema and key prefix, tenant a provisioned, `policy` set for it.
+struct Cluster {
+    // Fields drop in this order: the nodes stop before their schema is dropped.
+    n1: RelayProc,
+    n2: RelayProc,
+    d1: std::path::PathBuf,
+    prefix: String,
+    _schema: PgSchema,
+}
+
+impl Cluster {
+    async fn start(sc: &Scene, policy: &[&str]) -> Cluster {
+        require_servers().await;
+        let schema = PgSchema::new();
+        let prefix = format!("cluster-{}", uuid::Uuid::now_v7().simple());
+        let counters = format!("{REDIS}?prefix={prefix}");
+        provision(&schema.url()).await;
+        let d1 = node_config(sc, 1, &schema.url(), &counters);
+        let d2 = node_config(sc, 2, &schema.url(), &counters);
+        let mut args = vec!["policy", "set", "--tenant", "a"];
+        args.extend_from_slice(policy);
+        cli_ok(&d1, &args);
+        let (n1, n2) = start_both(d1.clone(), d2);
+        Cluster {
+            n1,
+            n2,
+            d1,
+            prefix,
+            _schema: schema,
+        }
+    }
+
+    /// Stop both nodes, then drop the Redis keys (the schema goes when `self` drops).
+    async fn stop(self) {
+        let prefix = self.prefix.clone();
+        drop(self);
+        if let Ok(c) = RedisCounters::connect(REDIS, &prefix).await {
+            let _ = c.purge().await;
+        }
+    }
+}
+
 /// One transaction of `n` recipients r<first..>@dest.example; returns the RCPT replies and
 /// the final reply (None when DATA was not reached).
 async fn send_n(
@@ -242,26 +284,16 @@ fn accepted((rcpts, fin): &(Vec<String>, Option<String>)) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_nodes_share_one_limit_restriction_and_notification() {
-    require_servers().await;
     let sc = scene("").await;
-    let schema = PgSchema::new();
-    let prefix = format!("cluster-{}", uuid::Uuid::now_v7().simple());
-    let counters = format!("{REDIS}?prefix={prefix}");
-    provision(&schema.url()).await;
-    let d1 = node_config(&sc, 1, &schema.url(), &counters);
-    let d2 = node_config(&sc, 2, &schema.url(), &counters);
-    cli_ok(
-        &d1,
+    let c = Cluster::start(
+        &sc,
         &[
-            "policy",
-            "set",
-            "--tenant",
-            "a",
             "recipient_limit_external_per_hour=100",
             "notify_recipients=admin@a.example",
         ],
-    );
-    let (n1, n2) = start_both(d1.clone(), d2);
+    )
+    .await;
+    let (d1, n1, n2) = (&c.d1, &c.n1, &c.n2);
     let nodes = [n1.addr("submission"), n2.addr("submission")];
 
     // Alice, concurrently through both nodes: 40 sessions x 5 recipients against 100/hour.
@@ -378,35 +410,16 @@ async fn two_nodes_share_one_limit_restriction_and_notification() {
         assert_eq!(n, 1, "{who}: {n} restriction records: {list}");
     }
     eprintln!("restriction seen on node 2 after {seen_after:?}");
-    drop((n1, n2));
-    if let Ok(c) = RedisCounters::connect(REDIS, &prefix).await {
-        let _ = c.purge().await;
-    }
+    c.stop().await;
 }
 
 /// SPEC §3 on a cluster: a restriction decided on node 1 holds the account's mail that is
 /// queued on node 2 (each node has its own spool), not only on the deciding node.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn restriction_on_one_node_holds_mail_queued_on_the_other() {
-    require_servers().await;
     let sc = scene("").await;
-    let schema = PgSchema::new();
-    let prefix = format!("cluster-{}", uuid::Uuid::now_v7().simple());
-    let counters = format!("{REDIS}?prefix={prefix}");
-    provision(&schema.url()).await;
-    let d1 = node_config(&sc, 1, &schema.url(), &counters);
-    let d2 = node_config(&sc, 2, &schema.url(), &counters);
-    cli_ok(
-        &d1,
-        &[
-            "policy",
-            "set",
-            "--tenant",
-            "a",
-            "recipient_limit_external_per_hour=5",
-        ],
-    );
-    let (n1, n2) = start_both(d1.clone(), d2);
+    let c = Cluster::start(&sc, &["recipient_limit_external_per_hour=5"]).await;
+    let (d1, n1, n2) = (&c.d1, &c.n1, &c.n2);
 
     // Queued on node 2 and deferred there: broken.example answers SERVFAIL for its MX.
     let reply = Client::send_mail(
@@ -465,10 +478,7 @@ async fn restriction_on_one_node_holds_mail_queued_on_the_other() {
         "held on node 2 {:?} after the restriction on node 1",
         start.elapsed()
     );
-    drop((n1, n2));
-    if let Ok(c) = RedisCounters::connect(REDIS, &prefix).await {
-        let _ = c.purge().await;
-    }
+    c.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
