@@ -182,3 +182,73 @@ async fn injection_through_auth_identities_and_parameters_is_refused() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(sc.dest.messages().is_empty(), "nothing was relayed");
 }
+
+/// 10,000 connections opened at once on the connector listener (default limit 1,000): each
+/// gets either the greeting or `421 4.7.0`, never silence past the flood, never more than the
+/// limit served; the relay survives, stays small, and serves mail right after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_connections_at_once() {
+    const N: usize = 10_000;
+    let sc = scene("").await;
+    sc.provision().await;
+    let relay = RelayProc::start(sc.dir());
+    let addr = relay.addr("connector");
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..N {
+        tasks.spawn(async move {
+            let mut s = tokio::time::timeout(
+                Duration::from_secs(60),
+                tokio::net::TcpStream::connect(addr),
+            )
+            .await
+            .ok()?
+            .ok()?;
+            let mut buf = [0u8; 128];
+            let n = tokio::time::timeout(Duration::from_secs(60), s.read(&mut buf))
+                .await
+                .ok()?
+                .ok()?;
+            Some((String::from_utf8_lossy(&buf[..n]).into_owned(), s))
+        });
+    }
+    let (mut served, mut refused, mut other) = (Vec::new(), 0, Vec::new());
+    while let Some(r) = tasks.join_next().await {
+        match r.expect("task") {
+            Some((greet, s)) if greet.starts_with("220 ") => served.push(s),
+            Some((greet, _)) if greet.starts_with("421 4.7.0 ") => refused += 1,
+            Some((greet, _)) => other.push(greet),
+            None => other.push("no answer within 60 s".into()),
+        }
+    }
+    let rss = rss_kib(relay.child.id());
+    println!(
+        "{N} connections at once: {} greeted, {refused} refused with 421, {} other; RSS {} MiB",
+        served.len(),
+        other.len(),
+        rss / 1024
+    );
+    assert!(
+        other.is_empty(),
+        "{} odd answers, e.g. {:?}",
+        other.len(),
+        &other[..other.len().min(3)]
+    );
+    assert!(
+        served.len() <= 1000,
+        "{} served past the limit of 1,000",
+        served.len()
+    );
+    assert_eq!(served.len() + refused, N);
+    assert!(rss < 200 * 1024, "RSS {rss} KiB under the flood");
+    drop(served);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let r = Client::send_mail(
+        addr,
+        None,
+        "alice@a.example",
+        &["x@dest.example"],
+        &common::message("alice@a.example", "x@dest.example", "After", "Still here."),
+    )
+    .await;
+    assert!(r.starts_with("250"), "after the flood: {r}");
+}

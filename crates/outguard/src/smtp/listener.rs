@@ -32,8 +32,7 @@ pub async fn bind_all(relay: &Relay) -> anyhow::Result<Vec<Bound>> {
         (ListenerKind::Fbl, l.fbl),
     ] {
         if let Some(addr) = addr {
-            let listener = TcpListener::bind(addr)
-                .await
+            let listener = listen(addr)
                 .map_err(|e| anyhow::anyhow!("cannot listen on {addr} ({}): {e}", kind.as_str()))?;
             let local = listener.local_addr()?;
             println!("listening: {} smtp://{local}", kind.as_str());
@@ -41,6 +40,23 @@ pub async fn bind_all(relay: &Relay) -> anyhow::Result<Vec<Bound>> {
         }
     }
     Ok(out)
+}
+
+/// Pending connections the kernel may queue before we accept them (capped by
+/// `net.core.somaxconn`). A burst larger than the queue would leave clients with a handshake
+/// the kernel dropped and no greeting ever; a deep queue lets every one of them be answered,
+/// with `421 4.7.0` past the connection limit.
+const BACKLOG: u32 = 4096;
+
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
 }
 
 /// Accept until the server stops; each session runs as its own named task.
