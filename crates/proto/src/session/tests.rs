@@ -258,3 +258,29 @@ fn byte_at_a_time_gives_the_same_transcript() {
     assert_eq!(got, expect);
     assert_eq!(m1, m2);
 }
+
+#[test]
+fn eight_bit_addresses_need_smtputf8_and_eight_bit_headers_are_data() {
+    let mut s = Session::new(cfg(ListenerKind::Connector));
+    let (out, _) = run(
+        &mut s,
+        "EHLO c\r\nMAIL FROM:<jos\u{e9}@a.example>\r\nMAIL FROM:<a@a.example>\r\nRCPT TO:<m\u{fc}ller@b.example>\r\n"
+            .as_bytes(),
+    );
+    assert_eq!(
+        out[1..],
+        [
+            "553 5.6.7 Non-ASCII address requires SMTPUTF8",
+            "250 2.1.0 Sender ok",
+            "553 5.6.7 Non-ASCII address requires SMTPUTF8",
+        ]
+    );
+    // With SMTPUTF8 the same addresses are taken; 8-bit header bytes are just message data.
+    let (out, msgs) = run(
+        &mut s,
+        "RSET\r\nMAIL FROM:<jos\u{e9}@a.example> SMTPUTF8\r\nRCPT TO:<m\u{fc}ller@b.example>\r\nDATA\r\nSubject: Gr\u{fc}\u{df}e\r\n\r\nhi\r\n.\r\n"
+            .as_bytes(),
+    );
+    assert_eq!(codes(&out), ["250", "250", "250", "354", "250"], "{out:?}");
+    assert!(String::from_utf8_lossy(&msgs[0]).contains("Subject: Gr\u{fc}\u{df}e"));
+}
