@@ -4,7 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use outguard_types::api::{
-    LiftRequest, NewAccount, NewConnector, NewDomain, NewTenant, NewToken, SendAs,
+    LiftRequest, NewAccount, NewConnector, NewDomain, NewTenant, NewToken, NewWebhook, SendAs,
 };
 use outguard_types::model::Role;
 use outguard_types::policy::{Policy, PolicySettings, validate_policies};
@@ -15,6 +15,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = serde_json::from_slice::<NewAccount>(data);
     let _ = serde_json::from_slice::<SendAs>(data);
     let _ = serde_json::from_slice::<LiftRequest>(data);
+    let _ = serde_json::from_slice::<NewWebhook>(data);
     if let Ok(c) = serde_json::from_slice::<NewConnector>(data) {
         let _ = c.cidr.trunc();
     }

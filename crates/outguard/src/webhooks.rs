@@ -10,6 +10,11 @@
 //! a warning when full), runs at most [`MAX_INFLIGHT`] attempts at a time, and ends when
 //! [`Webhooks::close`] is called or the handle is dropped (pending retries are abandoned).
 //!
+//! Targets are the config's webhooks plus the store's subscriptions (`/api/v1/webhooks`): a
+//! stored one names a tenant (only that tenant's alerts) or none (every alert). The stored list
+//! is cached and reloaded when the store's `webhooks_version` moves (polled every second, and at
+//! once after a change through this node's API), so every node follows within about a second.
+//!
 //! The client is a minimal HTTP/1.1 one on tokio (`Connection: close`, status line read only),
 //! `http://` only: an `https://` webhook is reported at start and skipped (no root store in the
 //! workspace yet).
@@ -21,6 +26,7 @@ use std::time::Duration;
 
 use hmac::{KeyInit, Mac};
 use outguard_policy::{Alert, AlertKind};
+use outguard_store::{Store, StoreError, StoredWebhook};
 use outguard_types::config::WebhookConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -44,6 +50,8 @@ const CHANNEL: usize = 1024;
 /// Connect + write + read of one attempt.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(15);
 const MAX_STATUS_LINE: usize = 8 * 1024;
+/// How often each node polls the store's webhook version.
+pub const STORE_POLL: Duration = Duration::from_secs(1);
 
 /// A parsed `http://host[:port]/path` target.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,17 +113,54 @@ impl Target {
     }
 }
 
+/// Whether `url` is one the sender can post to (`http://host[:port][/path]`); the error says
+/// why not. The API checks subscriptions with it before storing them.
+pub fn check_url(url: &str) -> Result<(), String> {
+    let t = Target::parse(url)?;
+    let host_ok = t.host.parse::<std::net::IpAddr>().is_ok()
+        || t.host.eq_ignore_ascii_case("localhost")
+        || outguard_types::config::valid_dns_name(&t.host);
+    if host_ok && t.port != 0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "webhook {url}: `{}` is not a valid host name or IP address",
+            t.host
+        ))
+    }
+}
+
 struct Hook {
     url: String,
     target: Target,
     secret: Vec<u8>,
     /// Empty: every kind.
     kinds: Vec<String>,
+    /// `Some`: only this tenant's alerts (stored subscriptions); `None`: every alert.
+    tenant: Option<String>,
 }
 
 impl Hook {
-    fn wants(&self, kind: AlertKind) -> bool {
-        self.kinds.is_empty() || self.kinds.iter().any(|k| k == kind.as_str())
+    fn parse(url: &str, secret: &str, kinds: &[String], tenant: Option<&str>) -> Option<Hook> {
+        match Target::parse(url) {
+            Ok(target) => Some(Hook {
+                url: url.to_string(),
+                target,
+                secret: secret.as_bytes().to_vec(),
+                kinds: kinds.to_vec(),
+                tenant: tenant.map(str::to_string),
+            }),
+            Err(e) => {
+                tracing::error!(error = %e, "webhook skipped");
+                None
+            }
+        }
+    }
+
+    fn wants(&self, alert: &Alert) -> bool {
+        let kind_ok = self.kinds.is_empty() || self.kinds.iter().any(|k| k == alert.kind.as_str());
+        let tenant_ok = self.tenant.is_none() || self.tenant.as_deref() == alert.tenant.as_deref();
+        kind_ok && tenant_ok
     }
 }
 
@@ -135,7 +180,7 @@ pub fn signature(secret: &[u8], body: &[u8]) -> String {
 }
 
 struct Job {
-    hook: usize,
+    hook: Arc<Hook>,
     body: Arc<Vec<u8>>,
     kind: AlertKind,
     /// Attempts made so far.
@@ -145,48 +190,120 @@ struct Job {
 /// Handle to the webhook sender task. Cheap to keep in the relay; [`Webhooks::send`] is sync.
 pub struct Webhooks {
     tx: Option<mpsc::Sender<Job>>,
-    hooks: Arc<Vec<Hook>>,
+    hooks: Vec<Arc<Hook>>,
+    stored: Option<Arc<StoredHooks>>,
     stop: watch::Sender<bool>,
 }
 
+/// The store's subscriptions as last loaded, and the version they were loaded at.
+struct StoredHooks {
+    store: Store,
+    /// Held across a reload so two reloads do not interleave.
+    version: tokio::sync::Mutex<Option<i64>>,
+    hooks: std::sync::RwLock<Arc<Vec<Arc<Hook>>>>,
+}
+
+impl StoredHooks {
+    fn snapshot(&self) -> Arc<Vec<Arc<Hook>>> {
+        self.hooks.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Reloads the list when the version moved (or always, with `force`).
+    async fn refresh(&self, force: bool) -> Result<(), StoreError> {
+        let mut seen = self.version.lock().await;
+        let now = self.store.webhooks_version().await?;
+        if !force && *seen == Some(now) {
+            return Ok(());
+        }
+        let list: Vec<StoredWebhook> = self.store.list_webhooks(None).await?;
+        let hooks: Vec<Arc<Hook>> = list
+            .iter()
+            .filter_map(|w| Hook::parse(&w.url, &w.secret, &w.kinds, w.tenant.as_deref()))
+            .map(Arc::new)
+            .collect();
+        tracing::debug!(version = now, count = hooks.len(), "stored webhooks loaded");
+        *self.hooks.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(hooks);
+        *seen = Some(now);
+        Ok(())
+    }
+}
+
+/// Polls the store's webhook version until stopped.
+async fn poll_store(stored: Arc<StoredHooks>, mut stopped: watch::Receiver<bool>) {
+    loop {
+        if let Err(e) = stored.refresh(false).await {
+            tracing::warn!(error = %e, "cannot reload stored webhooks; keeping the last list");
+        }
+        tokio::select! {
+            _ = stopped.wait_for(|s| *s) => return,
+            _ = tokio::time::sleep(STORE_POLL) => {}
+        }
+    }
+}
+
 impl Webhooks {
-    /// Webhooks from the config, with the standard retry schedule. Starts the sender task on
-    /// the current tokio runtime when at least one usable webhook is configured.
+    /// Webhooks from the config only (no store), with the standard retry schedule. Starts the
+    /// sender task on the current tokio runtime when at least one usable webhook is configured.
+    #[cfg(test)]
     pub fn new(configs: &[WebhookConfig]) -> Webhooks {
-        Webhooks::with_schedule(configs, RETRY_SCHEDULE.to_vec())
+        Webhooks::build(configs, None, RETRY_SCHEDULE.to_vec())
+    }
+
+    /// Config webhooks plus the store's subscriptions (kept in step with the store). The sender
+    /// task always starts, since subscriptions can be added at any time.
+    pub fn with_store(configs: &[WebhookConfig], store: Store) -> Webhooks {
+        Webhooks::build(configs, Some(store), RETRY_SCHEDULE.to_vec())
     }
 
     /// Like [`Webhooks::new`] with another retry schedule (tests use milliseconds).
+    #[cfg(test)]
     pub fn with_schedule(configs: &[WebhookConfig], schedule: Vec<Duration>) -> Webhooks {
-        let hooks: Vec<Hook> = configs
+        Webhooks::build(configs, None, schedule)
+    }
+
+    fn build(configs: &[WebhookConfig], store: Option<Store>, schedule: Vec<Duration>) -> Webhooks {
+        let hooks: Vec<Arc<Hook>> = configs
             .iter()
-            .filter_map(|c| match Target::parse(&c.url) {
-                Ok(target) => Some(Hook {
-                    url: c.url.clone(),
-                    target,
-                    secret: c.secret.as_bytes().to_vec(),
-                    kinds: c.kinds.clone(),
-                }),
-                Err(e) => {
-                    tracing::error!(error = %e, "webhook skipped");
-                    None
-                }
-            })
+            .filter_map(|c| Hook::parse(&c.url, &c.secret, &c.kinds, None))
+            .map(Arc::new)
             .collect();
-        let hooks = Arc::new(hooks);
+        let stored = store.map(|store| {
+            Arc::new(StoredHooks {
+                store,
+                version: tokio::sync::Mutex::new(None),
+                hooks: std::sync::RwLock::new(Arc::new(Vec::new())),
+            })
+        });
         let (stop, stopped) = watch::channel(false);
         let mut tx = None;
-        if !hooks.is_empty() {
+        if !hooks.is_empty() || stored.is_some() {
             match tokio::runtime::Handle::try_current() {
                 Ok(rt) => {
                     let (sender, rx) = mpsc::channel(CHANNEL);
-                    rt.spawn(run(hooks.clone(), rx, stopped, schedule));
+                    rt.spawn(run(rx, stopped.clone(), schedule));
+                    if let Some(stored) = &stored {
+                        rt.spawn(poll_store(stored.clone(), stopped));
+                    }
                     tx = Some(sender);
                 }
                 Err(_) => tracing::error!("webhooks configured but no async runtime: disabled"),
             }
         }
-        Webhooks { tx, hooks, stop }
+        Webhooks {
+            tx,
+            hooks,
+            stored,
+            stop,
+        }
+    }
+
+    /// Reloads the stored subscriptions now (after a change through this node's API, so the
+    /// change holds here before the call returns; other nodes follow on their next poll).
+    pub async fn reload(&self) -> Result<(), StoreError> {
+        match &self.stored {
+            Some(stored) => stored.refresh(true).await,
+            None => Ok(()),
+        }
     }
 
     /// Queue `alert` for every webhook that wants its kind. Never blocks; a full queue drops
@@ -200,12 +317,17 @@ impl Webhooks {
                 return;
             }
         };
-        for (i, hook) in self.hooks.iter().enumerate() {
-            if !hook.wants(alert.kind) {
+        let stored = self.stored.as_ref().map(|s| s.snapshot());
+        let all = self
+            .hooks
+            .iter()
+            .chain(stored.iter().flat_map(|s| s.iter()));
+        for hook in all {
+            if !hook.wants(alert) {
                 continue;
             }
             let job = Job {
-                hook: i,
+                hook: hook.clone(),
                 body: body.clone(),
                 kind: alert.kind,
                 attempts: 0,
@@ -254,7 +376,6 @@ impl Ord for Pending {
 
 /// The sender task: a timer heap of due deliveries, a bounded set of running attempts.
 async fn run(
-    hooks: Arc<Vec<Hook>>,
     mut rx: mpsc::Receiver<Job>,
     mut stopped: watch::Receiver<bool>,
     schedule: Vec<Duration>,
@@ -268,9 +389,8 @@ async fn run(
         let now = Instant::now();
         while running.len() < MAX_INFLIGHT && heap.peek().is_some_and(|Reverse(p)| p.due <= now) {
             let Some(Reverse(p)) = heap.pop() else { break };
-            let hooks = hooks.clone();
             running.spawn(async move {
-                let result = attempt(&hooks[p.job.hook], &p.job).await;
+                let result = attempt(&p.job.hook, &p.job).await;
                 (p.job, result)
             });
         }
@@ -288,13 +408,13 @@ async fn run(
                     seq += 1;
                     heap.push(Reverse(Pending { due: Instant::now(), seq, job }));
                 }
-                Some(job) => tracing::warn!(url = %hooks[job.hook].url, "webhook backlog full; delivery dropped"),
+                Some(job) => tracing::warn!(url = %job.hook.url, "webhook backlog full; delivery dropped"),
                 None => open = false,
             },
             _ = tokio::time::sleep_until(next_due.unwrap_or_else(Instant::now)), if next_due.is_some() => {}
             Some(done) = running.join_next(), if !running.is_empty() => {
                 let Ok((mut job, result)) = done else { continue };
-                let hook = &hooks[job.hook];
+                let hook = job.hook.clone();
                 job.attempts += 1;
                 match result {
                     Ok(status) => tracing::info!(url = %hook.url, kind = job.kind.as_str(), status, attempts = job.attempts, "webhook delivered"),
@@ -622,6 +742,97 @@ mod tests {
         hooks.send(&alert(AlertKind::UserRestricted));
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert!(rx.try_recv().is_err(), "a closed sender posts nothing");
+    }
+
+    /// The paths of the next `n` requests (sorted), each checked for the test secret's signature.
+    async fn paths(rx: &mut mpsc::UnboundedReceiver<Seen>, n: usize) -> Vec<String> {
+        let mut v = Vec::new();
+        for _ in 0..n {
+            let seen = next(rx).await;
+            assert_eq!(
+                seen.header("X-Outguard-Signature"),
+                Some(signature(b"0123456789abcdef", &seen.body).as_str())
+            );
+            v.push(seen.path);
+        }
+        v.sort();
+        v
+    }
+
+    /// Store subscriptions: a tenant's get only its alerts, a tenant-less one every alert; a
+    /// change made on another handle is picked up by the poll, one made here by `reload`.
+    #[tokio::test]
+    async fn stored_subscriptions_filter_by_tenant_and_follow_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/r.db", dir.path().display());
+        let store = Store::open(&url).await.unwrap();
+        for t in ["acme", "globex"] {
+            store.add_tenant(t, 1).await.unwrap();
+        }
+        let (base, mut rx) = server(vec![]).await;
+        let mk = |tenant: Option<&'static str>, path: &'static str| {
+            let (store, base) = (store.clone(), base.clone());
+            async move {
+                store
+                    .create_webhook(
+                        tenant,
+                        &format!("{base}{path}"),
+                        "0123456789abcdef",
+                        &[],
+                        "t",
+                        1,
+                    )
+                    .await
+                    .unwrap()
+            }
+        };
+        let acme = mk(Some("acme"), "/acme").await;
+        mk(None, "/all").await;
+        let hooks = Webhooks::with_store(&[], store.clone());
+        hooks.reload().await.unwrap();
+        hooks.send(&alert(AlertKind::UserRestricted)); // tenant acme
+        assert_eq!(paths(&mut rx, 2).await, ["/acme", "/all"]);
+        let mut globex = alert(AlertKind::UserRestricted);
+        globex.tenant = Some("globex".into());
+        hooks.send(&globex);
+        assert_eq!(paths(&mut rx, 1).await, ["/all"]);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(rx.try_recv().is_err(), "acme's hook got nothing of globex");
+
+        // Another node deletes acme's and adds globex's: the poll follows within a few seconds.
+        let other = Store::open(&url).await.unwrap();
+        other.delete_webhook(&acme.id).await.unwrap();
+        other
+            .create_webhook(
+                Some("globex"),
+                &format!("{base}/globex"),
+                "0123456789abcdef",
+                &[],
+                "t",
+                2,
+            )
+            .await
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while hooks
+            .stored
+            .as_ref()
+            .unwrap()
+            .snapshot()
+            .iter()
+            .all(|h| !h.url.ends_with("/globex"))
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the poll never picked the change up"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        hooks.send(&globex);
+        assert_eq!(paths(&mut rx, 2).await, ["/all", "/globex"]);
+        hooks.send(&alert(AlertKind::IpListed));
+        assert_eq!(paths(&mut rx, 1).await, ["/all"]);
+        hooks.close();
     }
 
     #[tokio::test]

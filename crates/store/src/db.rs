@@ -268,7 +268,7 @@ async fn run_migrations(pool: &AnyPool, backend: Backend) -> Result<(), StoreErr
 
 /// The migrations, in order. A shipped migration is never edited: a change is a new file.
 fn migrator(backend: Backend) -> Migrator {
-    let files: [(&str, &str); 3] = match backend {
+    let files: [(&str, &str); 4] = match backend {
         Backend::Sqlite => [
             (
                 "records",
@@ -281,6 +281,10 @@ fn migrator(backend: Backend) -> Migrator {
             (
                 "dnsbl_state",
                 include_str!("../migrations/sqlite/0003_dnsbl_state.sql"),
+            ),
+            (
+                "webhooks",
+                include_str!("../migrations/sqlite/0004_webhooks.sql"),
             ),
         ],
         Backend::Postgres => [
@@ -295,6 +299,10 @@ fn migrator(backend: Backend) -> Migrator {
             (
                 "dnsbl_state",
                 include_str!("../migrations/postgres/0003_dnsbl_state.sql"),
+            ),
+            (
+                "webhooks",
+                include_str!("../migrations/postgres/0004_webhooks.sql"),
             ),
         ],
     };

@@ -28,6 +28,7 @@ mod restrictions;
 mod tenants;
 mod tokens;
 mod ui_sessions;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -45,6 +46,7 @@ pub use policies::DEFAULT_POLICY;
 pub use restrictions::StoredRestriction;
 pub use tokens::TOKEN_PREFIX;
 pub use ui_sessions::UiSession;
+pub use webhooks::StoredWebhook;
 
 /// Handle to the records database. Clone it freely: clones share pools and caches.
 #[derive(Clone)]

@@ -76,6 +76,14 @@ impl Store {
             .bind(name)
             .execute(&mut *tx)
             .await?;
+        // Its webhook subscriptions go with it (a reused name starts without them).
+        let hooks = sqlx::query("DELETE FROM webhooks WHERE tenant = $1")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        if hooks.rows_affected() > 0 {
+            crate::policies::bump(&mut tx, crate::webhooks::WEBHOOKS_VERSION).await?;
+        }
         let done = sqlx::query("DELETE FROM tenants WHERE name = $1")
             .bind(name)
             .execute(&mut *tx)

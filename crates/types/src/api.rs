@@ -71,3 +71,20 @@ pub struct LiftRequest {
     #[serde(default)]
     pub release_held: bool,
 }
+
+/// A webhook subscription (`POST /api/v1/webhooks`).
+#[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewWebhook {
+    /// Tenant roles: their own (the default). Operators: omit for every tenant's alerts and the
+    /// service-wide ones.
+    pub tenant: Option<String>,
+    /// `http://host[:port][/path]` (the sender speaks plain HTTP only).
+    pub url: String,
+    /// At least 16 characters; omit to have one generated (returned once in `secret`).
+    pub secret: Option<String>,
+    /// Alert kinds to send; empty or omitted: every kind.
+    #[serde(default)]
+    pub kinds: Vec<String>,
+}

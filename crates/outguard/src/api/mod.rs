@@ -24,6 +24,7 @@ pub mod restricted;
 pub mod stats;
 mod tenants;
 mod tokens;
+mod webhooks;
 
 #[cfg(test)]
 mod portal_tests;
@@ -98,6 +99,7 @@ fn resources() -> OpenApiRouter<AppState> {
         .merge(alerts::routes())
         .merge(fbl::routes())
         .merge(dnsbl::routes())
+        .merge(webhooks::routes())
 }
 
 /// The API router (paths are absolute, `/api/v1/...`) and its OpenAPI document, which it also

@@ -109,7 +109,7 @@ pub async fn test_relay(dir: &std::path::Path) -> Arc<Relay> {
             enabled: true,
         },
         alert_cap: std::sync::Mutex::new(outguard_policy::AlertCap::new()),
-        webhooks: crate::webhooks::Webhooks::new(&cfg.webhooks),
+        webhooks: crate::webhooks::Webhooks::with_store(&cfg.webhooks, store.clone()),
         cfg,
         store,
         spool,
