@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -73,6 +73,8 @@ pub struct SinkOptions {
     /// Offer STARTTLS with a self-signed certificate.
     pub starttls: bool,
     pub script: Script,
+    /// Close a connection that sends nothing for this long (like a remote's idle timeout).
+    pub idle_close: Option<Duration>,
 }
 
 impl Default for SinkOptions {
@@ -81,6 +83,7 @@ impl Default for SinkOptions {
             hostname: "sink.test".into(),
             starttls: false,
             script: Script::default(),
+            idle_close: None,
         }
     }
 }
@@ -110,6 +113,10 @@ struct Shared {
     messages: Mutex<Vec<Received>>,
     count: watch::Sender<usize>,
     peers: Mutex<Vec<SocketAddr>>,
+    idle_close: Option<Duration>,
+    /// Connections open now, and the most ever open at once.
+    open: AtomicUsize,
+    peak: AtomicUsize,
 }
 
 /// A running sink; stops accepting when dropped.
@@ -154,6 +161,9 @@ impl SmtpSink {
             messages: Mutex::new(Vec::new()),
             count: watch::channel(0).0,
             peers: Mutex::new(Vec::new()),
+            idle_close: opts.idle_close,
+            open: AtomicUsize::new(0),
+            peak: AtomicUsize::new(0),
         });
         let s = shared.clone();
         let task = tokio::spawn(async move {
@@ -162,7 +172,13 @@ impl SmtpSink {
                     continue;
                 };
                 lock(&s.peers).push(peer);
-                tokio::spawn(connection(stream, peer, s.clone()));
+                let now = s.open.fetch_add(1, Ordering::SeqCst) + 1;
+                s.peak.fetch_max(now, Ordering::SeqCst);
+                let s = s.clone();
+                tokio::spawn(async move {
+                    connection(stream, peer, s.clone()).await;
+                    s.open.fetch_sub(1, Ordering::SeqCst);
+                });
             }
         });
         Ok(SmtpSink { addr, shared, task })
@@ -185,6 +201,16 @@ impl SmtpSink {
     /// Peer addresses of every connection so far.
     pub fn connections(&self) -> Vec<SocketAddr> {
         lock(&self.shared.peers).clone()
+    }
+
+    /// Connections open now.
+    pub fn open_connections(&self) -> usize {
+        self.shared.open.load(Ordering::SeqCst)
+    }
+
+    /// The most connections that were ever open at the same time.
+    pub fn peak_connections(&self) -> usize {
+        self.shared.peak.load(Ordering::SeqCst)
     }
 
     /// Transactions started (MAIL FROM commands seen).
@@ -262,7 +288,13 @@ impl Session {
         let mut txn = Txn::default();
         let mut data: Option<Data> = None;
         loop {
-            let n = io.read(&mut buf).await?;
+            let n = match self.shared.idle_close {
+                Some(idle) => match tokio::time::timeout(idle, io.read(&mut buf)).await {
+                    Ok(n) => n?,
+                    Err(_) => return Ok(Outcome::Closed),
+                },
+                None => io.read(&mut buf).await?,
+            };
             if n == 0 {
                 return Ok(Outcome::Closed);
             }

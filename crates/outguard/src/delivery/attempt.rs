@@ -153,11 +153,11 @@ async fn try_hops(
             connect_timeout: cfg.delivery.connect_timeout,
             command_timeout: cfg.delivery.command_timeout,
         };
-        let mut result = client::deliver(&attempt).await;
+        let mut result = client::deliver_reusing(&attempt, &inner.idle).await;
         if let Err(AttemptError::Tls { .. }) = &result {
             // A broken TLS stack on the far side: retry this host in plaintext.
             attempt.tls = None;
-            result = client::deliver(&attempt).await;
+            result = client::deliver_reusing(&attempt, &inner.idle).await;
         }
         match result {
             Ok(r) => {

@@ -1,6 +1,7 @@
 //! One delivery attempt: connect from a pool source IP to one hop, EHLO with the pool's name,
-//! opportunistic STARTTLS, MAIL, one RCPT per recipient (pipelined when offered), DATA, QUIT;
-//! returns an outcome per recipient with the remote reply.
+//! opportunistic STARTTLS, MAIL, one RCPT per recipient (pipelined when offered), DATA, then
+//! QUIT or, through `deliver_reusing`, parked in `reuse::IdlePool` for the next message to the
+//! same hop; returns an outcome per recipient with the remote reply.
 //!
 //! Why our own client on smtp-proto's reply parser rather than mail-send 0.6's low-level API:
 //! mail-send's `read()` parses one reply out of a 1 KiB read and drops whatever followed it in
@@ -22,6 +23,7 @@ use tokio::net::{TcpSocket, TcpStream};
 use tokio_rustls::client::TlsStream;
 
 use super::mx::Hop;
+use super::reuse::{IdlePool, Key};
 
 /// How one recipient fared in one attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,6 +112,8 @@ impl Reply {
 enum Stream {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
+    /// Only while the plain stream is handed to the TLS handshake.
+    Closed,
 }
 
 /// A connection with a buffered reply reader (pipelined replies may arrive in one read).
@@ -133,6 +137,7 @@ impl Conn {
         match &mut self.stream {
             Stream::Plain(s) => s.read(buf).await,
             Stream::Tls(s) => s.read(buf).await,
+            Stream::Closed => Err(std::io::ErrorKind::NotConnected.into()),
         }
     }
 
@@ -144,6 +149,7 @@ impl Conn {
                     s.write_all(bytes).await?;
                     s.flush().await
                 }
+                Stream::Closed => Err(std::io::ErrorKind::NotConnected.into()),
             }
         };
         match tokio::time::timeout(self.timeout, fut).await {
@@ -257,8 +263,30 @@ async fn greet(conn: &mut Conn, ehlo: &str) -> Result<Reply, AttemptError> {
     }
 }
 
-/// One attempt at one hop. Per-recipient outcomes, or an error if nothing was decided.
-pub async fn deliver(a: &Attempt<'_>) -> Result<AttemptResult, AttemptError> {
+/// A connection past the greeting, EHLO and (when offered and wanted) STARTTLS: ready for MAIL.
+pub struct Session {
+    conn: Conn,
+    caps: Capabilities,
+    tls: bool,
+    local: SocketAddr,
+    /// Transactions finished on this connection.
+    pub(super) used: u32,
+}
+
+impl Session {
+    /// Say QUIT and close; bounded, errors ignored (the outcomes are already known).
+    pub(super) async fn quit(mut self) {
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.conn.command("QUIT\r\n")).await;
+    }
+
+    /// Nothing unread is waiting (a parked connection must not carry stray replies).
+    pub(super) fn is_clean(&self) -> bool {
+        self.conn.pending.is_empty()
+    }
+}
+
+/// Connect, read the greeting, EHLO, and STARTTLS + EHLO again when offered and configured.
+async fn open(a: &Attempt<'_>) -> Result<Session, AttemptError> {
     let addr = a.hop.addr;
     let tcp = connect(a.source_ip, addr, a.connect_timeout).await?;
     let local = tcp.local_addr().unwrap_or(SocketAddr::new(a.source_ip, 0));
@@ -278,61 +306,152 @@ pub async fn deliver(a: &Attempt<'_>) -> Result<AttemptResult, AttemptError> {
     if let (true, Some(cfg)) = (caps.starttls, a.tls.clone()) {
         let reply = conn.command("STARTTLS\r\n").await?;
         if reply.ok() {
-            let Stream::Plain(tcp) = conn.stream else {
-                return Err(AttemptError::Tls {
-                    addr,
-                    reason: "already TLS".into(),
-                });
-            };
-            let name = ServerName::try_from(a.hop.host.clone())
-                .unwrap_or_else(|_| ServerName::IpAddress(addr.ip().into()));
-            let connector = tokio_rustls::TlsConnector::from(cfg);
-            let stream =
-                match tokio::time::timeout(a.command_timeout, connector.connect(name, tcp)).await {
-                    Ok(Ok(s)) => s,
-                    Ok(Err(e)) => {
-                        return Err(AttemptError::Tls {
-                            addr,
-                            reason: e.to_string(),
-                        });
-                    }
-                    Err(_) => {
-                        return Err(AttemptError::Tls {
-                            addr,
-                            reason: "timeout".into(),
-                        });
-                    }
-                };
-            conn.stream = Stream::Tls(Box::new(stream));
-            // Nothing read before the handshake may be trusted (CVE-2011-0411 class).
-            conn.pending.clear();
-            conn.parser = ResponseReceiver::default();
+            starttls(&mut conn, a, cfg).await?;
             tls = true;
             caps = capabilities(&greet(&mut conn, a.ehlo).await?);
         }
     }
-    let rcpts = transaction(&mut conn, a, &caps).await?;
-    // The outcomes are final at the reply to the dot: hand them back now and say QUIT on the
-    // side, so a crash between the remote's 250 and our spool record (which would deliver the
-    // message again after restart) has no round trip of its own to land in.
-    tokio::spawn(async move {
-        let _ = tokio::time::timeout(Duration::from_secs(2), conn.command("QUIT\r\n")).await;
-    });
-    Ok(AttemptResult {
-        host: a.hop.host.clone(),
-        remote: addr,
-        local,
+    Ok(Session {
+        conn,
+        caps,
         tls,
-        rcpts,
+        local,
+        used: 0,
     })
 }
 
-/// MAIL, RCPTs, DATA. Outcomes per recipient.
-async fn transaction(
+async fn starttls(
+    conn: &mut Conn,
+    a: &Attempt<'_>,
+    cfg: Arc<ClientConfig>,
+) -> Result<(), AttemptError> {
+    let addr = a.hop.addr;
+    let tcp = match std::mem::replace(&mut conn.stream, Stream::Closed) {
+        Stream::Plain(tcp) => tcp,
+        other => {
+            conn.stream = other;
+            return Err(AttemptError::Tls {
+                addr,
+                reason: "already TLS".into(),
+            });
+        }
+    };
+    let name = ServerName::try_from(a.hop.host.clone())
+        .unwrap_or_else(|_| ServerName::IpAddress(addr.ip().into()));
+    let connector = tokio_rustls::TlsConnector::from(cfg);
+    let stream = match tokio::time::timeout(a.command_timeout, connector.connect(name, tcp)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            return Err(AttemptError::Tls {
+                addr,
+                reason: e.to_string(),
+            });
+        }
+        Err(_) => {
+            return Err(AttemptError::Tls {
+                addr,
+                reason: "timeout".into(),
+            });
+        }
+    };
+    conn.stream = Stream::Tls(Box::new(stream));
+    // Nothing read before the handshake may be trusted (CVE-2011-0411 class).
+    conn.pending.clear();
+    conn.parser = ResponseReceiver::default();
+    Ok(())
+}
+
+/// One attempt at one hop on a fresh connection, closed afterwards. Per-recipient outcomes, or
+/// an error if nothing was decided.
+#[cfg_attr(not(test), allow(dead_code))] // the queue uses `deliver_reusing`
+pub async fn deliver(a: &Attempt<'_>) -> Result<AttemptResult, AttemptError> {
+    let mut s = open(a).await?;
+    let (rcpts, _) = transaction(&mut s.conn, a, &s.caps, false)
+        .await
+        .map_err(TxnError::into_inner)?;
+    Ok(finish(s, a, rcpts, None))
+}
+
+/// One attempt at one hop, on an idle connection from `pool` when there is one for this source,
+/// address, host and TLS wish, else on a fresh one; a connection that ends its transaction
+/// cleanly is parked in `pool` for the next message. A reused connection that dies before the
+/// reply to MAIL (closed by the remote while idle, 421, timeout) decided nothing: the same
+/// transaction then runs once on a fresh connection and the dead one is not counted against the
+/// attempt.
+pub async fn deliver_reusing(
+    a: &Attempt<'_>,
+    pool: &IdlePool,
+) -> Result<AttemptResult, AttemptError> {
+    let key = Key::of(a);
+    if let Some(mut s) = pool.take(&key) {
+        s.conn.timeout = a.command_timeout;
+        match transaction(&mut s.conn, a, &s.caps, true).await {
+            Ok((rcpts, ended)) => return Ok(finish(s, a, rcpts, ended.then_some((pool, key)))),
+            Err(TxnError::Unused(e)) => {
+                tracing::debug!(error = %e, "reused connection unusable; retrying on a fresh one");
+            }
+            Err(TxnError::Failed(e)) => return Err(e),
+        }
+    }
+    let mut s = open(a).await?;
+    let (rcpts, ended) = transaction(&mut s.conn, a, &s.caps, false)
+        .await
+        .map_err(TxnError::into_inner)?;
+    Ok(finish(s, a, rcpts, ended.then_some((pool, key))))
+}
+
+/// The result of a finished transaction; the connection goes to `park` (when it ended cleanly
+/// and reuse is on) or is closed with QUIT.
+fn finish(
+    mut s: Session,
+    a: &Attempt<'_>,
+    rcpts: Vec<(String, RcptOutcome)>,
+    park: Option<(&IdlePool, Key)>,
+) -> AttemptResult {
+    let result = AttemptResult {
+        host: a.hop.host.clone(),
+        remote: a.hop.addr,
+        local: s.local,
+        tls: s.tls,
+        rcpts,
+    };
+    s.used += 1;
+    // The outcomes are final at the reply to the dot: hand them back now and say QUIT on the
+    // side, so a crash between the remote's 250 and our spool record (which would deliver the
+    // message again after restart) has no round trip of its own to land in.
+    match park {
+        Some((pool, key)) => pool.park(key, s),
+        None => {
+            tokio::spawn(s.quit());
+        }
+    }
+    result
+}
+
+/// Why a transaction produced no outcomes.
+enum TxnError {
+    /// Nothing was decided and the connection was a reused one: retry on a fresh connection.
+    Unused(AttemptError),
+    Failed(AttemptError),
+}
+
+impl TxnError {
+    fn into_inner(self) -> AttemptError {
+        match self {
+            TxnError::Unused(e) | TxnError::Failed(e) => e,
+        }
+    }
+}
+
+/// MAIL and the RCPTs (pipelined when offered): the reply to MAIL and, if it was a success or
+/// pipelined, one reply per recipient. On a `reused` connection a failure up to and including
+/// the reply to MAIL, or a 421 there, is `TxnError::Unused`.
+async fn envelope(
     conn: &mut Conn,
     a: &Attempt<'_>,
     caps: &Capabilities,
-) -> Result<Vec<(String, RcptOutcome)>, AttemptError> {
+    reused: bool,
+) -> Result<(Reply, Vec<Reply>), TxnError> {
     let eight = caps.eightbit && a.payload.iter().any(|b| *b >= 0x80);
     let utf8 = caps.smtputf8 && (!a.mail_from.is_ascii() || a.rcpts.iter().any(|r| !r.is_ascii()));
     // Addresses are spooled from parsed commands; strip CR/LF anyway so no command can be smuggled.
@@ -348,34 +467,53 @@ async fn transaction(
         .iter()
         .map(|r| format!("RCPT TO:<{}>\r\n", clean(r)))
         .collect();
-    let (mail_reply, rcpt_replies) = if caps.pipelining {
-        let mut batch = mail.clone();
-        rcpt_lines.iter().for_each(|l| batch.push_str(l));
-        conn.write(batch.as_bytes()).await?;
-        let mail_reply = conn.read_reply().await?;
-        let mut replies = Vec::with_capacity(a.rcpts.len());
-        for _ in a.rcpts {
-            replies.push(conn.read_reply().await?);
+    let early = |e: AttemptError| {
+        if reused {
+            TxnError::Unused(e)
+        } else {
+            TxnError::Failed(e)
         }
-        (mail_reply, replies)
-    } else {
-        let mail_reply = conn.command(&mail).await?;
-        let mut replies = Vec::new();
-        if mail_reply.ok() {
-            for line in &rcpt_lines {
-                replies.push(conn.command(line).await?);
-            }
-        }
-        (mail_reply, replies)
     };
+    let mut first = mail.clone();
+    if caps.pipelining {
+        rcpt_lines.iter().for_each(|l| first.push_str(l));
+    }
+    conn.write(first.as_bytes()).await.map_err(early)?;
+    let mail_reply = conn.read_reply().await.map_err(early)?;
+    if reused && mail_reply.code == 421 {
+        return Err(TxnError::Unused(
+            conn.fail(format!("reused connection: {}", mail_reply.text)),
+        ));
+    }
+    let mut replies = Vec::with_capacity(a.rcpts.len());
+    if caps.pipelining {
+        for _ in a.rcpts {
+            replies.push(conn.read_reply().await.map_err(TxnError::Failed)?);
+        }
+    } else if mail_reply.ok() {
+        for line in &rcpt_lines {
+            replies.push(conn.command(line).await.map_err(TxnError::Failed)?);
+        }
+    }
+    Ok((mail_reply, replies))
+}
+
+/// MAIL, RCPTs, DATA. Outcomes per recipient, and whether the connection ended the
+/// transaction in a known clean state (reply to the dot, or RSET accepted; never after a 421),
+/// so it can carry another one.
+async fn transaction(
+    conn: &mut Conn,
+    a: &Attempt<'_>,
+    caps: &Capabilities,
+    reused: bool,
+) -> Result<(Vec<(String, RcptOutcome)>, bool), TxnError> {
+    let (mail_reply, rcpt_replies) = envelope(conn, a, caps, reused).await?;
+    let saw_421 = mail_reply.code == 421 || rcpt_replies.iter().any(|r| r.code == 421);
     if !mail_reply.ok() {
         let outcome = RcptOutcome::from_reply(&mail_reply);
-        let _ = conn.command("RSET\r\n").await;
-        return Ok(a
-            .rcpts
-            .iter()
-            .map(|r| (r.clone(), outcome.clone()))
-            .collect());
+        let clean = reset(conn).await && !saw_421;
+        let out = a.rcpts.iter().map(|r| (r.clone(), outcome.clone()));
+        return Ok((out.collect(), clean));
     }
     let mut out: Vec<(String, RcptOutcome)> = a
         .rcpts
@@ -387,20 +525,27 @@ async fn transaction(
         .iter()
         .any(|(_, o)| matches!(o, RcptOutcome::Delivered(_)))
     {
-        let _ = conn.command("RSET\r\n").await;
-        return Ok(out);
+        let clean = reset(conn).await && !saw_421;
+        return Ok((out, clean));
     }
-    let go = conn.command("DATA\r\n").await?;
-    let final_reply = if go.code == 354 {
-        conn.write(a.payload).await?;
-        conn.read_reply().await?
+    let go = conn.command("DATA\r\n").await.map_err(TxnError::Failed)?;
+    let (final_reply, clean) = if go.code == 354 {
+        conn.write(a.payload).await.map_err(TxnError::Failed)?;
+        let r = conn.read_reply().await.map_err(TxnError::Failed)?;
+        let clean = r.code != 421 && !saw_421;
+        (r, clean)
     } else {
-        go
+        (go, false)
     };
     for (_, o) in out.iter_mut() {
         if matches!(o, RcptOutcome::Delivered(_)) {
             *o = RcptOutcome::from_reply(&final_reply);
         }
     }
-    Ok(out)
+    Ok((out, clean))
+}
+
+/// RSET after a transaction that did not reach DATA; true when the remote accepted it.
+async fn reset(conn: &mut Conn) -> bool {
+    matches!(conn.command("RSET\r\n").await, Ok(r) if r.ok())
 }

@@ -1,5 +1,5 @@
 //! Outbound delivery (SPEC §2.7): routing (`mx`), IP pools (`pools`), one SMTP attempt
-//! (`client`, `wire`, `tls`, `dkim`), one round over a message's domains (`attempt`), the queue
+//! (`client`, `wire`, `tls`, `dkim`), idle connections kept for the next message (`reuse`), one round over a message's domains (`attempt`), the queue
 //! manager with retries and expiry (`queue`, `schedule`) and DSNs (`bounce`). `glue` wires it
 //! into `serve`.
 
@@ -15,6 +15,7 @@ mod glue;
 pub mod mx;
 pub mod pools;
 pub mod queue;
+pub mod reuse;
 pub mod schedule;
 pub mod tls;
 pub mod wire;

@@ -28,6 +28,7 @@ use super::bounce;
 use super::dkim::DkimSigners;
 use super::mx::MxResolver;
 use super::pools::PoolSet;
+use super::reuse::IdlePool;
 use super::schedule::{self, Clock};
 
 /// What the queue needs from the configuration.
@@ -100,6 +101,8 @@ pub struct Inner {
     stop: CancellationToken,
     /// Serialises state-file writes so an older state can never overwrite a newer one.
     persist_lock: Mutex<()>,
+    /// Idle connections to next hops, for the next message to the same place.
+    pub(super) idle: Arc<IdlePool>,
     attempts: crate::metrics::DeliveryAttempts,
 }
 
@@ -195,6 +198,7 @@ impl Queue {
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> Result<QueueHandle, SpoolError> {
         let max = deps.config.delivery.max_connections.max(1);
+        let per_site = deps.config.delivery.max_connections_per_destination.max(1);
         let tls = deps.tls.clone();
         let inner = Arc::new(Inner {
             deps,
@@ -208,6 +212,7 @@ impl Queue {
             sites: Mutex::new(HashMap::new()),
             stop: CancellationToken::new(),
             persist_lock: Mutex::new(()),
+            idle: Arc::new(IdlePool::new(per_site)),
             attempts: Default::default(),
         });
         let spool = inner.deps.spool.clone();
@@ -224,6 +229,7 @@ impl Queue {
             token.cancel();
         });
         tokio::spawn(scheduler(inner.clone()));
+        tokio::spawn(inner.idle.clone().run(inner.stop.clone()));
         Ok(QueueHandle { inner })
     }
 }

@@ -269,15 +269,17 @@ struct Scene {
 }
 
 async fn scene(script: Script) -> Scene {
-    let sink = SmtpSink::start_with(
-        "127.0.0.1:0",
-        SinkOptions {
-            script,
-            ..SinkOptions::default()
-        },
-    )
+    scene_with(SinkOptions {
+        script,
+        ..SinkOptions::default()
+    })
     .await
-    .expect("sink");
+}
+
+async fn scene_with(opts: SinkOptions) -> Scene {
+    let sink = SmtpSink::start_with("127.0.0.1:0", opts)
+        .await
+        .expect("sink");
     let mut z = Zones::new();
     z.mx("dest.test", 10, "mx.dest.test")
         .a("mx.dest.test", ip(1))
@@ -312,7 +314,24 @@ impl Scene {
         mpsc::Receiver<QueueEvent>,
         tokio::sync::oneshot::Sender<()>,
     ) {
+        self.queue_limited(
+            spool,
+            DeliveryConfig::default().max_connections_per_destination,
+        )
+        .await
+    }
+
+    async fn queue_limited(
+        &self,
+        spool: Spool,
+        per_destination: usize,
+    ) -> (
+        QueueHandle,
+        mpsc::Receiver<QueueEvent>,
+        tokio::sync::oneshot::Sender<()>,
+    ) {
         let delivery = DeliveryConfig {
+            max_connections_per_destination: per_destination,
             port: self.port,
             retry_schedule: vec![Duration::from_millis(200)],
             max_age: Duration::from_secs(60),
@@ -598,7 +617,7 @@ async fn dkim_signature_verifies_at_the_receiver() {
 
 /// Throughput probe (not a timed test): `cargo test -p outguard --release --bin outguard
 /// queue_delivery_rate -- --ignored --nocapture`. 2,000 spooled messages through the queue to a
-/// sink on loopback, one connection per message.
+/// sink on loopback, over reused connections.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore]
 async fn queue_delivery_rate() {
@@ -665,4 +684,157 @@ async fn expiry_and_null_mx_bounce_with_a_dsn() {
     assert!(got.iter().all(|m| m.peer.ip() == IpAddr::from(ip(9))));
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(spool.load_all().expect("load").is_empty());
+}
+
+/// Poll `cond` until it holds or `timeout` passes; true if it held.
+async fn eventually(timeout: Duration, cond: impl Fn() -> bool) -> bool {
+    let end = std::time::Instant::now() + timeout;
+    while std::time::Instant::now() < end {
+        if cond() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    cond()
+}
+
+/// Accept and enqueue one message to bob@dest.test, wait until the sink has `total` messages.
+async fn send_one(s: &Scene, spool: &Spool, q: &QueueHandle, total: usize) -> Envelope {
+    let env = envelope(&["bob@dest.test"]);
+    spool.accept(&env, BODY).await.expect("accept");
+    q.enqueue(&env.id).await;
+    let got = s.sink.wait_for(total, WAIT).await;
+    assert_eq!(got.len(), total, "message {total} delivered");
+    // Finished (and its connection parked) before the next one starts.
+    assert!(
+        eventually(WAIT, || q.len() == 0).await,
+        "message {total} done"
+    );
+    env
+}
+
+fn count(events: &[QueueEvent], id: &str, kind: EventKind) -> usize {
+    kinds(events, id).into_iter().filter(|k| *k == kind).count()
+}
+
+#[tokio::test]
+async fn sequential_messages_share_one_connection_until_idle_expiry() {
+    let s = scene(Script::default()).await;
+    let spool = s.spool();
+    let (q, _rx, _stop) = s.queue(spool.clone()).await;
+    for n in 1..=10 {
+        send_one(&s, &spool, &q, n).await;
+    }
+    assert_eq!(
+        s.sink.connections().len(),
+        1,
+        "one connection for 10 messages"
+    );
+    assert_eq!(s.sink.transactions(), 10);
+    let ids: std::collections::BTreeSet<Vec<u8>> =
+        s.sink.messages().into_iter().map(|m| m.data).collect();
+    assert_eq!(ids.len(), 10, "every message once");
+    // Parked, then closed by us after the idle limit.
+    assert_eq!(
+        s.sink.open_connections(),
+        1,
+        "connection kept open while idle"
+    );
+    let start = std::time::Instant::now();
+    assert!(
+        eventually(Duration::from_secs(15), || s.sink.open_connections() == 0).await,
+        "idle connection closed"
+    );
+    assert!(
+        start.elapsed() >= Duration::from_secs(3),
+        "closed too early"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_messages_respect_the_destination_limit_and_reuse() {
+    let s = scene(Script::default()).await;
+    let spool = s.spool();
+    let mut ids = Vec::new();
+    for _ in 0..10 {
+        let env = envelope(&["bob@dest.test"]);
+        spool.accept(&env, BODY).await.expect("accept");
+        ids.push(env.id);
+    }
+    // All ten are due at start: the queue runs them at once, two connections at a time.
+    let (q, mut rx, stop) = s.queue_limited(spool.clone(), 2).await;
+    let got = s.sink.wait_for(10, WAIT).await;
+    assert_eq!(got.len(), 10);
+    assert!(
+        s.sink.connections().len() <= 2,
+        "{} connections for 10 messages",
+        s.sink.connections().len()
+    );
+    assert!(s.sink.peak_connections() <= 2, "per-destination limit");
+    let events = drain(&mut rx).await;
+    for id in &ids {
+        assert_eq!(count(&events, id, EventKind::Delivered), 1, "{id} once");
+    }
+    assert!(eventually(WAIT, || q.len() == 0).await);
+    // Shutdown closes the parked connections at once, not at idle expiry.
+    let _ = stop.send(());
+    assert!(
+        eventually(Duration::from_secs(3), || s.sink.open_connections() == 0).await,
+        "parked connections closed on shutdown"
+    );
+}
+
+#[tokio::test]
+async fn connection_closed_by_the_remote_while_parked_is_replaced() {
+    let s = scene_with(SinkOptions {
+        idle_close: Some(Duration::from_millis(300)),
+        ..SinkOptions::default()
+    })
+    .await;
+    let spool = s.spool();
+    let (q, mut rx, _stop) = s.queue(spool.clone()).await;
+    send_one(&s, &spool, &q, 1).await;
+    assert!(eventually(WAIT, || s.sink.open_connections() == 0).await);
+    let env = send_one(&s, &spool, &q, 2).await;
+    assert_eq!(s.sink.connections().len(), 2, "a fresh connection");
+    assert_eq!(s.sink.transactions(), 2, "no duplicate");
+    let events = drain(&mut rx).await;
+    assert_eq!(
+        count(&events, &env.id, EventKind::Attempt),
+        1,
+        "the dead one is no attempt"
+    );
+    assert_eq!(count(&events, &env.id, EventKind::Deferred), 0);
+    assert!(
+        s.sink
+            .messages()
+            .iter()
+            .all(|m| m.mail_from == "alice@sender.test"),
+        "no bounce"
+    );
+}
+
+#[tokio::test]
+async fn reused_connection_answering_421_is_replaced() {
+    let s = scene(Script::default()).await;
+    let spool = s.spool();
+    let (q, mut rx, _stop) = s.queue(spool.clone()).await;
+    send_one(&s, &spool, &q, 1).await;
+    // The next MAIL (the second transaction, on the parked connection) gets 421.
+    s.sink.set_script(Script::fail_first(
+        2,
+        Reply::new(421, "4.4.2 closing connection"),
+    ));
+    let env = send_one(&s, &spool, &q, 2).await;
+    assert_eq!(s.sink.connections().len(), 2);
+    assert_eq!(
+        s.sink.transactions(),
+        3,
+        "421 on the reused one, then the fresh one"
+    );
+    assert_eq!(s.sink.messages().len(), 2, "delivered once");
+    let events = drain(&mut rx).await;
+    assert_eq!(count(&events, &env.id, EventKind::Attempt), 1);
+    assert_eq!(count(&events, &env.id, EventKind::Deferred), 0);
+    assert_eq!(count(&events, &env.id, EventKind::Delivered), 1);
 }
