@@ -1,9 +1,11 @@
 //! Loopback test scene shared by the tests and `outguard demo`: a DNS server whose zones can be
 //! edited while it runs ([`DnsServer`]) and SMTP sinks that record every message with the peer
-//! (source) IP and can be scripted to answer 4xx/5xx ([`SmtpSink`]). Everything binds to
+//! (source) IP and can be scripted to answer 4xx/5xx ([`SmtpSink`]), and a reader of HTTP
+//! requests for webhook receivers ([`http`]). Everything binds to
 //! 127.0.0.0/8 only.
 
 pub mod dns;
+pub mod http;
 pub mod sink;
 mod tls;
 

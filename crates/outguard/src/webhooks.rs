@@ -497,6 +497,7 @@ async fn read_status(stream: &mut TcpStream) -> std::io::Result<u16> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use outguard_harness::http::{HttpRequest as Seen, read_request};
     use outguard_policy::{Measure, Subject};
     use tokio::net::TcpListener;
 
@@ -538,68 +539,6 @@ mod tests {
         ] {
             assert!(Target::parse(bad).is_err(), "{bad}");
         }
-    }
-
-    /// One request as the loopback server saw it.
-    #[derive(Debug)]
-    struct Seen {
-        path: String,
-        headers: Vec<(String, String)>,
-        body: Vec<u8>,
-        at: std::time::Instant,
-    }
-
-    impl Seen {
-        fn header(&self, name: &str) -> Option<&str> {
-            self.headers
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v.as_str())
-        }
-    }
-
-    async fn read_request(s: &mut TcpStream) -> Option<Seen> {
-        let mut buf = Vec::new();
-        let mut chunk = [0u8; 4096];
-        let head_end = loop {
-            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i;
-            }
-            let n = s.read(&mut chunk).await.ok()?;
-            if n == 0 {
-                return None;
-            }
-            buf.extend_from_slice(&chunk[..n]);
-        };
-        let head = String::from_utf8(buf[..head_end].to_vec()).ok()?;
-        let mut lines = head.split("\r\n");
-        let path = lines.next()?.split(' ').nth(1)?.to_string();
-        let headers: Vec<(String, String)> = lines
-            .filter_map(|l| {
-                l.split_once(':')
-                    .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-            })
-            .collect();
-        let len: usize = headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))?
-            .1
-            .parse()
-            .ok()?;
-        let mut body = buf[head_end + 4..].to_vec();
-        while body.len() < len {
-            let n = s.read(&mut chunk).await.ok()?;
-            if n == 0 {
-                return None;
-            }
-            body.extend_from_slice(&chunk[..n]);
-        }
-        Some(Seen {
-            path,
-            headers,
-            body,
-            at: std::time::Instant::now(),
-        })
     }
 
     /// A loopback HTTP server answering each request with the next status of `statuses`
