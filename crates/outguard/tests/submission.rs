@@ -145,8 +145,19 @@ async fn limits_and_smuggling_get_their_exact_codes_and_queue_nothing() {
     );
 
     // Smuggling: each variant's fake end and fake second transaction stay inside one DATA that
-    // is refused whole when the real CRLF.CRLF arrives.
-    for evil in ["\n.\n", "\r.\r", "\n.\r\n", "\r\n.\n", "\r\n.\r"] {
+    // is refused whole when the real CRLF.CRLF arrives, and the relay hangs up (every variant on
+    // every listener: tests/smuggling.rs).
+    for evil in [
+        "\n.\n",
+        "\r.\r",
+        "\n.\r\n",
+        "\r\n.\n",
+        "\r\n.\r",
+        "\r\n\r.\r\n",
+    ] {
+        let (mut c, _) = Client::connect(relay.addr("submission")).await;
+        c.cmd("EHLO c.test").await;
+        c.auth_plain("alice@a.example", "alice-pw").await;
         c.cmd("MAIL FROM:<alice@a.example>").await;
         c.cmd("RCPT TO:<x@dest.example>").await;
         assert!(c.cmd("DATA").await.starts_with("354"));
@@ -159,8 +170,9 @@ async fn limits_and_smuggling_get_their_exact_codes_and_queue_nothing() {
             "550 5.6.0 Bare CR or LF not allowed",
             "{evil:?}"
         );
+        assert_eq!(c.reply().await, "<closed>", "{evil:?}");
     }
-    // NUL bytes and pipelined commands after DATA are just data of a normal message.
+    // Pipelined commands after a well-formed DATA are the next commands.
     c.cmd("MAIL FROM:<alice@a.example>").await;
     c.cmd("RCPT TO:<x@dest.example>").await;
     c.cmd("DATA").await;

@@ -87,6 +87,9 @@ impl Reply {
     pub fn bare_cr_lf() -> Reply {
         Reply::new(550, "5.6.0", "Bare CR or LF not allowed")
     }
+    pub fn nul_byte() -> Reply {
+        Reply::new(550, "5.6.0", "NUL byte not allowed")
+    }
     pub fn shutting_down() -> Reply {
         Reply::new(421, "4.3.2", "Service shutting down, try again later")
     }

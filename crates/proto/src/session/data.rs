@@ -36,11 +36,16 @@ impl Session {
             Ok(body) => self.wait(Pending::Message, Event::Message(body)),
             Err(e) => {
                 self.reset_transaction();
-                let reply = match e {
-                    DataError::BareCrOrLf => Reply::bare_cr_lf(),
-                    DataError::TooBig => Reply::too_big(),
+                let event = match e {
+                    // Postfix's `smtpd_forbid_bare_newline` posture: a client that sends bare CR,
+                    // LF or NUL is either broken or probing for smuggling, and the bytes it
+                    // pipelined after the end are exactly what a smuggler controls. Answer and
+                    // hang up, so nothing it sent after a refused DATA is read as a command.
+                    DataError::BareCrOrLf => self.close_with(Reply::bare_cr_lf()),
+                    DataError::Nul => self.close_with(Reply::nul_byte()),
+                    DataError::TooBig => Event::Reply(Reply::too_big()),
                 };
-                self.out.push_back(Event::Reply(reply));
+                self.out.push_back(event);
                 self.out.pop_front().unwrap_or(Event::NeedMore)
             }
         }

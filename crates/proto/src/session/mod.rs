@@ -210,6 +210,13 @@ impl Session {
         }
     }
 
+    /// End the session with `reply`: whatever the client already pipelined is dropped unread.
+    fn close_with(&mut self, reply: Reply) -> Event {
+        self.input.clear();
+        self.state = State::Closed;
+        Event::Close(reply)
+    }
+
     fn reset_transaction(&mut self) {
         let had = self.mail.is_some() || !self.rcpts.is_empty();
         self.mail = None;
