@@ -81,29 +81,58 @@ fn clean(value: &str) -> String {
         .to_string()
 }
 
+/// One `Name: value` field of the delivery-status part, 7-bit and folded at spaces so that no
+/// line passes 78 characters (RFC 3464 §2.1: the part is 7bit, long values are folded as header
+/// fields are; a transfer encoding would cut `Diagnostic-Code` for parsers that do not decode it).
+fn field(out: &mut String, name: &str, value: &str) {
+    let value: String = clean(value)
+        .chars()
+        .map(|c| if c.is_ascii() { c } else { '?' })
+        .collect();
+    let mut line_len = name.len() + 1;
+    out.push_str(name);
+    out.push(':');
+    for word in value.split(' ').filter(|w| !w.is_empty()) {
+        if line_len + 1 + word.len() > 78 && line_len > name.len() + 1 {
+            out.push_str("\r\n ");
+            line_len = 1;
+        } else {
+            out.push(' ');
+            line_len += 1;
+        }
+        out.push_str(word);
+        line_len += word.len();
+    }
+    out.push_str("\r\n");
+}
+
 /// The `message/delivery-status` body: per-message fields, then one block per recipient.
 pub fn delivery_status_fields(input: &DsnInput) -> String {
-    let mut out = format!(
-        "Reporting-MTA: dns; {}\r\nOriginal-Envelope-Id: {}\r\nArrival-Date: {}\r\n",
-        clean(&input.reporting_mta),
-        clean(&input.envelope_id),
-        rfc822_date(input.arrival_date)
+    let mut out = String::new();
+    field(
+        &mut out,
+        "Reporting-MTA",
+        &format!("dns; {}", input.reporting_mta),
     );
+    field(&mut out, "Original-Envelope-Id", &input.envelope_id);
+    field(&mut out, "Arrival-Date", &rfc822_date(input.arrival_date));
     for r in &input.recipients {
-        out.push_str(&format!(
-            "\r\nFinal-Recipient: rfc822; {}\r\nAction: {}\r\nStatus: {}\r\n",
-            clean(&r.address),
-            r.action.as_str(),
-            clean(&r.status)
-        ));
+        out.push_str("\r\n");
+        field(
+            &mut out,
+            "Final-Recipient",
+            &format!("rfc822; {}", r.address),
+        );
+        field(&mut out, "Action", r.action.as_str());
+        field(&mut out, "Status", &r.status);
         if let Some(mta) = &r.remote_mta {
-            out.push_str(&format!("Remote-MTA: dns; {}\r\n", clean(mta)));
+            field(&mut out, "Remote-MTA", &format!("dns; {mta}"));
         }
         if let Some(diag) = &r.diagnostic {
-            out.push_str(&format!("Diagnostic-Code: smtp; {}\r\n", clean(diag)));
+            field(&mut out, "Diagnostic-Code", &format!("smtp; {diag}"));
         }
         if let Some(at) = r.last_attempt {
-            out.push_str(&format!("Last-Attempt-Date: {}\r\n", rfc822_date(at)));
+            field(&mut out, "Last-Attempt-Date", &rfc822_date(at));
         }
     }
     out
@@ -219,7 +248,8 @@ pub fn build_dsn(input: &DsnInput) -> Vec<u8> {
         )
         .header("Content-Description", Raw::new("Notification")),
         MimePart::new(ContentType::new("message/delivery-status"), status)
-            .header("Content-Description", Raw::new("Delivery report")),
+            .header("Content-Description", Raw::new("Delivery report"))
+            .transfer_encoding("7bit"),
         MimePart::new(ContentType::new("text/rfc822-headers"), headers).header(
             "Content-Description",
             Raw::new("Undelivered Message Headers"),
@@ -294,6 +324,51 @@ mod tests {
         assert_eq!(
             String::from_utf8_lossy(&got),
             String::from_utf8_lossy(&want)
+        );
+    }
+
+    /// Issue 24: a remote reply longer than a QP line was soft-broken, and parsers that read the
+    /// delivery-status part raw got a cut `Diagnostic-Code`. The part is 7bit, folded.
+    #[test]
+    fn long_diagnostic_is_folded_7bit_and_parses_back_whole() {
+        let diag = "550 5.1.1 <bounce@dest.test>: no such user here, please check the \
+                    address and try again, verify-marker-7781";
+        let mut inp = input();
+        inp.recipients[0].diagnostic = Some(diag.into());
+        let got = build_dsn(&inp);
+        let text = String::from_utf8(got.clone()).unwrap();
+        let part = text
+            .split("Content-Type: message/delivery-status")
+            .nth(1)
+            .expect("status part");
+        let (part_head, part_body) = part.split_once("\r\n\r\n").unwrap();
+        assert!(
+            part_head.contains("Content-Transfer-Encoding: 7bit"),
+            "{part_head}"
+        );
+        let part_body = part_body.split("\r\n--").next().unwrap();
+        assert!(
+            !part_body.contains("=\r\n"),
+            "no soft line breaks: {part_body}"
+        );
+        for line in part_body.split("\r\n") {
+            assert!(line.len() <= 78, "{line:?}");
+        }
+        // A second parser (ours for inbound DSNs) reads the whole diagnostic back.
+        let parsed = crate::dsn_report::parse(&got);
+        let r = &parsed.recipients[0];
+        assert!(
+            r.diagnostic
+                .as_deref()
+                .unwrap()
+                .ends_with("verify-marker-7781"),
+            "{r:?}"
+        );
+        assert!(
+            r.diagnostic
+                .as_deref()
+                .unwrap()
+                .contains("no such user here, please check")
         );
     }
 
