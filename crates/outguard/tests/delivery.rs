@@ -256,6 +256,11 @@ async fn graceful_shutdown_finishes_the_transaction_in_flight() {
             .starts_with("250")
     );
     assert!(c.cmd("RCPT TO:<x@dest.example>").await.starts_with("250"));
+    // A second client in a transaction, that will end politely with QUIT (issue 24).
+    let (mut c2, _) = Client::connect(relay.addr("connector")).await;
+    c2.cmd("EHLO c2.test").await;
+    assert!(c2.cmd("MAIL FROM:<bob@a.example>").await.starts_with("250"));
+    assert!(c2.cmd("RCPT TO:<y@dest.example>").await.starts_with("250"));
     let pid = relay.child.id().to_string();
     std::process::Command::new("kill")
         .args(["-TERM", &pid])
@@ -274,6 +279,11 @@ async fn graceful_shutdown_finishes_the_transaction_in_flight() {
         c.cmd("NOOP").await,
         "421 4.3.2 Service shutting down, try again later"
     );
+    assert!(c2.cmd("DATA").await.starts_with("354"));
+    c2.send_raw(message("bob@a.example", "y@dest.example", "quit", "b").as_bytes())
+        .await;
+    assert!(c2.cmd(".").await.starts_with("250 2.0.0 Ok: queued as"));
+    assert_eq!(c2.cmd("QUIT").await, "221 2.0.0 Bye");
     let status = relay.child.wait().expect("wait");
     assert!(
         status.success(),

@@ -65,6 +65,27 @@ impl Conn {
         }
     }
 
+    /// A transaction finished while the server drains. The client's QUIT is usually already on
+    /// its way: answer it `221` as usual; anything else (or silence) gets `421 4.3.2`.
+    async fn last_command_while_draining(
+        &mut self,
+        stream: &mut ClientStream,
+        buf: &mut [u8],
+    ) -> std::io::Result<()> {
+        let read = tokio::time::timeout(Duration::from_millis(500), stream.read(buf)).await;
+        if let Ok(Ok(n)) = read
+            && n > 0
+        {
+            self.session.feed(&buf[..n]);
+            if let Event::Close(r) = self.session.next_event()
+                && r.code == 221
+            {
+                return self.close(stream, r).await;
+            }
+        }
+        self.close(stream, Reply::shutting_down()).await
+    }
+
     /// Run the session to its end. Errors are connection-level (I/O) and only logged.
     pub async fn run(mut self, mut stream: ClientStream) -> std::io::Result<()> {
         let lcfg = self.relay.cfg.listeners.clone();
@@ -79,7 +100,9 @@ impl Conn {
                     // Between transactions a draining server says goodbye; inside one it lets it finish.
                     let idle = !self.session.in_data() && self.session.mail_from().is_none();
                     if idle && self.relay.shutdown.is_draining() {
-                        return self.close(&mut stream, Reply::shutting_down()).await;
+                        return self
+                            .last_command_while_draining(&mut stream, &mut buf)
+                            .await;
                     }
                     let wait = lcfg
                         .command_timeout
