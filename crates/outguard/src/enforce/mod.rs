@@ -257,7 +257,16 @@ impl Relay {
                         self.apply_action(a, &eff).await;
                     }
                 }
-                Err(e) => tracing::error!(error = %e, "counter store failed after scan"),
+                Err(e) => {
+                    // SPEC §6: never let a message through uncounted. The client retries later.
+                    tracing::error!(error = %e, "counter store failed after scan: deferring");
+                    return AfterScan {
+                        disposition: Disposition::Reject(counter_trouble()),
+                        measures,
+                        hold: false,
+                        policy_name,
+                    };
+                }
             }
             // Restricted earlier in this very transaction (the crossing RCPT): its mail is held too.
             let history = self.enforcer.cache.restrictions();
