@@ -109,11 +109,24 @@ impl Measure {
     pub fn exceeded(&self) -> bool {
         self.count > self.limit
     }
+
+    /// The count has come to the limit: a spam limit acts on the message that reaches it
+    /// (SPEC §2.4 "reaching a spam limit"), where a recipient limit acts on the one past it.
+    pub fn reached(&self) -> bool {
+        self.count >= self.limit
+    }
 }
 
 impl fmt::Display for Measure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let op = if self.exceeded() { ">" } else { "<=" };
+        if self.count == self.limit {
+            return write!(
+                f,
+                "{}: {} = {} (limit reached)",
+                self.what, self.count, self.limit
+            );
+        }
+        let op = if self.exceeded() { ">" } else { "<" };
         write!(f, "{}: {} {op} {}", self.what, self.count, self.limit)
     }
 }

@@ -1,7 +1,9 @@
 //! After the scan: count the message's verdict per account (spam per sliding hour, spam share
 //! of the last 20 messages once at least 10 were sent) and per tenant (spam per sliding hour),
-//! and decide the actions. A limit is reached when the count goes *past* it (a limit of 10
-//! spam per hour tolerates 10; the 11th restricts), like the recipient limits.
+//! and decide the actions. A spam count limit acts when the count *reaches* it (SPEC §2.4: a
+//! limit of 10 spam per hour accepts the 10th — to high-risk — and takes the action then, so the
+//! next transaction is refused): N spam messages leave, never N + 1. The spam ratio acts when
+//! the share goes past it.
 //! Connectors count toward the tenant only (SPEC §2.2).
 
 use outguard_types::model::Millis;
@@ -76,7 +78,7 @@ pub async fn after_verdict(
                 count,
                 u64::from(eff.spam_messages_per_hour),
             );
-            if m.exceeded() {
+            if m.reached() {
                 hit = Some((LimitKind::SpamPerHour, m.clone()));
             }
             out.measures.push(m);
@@ -119,7 +121,7 @@ pub async fn after_verdict(
             u64::from(eff.tenant_spam_messages_per_hour),
         );
         let tenant = Subject::Tenant(msg.tenant.to_string());
-        if m.exceeded()
+        if m.reached()
             && active_for(history, &tenant, now).is_none()
             && !exempt_today(history, &tenant, now).contains(&LimitKind::TenantSpamPerHour)
         {

@@ -134,7 +134,7 @@ pub async fn provision(pace: &Pace, config: &Path) -> anyhow::Result<()> {
         "set",
         "--tenant",
         "acme",
-        "spam_messages_per_hour=2",
+        "spam_messages_per_hour=3",
         "notify_recipients=admin@acme.example",
     ])
     .await?;
@@ -198,7 +198,7 @@ pub async fn tell(stage: &Stage<'_>, facts: &mut Facts) -> anyhow::Result<()> {
     p.step(
         5,
         STEPS,
-        "A compromised account: mallory@acme.example starts sending spam (limit: 2 spam/hour)",
+        "A compromised account: mallory@acme.example starts sending spam (limit: 3 spam/hour)",
     );
     compromised(stage, facts).await?;
     facts.steps_done = 5;
