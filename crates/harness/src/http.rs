@@ -1,8 +1,17 @@
 //! The request side of a loopback HTTP peer for tests (webhook receivers): read one HTTP/1.1
-//! request with a `Content-Length` body off a stream. Answering is the caller's.
+//! request with a `Content-Length` body off a stream ([`read_request`]; answering is the
+//! caller's), and a whole receiver ([`Receiver`]) over plain TCP or TLS that answers 200 and
+//! reports each request and each accepted connection.
 
-use tokio::io::AsyncReadExt;
-use tokio::net::TcpStream;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rustls::ServerConfig;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 /// One request as the loopback server saw it.
 #[derive(Debug)]
@@ -25,7 +34,7 @@ impl HttpRequest {
 }
 
 /// Read one request; `None` when the peer closed early or sent no `Content-Length`.
-pub async fn read_request(s: &mut TcpStream) -> Option<HttpRequest> {
+pub async fn read_request<S: AsyncRead + Unpin>(s: &mut S) -> Option<HttpRequest> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     let head_end = loop {
@@ -67,4 +76,80 @@ pub async fn read_request(s: &mut TcpStream) -> Option<HttpRequest> {
         body,
         at: std::time::Instant::now(),
     })
+}
+
+/// A loopback HTTP or HTTPS server answering `200` to every request. Each request is sent on
+/// [`Receiver::requests`]; TCP connections are counted whether or not a request followed (a
+/// failed TLS handshake is a connection without a request). Stops when dropped.
+pub struct Receiver {
+    pub addr: SocketAddr,
+    pub requests: mpsc::UnboundedReceiver<HttpRequest>,
+    connections: Arc<AtomicUsize>,
+    task: JoinHandle<()>,
+}
+
+impl Receiver {
+    /// Listen on `addr` (a 127.0.0.x address, port 0 for any); `tls`: speak HTTPS with it.
+    pub async fn start(
+        addr: SocketAddr,
+        tls: Option<Arc<ServerConfig>>,
+    ) -> std::io::Result<Receiver> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let (tx, requests) = mpsc::unbounded_channel();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let counted = connections.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                counted.fetch_add(1, Ordering::SeqCst);
+                let (tx, tls) = (tx.clone(), tls.clone());
+                tokio::spawn(async move {
+                    match tls {
+                        Some(cfg) => {
+                            if let Ok(mut s) =
+                                tokio_rustls::TlsAcceptor::from(cfg).accept(stream).await
+                            {
+                                answer(&mut s, &tx).await;
+                            }
+                        }
+                        None => {
+                            let mut s = stream;
+                            answer(&mut s, &tx).await;
+                        }
+                    }
+                });
+            }
+        });
+        Ok(Receiver {
+            addr,
+            requests,
+            connections,
+            task,
+        })
+    }
+
+    /// TCP connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn answer<S: AsyncRead + AsyncWrite + Unpin>(
+    s: &mut S,
+    tx: &mpsc::UnboundedSender<HttpRequest>,
+) {
+    if let Some(seen) = read_request(s).await {
+        let _ = s
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            .await;
+        let _ = s.flush().await;
+        let _ = s.shutdown().await;
+        let _ = tx.send(seen);
+    }
 }

@@ -80,7 +80,8 @@ pub struct NewWebhook {
     /// Tenant roles: their own (the default). Operators: omit for every tenant's alerts and the
     /// service-wide ones.
     pub tenant: Option<String>,
-    /// `http://host[:port][/path]` (the sender speaks plain HTTP only).
+    /// `https://host[:port][/path]` (or `http://`); every address of the host must be public
+    /// unless the operator's `[webhooks] allow_private` opens it.
     pub url: String,
     /// At least 16 characters; omit to have one generated (returned once in `secret`).
     pub secret: Option<String>,

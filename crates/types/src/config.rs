@@ -48,7 +48,7 @@ pub struct Config {
     pub notifications: NotificationsConfig,
     pub policy: PolicyTable,
     pub spam: SpamConfig,
-    pub webhooks: Vec<WebhookConfig>,
+    pub webhooks: WebhooksConfig,
     pub dkim: Vec<DkimConfig>,
 }
 
@@ -70,7 +70,7 @@ impl Default for Config {
             notifications: NotificationsConfig::default(),
             policy: PolicyTable::default(),
             spam: SpamConfig::default(),
-            webhooks: Vec::new(),
+            webhooks: WebhooksConfig::default(),
             dkim: Vec::new(),
         }
     }
@@ -348,6 +348,101 @@ impl Default for SpamConfig {
     }
 }
 
+/// `[webhooks]`: the operator's own hooks (`[[webhooks.hooks]]`, not restricted) and the rules
+/// for the tenants' API subscriptions (SPEC §9). The older form, a bare `[[webhooks]]` array of
+/// hooks, still reads as `hooks` (a file can use one form or the other: TOML does not allow a
+/// table and an array of tables under one name).
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct WebhooksConfig {
+    /// CIDRs that API subscriptions may reach although they are not public (internal
+    /// receivers); cloud-metadata addresses stay refused unless listed as a single address.
+    pub allow_private: Vec<ipnet::IpNet>,
+    /// PEM file of extra root CAs trusted for `https://` hooks, beside the platform's roots.
+    pub extra_roots: Option<PathBuf>,
+    pub hooks: Vec<WebhookConfig>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct WebhooksTable {
+    #[serde(deserialize_with = "cidrs")]
+    allow_private: Vec<ipnet::IpNet>,
+    extra_roots: Option<PathBuf>,
+    hooks: Vec<WebhookConfig>,
+}
+
+/// `["10.0.0.0/8", …]`; a bad entry is named with the key, since the bare parser's message
+/// ("invalid IP address syntax") does not say which key or what form is expected.
+fn cidrs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ipnet::IpNet>, D::Error> {
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .map(|s| {
+            s.trim().parse().map_err(|_| {
+                serde::de::Error::custom(format!(
+                    "allow_private: `{s}` is not a CIDR (like \"10.0.0.0/8\" or \"fd00::/8\")"
+                ))
+            })
+        })
+        .collect()
+}
+
+impl<'de> Deserialize<'de> for WebhooksConfig {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Either;
+        impl<'de> serde::de::Visitor<'de> for Either {
+            type Value = WebhooksConfig;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a [webhooks] table (or the older [[webhooks]] array of hooks)")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                a: A,
+            ) -> Result<Self::Value, A::Error> {
+                let hooks = Vec::<WebhookConfig>::deserialize(
+                    serde::de::value::SeqAccessDeserializer::new(a),
+                )?;
+                Ok(WebhooksConfig {
+                    hooks,
+                    ..WebhooksConfig::default()
+                })
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                a: A,
+            ) -> Result<Self::Value, A::Error> {
+                let t =
+                    WebhooksTable::deserialize(serde::de::value::MapAccessDeserializer::new(a))?;
+                Ok(WebhooksConfig {
+                    allow_private: t.allow_private,
+                    extra_roots: t.extra_roots,
+                    hooks: t.hooks,
+                })
+            }
+        }
+        d.deserialize_any(Either)
+    }
+}
+
+impl WebhooksConfig {
+    /// Every hook's URL parses, and `extra_roots` is a readable PEM file with a certificate.
+    /// Returns the offending key and why.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        for (i, h) in self.hooks.iter().enumerate() {
+            crate::webhook_url::WebhookUrl::parse(&h.url)
+                .map_err(|m| (format!("webhooks.hooks[{i}].url"), m))?;
+        }
+        if let Some(path) = &self.extra_roots {
+            let key = "webhooks.extra_roots".to_string();
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| (key.clone(), format!("cannot read {}: {e}", path.display())))?;
+            if !text.contains("-----BEGIN CERTIFICATE-----") {
+                return Err((key, format!("{} holds no PEM certificate", path.display())));
+            }
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookConfig {
@@ -500,6 +595,7 @@ impl Config {
             .validate()
             .map_err(|m| bad("policy.default", m))?;
         self.dnsbl.validate().map_err(|(key, m)| bad(&key, m))?;
+        self.webhooks.validate().map_err(|(key, m)| bad(&key, m))?;
         Ok(())
     }
 
@@ -780,6 +876,68 @@ mod tests {
         assert_eq!(c.pools.len(), 3);
     }
 
+    /// `[webhooks]` with `[[webhooks.hooks]]`, and the older bare `[[webhooks]]` array, both
+    /// read; mistakes in either name the key.
+    #[test]
+    fn webhooks_table_and_the_older_array() {
+        let c = Config::parse(
+            "[webhooks]\nallow_private = [\"10.20.0.0/16\", \"fd00::/8\"]\n\n\
+             [[webhooks.hooks]]\nurl = \"https://h.example/x\"\nsecret = \"s\"\n",
+            "t.toml",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.webhooks.allow_private.len(), 2);
+        assert_eq!(c.webhooks.hooks[0].url, "https://h.example/x");
+        let old = Config::parse(
+            "[[webhooks]]\nurl = \"http://a.example/\"\nsecret = \"s\"\n\
+             [[webhooks]]\nurl = \"http://b.example/\"\nsecret = \"t\"\nkinds = [\"ip_listed\"]\n",
+            "t.toml",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(old.webhooks.hooks.len(), 2);
+        assert_eq!(old.webhooks.hooks[1].kinds, vec!["ip_listed"]);
+        assert!(old.webhooks.allow_private.is_empty());
+        for (text, want) in [
+            (
+                "[webhooks]\nallow_private = [\"10.0.0.0/33\"]\n",
+                "allow_private",
+            ),
+            ("[webhooks]\nallow_privat = []\n", "allow_privat"),
+            (
+                "[[webhooks]]\nurl = \"http://a.example/\"\nsecret = \"s\"\nkind = []\n",
+                "kind",
+            ),
+            (
+                "[webhooks]\n[[webhooks.hooks]]\nurl = \"ftp://a.example/\"\nsecret = \"s\"\n",
+                "webhooks.hooks[0].url",
+            ),
+            (
+                "[[webhooks]]\nurl = \"http://u@a.example/\"\nsecret = \"s\"\n",
+                "user info",
+            ),
+            (
+                "[webhooks]\nextra_roots = \"/nonexistent/ca.pem\"\n",
+                "webhooks.extra_roots",
+            ),
+        ] {
+            let e = Config::parse(text, "t.toml").expect_err(text).to_string();
+            assert!(e.contains(want), "{text}: `{e}` lacks `{want}`");
+        }
+        let dir = std::env::temp_dir().join(format!("og-roots-{}", std::process::id()));
+        std::fs::write(&dir, "not a certificate").expect("write");
+        let e = Config::parse(
+            &format!("[webhooks]\nextra_roots = \"{}\"\n", dir.display()),
+            "t.toml",
+        )
+        .expect_err("no certificate")
+        .to_string();
+        let _ = std::fs::remove_file(&dir);
+        assert!(
+            e.contains("extra_roots") && e.contains("no PEM certificate"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn unknown_key_is_named_with_its_line() {
         let e = Config::parse(
@@ -1033,7 +1191,8 @@ mod tests {
             "[notifications]",
             "[policy.default]",
             "[spam]",
-            "[[webhooks]]",
+            "[webhooks]",
+            "[[webhooks.hooks]]",
         ] {
             assert!(
                 text.lines()

@@ -5,6 +5,11 @@
 //! config's webhooks listed read-only (`"source": "config"`). The secret is returned once, at
 //! creation, never in a list. Changes are audited and take effect on this node before the call
 //! returns, on the others within about a second.
+//!
+//! SPEC §9: a subscription made here, by any role, may only reach a host whose every address
+//! is public (`crate::webhooks::addr`; `[webhooks] allow_private` opens ranges): the URL is
+//! parsed and its host resolved and checked before anything is stored (422 otherwise), and the
+//! sender checks again at every attempt. Only the config file's hooks are unrestricted.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -44,7 +49,7 @@ pub struct WebhookView {
     pub url: String,
     /// Alert kinds sent; empty: every kind.
     pub kinds: Vec<String>,
-    /// `store` (made through the API, deletable) or `config` (`[[webhooks]]`, read-only).
+    /// `store` (made through the API, deletable) or `config` (`[[webhooks.hooks]]` in the file, read-only).
     pub source: String,
     pub created_at: Option<i64>,
     pub created_by: Option<String>,
@@ -79,7 +84,7 @@ fn validate(body: &NewWebhook) -> Result<(Vec<String>, String), String> {
     if url.len() > MAX_URL {
         return Err(format!("url: longer than {MAX_URL} characters"));
     }
-    crate::webhooks::check_url(url).map_err(|e| format!("url: {e}"))?;
+    outguard_types::webhook_url::WebhookUrl::parse(url).map_err(|e| format!("url: {e}"))?;
     let mut kinds: Vec<String> = Vec::new();
     for k in &body.kinds {
         let kind = AlertKind::parse(k.trim()).ok_or_else(|| {
@@ -124,6 +129,7 @@ async fn list(
             s.relay
                 .cfg
                 .webhooks
+                .hooks
                 .iter()
                 .enumerate()
                 .map(|(i, c)| WebhookView {
@@ -164,6 +170,11 @@ async fn create(
     };
     let (kinds, secret) = validate(&body).map_err(ApiError::invalid)?;
     let url = body.url.trim();
+    s.relay
+        .webhooks
+        .check_subscription(url)
+        .await
+        .map_err(|e| ApiError::invalid(format!("url: {e}")))?;
     let stored = s
         .relay
         .store
@@ -208,7 +219,7 @@ async fn delete(
 ) -> ApiResult<StatusCode> {
     if id.starts_with(CONFIG_ID_PREFIX) && caller.scope().is_none() {
         return Err(ApiError::invalid(format!(
-            "webhook {id} comes from the config file ([[webhooks]]): edit the file to remove it"
+            "webhook {id} comes from the config file ([[webhooks.hooks]]): edit the file to remove it"
         )));
     }
     let missing = || ApiError::not_found(format!("webhook {id} not found"));
@@ -269,11 +280,14 @@ mod tests {
         assert_eq!(kinds, vec!["user_restricted"], "deduplicated");
         assert!(secret.len() >= MIN_SECRET, "generated: {secret}");
         let bad: [(NewWebhook, &str); 9] = [
-            (body("https://h.example/", None, &[]), "only http://"),
+            (
+                body("gopher://h.example/", None, &[]),
+                "only http:// and https://",
+            ),
             (body("ftp://h.example/", None, &[]), "only http://"),
             (body("http://h_ost!/", None, &[]), "not a valid host"),
             (body("http://single/", None, &[]), "not a valid host"),
-            (body("http://h.example:0/", None, &[]), "not a valid host"),
+            (body("http://h.example:0/", None, &[]), "bad port"),
             (body("http://h.example:70000/", None, &[]), "bad port"),
             (body("http://h.example/", Some("short"), &[]), "at least 16"),
             (body("http://h.example/", None, &["nope"]), "kinds: `nope`"),
@@ -432,8 +446,18 @@ mod api_tests {
     async fn bad_bodies_are_422_with_a_message() {
         let f = fixture().await;
         let op = Some(f.op.as_str());
-        let rows: [(&str, &str); 8] = [
-            (r#"{"url":"https://h.example/x"}"#, "only http://"),
+        let rows: &[(&str, &str)] = &[
+            (r#"{"url":"ftp://h.example/x"}"#, "only http://"),
+            (r#"{"url":"http://u:p@h.example/x"}"#, "user info"),
+            (r#"{"url":"http://h.example/\u001b[2J"}"#, "control"),
+            // Not public (the fixture opens only 127.0.0.0/8 and ::1 through allow_private).
+            (r#"{"url":"http://10.0.0.1/"}"#, "10.0.0.1 is private"),
+            (
+                r#"{"url":"http://169.254.169.254/latest/meta-data/"}"#,
+                "cloud metadata",
+            ),
+            (r#"{"url":"https://[::ffff:192.168.0.1]/"}"#, "private"),
+            (r#"{"url":"http://0.0.0.0:8025/"}"#, "unspecified"),
             (r#"{"url":"http://bad host/"}"#, "url:"),
             (r#"{"url":"http://h.example:99999/"}"#, "bad port"),
             (
@@ -451,7 +475,7 @@ mod api_tests {
             (r#"{"url":"http://h.example/","colour":"red"}"#, "colour"),
             (r#"{"kinds":[]}"#, "url"),
         ];
-        for (body, want) in rows {
+        for &(body, want) in rows {
             let (st, j) = call(&f.app, "POST", "/api/v1/webhooks", op, Some(body)).await;
             assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {j}");
             assert_eq!(j["error"]["code"], "invalid", "{body}: {j}");

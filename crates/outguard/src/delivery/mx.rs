@@ -101,7 +101,7 @@ impl MxResolver {
     }
 
     /// Addresses of `host` (A and AAAA). `Ok(empty)` = the name exists without addresses.
-    async fn addresses(&self, host: &str) -> Result<Vec<IpAddr>, RouteError> {
+    pub(crate) async fn addresses(&self, host: &str) -> Result<Vec<IpAddr>, RouteError> {
         match self.dns.lookup_ip(fqdn(host)).await {
             Ok(lookup) => Ok(lookup.iter().collect()),
             Err(e) => match classify(&e) {

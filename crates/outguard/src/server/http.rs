@@ -80,6 +80,11 @@ pub async fn test_relay(dir: &std::path::Path) -> Arc<Relay> {
     let mut cfg = Config::default();
     cfg.server.data_dir = dir.to_path_buf();
     cfg.dns.resolver = Some("127.0.0.1:9".parse().expect("addr"));
+    // The API tests subscribe loopback receivers (nothing in them is delivered anywhere else).
+    cfg.webhooks.allow_private = vec![
+        "127.0.0.0/8".parse().expect("cidr"),
+        "::1/128".parse().expect("cidr"),
+    ];
     let store = Store::open(&format!("sqlite://{}", dir.join("t.db").display()))
         .await
         .expect("store");
@@ -109,7 +114,7 @@ pub async fn test_relay(dir: &std::path::Path) -> Arc<Relay> {
             enabled: true,
         },
         alert_cap: std::sync::Mutex::new(outguard_policy::AlertCap::new()),
-        webhooks: crate::webhooks::Webhooks::with_store(&cfg.webhooks, store.clone()),
+        webhooks: crate::webhooks::Webhooks::with_store(&cfg, store.clone()).expect("webhooks"),
         cfg,
         store,
         spool,

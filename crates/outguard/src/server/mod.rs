@@ -165,7 +165,7 @@ pub async fn serve(cfg: Config, policy: bool) -> anyhow::Result<()> {
             enabled: policy,
         },
         alert_cap: std::sync::Mutex::new(outguard_policy::AlertCap::new()),
-        webhooks: crate::webhooks::Webhooks::with_store(&cfg.webhooks, store.clone()),
+        webhooks: crate::webhooks::Webhooks::with_store(&cfg, store.clone())?,
         sender_dns: sender_dns::SenderDns::new(
             crate::delivery::mx::MxResolver::new(&cfg.dns).context("building the DNS resolver")?,
         ),
