@@ -87,6 +87,10 @@ impl Reply {
     pub fn bare_cr_lf() -> Reply {
         Reply::new(550, "5.6.0", "Bare CR or LF not allowed")
     }
+    /// A message that breaks a header rule of SPEC §9 (e.g. not exactly one `From:`).
+    pub fn malformed_message(text: impl Into<String>) -> Reply {
+        Reply::new(550, "5.6.0", text)
+    }
     pub fn shutting_down() -> Reply {
         Reply::new(421, "4.3.2", "Service shutting down, try again later")
     }
