@@ -1,6 +1,6 @@
 //! End to end, SPEC §9 "SMTP input", the header rules (issue 14 items 3 and 4): a message has
-//! exactly one `From:` field naming 1–100 owned addresses, else `550 5.6.0` and nothing reaches
-//! the next hop; a submitted `X-Outguard-*` header never survives submission, and a complaint
+//! exactly one `From:` field naming 1–100 owned addresses, else `550 5.6.0` (on submission,
+//! submissions and connector) and nothing reaches the next hop; a submitted `X-Outguard-*` header never survives submission, and a complaint
 //! whose attached copy carries two `X-Outguard-Id` fields is pinned on the first, ours.
 
 mod common;
@@ -25,6 +25,120 @@ fn list(addrs: impl Iterator<Item = String>) -> String {
     addrs.collect::<Vec<_>>().join(",\r\n ")
 }
 
+/// One message to x@dest.example through `listener`; the reply to the final dot (or the first
+/// refusal).
+async fn send(
+    sc: &Scene,
+    relay: &RelayProc,
+    listener: &str,
+    auth: Option<(&str, &str)>,
+    from: &str,
+    data: &str,
+) -> String {
+    let addr = relay.addr(listener);
+    if listener != "submissions" {
+        return Client::send_mail(addr, auth, from, &["x@dest.example"], data).await;
+    }
+    let mut c = tls::connect(sc, addr).await;
+    c.reply().await;
+    c.cmd("EHLO client.test").await;
+    if let Some((u, p)) = auth {
+        let r = c.auth_plain(u, p).await;
+        if !r.starts_with("235") {
+            return r;
+        }
+    }
+    for cmd in [
+        format!("MAIL FROM:<{from}>"),
+        "RCPT TO:<x@dest.example>".into(),
+    ] {
+        let r = c.cmd(&cmd).await;
+        if !r.starts_with("250") {
+            return r;
+        }
+    }
+    let r = c.cmd("DATA").await;
+    if !r.starts_with("354") {
+        return r;
+    }
+    c.send_raw(data.as_bytes()).await;
+    c.cmd(".").await
+}
+
+/// The implicit-TLS listener (`submissions`), trusting the relay's own self-signed certificate.
+mod tls {
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use rustls_pki_types::pem::PemObject as _;
+    use rustls_pki_types::{CertificateDer, ServerName};
+    use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+    use tokio::net::TcpStream;
+    use tokio_rustls::TlsConnector;
+    use tokio_rustls::client::TlsStream;
+
+    use super::Scene;
+
+    pub struct TlsClient(BufReader<TlsStream<TcpStream>>);
+
+    pub async fn connect(sc: &Scene, addr: SocketAddr) -> TlsClient {
+        let pem = std::fs::read(sc.dir().join("data/tls/selfsigned.crt")).expect("relay cert");
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(&pem) {
+            roots.add(cert.expect("pem")).expect("root");
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let cfg = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let tcp = TcpStream::connect(addr).await.expect("connect");
+        let name = ServerName::try_from("relay.outguard.test").expect("name");
+        let tls = TlsConnector::from(Arc::new(cfg))
+            .connect(name, tcp)
+            .await
+            .expect("tls handshake");
+        TlsClient(BufReader::new(tls))
+    }
+
+    impl TlsClient {
+        pub async fn reply(&mut self) -> String {
+            let mut out = Vec::new();
+            loop {
+                let mut line = String::new();
+                let n = tokio::time::timeout(Duration::from_secs(20), self.0.read_line(&mut line))
+                    .await
+                    .expect("reply timeout")
+                    .expect("read");
+                let l = line.trim_end().to_string();
+                let last = n == 0 || l.len() < 4 || l.as_bytes()[3] == b' ';
+                out.push(l);
+                if last {
+                    return out.join("\n");
+                }
+            }
+        }
+
+        pub async fn send_raw(&mut self, bytes: &[u8]) {
+            self.0.get_mut().write_all(bytes).await.expect("write");
+            self.0.get_mut().flush().await.expect("flush");
+        }
+
+        pub async fn cmd(&mut self, line: &str) -> String {
+            self.send_raw(format!("{line}\r\n").as_bytes()).await;
+            self.reply().await
+        }
+
+        pub async fn auth_plain(&mut self, user: &str, pass: &str) -> String {
+            use base64::Engine as _;
+            let b = base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0{pass}"));
+            self.cmd(&format!("AUTH PLAIN {b}")).await
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn from_must_be_one_field_with_one_to_a_hundred_owned_addresses() {
     let sc = scene("").await;
@@ -33,6 +147,7 @@ async fn from_must_be_one_field_with_one_to_a_hundred_owned_addresses() {
     let alice = Some(("alice@a.example", "alice-pw"));
     let listeners = [
         ("submission", alice, "alice@a.example"),
+        ("submissions", alice, "alice@a.example"),
         ("connector", None, "bob@a.example"),
     ];
     let exactly_one = "550 5.6.0 Exactly one From: field required";
@@ -66,14 +181,7 @@ async fn from_must_be_one_field_with_one_to_a_hundred_owned_addresses() {
         for (head, want) in &refused {
             n += 1;
             let head = head.replace("{me}", me);
-            let r = Client::send_mail(
-                relay.addr(listener),
-                auth,
-                me,
-                &["x@dest.example"],
-                &mail(&head, n),
-            )
-            .await;
+            let r = send(&sc, &relay, listener, auth, me, &mail(&head, n)).await;
             if &r != want {
                 let short: String = head.chars().take(80).collect();
                 wrong.push(format!("{listener}: {short:?} → {r}"));
@@ -81,14 +189,7 @@ async fn from_must_be_one_field_with_one_to_a_hundred_owned_addresses() {
         }
         // Still every address owned: one foreign address among owned ones is refused.
         let head = format!("From: {me}, carol@b.example");
-        let r = Client::send_mail(
-            relay.addr(listener),
-            auth,
-            me,
-            &["x@dest.example"],
-            &mail(&head, 99),
-        )
-        .await;
+        let r = send(&sc, &relay, listener, auth, me, &mail(&head, 99)).await;
         if r != "550 5.7.1 Sender address not owned by this account" {
             wrong.push(format!("{listener}: {head:?} → {r}"));
         }
