@@ -1,10 +1,18 @@
 //! The message path after DATA, top to bottom (STYLE "The shape"): header checks → scan →
 //! policy → spool → queue, each a step with a typed input and output. `accept` answers the
 //! SMTP reply for the transaction: `250 … queued as <id>` only after the spool is durable.
+//!
+//! The header checks come first (SPEC §9): a client's `X-Outguard-*` fields are removed (they
+//! can only be forgeries of ours), then the single `From:` field is read from the raw header
+//! block and its addresses' ownership checked, so the scan, the spool and the next hop all see
+//! the message the checks saw.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use mail_builder::headers::date::Date;
+use outguard_proto::from_field::from_addresses;
+use outguard_proto::header_fields::strip_own;
 use outguard_proto::{ListenerKind, Reply};
 use outguard_store::spool::{Envelope, SpoolError, new_message_id};
 use outguard_types::model::{EventKind, MessageRecord, MessageState};
@@ -33,29 +41,57 @@ pub struct Submission<'a> {
 /// What the message's own headers say (parsed once, bounded by mail-parser).
 #[derive(Debug, Default)]
 pub struct HeaderFacts {
+    /// The addresses of the one `From:` field (`outguard_proto::from_field`).
     pub from: Vec<String>,
     pub message_id: Option<String>,
     pub subject: Option<String>,
 }
 
 impl HeaderFacts {
-    pub fn parse(body: &[u8]) -> HeaderFacts {
+    pub fn parse(body: &[u8], from: Vec<String>) -> HeaderFacts {
         let Some(msg) = mail_parser::MessageParser::new().parse_headers(body) else {
-            return HeaderFacts::default();
+            return HeaderFacts {
+                from,
+                ..HeaderFacts::default()
+            };
         };
         HeaderFacts {
-            from: msg
-                .from()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|x| x.address().map(str::to_ascii_lowercase))
-                        .collect()
-                })
-                .unwrap_or_default(),
+            from,
             message_id: msg.message_id().map(str::to_string),
             subject: msg.subject().map(|s| s.chars().take(200).collect()),
         }
     }
+}
+
+/// The submitted message without any `X-Outguard-*` field (SPEC §9), before anything reads it:
+/// only the fields Outguard adds at delivery may carry that name.
+fn without_own_headers(body: Vec<u8>) -> Vec<u8> {
+    let stripped = match strip_own(&body) {
+        Cow::Owned(b) => Some(b),
+        Cow::Borrowed(_) => None,
+    };
+    if stripped.is_some() {
+        tracing::info!("removed X-Outguard-* header fields written by the client");
+    }
+    stripped.unwrap_or(body)
+}
+
+/// The `From:` rule (exactly one field, 1–100 addresses: `550 5.6.0`), then ownership of every
+/// address (`550 5.7.1`).
+async fn check_from(
+    relay: &Relay,
+    sub: &Submission<'_>,
+    body: &[u8],
+) -> Result<Vec<String>, Reply> {
+    let from = from_addresses(body).map_err(|e| {
+        tracing::info!(reason = %e, "malformed From: header");
+        e.reply()
+    })?;
+    relay
+        .check_header_from(sub.identity, &sub.sender, &from)
+        .await
+        .inspect_err(|_| tracing::info!(?from, "From: header not owned by the submitter"))?;
+    Ok(from)
 }
 
 /// Where policy sends the message (SPEC §2.5).
@@ -83,14 +119,12 @@ struct Spooling {
 }
 
 pub async fn accept(relay: &Relay, sub: Submission<'_>, body: Vec<u8>) -> Reply {
-    let facts = HeaderFacts::parse(&body);
-    if let Err(r) = relay
-        .check_header_from(sub.identity, &sub.sender, &facts.from)
-        .await
-    {
-        tracing::info!(from = ?facts.from, "From: header not owned by the submitter");
-        return r;
-    }
+    let body = without_own_headers(body);
+    let from = match check_from(relay, &sub, &body).await {
+        Ok(from) => from,
+        Err(r) => return r,
+    };
+    let facts = HeaderFacts::parse(&body, from);
     let id = new_message_id();
     let verdict = relay.scan(&sub, &body).await;
     relay.metrics.verdict(verdict.class.as_str());

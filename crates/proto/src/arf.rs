@@ -2,7 +2,8 @@
 //! fails: a report that does not parse comes back with `feedback_type = "unknown"` and
 //! `malformed` saying why, so it is stored and flagged rather than lost. The embedded original
 //! (`message/rfc822`, or `text/rfc822-headers`) gives the attribution keys: our
-//! `X-Outguard-Id` header, else its `Message-ID`. For a report mail-auth cannot parse, the
+//! `X-Outguard-Id` header (the first one: we prepend it, so a later one is a forgery — see
+//! `header_fields::first_value`), else its `Message-ID`. For a report mail-auth cannot parse, the
 //! keys are still looked for in the raw text, so an operator can see whose mail it was about.
 
 use mail_auth::report::{Feedback, FeedbackType};
@@ -157,7 +158,8 @@ fn keys_in_headers(text: &[u8]) -> (Option<String>, Option<String>) {
     let Some(msg) = mail_parser::MessageParser::new().parse_headers(text) else {
         return (None, None);
     };
-    let id = msg.header_raw("X-Outguard-Id").and_then(plausible_id);
+    // The first `X-Outguard-Id` is the one we prepended (mail-parser would give the last).
+    let id = crate::header_fields::first_value(text, "X-Outguard-Id").and_then(plausible_id);
     let mid = msg.message_id().and_then(bare_message_id);
     (id, mid)
 }
@@ -199,6 +201,27 @@ mod tests {
         }
         assert_eq!(plausible_id("abc-12_3.x"), Some("abc-12_3.x".into()));
         assert_eq!(plausible_id("a b"), None);
+    }
+
+    /// The attached copy carries our `X-Outguard-Id` first (we prepend it) and a forged one
+    /// further down: the report is about ours, whether the whole message or only its headers
+    /// came back.
+    #[test]
+    fn the_first_outguard_id_is_ours() {
+        let copy = "X-Outguard-Id: ours-1\r\nReceived: from x\r\nFrom: carol@b.example\r\n\
+X-Outguard-Id: victims-2\r\nMessage-ID: <m@b.example>\r\n\r\nbuy now\r\n";
+        for ctype in ["message/rfc822", "text/rfc822-headers"] {
+            let raw = format!(
+                "From: fbl@isp.example\r\nTo: fbl@fbl.example\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/report; report-type=feedback-report; boundary=\"b\"\r\n\r\n\
+--b\r\nContent-Type: text/plain\r\n\r\ncomplaint\r\n\
+--b\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\nUser-Agent: t/1\r\nVersion: 1\r\n\r\n\
+--b\r\nContent-Type: {ctype}\r\n\r\n{copy}\r\n--b--\r\n"
+            );
+            let p = parse(raw.as_bytes());
+            assert_eq!(p.malformed, None, "{ctype}");
+            assert_eq!(p.outguard_id.as_deref(), Some("ours-1"), "{ctype}");
+        }
     }
 
     /// Fuzz find (`arf`): a yahoo-style report whose nested `message/rfc822` parts lost a

@@ -243,7 +243,8 @@ fn keys_of(text: &[u8]) -> (Option<String>, Option<String>) {
     let Some(msg) = MessageParser::new().parse_headers(text) else {
         return (None, None);
     };
-    let id = msg.header_raw("X-Outguard-Id").and_then(plausible_id);
+    // The first `X-Outguard-Id` is the one we prepended (mail-parser would give the last).
+    let id = crate::header_fields::first_value(text, "X-Outguard-Id").and_then(plausible_id);
     let mid = msg
         .message_id()
         .map(|s| {
@@ -274,6 +275,22 @@ mod tests {
             assert!(p.malformed.is_some(), "{p:?}");
             assert!(p.hard_bounces().is_empty());
         }
+    }
+
+    /// The returned original carries our `X-Outguard-Id` first and a forged one later: the
+    /// bounce is about ours.
+    #[test]
+    fn the_first_outguard_id_is_ours() {
+        let raw = "From: MAILER-DAEMON@mx.example\r\nTo: a@b.example\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n\
+--b\r\nContent-Type: text/plain\r\n\r\nfailed\r\n\
+--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example\r\n\r\n\
+Final-Recipient: rfc822; x@dest.example\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n\
+--b\r\nContent-Type: text/rfc822-headers\r\n\r\nX-Outguard-Id: ours-1\r\nFrom: carol@b.example\r\n\
+X-Outguard-Id: victims-2\r\n\r\n--b--\r\n";
+        let p = parse(raw.as_bytes());
+        assert_eq!(p.malformed, None);
+        assert_eq!(p.outguard_id.as_deref(), Some("ours-1"));
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //! smuggling, DSN building and ARF parsing. The I/O loop in the binary owns sockets, TLS and timeouts.
 
 pub mod data;
+pub mod from_field;
+pub mod header_fields;
 pub mod reply;
 pub mod sasl;
 pub mod session;

@@ -90,6 +90,10 @@ impl Reply {
     pub fn nul_byte() -> Reply {
         Reply::new(550, "5.6.0", "NUL byte not allowed")
     }
+    /// A message that breaks a header rule of SPEC §9 (e.g. not exactly one `From:`).
+    pub fn malformed_message(text: impl Into<String>) -> Reply {
+        Reply::new(550, "5.6.0", text)
+    }
     pub fn shutting_down() -> Reply {
         Reply::new(421, "4.3.2", "Service shutting down, try again later")
     }

@@ -1,5 +1,6 @@
 //! Which message, account and tenant a report (ARF or DSN) is about (SPEC §4): the original's
-//! `X-Outguard-Id` (every message we deliver carries it) names the message directly; else its
+//! `X-Outguard-Id` (every message we deliver carries it as its first line; the parsers read the
+//! first one only, and submission strips any a client wrote — SPEC §9) names the message; else its
 //! `Message-ID` is looked up in the trace (newest message with that header). A report that
 //! names neither, or names a message we do not know, stays unattributed.
 

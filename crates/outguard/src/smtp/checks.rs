@@ -2,6 +2,7 @@
 //! use which envelope sender and `From:` header, which recipients a transaction may have. Each
 //! returns `Ok` or the exact refusal as a [`Reply`] value.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use outguard_proto::Reply;
@@ -100,30 +101,27 @@ impl Relay {
     }
 
     /// The `From:` header's addresses must obey the same ownership rule as the envelope; for
-    /// forwarded mail they must at least not be another tenant's.
+    /// forwarded mail they must at least not be another tenant's. The store is asked once per
+    /// distinct domain, not per address (the `From:` rule already capped them at 100).
     pub async fn check_header_from(
         &self,
         id: &Identity,
         kind: &SenderKind,
         from_addrs: &[String],
     ) -> Result<(), Reply> {
+        let Some(domains) = distinct_domains(from_addrs) else {
+            return Err(Reply::malformed_message("Malformed From: header address"));
+        };
+        let mut owners: BTreeMap<String, Option<String>> = BTreeMap::new();
+        for domain in domains {
+            let owner = self.owner_of(&domain).await?;
+            owners.insert(domain, owner);
+        }
         for addr in from_addrs {
-            let Some(domain) = domain_of(addr) else {
-                return Err(Reply::new(550, "5.7.1", "Malformed From: header address"));
-            };
-            let owner = self.owner_of(domain).await?;
-            let ok = match id {
-                Identity::Account { tenant, .. } => {
-                    owner.as_deref() == Some(tenant) && id.may_send_as(addr)
-                }
-                Identity::Connector { tenant, .. } => match kind {
-                    SenderKind::Owned | SenderKind::Null => owner.as_deref() == Some(tenant),
-                    SenderKind::Forwarded => owner.is_none() || owner.as_deref() == Some(tenant),
-                },
-                Identity::FeedbackLoop => true,
-                Identity::None => false,
-            };
-            if !ok {
+            let owner = domain_of(addr)
+                .and_then(|d| owners.get(&d.to_ascii_lowercase()))
+                .and_then(Option::as_deref);
+            if !header_from_allowed(id, kind, owner, addr) {
                 return Err(Reply::sender_not_owned());
             }
         }
@@ -147,6 +145,86 @@ impl Relay {
                 "5.7.1",
                 "Relaying denied: not a feedback-loop address",
             ))
+        }
+    }
+}
+
+/// May this submitter put `addr` (whose domain belongs to tenant `owner`) in `From:`?
+fn header_from_allowed(id: &Identity, kind: &SenderKind, owner: Option<&str>, addr: &str) -> bool {
+    match id {
+        Identity::Account { tenant, .. } => owner == Some(tenant.as_str()) && id.may_send_as(addr),
+        Identity::Connector { tenant, .. } => match kind {
+            SenderKind::Owned | SenderKind::Null => owner == Some(tenant.as_str()),
+            SenderKind::Forwarded => owner.is_none() || owner == Some(tenant.as_str()),
+        },
+        Identity::FeedbackLoop => true,
+        Identity::None => false,
+    }
+}
+
+/// The distinct domains (lowercased) of `addrs`, each once: what the store is asked about.
+/// `None` when an address has no domain.
+fn distinct_domains(addrs: &[String]) -> Option<BTreeSet<String>> {
+    addrs
+        .iter()
+        .map(|a| domain_of(a).map(str::to_ascii_lowercase))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ownership_is_asked_once_per_domain() {
+        let v = |s: &[&str]| s.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+        let many: Vec<String> = (0..100)
+            .map(|i| format!("u{i}@{}.example", ["a", "A", "b"][i % 3]))
+            .collect();
+        let cases: &[(Vec<String>, Option<Vec<&str>>)] = &[
+            (many, Some(vec!["a.example", "b.example"])),
+            (v(&["x@a.example"]), Some(vec!["a.example"])),
+            (v(&["x@a.example", "nodomain"]), None),
+            (v(&[]), Some(vec![])),
+        ];
+        for (addrs, want) in cases {
+            let got = distinct_domains(addrs).map(|d| d.into_iter().collect::<Vec<_>>());
+            assert_eq!(
+                got,
+                want.as_ref()
+                    .map(|w| w.iter().map(|s| s.to_string()).collect())
+            );
+        }
+    }
+
+    #[test]
+    fn header_from_rules() {
+        let acct = Identity::Account {
+            address: "alice@a.example".into(),
+            tenant: "a".into(),
+            send_as: vec![],
+        };
+        let conn = Identity::Connector {
+            cidr: "127.0.0.0/8".into(),
+            tenant: "a".into(),
+            limit_per_hour: None,
+        };
+        use SenderKind::*;
+        for (id, kind, owner, addr, ok) in [
+            (&acct, &Owned, Some("a"), "alice@a.example", true),
+            (&acct, &Owned, Some("a"), "bob@a.example", false),
+            (&acct, &Owned, Some("b"), "alice@a.example", false),
+            (&conn, &Owned, Some("a"), "anyone@a.example", true),
+            (&conn, &Owned, Some("b"), "carol@b.example", false),
+            (&conn, &Forwarded, None, "x@elsewhere.example", true),
+            (&conn, &Forwarded, Some("b"), "carol@b.example", false),
+            (&Identity::None, &Owned, Some("a"), "alice@a.example", false),
+        ] {
+            assert_eq!(
+                header_from_allowed(id, kind, owner, addr),
+                ok,
+                "{addr} {owner:?}"
+            );
         }
     }
 }
