@@ -118,6 +118,10 @@ struct Tracker<K> {
     lockout: i64,
     cap: usize,
     entries: HashMap<K, Entry>,
+    /// Set when every key held is locked: until the first lock ends, no room can be made, so
+    /// new keys are refused without scanning the map again (a flood from fresh addresses must
+    /// not cost a full scan per attempt).
+    full_until: Option<Millis>,
 }
 
 impl<K: Hash + Eq + Copy> Tracker<K> {
@@ -128,6 +132,7 @@ impl<K: Hash + Eq + Copy> Tracker<K> {
             lockout: ms(limits.lockout),
             cap,
             entries: HashMap::new(),
+            full_until: None,
         }
     }
 
@@ -166,6 +171,9 @@ impl<K: Hash + Eq + Copy> Tracker<K> {
         if self.entries.len() < self.cap {
             return true;
         }
+        if self.full_until.is_some_and(|t| now < t) {
+            return false;
+        }
         let window = self.window;
         self.entries.retain(|_, e| {
             e.forget_old(now, window);
@@ -188,6 +196,7 @@ impl<K: Hash + Eq + Copy> Tracker<K> {
             })
             .collect();
         if victims.is_empty() {
+            self.full_until = self.entries.values().filter_map(|e| e.locked_until).min();
             return false;
         }
         let n = (self.cap / 10).max(1).min(victims.len());
@@ -253,11 +262,16 @@ impl AuthLimiter {
     }
 
     /// Count a failed attempt against both the address and the account; returns the lock it
-    /// set, if any (for the log).
+    /// set, if any (for the log). While either is locked nothing is counted: no password was
+    /// checked (callers ask [`AuthLimiter::check`] first).
     pub fn record_failure(&self, ip: IpAddr, username: &str, now: Millis) -> Option<Locked> {
         let account = self.account_key(username);
         let mut st = self.state();
-        let ip_locked = st.ips.fail(client_key(ip), now);
+        let key = client_key(ip);
+        if st.ips.is_locked(key, now) || st.accounts.is_locked(account, now) {
+            return None;
+        }
+        let ip_locked = st.ips.fail(key, now);
         let account_locked = st.accounts.fail(account, now);
         if ip_locked {
             Some(Locked::Ip)
