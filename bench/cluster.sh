@@ -57,6 +57,7 @@ node = "n$1"
 hostname = "n$1.bench.outguard.test"
 data_dir = "$WORK/n$1/data"
 [listeners]
+max_connections_per_ip = 100000
 connector = "127.0.0.1:$2"
 submission = "127.0.0.1:0"
 submissions = "127.0.0.1:0"

@@ -48,6 +48,7 @@ cat > "$DATA/outguard.toml" <<TOML
 hostname = "bench.outguard.test"
 data_dir = "$DATA/data"
 [listeners]
+max_connections_per_ip = 100000
 connector = "127.0.0.1:2600"
 submission = "127.0.0.1:0"
 submissions = "127.0.0.1:0"

@@ -23,6 +23,20 @@ async fn tight_scene() -> Scene {
     sc
 }
 
+/// A scene for load from one client address: its per-address session cap lifted, so that the
+/// listener's own cap is what the test measures.
+async fn one_address_load_scene() -> Scene {
+    let sc = scene("").await;
+    let path = sc.dir().join("outguard.toml");
+    let cfg = std::fs::read_to_string(&path).expect("config").replace(
+        "max_auth_failures = 3\n",
+        "max_auth_failures = 3\nmax_connections_per_ip = 100000\n",
+    );
+    std::fs::write(&path, cfg).expect("config");
+    sc.provision().await;
+    sc
+}
+
 async fn read_all(s: &mut tokio::net::TcpStream, within: Duration) -> String {
     let mut out = Vec::new();
     let mut buf = [0u8; 1024];
@@ -103,8 +117,7 @@ fn rss_kib(pid: u32) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_idle_sessions_stay_small() {
-    let sc = scene("").await;
-    sc.provision().await;
+    let sc = one_address_load_scene().await;
     let relay = RelayProc::start(sc.dir());
     let before = rss_kib(relay.child.id());
     let mut conns = Vec::new();
@@ -189,8 +202,7 @@ async fn injection_through_auth_identities_and_parameters_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_connections_at_once() {
     const N: usize = 10_000;
-    let sc = scene("").await;
-    sc.provision().await;
+    let sc = one_address_load_scene().await;
     let relay = RelayProc::start(sc.dir());
     let addr = relay.addr("connector");
     let mut tasks = tokio::task::JoinSet::new();

@@ -303,7 +303,9 @@ async fn fifty_concurrent_sessions_never_exceed_the_limit_and_restart_keeps_the_
     for s in 0..50 {
         let addr = relay.addr("submission");
         tasks.push(tokio::spawn(async move {
-            let (mut c, _) = Client::connect(addr).await;
+            // From five client addresses: 10 sessions each, under the per-address cap of 20.
+            let source = std::net::IpAddr::from([127, 0, 0, 100 + (s % 5) as u8]);
+            let (mut c, _) = Client::connect_from(addr, source).await;
             c.cmd("EHLO c.test").await;
             c.auth_plain("bob@a.example", "bob-pw").await;
             if !c.cmd("MAIL FROM:<bob@a.example>").await.starts_with("250") {

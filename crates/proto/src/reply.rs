@@ -100,6 +100,10 @@ impl Reply {
     pub fn too_many_connections() -> Reply {
         Reply::new(421, "4.7.0", "Too many connections, try again later")
     }
+    /// Past the per-client-address session cap (SPEC §9).
+    pub fn too_many_connections_from_ip() -> Reply {
+        Reply::new(421, "4.7.0", "Too many connections from your address")
+    }
     pub fn timeout() -> Reply {
         Reply::new(421, "4.4.2", "Timeout, closing connection")
     }

@@ -122,6 +122,23 @@ pub struct ListenersConfig {
     pub max_auth_failures: u32,
     #[serde(with = "human_duration")]
     pub auth_failure_window: Duration,
+    /// Failed AUTH attempts per account (from any IPs) within `auth_failure_window` before the
+    /// account answers `454 4.7.0`.
+    pub max_auth_failures_per_account: u32,
+    /// How long a locked IP or account answers `454 4.7.0`.
+    #[serde(with = "human_duration")]
+    pub auth_lockout: Duration,
+    /// Concurrent SMTP sessions per client IP (IPv6: per /64) on each listener; more get
+    /// `421 4.7.0 Too many connections from your address`.
+    pub max_connections_per_ip: usize,
+    /// Time a client of the HTTP listener has to send a request's header (also the idle limit
+    /// of a kept-alive connection).
+    #[serde(with = "human_duration")]
+    pub http_header_timeout: Duration,
+    /// Concurrent HTTP connections in all; more get `503`.
+    pub http_max_connections: usize,
+    /// Concurrent HTTP connections per client IP (IPv6: per /64); more get `429`.
+    pub http_max_connections_per_ip: usize,
 }
 
 impl Default for ListenersConfig {
@@ -138,7 +155,55 @@ impl Default for ListenersConfig {
             session_timeout: Duration::from_secs(1800),
             max_auth_failures: 10,
             auth_failure_window: Duration::from_secs(900),
+            max_auth_failures_per_account: 30,
+            auth_lockout: Duration::from_secs(900),
+            max_connections_per_ip: 20,
+            http_header_timeout: Duration::from_secs(10),
+            http_max_connections: 1024,
+            http_max_connections_per_ip: 64,
         }
+    }
+}
+
+impl ListenersConfig {
+    /// SPEC §9 "Guessing and hogging": every bound must be a bound (no zero that would lock
+    /// everyone out or let nobody in).
+    fn validate_guards(&self) -> Result<(), (&'static str, String)> {
+        let at_least_one = [
+            (
+                "listeners.max_auth_failures",
+                self.max_auth_failures as usize,
+            ),
+            (
+                "listeners.max_auth_failures_per_account",
+                self.max_auth_failures_per_account as usize,
+            ),
+            (
+                "listeners.max_connections_per_ip",
+                self.max_connections_per_ip,
+            ),
+            ("listeners.http_max_connections", self.http_max_connections),
+            (
+                "listeners.http_max_connections_per_ip",
+                self.http_max_connections_per_ip,
+            ),
+        ];
+        if let Some((key, _)) = at_least_one.iter().find(|(_, v)| *v == 0) {
+            return Err((key, "must be at least 1".into()));
+        }
+        for (key, d) in [
+            ("listeners.auth_failure_window", self.auth_failure_window),
+            ("listeners.auth_lockout", self.auth_lockout),
+            ("listeners.http_header_timeout", self.http_header_timeout),
+        ] {
+            if d.is_zero() {
+                return Err((key, "must be above zero".into()));
+            }
+            if d > Duration::from_secs(7 * 86_400) {
+                return Err((key, "must be at most 7 days".into()));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -540,6 +605,9 @@ impl Config {
                 "must be at least 1".into(),
             ));
         }
+        self.listeners
+            .validate_guards()
+            .map_err(|(k, m)| bad(k, m))?;
         for (i, p) in self.pools.iter().enumerate() {
             if p.source_ips.is_empty() {
                 return Err(bad(
@@ -970,6 +1038,51 @@ mod tests {
                 && e.to_string().contains("10m then 5m"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn guessing_and_hogging_bounds_are_checked_with_their_key() {
+        let c = Config::parse("", "t.toml").unwrap_or_else(|e| panic!("{e}"));
+        let l = &c.listeners;
+        assert_eq!(
+            (l.max_auth_failures, l.max_auth_failures_per_account),
+            (10, 30)
+        );
+        assert_eq!(l.auth_lockout, Duration::from_secs(900));
+        assert_eq!(l.max_connections_per_ip, 20);
+        assert_eq!(l.http_header_timeout, Duration::from_secs(10));
+        for (line, key) in [
+            ("max_auth_failures = 0", "listeners.max_auth_failures"),
+            (
+                "max_auth_failures_per_account = 0",
+                "listeners.max_auth_failures_per_account",
+            ),
+            (
+                "max_connections_per_ip = 0",
+                "listeners.max_connections_per_ip",
+            ),
+            ("http_max_connections = 0", "listeners.http_max_connections"),
+            (
+                "http_max_connections_per_ip = 0",
+                "listeners.http_max_connections_per_ip",
+            ),
+            ("auth_lockout = \"0s\"", "listeners.auth_lockout"),
+            (
+                "auth_failure_window = \"30days\"",
+                "listeners.auth_failure_window",
+            ),
+            (
+                "http_header_timeout = \"0s\"",
+                "listeners.http_header_timeout",
+            ),
+        ] {
+            let e = Config::parse(&format!("[listeners]\n{line}\n"), "t.toml").unwrap_err();
+            let ConfigError::Invalid { key: k, .. } = &e else {
+                panic!("{line}: {e:?}");
+            };
+            assert_eq!(k, key, "{e}");
+            assert!(e.to_string().contains("line 2"), "{e}");
+        }
     }
 
     #[test]

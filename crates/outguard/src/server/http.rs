@@ -1,7 +1,7 @@
 //! The HTTP listener: admin API (`/api/v1`, bearer tokens), web UI (`/`, sessions), `/metrics`
-//! (Prometheus text) and `/healthz`. The client address is recorded for the audit log.
+//! (Prometheus text) and `/healthz`. The client address is recorded for the audit log. The
+//! accept loop, its caps and timeouts are in `http_listener`.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -60,14 +60,6 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-pub async fn serve(relay: Arc<Relay>, listener: TcpListener) {
-    let stop = relay.shutdown.clone();
-    let app = app(AppState::new(relay)).into_make_service_with_connect_info::<SocketAddr>();
-    let _ = axum::serve(listener, app)
-        .with_graceful_shutdown(async move { stop.stopped().await })
-        .await;
-}
-
 /// A complete relay on a temp dir for in-process tests: SQLite store, spool, queue (nothing is
 /// delivered unless a test enqueues mail), no listeners.
 #[cfg(test)]
@@ -104,8 +96,7 @@ pub async fn test_relay(dir: &std::path::Path) -> Arc<Relay> {
     Arc::new(Relay {
         node: cfg.node_name(),
         auth_limiter: crate::smtp::auth_limit::AuthLimiter::new(
-            3,
-            std::time::Duration::from_secs(60),
+            crate::smtp::auth_limit::AuthLimits::from_config(&cfg.listeners),
         ),
         sender_dns: super::sender_dns::SenderDns::new(resolver),
         enforcer: crate::enforce::Enforcer {

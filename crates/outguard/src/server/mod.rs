@@ -2,7 +2,11 @@
 //! TLS), binds every listener before starting anything, prints the first-start operator token,
 //! and runs until SIGINT/SIGTERM, then drains (SPEC §6, STYLE rule 5).
 
+pub mod accept;
+pub mod conn_limit;
+pub mod fd_limit;
 pub(crate) mod http;
+mod http_listener;
 mod seams;
 pub mod sender_dns;
 mod shutdown;
@@ -18,7 +22,7 @@ use outguard_types::model::Role;
 pub use shutdown::Shutdown;
 
 use crate::delivery::queue::QueueHandle;
-use crate::smtp::auth_limit::AuthLimiter;
+use crate::smtp::auth_limit::{AuthLimiter, AuthLimits};
 use crate::trace::{Tracer, now_ms};
 
 /// Everything a session, the pipeline and delivery share. One per process, behind an `Arc`.
@@ -155,10 +159,7 @@ pub async fn serve(cfg: Config, policy: bool) -> anyhow::Result<()> {
     .await?;
     let relay = Arc::new(Relay {
         node: cfg.node_name(),
-        auth_limiter: AuthLimiter::new(
-            cfg.listeners.max_auth_failures,
-            cfg.listeners.auth_failure_window,
-        ),
+        auth_limiter: AuthLimiter::new(AuthLimits::from_config(&cfg.listeners)),
         enforcer: crate::enforce::Enforcer {
             counters,
             cache: crate::enforce::PolicyCache::default(),
@@ -198,6 +199,7 @@ pub async fn serve(cfg: Config, policy: bool) -> anyhow::Result<()> {
         .restore(&relay)
         .await
         .context("loading the DNSBL monitor's state")?;
+    fd_limit::check(&relay.cfg);
     let bound = crate::smtp::listener::bind_all(&relay).await?;
     let http = http::bind(&relay).await?;
     first_start_token(&store).await?;
@@ -205,7 +207,7 @@ pub async fn serve(cfg: Config, policy: bool) -> anyhow::Result<()> {
         tokio::spawn(crate::smtp::listener::serve(relay.clone(), b));
     }
     if let Some(h) = http {
-        tokio::spawn(http::serve(relay.clone(), h));
+        tokio::spawn(http_listener::serve(relay.clone(), h));
     }
     tokio::spawn(dnsbl.run(relay.clone()));
     tokio::spawn(crate::fbl::bounces::watch(relay.clone()));

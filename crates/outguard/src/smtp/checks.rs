@@ -7,7 +7,9 @@ use std::net::IpAddr;
 
 use outguard_proto::Reply;
 use outguard_proto::sasl::Credentials;
+use outguard_types::model::Millis;
 
+use super::auth_limit::Locked;
 use super::identity::{Identity, domain_of};
 use crate::server::Relay;
 use crate::trace::now_ms;
@@ -24,14 +26,15 @@ pub enum SenderKind {
 }
 
 impl Relay {
-    /// AUTH: lockout per client IP, then the store's (cached) password check.
+    /// AUTH: the guessing bounds per client address and per account (SPEC §9), then the store's
+    /// (cached) password check. A success clears no failure count (see `auth_limit`).
     pub async fn check_auth(&self, ip: IpAddr, creds: &Credentials) -> Result<Identity, Reply> {
         let now = now_ms();
-        if self.auth_limiter.is_locked(ip, now) {
-            return Err(Reply::auth_locked());
+        if let Err(locked) = self.auth_limiter.check(ip, &creds.username, now) {
+            return Err(locked.reply());
         }
         if !creds.authzid.is_empty() && !creds.authzid.eq_ignore_ascii_case(&creds.username) {
-            self.auth_limiter.record_failure(ip, now);
+            self.auth_failed(ip, &creds.username, now);
             return Err(Reply::auth_failed());
         }
         match self
@@ -39,23 +42,30 @@ impl Relay {
             .verify_password(&creds.username, &creds.password)
             .await
         {
-            Ok(Some(acct)) => {
-                self.auth_limiter.record_success(ip);
-                Ok(Identity::Account {
-                    address: acct.address,
-                    tenant: acct.tenant,
-                    send_as: acct.send_as,
-                })
-            }
+            Ok(Some(acct)) => Ok(Identity::Account {
+                address: acct.address,
+                tenant: acct.tenant,
+                send_as: acct.send_as,
+            }),
             Ok(None) => {
-                self.auth_limiter.record_failure(ip, now);
-                tracing::info!(%ip, user = %creds.username, "authentication failed");
+                self.auth_failed(ip, &creds.username, now);
                 Err(Reply::auth_failed())
             }
             Err(e) => {
                 tracing::error!(error = %e, "store error during AUTH");
                 Err(Reply::new(454, "4.7.0", "Temporary authentication failure"))
             }
+        }
+    }
+
+    fn auth_failed(&self, ip: IpAddr, user: &str, now: Millis) {
+        tracing::info!(%ip, user = %user, "authentication failed");
+        match self.auth_limiter.record_failure(ip, user, now) {
+            Some(Locked::Ip) => tracing::warn!(%ip, "AUTH locked for this address"),
+            Some(Locked::Account) => {
+                tracing::warn!(%ip, user = %user, "AUTH locked for this account")
+            }
+            None => {}
         }
     }
 

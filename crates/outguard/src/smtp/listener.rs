@@ -1,6 +1,8 @@
 //! Accept loops, one per configured listener: a connection semaphore per listener (`421 4.7.0`
-//! when full), implicit TLS for `submissions`, connector admission by source IP, and a
-//! draining mode that answers `421 4.3.2` to new sessions while in-flight ones finish.
+//! when full) and a session cap per client address (`421 4.7.0 Too many connections from your
+//! address`, SPEC §9), implicit TLS for `submissions`, connector admission by source IP, and a
+//! draining mode that answers `421 4.3.2` to new sessions while in-flight ones finish. Accept
+//! errors (out of descriptors) are waited out (`server::accept`), never fatal.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,6 +17,8 @@ use super::conn::Conn;
 use super::identity::Identity;
 use super::stream::ClientStream;
 use crate::server::Relay;
+use crate::server::accept::{AcceptErrors, accept};
+use crate::server::conn_limit::PerIpLimit;
 
 pub struct Bound {
     pub kind: ListenerKind,
@@ -62,27 +66,27 @@ fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
 /// Accept until the server stops; each session runs as its own named task.
 pub async fn serve(relay: Arc<Relay>, bound: Bound) {
     let limit = Arc::new(Semaphore::new(relay.cfg.listeners.max_connections));
+    let per_ip = PerIpLimit::new(relay.cfg.listeners.max_connections_per_ip);
     let kind = bound.kind;
+    let mut errors = AcceptErrors::new(kind.as_str());
     loop {
-        let accepted = tokio::select! {
-            a = bound.listener.accept() => a,
+        let (tcp, peer) = tokio::select! {
+            a = accept(&bound.listener, &mut errors) => a,
             _ = relay.shutdown.stopped() => return,
-        };
-        let (tcp, peer) = match accepted {
-            Ok(x) => x,
-            Err(e) => {
-                tracing::warn!(error = %e, listener = kind.as_str(), "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
         };
         let _ = tcp.set_nodelay(true);
         if relay.shutdown.is_draining() {
             tokio::spawn(refuse(tcp, Reply::shutting_down()));
             continue;
         }
+        // The listener's own cap first: when it is full, that is the news for everyone.
         let Ok(permit) = limit.clone().try_acquire_owned() else {
             tokio::spawn(refuse(tcp, Reply::too_many_connections()));
+            continue;
+        };
+        let Some(ip_permit) = per_ip.try_acquire(peer.ip()) else {
+            tracing::debug!(%peer, listener = kind.as_str(), "per-address session cap reached");
+            tokio::spawn(refuse(tcp, Reply::too_many_connections_from_ip()));
             continue;
         };
         let relay = relay.clone();
@@ -94,6 +98,7 @@ pub async fn serve(relay: Arc<Relay>, bound: Bound) {
             if let Err(e) = session(relay, tcp, peer, kind).await {
                 tracing::debug!(%peer, error = %e, "session ended with an I/O error");
             }
+            drop(ip_permit);
             drop(permit);
             drop(guard);
         });

@@ -21,6 +21,17 @@ impl Client {
         (c, greet)
     }
 
+    /// Connect from a chosen source address (any 127.0.0.x on loopback): tests that need
+    /// several clients' addresses.
+    pub async fn connect_from(addr: SocketAddr, source: std::net::IpAddr) -> (Client, String) {
+        let s = tcp_from(addr, source).await;
+        let mut c = Client {
+            r: BufReader::new(s),
+        };
+        let greet = c.reply().await;
+        (c, greet)
+    }
+
     /// One whole reply (all lines), joined with '\n'.
     pub async fn reply(&mut self) -> String {
         let mut out = Vec::new();
@@ -99,4 +110,16 @@ impl Client {
 
 pub fn queued_id(reply: &str) -> String {
     reply.rsplit(' ').next().expect("id").to_string()
+}
+
+/// A TCP connection to `addr` from `source` (port chosen by the OS).
+pub async fn tcp_from(addr: SocketAddr, source: std::net::IpAddr) -> TcpStream {
+    let sock = if source.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()
+    } else {
+        tokio::net::TcpSocket::new_v6()
+    }
+    .expect("socket");
+    sock.bind(SocketAddr::new(source, 0)).expect("bind source");
+    sock.connect(addr).await.expect("connect")
 }

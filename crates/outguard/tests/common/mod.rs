@@ -45,7 +45,21 @@ pub struct RelayProc {
 impl RelayProc {
     /// Start `outguard serve --config <dir>/outguard.toml` and wait for "outguard ready".
     pub fn start(dir: &Path) -> RelayProc {
-        let mut child = Command::new(BIN)
+        RelayProc::start_command(dir, Command::new(BIN))
+    }
+
+    /// `start` with the process's open-file limit (soft and hard) set to `nofile`.
+    pub fn start_with_nofile(dir: &Path, nofile: u32) -> RelayProc {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!("ulimit -n {nofile} && exec \"$0\" \"$@\""))
+            .arg(BIN);
+        RelayProc::start_command(dir, cmd)
+    }
+
+    /// `start` with `cmd` as the program (it gets the `serve` arguments).
+    pub fn start_command(dir: &Path, mut cmd: Command) -> RelayProc {
+        let mut child = cmd
             .arg("serve")
             .arg("--config")
             .arg(dir.join("outguard.toml"))
