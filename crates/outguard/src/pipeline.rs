@@ -252,9 +252,13 @@ async fn queue(
     } = how;
     let mut rcpts = sub.rcpts.to_vec();
     rcpts.extend(bcc.iter().cloned());
+    // Forwarded mail leaves with its SRS0 sender; the record keeps the original (`crate::srs`).
+    let srs_from = relay.srs_sender(sub);
     let env = Envelope {
         id: id.clone(),
-        mail_from: sub.mail_from.to_string(),
+        mail_from: srs_from
+            .clone()
+            .unwrap_or_else(|| sub.mail_from.to_string()),
         rcpts,
         tenant: record.tenant.clone(),
         submitter: record.submitter.clone(),
@@ -314,13 +318,17 @@ async fn queue(
         ),
         _ => (EventKind::Queued, "queued"),
     };
+    let srs_note = srs_from
+        .as_deref()
+        .map(|a| format!(", envelope sender rewritten by SRS to {a}"))
+        .unwrap_or_default();
     relay
         .tracer
         .event(
             &id,
             kind,
-            format!("{what} for the {pool} pool"),
-            json!({"pool": pool}),
+            format!("{what} for the {pool} pool{srs_note}"),
+            json!({"pool": pool, "srs_from": srs_from}),
         )
         .await;
     crate::fbl::rates::count_sent(relay, sub.identity, sub.rcpts.len(), now_ms()).await;

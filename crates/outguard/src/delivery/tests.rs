@@ -347,6 +347,7 @@ impl Scene {
                 hostname: "relay.test".into(),
                 delivery,
                 routes: vec![],
+                srs: None,
             },
             resolver: MxResolver::new(&DnsConfig {
                 resolver: Some(self.dns_addr),
