@@ -93,14 +93,23 @@ async fn forwarded_mail_leaves_with_srs0_and_its_bounce_is_reversed() {
         sc.dir().join("data/outguard.db").display()
     );
     let st = Store::open(&url).await.expect("store");
-    let rec = st.message(&id).await.expect("store").expect("record");
+    // The trace is written behind the queue: wait for it.
+    let deadline = std::time::Instant::now() + WAIT;
+    let (rec, events) = loop {
+        let rec = st.message(&id).await.expect("store");
+        let events = st.events(&id).await.expect("events");
+        let named = events.iter().any(|e| e.detail.contains(&srs_from));
+        match rec {
+            Some(r) if named => break (r, events),
+            _ if std::time::Instant::now() > deadline => {
+                panic!("no trace event names the SRS sender: {events:?}")
+            }
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    };
     assert_eq!(rec.mail_from, "alice@orig.example");
     assert_eq!(rec.pool.as_deref(), Some("relay"));
-    let events = st.events(&id).await.expect("events");
-    assert!(
-        events.iter().any(|e| e.detail.contains(&srs_from)),
-        "no trace event names the SRS sender: {events:?}"
-    );
+    assert!(events.iter().any(|e| e.detail.contains("rewritten by SRS")));
 
     // 2. The destination bounces to the SRS address: reversed to alice's MX, null sender, high-risk.
     let r = Client::send_mail(relay.addr("fbl"), None, "", &[&srs_from], &dsn(&srs_from)).await;
@@ -159,4 +168,42 @@ async fn forged_expired_and_malformed_srs_addresses_get_550_5_1_1_at_rcpt() {
     assert!(sc.home.messages().is_empty());
     let r = rcpt_on_fbl(&relay, &srs_from).await;
     assert!(r.starts_with("250"), "{r}");
+}
+
+/// `check-config`: a weak secret or a bad domain exits 64 naming the key; no `[srs]` is valid
+/// but warned about.
+#[test]
+fn check_config_validates_srs_and_warns_without_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = |text: &str| {
+        let f = dir.path().join("c.toml");
+        std::fs::write(&f, text).expect("write");
+        let out = std::process::Command::new(common::BIN)
+            .arg("check-config")
+            .arg(&f)
+            .output()
+            .expect("run");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = run("[srs]\ndomain = \"srs.x.example\"\nsecret = \"too-short\"\n");
+    assert_eq!(code, 64, "{err}");
+    assert!(
+        err.contains("srs.secret") && err.contains("line 3") && err.contains("16 bytes"),
+        "{err}"
+    );
+    let (code, err) = run("[srs]\ndomain = \"srs x\"\nsecret = \"0123456789abcdef\"\n");
+    assert_eq!(code, 64, "{err}");
+    assert!(
+        err.contains("srs.domain") && err.contains("line 2"),
+        "{err}"
+    );
+    let (code, err) = run("[srs]\ndomain = \"srs.x.example\"\nsecret = \"0123456789abcdef\"\n");
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("warning"), "{err}");
+    let (code, err) = run("[server]\nhostname = \"x.example\"\n");
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("warning: [srs] is not configured"), "{err}");
 }
