@@ -353,11 +353,23 @@ fn with_received_header(relay: &Relay, sub: &Submission<'_>, id: &str, body: &[u
         (true, false) => "ESMTPS",
         (false, false) => "ESMTP",
     };
+    prepend_received(relay, sub.helo, sub.peer, with, id, body)
+}
+
+/// `body` behind our `Received:` line for a message from `helo` [`peer`].
+pub fn prepend_received(
+    relay: &Relay,
+    helo: &str,
+    peer: IpAddr,
+    with: &str,
+    id: &str,
+    body: &[u8],
+) -> Vec<u8> {
     let date = Date::new(now_ms() / 1000).to_rfc822();
-    let helo: String = sub.helo.chars().filter(|c| c.is_ascii_graphic()).collect();
+    let helo: String = helo.chars().filter(|c| c.is_ascii_graphic()).collect();
     let h = format!(
-        "Received: from {helo} ([{}])\r\n\tby {} (Outguard) with {with} id {id};\r\n\t{date}\r\n",
-        sub.peer, relay.cfg.server.hostname
+        "Received: from {helo} ([{peer}])\r\n\tby {} (Outguard) with {with} id {id};\r\n\t{date}\r\n",
+        relay.cfg.server.hostname
     );
     let mut out = Vec::with_capacity(h.len() + body.len());
     out.extend_from_slice(h.as_bytes());

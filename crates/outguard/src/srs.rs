@@ -19,7 +19,6 @@
 
 use std::net::IpAddr;
 
-use mail_builder::headers::date::Date;
 use outguard_proto::Reply;
 use outguard_proto::srs::{Srs, SrsError};
 use outguard_store::spool::{Envelope, new_message_id};
@@ -155,7 +154,7 @@ pub async fn forward_bounce(
         quarantined: false,
         extra_headers: vec![],
     };
-    let stored = with_received(relay, peer, helo, &id, body);
+    let stored = crate::pipeline::prepend_received(relay, helo, peer, "ESMTP", &id, body);
     if let Err(e) = relay.spool.accept(&env, &stored).await {
         tracing::error!(%id, error = %e, "spool write failed; SRS bounce not accepted");
         return Reply::local_error();
@@ -191,18 +190,4 @@ pub async fn forward_bounce(
         .await;
     relay.queue.enqueue_envelope(env);
     Reply::queued(&id)
-}
-
-/// Our `Received:` line on the forwarded bounce (RFC 5321 §4.4), so its path stays readable.
-fn with_received(relay: &Relay, peer: IpAddr, helo: &str, id: &str, body: &[u8]) -> Vec<u8> {
-    let date = Date::new(now_secs()).to_rfc822();
-    let helo: String = helo.chars().filter(|c| c.is_ascii_graphic()).collect();
-    let h = format!(
-        "Received: from {helo} ([{peer}])\r\n\tby {} (Outguard) with ESMTP id {id};\r\n\t{date}\r\n",
-        relay.cfg.server.hostname
-    );
-    let mut out = Vec::with_capacity(h.len() + body.len());
-    out.extend_from_slice(h.as_bytes());
-    out.extend_from_slice(body);
-    out
 }

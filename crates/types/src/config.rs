@@ -371,7 +371,9 @@ impl SrsConfig {
             ));
         }
         let days = self.max_age.as_secs() / 86_400;
-        if self.max_age.as_secs() % 86_400 != 0 || !(1..=Self::MAX_AGE_DAYS).contains(&days) {
+        if !self.max_age.as_secs().is_multiple_of(86_400)
+            || !(1..=Self::MAX_AGE_DAYS).contains(&days)
+        {
             return Err((
                 "srs.max_age".into(),
                 format!(
