@@ -12,6 +12,7 @@ mod metrics;
 mod pipeline;
 mod server;
 mod smtp;
+mod srs;
 mod tls;
 mod trace;
 mod ui;

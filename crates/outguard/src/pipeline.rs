@@ -286,9 +286,13 @@ async fn queue(
     } = how;
     let mut rcpts = sub.rcpts.to_vec();
     rcpts.extend(bcc.iter().cloned());
+    // Forwarded mail leaves with its SRS0 sender; the record keeps the original (`crate::srs`).
+    let srs_from = relay.srs_sender(sub);
     let env = Envelope {
         id: id.clone(),
-        mail_from: sub.mail_from.to_string(),
+        mail_from: srs_from
+            .clone()
+            .unwrap_or_else(|| sub.mail_from.to_string()),
         rcpts,
         tenant: record.tenant.clone(),
         submitter: record.submitter.clone(),
@@ -348,13 +352,17 @@ async fn queue(
         ),
         _ => (EventKind::Queued, "queued"),
     };
+    let srs_note = srs_from
+        .as_deref()
+        .map(|a| format!(", envelope sender rewritten by SRS to {a}"))
+        .unwrap_or_default();
     relay
         .tracer
         .event(
             &id,
             kind,
-            format!("{what} for the {pool} pool"),
-            json!({"pool": pool}),
+            format!("{what} for the {pool} pool{srs_note}"),
+            json!({"pool": pool, "srs_from": srs_from}),
         )
         .await;
     crate::fbl::rates::count_sent(relay, sub.identity, sub.rcpts.len(), now_ms()).await;
@@ -379,11 +387,23 @@ fn with_received_header(relay: &Relay, sub: &Submission<'_>, id: &str, body: &[u
         (true, false) => "ESMTPS",
         (false, false) => "ESMTP",
     };
+    prepend_received(relay, sub.helo, sub.peer, with, id, body)
+}
+
+/// `body` behind our `Received:` line for a message from `helo` [`peer`].
+pub fn prepend_received(
+    relay: &Relay,
+    helo: &str,
+    peer: IpAddr,
+    with: &str,
+    id: &str,
+    body: &[u8],
+) -> Vec<u8> {
     let date = Date::new(now_ms() / 1000).to_rfc822();
-    let helo: String = sub.helo.chars().filter(|c| c.is_ascii_graphic()).collect();
+    let helo: String = helo.chars().filter(|c| c.is_ascii_graphic()).collect();
     let h = format!(
-        "Received: from {helo} ([{}])\r\n\tby {} (Outguard) with {with} id {id};\r\n\t{date}\r\n",
-        sub.peer, relay.cfg.server.hostname
+        "Received: from {helo} ([{peer}])\r\n\tby {} (Outguard) with {with} id {id};\r\n\t{date}\r\n",
+        relay.cfg.server.hostname
     );
     let mut out = Vec::with_capacity(h.len() + body.len());
     out.extend_from_slice(h.as_bytes());

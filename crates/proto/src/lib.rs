@@ -1,6 +1,7 @@
 //! Sans-IO SMTP for Outguard: the server session state machine (bytes in, events and replies
 //! out, no sockets), the reply values every refusal is made of, the DATA reader that closes SMTP
-//! smuggling, DSN building and ARF parsing. The I/O loop in the binary owns sockets, TLS and timeouts.
+//! smuggling, DSN building and ARF parsing, SRS address
+//! rewriting. The I/O loop in the binary owns sockets, TLS and timeouts.
 
 pub mod data;
 pub mod from_field;
@@ -14,3 +15,4 @@ pub use session::{Event, ListenerKind, Session, SessionConfig};
 pub mod arf;
 pub mod dsn;
 pub mod dsn_report;
+pub mod srs;

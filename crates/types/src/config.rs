@@ -45,6 +45,8 @@ pub struct Config {
     pub routes: Vec<RouteConfig>,
     pub dnsbl: DnsblConfig,
     pub fbl: FblConfig,
+    /// Sender Rewriting Scheme for forwarded mail (SPEC §2.5, §9); absent: not rewritten.
+    pub srs: Option<SrsConfig>,
     pub notifications: NotificationsConfig,
     pub policy: PolicyTable,
     pub spam: SpamConfig,
@@ -67,6 +69,7 @@ impl Default for Config {
             routes: Vec::new(),
             dnsbl: DnsblConfig::default(),
             fbl: FblConfig::default(),
+            srs: None,
             notifications: NotificationsConfig::default(),
             policy: PolicyTable::default(),
             spam: SpamConfig::default(),
@@ -376,6 +379,79 @@ impl Default for FblConfig {
     }
 }
 
+/// `[srs]`: forwarded mail leaves with an `SRS0=…@domain` envelope sender; bounces to such
+/// addresses arrive on the `fbl` listener and are reversed to the original sender.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SrsConfig {
+    /// Our SRS domain: its MX must point at the `fbl` listener, its SPF at the `relay` pool.
+    pub domain: String,
+    /// HMAC key of the address hashes (at least 16 bytes). Changing it invalidates addresses
+    /// still in flight: their bounces are refused.
+    pub secret: String,
+    /// How long a rewritten address is honoured (whole days, 1d–1000d; default 21d).
+    #[serde(with = "human_duration", default = "SrsConfig::default_max_age")]
+    pub max_age: Duration,
+}
+
+impl std::fmt::Debug for SrsConfig {
+    // The secret never reaches a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SrsConfig")
+            .field("domain", &self.domain)
+            .field("max_age", &self.max_age)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SrsConfig {
+    pub const MIN_SECRET_BYTES: usize = 16;
+    /// Longest `max_age`: SRS timestamps count days mod 1024.
+    pub const MAX_AGE_DAYS: u64 = 1000;
+
+    fn default_max_age() -> Duration {
+        Duration::from_secs(21 * 86_400)
+    }
+
+    pub fn max_age_days(&self) -> u32 {
+        (self.max_age.as_secs() / 86_400) as u32
+    }
+
+    /// Returns the offending key (`srs.secret`) and why.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        if !valid_dns_name(&self.domain) {
+            return Err((
+                "srs.domain".into(),
+                format!("`{}` is not a valid DNS name", self.domain),
+            ));
+        }
+        if self.secret.len() < Self::MIN_SECRET_BYTES {
+            return Err((
+                "srs.secret".into(),
+                format!(
+                    "must be at least {} bytes (it is {})",
+                    Self::MIN_SECRET_BYTES,
+                    self.secret.len()
+                ),
+            ));
+        }
+        let days = self.max_age.as_secs() / 86_400;
+        if !self.max_age.as_secs().is_multiple_of(86_400)
+            || !(1..=Self::MAX_AGE_DAYS).contains(&days)
+        {
+            return Err((
+                "srs.max_age".into(),
+                format!(
+                    "`{}` must be whole days between 1d and {}d",
+                    humantime::format_duration(self.max_age),
+                    Self::MAX_AGE_DAYS
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NotificationsConfig {
@@ -664,7 +740,24 @@ impl Config {
             .map_err(|m| bad("policy.default", m))?;
         self.dnsbl.validate().map_err(|(key, m)| bad(&key, m))?;
         self.webhooks.validate().map_err(|(key, m)| bad(&key, m))?;
+        if let Some(srs) = &self.srs {
+            srs.validate().map_err(|(key, m)| bad(&key, m))?;
+        }
         Ok(())
+    }
+
+    /// Valid but worth saying: `check-config` prints these, `serve` logs them once at start.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.srs.is_none() {
+            out.push(
+                "[srs] is not configured: mail forwarded through connectors leaves from the relay \
+                 pool with its foreign envelope sender unchanged (no SRS; SPF fails at the \
+                 receiver and its bounces cannot come back)"
+                    .to_string(),
+            );
+        }
+        out
     }
 
     pub fn pool(&self, name: &str) -> Option<&PoolConfig> {
@@ -1272,7 +1365,7 @@ mod tests {
         keys.extend(
             [
                 "domains", "next_hop", "name", "listed", "errors", "url", "secret", "kinds",
-                "domain", "selector", "key",
+                "domain", "selector", "key", "max_age",
             ]
             .map(String::from),
         );
@@ -1280,9 +1373,14 @@ mod tests {
         // Empty arrays of tables (`routes`, `dkim`, …) are documented by their `[[…]]` header.
         let table_array =
             |key: &str| text.contains(&format!("[[{key}]]")) || text.contains(&format!(".{key}]]"));
+        // Optional tables absent by default (`srs`) are documented by their `# [key]` header.
+        let table = |key: &str| {
+            text.lines()
+                .any(|l| l.trim_start_matches(['#', ' ']) == format!("[{key}]"))
+        };
         let missing: Vec<&String> = keys
             .iter()
-            .filter(|k| !named(k) && !table_array(k))
+            .filter(|k| !named(k) && !table_array(k) && !table(k))
             .collect();
         assert!(
             missing.is_empty(),
@@ -1301,6 +1399,7 @@ mod tests {
             "[dnsbl]",
             "[[dnsbl.zones]]",
             "[fbl]",
+            "[srs]",
             "[notifications]",
             "[policy.default]",
             "[spam]",
@@ -1330,5 +1429,77 @@ mod tests {
             Some(crate::policy::POLICY_KEYS.len()),
             "{set}"
         );
+    }
+
+    #[test]
+    fn srs_is_checked_with_key_and_line() {
+        let srs = |body: &str| format!("[server]\nhostname = \"x\"\n\n[srs]\n{body}");
+        let ok = Config::parse(
+            &srs("domain = \"srs.x.example\"\nsecret = \"0123456789abcdef\"\n"),
+            "t",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let got = ok.srs.as_ref().expect("srs");
+        assert_eq!(
+            (got.domain.as_str(), got.max_age_days()),
+            ("srs.x.example", 21)
+        );
+        assert!(!format!("{got:?}").contains("0123456789abcdef"));
+        assert!(ok.warnings().is_empty());
+        assert!(Config::default().warnings()[0].contains("[srs] is not configured"));
+        let cases = [
+            (
+                "domain = \"srs.x.example\"\nsecret = \"short\"\n",
+                "srs.secret",
+                "line 6",
+                "at least 16 bytes",
+            ),
+            (
+                "domain = \"not a domain\"\nsecret = \"0123456789abcdef\"\n",
+                "srs.domain",
+                "line 5",
+                "not a valid DNS name",
+            ),
+            (
+                "domain = \"srs.x.example\"\nsecret = \"0123456789abcdef\"\nmax_age = \"2000d\"\n",
+                "srs.max_age",
+                "line 7",
+                "between 1d and 1000d",
+            ),
+            (
+                "domain = \"srs.x.example\"\nsecret = \"0123456789abcdef\"\nmax_age = \"36h\"\n",
+                "srs.max_age",
+                "line 7",
+                "whole days",
+            ),
+        ];
+        for (body, key, line, what) in cases {
+            let e = Config::parse(&srs(body), "t.toml").unwrap_err();
+            let ConfigError::Invalid { key: k, .. } = &e else {
+                panic!("{e:?}");
+            };
+            assert_eq!(k, key, "{e}");
+            let e = e.to_string();
+            assert!(e.contains(line) && e.contains(what), "{e}");
+        }
+        // The example's commented `[srs]` keys, uncommented, are valid.
+        let text = include_str!("../../../outguard.example.toml");
+        let start = text.find("# [srs]").expect("[srs] in the example");
+        let keys: String = text[start..]
+            .lines()
+            .skip(1)
+            .take_while(|l| l.starts_with('#'))
+            .filter_map(|l| l.strip_prefix("# "))
+            .filter(|l| {
+                ["domain =", "secret =", "max_age ="]
+                    .iter()
+                    .any(|k| l.starts_with(k))
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let ex = Config::parse(&srs(&keys), "example").unwrap_or_else(|e| panic!("{e}\n{keys}"));
+        assert_eq!(ex.srs.map(|s| s.max_age_days()), Some(21));
+        let e = Config::parse(&srs("domain = \"srs.x.example\"\n"), "t").unwrap_err();
+        assert!(e.to_string().contains("secret"), "{e}");
     }
 }

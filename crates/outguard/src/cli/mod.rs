@@ -219,6 +219,9 @@ pub async fn open_store_for_serve(cfg: &Config) -> anyhow::Result<outguard_store
 fn run(cli: Cli) -> anyhow::Result<u8> {
     if let Command::CheckConfig { file } = &cli.command {
         let cfg = Config::load(file)?;
+        for w in cfg.warnings() {
+            eprintln!("warning: {w}");
+        }
         println!(
             "{}: ok ({} pools, {} routes)",
             file.display(),

@@ -38,6 +38,8 @@ pub struct QueueConfig {
     pub hostname: String,
     pub delivery: DeliveryConfig,
     pub routes: Vec<RouteConfig>,
+    /// `[srs]`: a DSN about forwarded mail goes to the original sender, not to our SRS address.
+    pub srs: Option<outguard_proto::srs::Srs>,
 }
 
 /// Everything the queue reports, in order.
@@ -515,11 +517,19 @@ async fn send_dsn(
     now: i64,
 ) -> bool {
     // None: no DSN is due (a null sender, or NOTIFY=NEVER).
-    let Some((dsn, dsn_body)) =
+    let Some((mut dsn, dsn_body)) =
         bounce::make_dsn(&inner.deps.config.hostname, env, failed, body, now)
     else {
         return true;
     };
+    // Our own SRS sender (forwarded mail): reverse it here rather than mail ourselves through DNS.
+    if let Some(srs) = &inner.deps.config.srs
+        && srs.is_ours(&env.mail_from)
+        && let Ok(original) = srs.reverse(&env.mail_from, now.div_euclid(1000))
+    {
+        dsn.rcpts = vec![original];
+    }
+    let to = dsn.rcpts.join(", ");
     let spool = inner.deps.spool.clone();
     let (d, b) = (dsn.clone(), dsn_body.clone());
     match tokio::task::spawn_blocking(move || spool.accept_blocking(&d, &b)).await {
@@ -538,8 +548,8 @@ async fn send_dsn(
     inner.trace(
         &env.id,
         EventKind::Dsn,
-        format!("DSN {} to {}", dsn.id, env.mail_from),
-        json!({"dsn_id": dsn.id, "to": env.mail_from}),
+        format!("DSN {} to {to}", dsn.id),
+        json!({"dsn_id": dsn.id, "to": to}),
     );
     let id = dsn.id.clone();
     let pool = dsn.pool.clone();

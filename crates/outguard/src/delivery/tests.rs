@@ -330,6 +330,19 @@ impl Scene {
         mpsc::Receiver<QueueEvent>,
         tokio::sync::oneshot::Sender<()>,
     ) {
+        self.queue_with(spool, per_destination, None).await
+    }
+
+    async fn queue_with(
+        &self,
+        spool: Spool,
+        per_destination: usize,
+        srs: Option<outguard_proto::srs::Srs>,
+    ) -> (
+        QueueHandle,
+        mpsc::Receiver<QueueEvent>,
+        tokio::sync::oneshot::Sender<()>,
+    ) {
         let delivery = DeliveryConfig {
             max_connections_per_destination: per_destination,
             port: self.port,
@@ -347,6 +360,7 @@ impl Scene {
                 hostname: "relay.test".into(),
                 delivery,
                 routes: vec![],
+                srs,
             },
             resolver: MxResolver::new(&DnsConfig {
                 resolver: Some(self.dns_addr),
@@ -837,4 +851,37 @@ async fn reused_connection_answering_421_is_replaced() {
     assert_eq!(count(&events, &env.id, EventKind::Attempt), 1);
     assert_eq!(count(&events, &env.id, EventKind::Deferred), 0);
     assert_eq!(count(&events, &env.id, EventKind::Delivered), 1);
+}
+
+/// A forwarded message spooled with our SRS0 sender: its DSN goes straight to the original
+/// sender, not through our SRS domain (which may not even resolve), still null-sender, high-risk.
+#[tokio::test]
+async fn dsn_about_srs_forwarded_mail_goes_to_the_original_sender() {
+    let script =
+        Script::default().refuse_rcpt("nobody@dest.test", Reply::new(550, "5.1.1 No such user"));
+    let s = scene(script).await;
+    let spool = s.spool();
+    let srs = outguard_proto::srs::Srs::new(b"unit-test-secret-16b", "srs.relay.test", 21);
+    let (q, mut rx, _stop) = s
+        .queue_with(
+            spool.clone(),
+            DeliveryConfig::default().max_connections_per_destination,
+            Some(srs.clone()),
+        )
+        .await;
+    let mut env = envelope(&["nobody@dest.test"]);
+    env.mail_from = srs
+        .forward("alice@sender.test", env.received_at / 1000)
+        .expect("srs");
+    env.pool = "relay".into();
+    spool.accept(&env, BODY).await.expect("accept");
+    q.enqueue(&env.id).await;
+    let got = s.sink.wait_for(1, WAIT).await;
+    assert_eq!(got.len(), 1, "the DSN arrived");
+    assert_eq!(got[0].mail_from, "");
+    assert_eq!(got[0].rcpts, vec!["alice@sender.test".to_string()]);
+    assert_eq!(got[0].peer.ip(), IpAddr::from(ip(9)));
+    let events = drain(&mut rx).await;
+    assert!(events.iter().any(|e| matches!(e, QueueEvent::Trace(t)
+        if t.kind == EventKind::Dsn && t.detail.ends_with("to alice@sender.test"))));
 }

@@ -139,6 +139,9 @@ async fn start_counters(
 /// Run the relay. `policy` is false only for the relay benchmark's policy-off row.
 pub async fn serve(cfg: Config, policy: bool) -> anyhow::Result<()> {
     crate::tls::install_provider();
+    for w in cfg.warnings() {
+        tracing::warn!("{w}");
+    }
     let store = crate::cli::open_store_for_serve(&cfg).await?;
     let spool = Spool::open(cfg.server.data_dir.join("spool"))
         .with_context(|| format!("opening the spool in {}", cfg.server.data_dir.display()))?;

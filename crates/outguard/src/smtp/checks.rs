@@ -138,8 +138,12 @@ impl Relay {
         Ok(())
     }
 
-    /// RCPT for the fbl listener: only the configured report domains.
+    /// RCPT for the fbl listener: the configured report domains, and our SRS addresses (bounces
+    /// of forwarded mail, `crate::srs`).
     pub fn check_fbl_rcpt(&self, to: &str) -> Result<(), Reply> {
+        if self.is_srs_rcpt(to) {
+            return self.check_srs_rcpt(to);
+        }
         let ok = domain_of(to).is_some_and(|d| {
             self.cfg
                 .fbl

@@ -225,6 +225,21 @@ impl Conn {
 
     async fn on_message(&mut self, body: Vec<u8>) -> Reply {
         if self.kind == ListenerKind::Fbl {
+            // Bounces to our SRS addresses go back to their original senders; the rest is a report.
+            let (srs, reports): (Vec<&String>, Vec<&String>) = self
+                .session
+                .rcpts()
+                .iter()
+                .partition(|r| self.relay.is_srs_rcpt(r));
+            if srs.is_empty() {
+                return crate::pipeline::receive_feedback_report(&self.relay, &body).await;
+            }
+            let helo = self.session.helo_name();
+            let reply =
+                crate::srs::forward_bounce(&self.relay, self.peer.ip(), helo, &srs, &body).await;
+            if reports.is_empty() || !reply.is_positive() {
+                return reply;
+            }
             return crate::pipeline::receive_feedback_report(&self.relay, &body).await;
         }
         let (Some(mail), Some(sender)) =
