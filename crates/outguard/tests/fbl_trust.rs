@@ -183,6 +183,24 @@ async fn api(relay: &RelayProc, method: &str, path: &str, body: Option<&str>) ->
     web::request(relay.addr("http"), method, path, &headers, body).await
 }
 
+/// A new tenant_admin token of `tenant`, made through the API.
+async fn tenant_admin(relay: &RelayProc, tenant: &str) -> String {
+    let tok = web::request(
+        relay.addr("http"),
+        "POST",
+        "/api/v1/tokens",
+        &[(
+            "Authorization",
+            &format!("Bearer {}", relay.token.clone().expect("token")),
+        )],
+        Some(&format!(r#"{{"role":"tenant_admin","tenant":"{tenant}"}}"#)),
+    )
+    .await;
+    assert_eq!(tok.status, 201, "{}", tok.text());
+    let secret = tok.json()["secret"].as_str().expect("secret").to_string();
+    format!("Bearer {secret}")
+}
+
 fn restricted(sc: &Scene) -> String {
     sc.ok(&["restricted", "list", "--json"])
 }
@@ -264,40 +282,36 @@ async fn anonymous_complaints_are_kept_untrusted_and_change_nothing() {
     let trace = sc.ok(&["trace", "--id", &next]);
     assert!(!trace.contains("TENANT_LEARNED"), "{trace}");
 
-    // A tenant admin of globex sees none of the untrusted reports, nor their raw text.
-    let tok = web::request(
-        relay.addr("http"),
-        "POST",
-        "/api/v1/tokens",
-        &[(
-            "Authorization",
-            &format!("Bearer {}", relay.token.clone().expect("token")),
-        )],
-        Some(r#"{"role":"tenant_admin","tenant":"globex"}"#),
-    )
-    .await;
-    assert_eq!(tok.status, 201, "{}", tok.text());
-    let secret = tok.json()["secret"].as_str().expect("secret").to_string();
-    let auth = format!("Bearer {secret}");
-    let theirs = web::request(
-        relay.addr("http"),
-        "GET",
-        "/api/v1/fbl",
-        &[("Authorization", &auth)],
-        None,
-    )
-    .await;
+    // A tenant admin of globex sees none of the untrusted reports, nor their raw text, and
+    // cannot post a report (it would make complaints count at will).
+    let auth = tenant_admin(&relay, "globex").await;
+    let as_tenant = |method: &'static str, path: String, body: Option<String>| {
+        let auth = auth.clone();
+        let http = relay.addr("http");
+        async move {
+            let mut h = vec![("Authorization", auth.as_str())];
+            if body.is_some() {
+                h.push(("Content-Type", "message/rfc822"));
+            }
+            web::request(http, method, &path, &h, body.as_deref()).await
+        }
+    };
+    let theirs = as_tenant("GET", "/api/v1/fbl".into(), None).await;
     assert_eq!(theirs.status, 200);
     assert_eq!(theirs.json(), serde_json::json!([]), "{}", theirs.text());
-    let raw = web::request(
-        relay.addr("http"),
-        "GET",
-        &format!("/api/v1/fbl/{rid}/raw"),
-        &[("Authorization", &auth)],
-        None,
-    )
-    .await;
+    let raw = as_tenant("GET", format!("/api/v1/fbl/{rid}/raw"), None).await;
     assert_eq!(raw.status, 404, "{}", raw.text());
+    let post = as_tenant("POST", "/api/v1/fbl".into(), Some(arf(&copy))).await;
+    assert_eq!(post.status, 403, "{}", post.text());
+    assert_eq!(
+        api(&relay, "GET", "/api/v1/fbl", None)
+            .await
+            .json()
+            .as_array()
+            .map(Vec::len),
+        Some(4),
+        "nothing stored for the refused POST"
+    );
 }
 
 /// Item 7: one anonymous DSN listing 110 hard-bounced recipients the message never had.
@@ -394,6 +408,64 @@ async fn trusted_reporter_counts_a_message_once() {
         "counted more than once"
     );
     assert!(sc.ok(&["trace", "--id", &id]).contains("complaint"));
+    // globex's admin sees its trusted reports (not the anonymous one) and their raw text.
+    let auth = tenant_admin(&relay, "globex").await;
+    let http = relay.addr("http");
+    let theirs = web::request(
+        http,
+        "GET",
+        "/api/v1/fbl",
+        &[("Authorization", &auth)],
+        None,
+    )
+    .await;
+    let theirs = theirs.json();
+    let theirs = theirs.as_array().expect("array");
+    assert_eq!(theirs.len(), 4, "{theirs:?}");
+    let rid = theirs[0]["id"].as_str().expect("id");
+    let raw = web::request(
+        http,
+        "GET",
+        &format!("/api/v1/fbl/{rid}/raw"),
+        &[("Authorization", &auth)],
+        None,
+    )
+    .await;
+    assert_eq!(raw.status, 200, "{}", raw.text());
+    assert_eq!(raw.header("content-type"), Some("message/rfc822"));
+    assert!(raw.text().contains("Feedback-Type: abuse"));
+}
+
+/// The new `[fbl]` keys are checked before anything binds: exit 64 naming the key.
+#[test]
+fn check_config_names_bad_fbl_keys() {
+    for (text, key) in [
+        (
+            "trusted_reporters = [\"10.0.0.300\"]",
+            "fbl.trusted_reporters",
+        ),
+        (
+            "trusted_dkim_domains = [\"no dots\"]",
+            "fbl.trusted_dkim_domains",
+        ),
+        ("max_report_size = \"12\"", "fbl.max_report_size"),
+        (
+            "reports_per_minute_per_ip = 0",
+            "fbl.reports_per_minute_per_ip",
+        ),
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join("bad.toml");
+        std::fs::write(&f, format!("[fbl]\n{text}\n")).expect("write");
+        let out = std::process::Command::new(common::BIN)
+            .arg("check-config")
+            .arg(&f)
+            .output()
+            .expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(64), "{text}: {err}");
+        assert!(err.contains(key), "{text}: {err}");
+    }
 }
 
 /// Item 7: a trusted DSN counts only the recipients the message really had, once each:
