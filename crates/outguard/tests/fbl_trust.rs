@@ -10,7 +10,6 @@
 mod common;
 
 #[path = "web/mod.rs"]
-#[allow(dead_code)]
 mod web;
 
 use std::net::IpAddr;
