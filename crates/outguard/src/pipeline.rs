@@ -129,7 +129,9 @@ pub async fn accept(relay: &Relay, sub: Submission<'_>, body: Vec<u8>) -> Reply 
     let verdict = relay.scan(&sub, &body).await;
     relay.metrics.verdict(verdict.class.as_str());
     let after = relay.policy_after_scan(&sub, &verdict, &id).await;
-    let record = message_record(relay, &id, &sub, &facts, &verdict, body.len());
+    let mut record = message_record(relay, &id, &sub, &facts, &verdict, body.len());
+    // What a complaint's attached copy must match to train the overlay (SPEC §9).
+    record.body_digest = Some(crate::fbl::digest::body_digest(&body));
     let mut measures: Vec<String> = sub.policy_measures.to_vec();
     measures.extend(after.measures);
     let how = match after.disposition {
@@ -210,6 +212,7 @@ fn message_record(
         class: Some(v.class),
         score: Some(v.score),
         node: relay.node.clone(),
+        body_digest: None,
     }
 }
 
@@ -412,8 +415,8 @@ pub fn prepend_received(
 }
 
 /// Reports arriving on the fbl listener: stored, attributed and counted (`crate::fbl`).
-pub async fn receive_feedback_report(relay: &Relay, body: &[u8]) -> Reply {
-    crate::fbl::receive_smtp(relay, body).await
+pub async fn receive_feedback_report(relay: &Relay, body: &[u8], peer: IpAddr) -> Reply {
+    crate::fbl::receive_smtp(relay, body, peer).await
 }
 
 /// Registrable-ish sender domain for scan context.
@@ -439,5 +442,6 @@ pub fn system_record(relay: &Relay, env: &Envelope, size: usize, what: &str) -> 
         class: None,
         score: None,
         node: relay.node.clone(),
+        body_digest: None,
     }
 }

@@ -15,9 +15,12 @@ use outguard_store::Store;
 
 const WAIT: Duration = Duration::from_secs(30);
 
+/// The test's reports come from 127.0.0.1, which this config trusts (SPEC §9: only trusted
+/// reporters count; tests/fbl_trust.rs covers the untrusted ones).
 const FBL: &str = r#"
 [fbl]
 domains = ["fbl.outguard.test"]
+trusted_reporters = ["127.0.0.1/32"]
 min_messages = 10
 complaint_alert_rate = 0.1
 complaint_restrict_rate = 0.3
@@ -126,10 +129,14 @@ async fn complaints_are_attributed_counted_and_restrict() {
     assert!(r.starts_with("250"), "{r}");
     let recs = st.list_fbl_reports(None, 10).await.expect("reports");
     assert_eq!(recs.len(), 3);
+    let malformed = recs
+        .iter()
+        .find(|r| r.malformed.is_some() && r.attributed.is_none())
+        .expect("malformed kept");
+    let raw = st.fbl_report_raw(&malformed.id).await.expect("raw");
     assert!(
-        recs.iter()
-            .any(|r| r.malformed.is_some() && r.attributed.is_none() && r.raw.contains("stop it")),
-        "malformed kept"
+        String::from_utf8_lossy(&raw.expect("raw kept")).contains("stop it"),
+        "malformed kept as received"
     );
     let by_mid = recs
         .iter()

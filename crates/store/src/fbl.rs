@@ -14,7 +14,8 @@ pub const MAX_FBL_LIMIT: u32 = 10_000;
 const HOUR: i64 = 3_600_000;
 /// Which reports are complaints (the dashboard's counts): not `not-spam` replies, and not the
 /// DSN bounces (`delivery-status`) that the fbl listener stores beside them.
-const COMPLAINT: &str = "feedback_type NOT IN ('not-spam', 'delivery-status')";
+/// Untrusted reports (SPEC §9) are kept for operators but are nobody's complaint.
+const COMPLAINT: &str = "feedback_type NOT IN ('not-spam', 'delivery-status') AND trusted = 1";
 
 /// The message, account and tenant a report was traced back to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,16 +39,33 @@ pub struct FblRecord {
     pub malformed: Option<String>,
     /// The parsed ARF fields (user agent, original mail from / rcpt to, arrival date, …).
     pub fields: serde_json::Value,
-    /// The report as received (lossless for UTF-8; other bytes replaced in this view).
+    /// Whether the report came from a trusted reporter (SPEC §9): only then was it counted
+    /// toward rates or learned from. Untrusted reports are kept for operators.
+    #[serde(default)]
+    pub trusted: bool,
+    /// Which trust entry vouched for it: a `trusted_reporters` network, `dkim:<domain>`, or
+    /// `operator` (posted through the API).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trusted_by: Option<String>,
+    /// The report as received (lossless for UTF-8; other bytes replaced in this view). Empty —
+    /// and left out of the JSON — in lists: the raw report is fetched on its own.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub raw: String,
 }
 
-type Row = (String, String, Vec<u8>);
+type Row = (String, String, i64, Vec<u8>);
 
-fn from_row((id, data, raw): Row) -> Result<FblRecord, StoreError> {
+fn from_row((id, data, trusted, raw): Row) -> Result<FblRecord, StoreError> {
+    let mut rec = meta_from_row((id, data, trusted))?;
+    rec.raw = String::from_utf8_lossy(&raw).into_owned();
+    Ok(rec)
+}
+
+fn meta_from_row((id, data, trusted): (String, String, i64)) -> Result<FblRecord, StoreError> {
     let mut rec: FblRecord =
         serde_json::from_str(&data).map_err(|_| bad_column("fbl_reports.data", &id))?;
-    rec.raw = String::from_utf8_lossy(&raw).into_owned();
+    // The column is authoritative (records from before SPEC §9 were all counted).
+    rec.trusted = trusted != 0;
     Ok(rec)
 }
 
@@ -60,8 +78,8 @@ impl Store {
             .map_err(|e| StoreError::invalid(format!("cannot encode report: {e}")))?;
         let att = rec.attributed.as_ref();
         sqlx::query(
-            "INSERT INTO fbl_reports (id, received_at, feedback_type, malformed, message_id, account, tenant, data, raw) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO fbl_reports (id, received_at, feedback_type, malformed, message_id, account, tenant, data, raw, trusted) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&rec.id)
         .bind(rec.received_at)
@@ -72,6 +90,7 @@ impl Store {
         .bind(att.and_then(|a| a.tenant.as_deref()))
         .bind(json)
         .bind(raw.to_vec())
+        .bind(i64::from(rec.trusted))
         .execute(self.w())
         .await?;
         Ok(())
@@ -79,36 +98,82 @@ impl Store {
 
     pub async fn fbl_report(&self, id: &str) -> Result<Option<FblRecord>, StoreError> {
         let row: Option<Row> =
-            sqlx::query_as("SELECT id, data, raw FROM fbl_reports WHERE id = $1")
+            sqlx::query_as("SELECT id, data, trusted, raw FROM fbl_reports WHERE id = $1")
                 .bind(id)
                 .fetch_optional(self.r())
                 .await?;
         row.map(from_row).transpose()
     }
 
-    /// Reports newest first, of one tenant (`None`: all), at most `limit` (1–10,000).
+    /// The report's exact bytes as received.
+    pub async fn fbl_report_raw(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let row: Option<(Vec<u8>,)> = sqlx::query_as("SELECT raw FROM fbl_reports WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.r())
+            .await?;
+        Ok(row.map(|(raw,)| raw))
+    }
+
+    /// Reports newest first, of one tenant (`None`: all), at most `limit` (1–10,000): metadata
+    /// only (`raw` empty — see [`Store::fbl_report_raw`]).
     pub async fn list_fbl_reports(
         &self,
         tenant: Option<&str>,
         limit: u32,
     ) -> Result<Vec<FblRecord>, StoreError> {
+        self.list_fbl_reports_where(tenant, false, limit).await
+    }
+
+    /// [`Store::list_fbl_reports`], of trusted reports only when `trusted_only`.
+    pub async fn list_fbl_reports_where(
+        &self,
+        tenant: Option<&str>,
+        trusted_only: bool,
+        limit: u32,
+    ) -> Result<Vec<FblRecord>, StoreError> {
         let limit = i64::from(limit.clamp(1, MAX_FBL_LIMIT));
-        let rows: Vec<Row> = match tenant {
-            Some(t) => {
-                sqlx::query_as("SELECT id, data, raw FROM fbl_reports WHERE tenant = $1 ORDER BY received_at DESC, id DESC LIMIT $2")
-                    .bind(t)
-                    .bind(limit)
-                    .fetch_all(self.r())
-                    .await?
-            }
-            None => {
-                sqlx::query_as("SELECT id, data, raw FROM fbl_reports ORDER BY received_at DESC, id DESC LIMIT $1")
-                    .bind(limit)
-                    .fetch_all(self.r())
-                    .await?
-            }
-        };
-        rows.into_iter().map(from_row).collect()
+        // Placeholders numbered in the order they appear (SQLite numbers `$N` that way).
+        let sql = format!(
+            "SELECT id, data, trusted FROM fbl_reports WHERE {}{} \
+             ORDER BY received_at DESC, id DESC LIMIT ${}",
+            if tenant.is_some() {
+                "tenant = $1"
+            } else {
+                "1 = 1"
+            },
+            if trusted_only { " AND trusted = 1" } else { "" },
+            if tenant.is_some() { 2 } else { 1 },
+        );
+        let mut q = sqlx::query_as::<_, (String, String, i64)>(sqlx::AssertSqlSafe(sql));
+        if let Some(t) = tenant {
+            q = q.bind(t);
+        }
+        let q = q.bind(limit);
+        let rows = q.fetch_all(self.r()).await?;
+        rows.into_iter().map(meta_from_row).collect()
+    }
+
+    /// Records that a trusted report counted `what` (`complaint` per reporter entry,
+    /// `hard_bounce` per recipient) about a message; `false` when it was already counted —
+    /// the dedupe of SPEC §9, atomic across nodes.
+    pub async fn claim_fbl_count(
+        &self,
+        message_id: &str,
+        what: &str,
+        reporter: &str,
+        now: Millis,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO fbl_counted (message_id, what, reporter, at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (message_id, what, reporter) DO NOTHING",
+        )
+        .bind(message_id)
+        .bind(what)
+        .bind(reporter)
+        .bind(now)
+        .execute(self.w())
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// Complaints received in `[since, until)` per hour (Unix ms of the hour's start, count),

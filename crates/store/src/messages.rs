@@ -26,7 +26,7 @@ pub const DEFAULT_SEARCH_LIMIT: u32 = 100;
 pub const MAX_SEARCH_LIMIT: u32 = 10_000;
 
 const MESSAGE_COLS: &str = "id, tenant, submitter_kind, submitter_id, mail_from, header_from, \
-    message_id_header, subject, size, received_at, state, pool, class, score, node";
+    message_id_header, subject, size, received_at, state, pool, class, score, node, body_digest";
 
 fn submitter_parts(s: &Submitter) -> (&'static str, Option<&str>) {
     match s {
@@ -72,19 +72,21 @@ fn message_row(row: &AnyRow, rcpts: Vec<String>) -> Result<MessageRecord, StoreE
             .transpose()?,
         score: row.try_get("score")?,
         node: row.try_get("node")?,
+        body_digest: row.try_get("body_digest")?,
     })
 }
 
 const INSERT_MESSAGE: &str = "INSERT INTO messages (id, tenant, submitter_kind, submitter_id, \
        mail_from, header_from, message_id_header, subject, size, received_at, state, pool, class, \
-       node, score) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $SCORE) \
+       node, body_digest, score) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $SCORE) \
      ON CONFLICT (id) DO UPDATE SET tenant = excluded.tenant, \
        submitter_kind = excluded.submitter_kind, submitter_id = excluded.submitter_id, \
        mail_from = excluded.mail_from, header_from = excluded.header_from, \
        message_id_header = excluded.message_id_header, subject = excluded.subject, \
        size = excluded.size, received_at = excluded.received_at, state = excluded.state, \
-       pool = excluded.pool, class = excluded.class, score = excluded.score, node = excluded.node";
+       pool = excluded.pool, class = excluded.class, score = excluded.score, node = excluded.node, \
+       body_digest = COALESCE(excluded.body_digest, messages.body_digest)";
 
 /// `($1, …, $k), ($k+1, …)`: `rows` tuples of `per_row` placeholders, numbered from `$1`.
 fn values_clause(rows: usize, per_row: usize) -> String {
@@ -116,7 +118,7 @@ impl Store {
         // sqlx's Any driver sends a NULL f64 as a float4 NULL on PostgreSQL, which poisons the
         // statement cached on that connection for later non-NULL f64 binds (22P03). So a
         // missing score is written as a literal NULL in a statement of its own.
-        let sql = INSERT_MESSAGE.replace("$SCORE", if m.score.is_some() { "$15" } else { "NULL" });
+        let sql = INSERT_MESSAGE.replace("$SCORE", if m.score.is_some() { "$16" } else { "NULL" });
         let mut q = sqlx::query(AssertSqlSafe(sql))
             .bind(&m.id)
             .bind(m.tenant.as_deref())
@@ -131,7 +133,8 @@ impl Store {
             .bind(m.state.as_str())
             .bind(m.pool.as_deref())
             .bind(m.class.map(|c| c.as_str()))
-            .bind(&m.node);
+            .bind(&m.node)
+            .bind(m.body_digest.as_deref());
         if let Some(score) = m.score {
             q = q.bind(score);
         }
@@ -435,6 +438,11 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         sqlx::query("DELETE FROM message_rcpts WHERE message_id IN (SELECT id FROM messages WHERE received_at < $1)")
+            .bind(before)
+            .execute(&mut *tx)
+            .await?;
+        // What feedback reports counted about them goes with them (SPEC §9 dedupe).
+        sqlx::query("DELETE FROM fbl_counted WHERE at < $1")
             .bind(before)
             .execute(&mut *tx)
             .await?;

@@ -39,6 +39,7 @@ fn msg(id: &str, tenant: &str, from: &str, at: i64, state: MessageState) -> Mess
         }),
         score: Some(1.0),
         node: "n".into(),
+        body_digest: None,
     }
 }
 
@@ -55,6 +56,8 @@ fn report(id: &str, tenant: Option<&str>, account: &str, at: i64, kind: &str) ->
         received_at: at,
         malformed: None,
         fields: serde_json::json!({}),
+        trusted: true,
+        trusted_by: None,
         raw: String::new(),
     }
 }

@@ -60,6 +60,8 @@ async fn fbl_reports_are_kept_exactly(db: &TestDb) {
         received_at: T0,
         malformed: None,
         fields: serde_json::json!({"user_agent": "X/1"}),
+        trusted: true,
+        trusted_by: None,
         raw: String::new(),
     };
     s.insert_fbl_report(&rec, &raw).await.unwrap();
@@ -88,6 +90,94 @@ async fn fbl_reports_are_kept_exactly(db: &TestDb) {
     );
 }
 store_test!(fbl_reports_are_kept_exactly);
+
+/// SPEC §9: untrusted reports are kept but listed apart and never counted on the dashboard;
+/// lists carry no raw bodies; what a trusted report counted is claimed once.
+async fn fbl_trust_and_dedupe(db: &TestDb) {
+    let s = &db.store;
+    let base = FblRecord {
+        id: "t1".into(),
+        attributed: Some(FblAttribution {
+            message_id: "m1".into(),
+            account: Some("alice@a.example".into()),
+            tenant: Some("a".into()),
+        }),
+        feedback_type: "abuse".into(),
+        source_ip: None,
+        received_at: T0,
+        malformed: None,
+        fields: serde_json::Value::Null,
+        trusted: true,
+        trusted_by: Some("192.0.2.0/24".into()),
+        raw: String::new(),
+    };
+    let anon = FblRecord {
+        id: "u1".into(),
+        received_at: T0 + 1,
+        trusted: false,
+        trusted_by: None,
+        ..base.clone()
+    };
+    s.insert_fbl_report(&base, b"trusted raw").await.unwrap();
+    s.insert_fbl_report(&anon, b"anonymous raw").await.unwrap();
+    let all = s.list_fbl_reports(Some("a"), 10).await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert!(all.iter().all(|r| r.raw.is_empty()), "metadata only");
+    let trusted = s.list_fbl_reports_where(Some("a"), true, 10).await.unwrap();
+    assert_eq!(trusted.len(), 1);
+    assert_eq!(trusted[0].trusted_by.as_deref(), Some("192.0.2.0/24"));
+    assert_eq!(
+        s.list_fbl_reports_where(None, true, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let got = s.fbl_report("u1").await.unwrap().expect("u1");
+    assert!(!got.trusted);
+    assert_eq!(
+        s.fbl_report_raw("u1").await.unwrap().as_deref(),
+        Some(&b"anonymous raw"[..])
+    );
+    assert!(s.fbl_report_raw("nope").await.unwrap().is_none());
+    let hours = s
+        .complaints_by_hour(Some("a"), T0 - 1, T0 + 10)
+        .await
+        .unwrap();
+    assert_eq!(hours.iter().map(|(_, n)| n).sum::<u64>(), 1, "{hours:?}");
+
+    assert!(
+        s.claim_fbl_count("m1", "complaint", "192.0.2.0/24", T0)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.claim_fbl_count("m1", "complaint", "192.0.2.0/24", T0 + 5)
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.claim_fbl_count("m1", "complaint", "dkim:isp.example", T0)
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.claim_fbl_count("m2", "complaint", "192.0.2.0/24", T0)
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.claim_fbl_count("m1", "hard_bounce", "x@dest.example", T0)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.claim_fbl_count("m1", "hard_bounce", "x@dest.example", T0)
+            .await
+            .unwrap()
+    );
+}
+store_test!(fbl_trust_and_dedupe);
 
 async fn bounce_cursor(db: &TestDb) {
     let s = &db.store;

@@ -29,6 +29,7 @@ fn msg(id: &str, from: &str, rcpts: &[&str], at: i64, tenant: &str) -> MessageRe
         class: Some(Class::Clean),
         score: Some(0.5),
         node: "node-a".into(),
+        body_digest: None,
     }
 }
 
@@ -65,9 +66,18 @@ async fn messages_and_search(db: &TestDb) {
     m3.submitter = Submitter::System;
     m3.tenant = None;
     m3.message_id_header = None;
+    let mut m1 = m1;
+    m1.body_digest = Some("sha256:00ff".into());
     for m in [&m1, &m2, &m3] {
         s.insert_message(m).await.unwrap();
     }
+    // A later upsert without the digest (state changes) keeps the one recorded at spool time.
+    s.insert_message(&MessageRecord {
+        body_digest: None,
+        ..m1.clone()
+    })
+    .await
+    .unwrap();
     assert_eq!(s.message("m1").await.unwrap().as_ref(), Some(&m1));
     assert_eq!(s.message("m2").await.unwrap().as_ref(), Some(&m2));
     assert_eq!(s.message("m3").await.unwrap().as_ref(), Some(&m3));

@@ -363,6 +363,34 @@ pub struct FblConfig {
     pub bounce_rate: f64,
     /// Whether a bounce rate over `bounce_rate` restricts (else it only alerts).
     pub bounce_restrict: bool,
+    /// Source IPs or CIDRs (`"192.0.2.7"`, `"198.51.100.0/24"`) whose reports are believed
+    /// (SPEC §9): only these, a `trusted_dkim_domains` signature or an operator's `POST
+    /// /api/v1/fbl` count toward rates and train the spam overlay.
+    pub trusted_reporters: Vec<String>,
+    /// Domains whose valid DKIM signature (`d=`, exact match) makes a report believed.
+    pub trusted_dkim_domains: Vec<String>,
+    /// Largest report taken (fbl listener `552 5.3.4`, API `413`). Default 1MB.
+    #[serde(with = "human_size")]
+    pub max_report_size: u64,
+    /// Reports taken per source IP per minute on the fbl listener (`451 4.7.0` beyond).
+    pub reports_per_minute_per_ip: u32,
+}
+
+impl FblConfig {
+    /// `trusted_reporters` as networks (a bare address is a /32 or /128); the entry that
+    /// failed to parse on error.
+    pub fn trusted_nets(&self) -> Result<Vec<ipnet::IpNet>, String> {
+        self.trusted_reporters
+            .iter()
+            .map(|e| {
+                let e = e.trim();
+                e.parse::<ipnet::IpNet>()
+                    .or_else(|_| e.parse::<IpAddr>().map(ipnet::IpNet::from))
+                    .map(|n| n.trunc())
+                    .map_err(|_| e.to_string())
+            })
+            .collect()
+    }
 }
 
 impl Default for FblConfig {
@@ -375,6 +403,10 @@ impl Default for FblConfig {
             min_messages: 1000,
             bounce_rate: 0.10,
             bounce_restrict: true,
+            trusted_reporters: Vec::new(),
+            trusted_dkim_domains: Vec::new(),
+            max_report_size: 1000 * 1000,
+            reports_per_minute_per_ip: 60,
         }
     }
 }
@@ -742,6 +774,36 @@ impl Config {
         self.webhooks.validate().map_err(|(key, m)| bad(&key, m))?;
         if let Some(srs) = &self.srs {
             srs.validate().map_err(|(key, m)| bad(&key, m))?;
+        }
+        self.validate_fbl().map_err(|(key, m)| bad(key, m))?;
+        Ok(())
+    }
+
+    /// The `[fbl]` trust and cap keys (SPEC §9).
+    fn validate_fbl(&self) -> Result<(), (&'static str, String)> {
+        let f = &self.fbl;
+        f.trusted_nets().map_err(|e| {
+            (
+                "fbl.trusted_reporters",
+                format!("`{e}` is not an IP address or CIDR"),
+            )
+        })?;
+        if let Some(d) = f.trusted_dkim_domains.iter().find(|d| {
+            d.is_empty() || !d.contains('.') || d.chars().any(|c| c.is_whitespace() || c == '@')
+        }) {
+            return Err((
+                "fbl.trusted_dkim_domains",
+                format!("`{d}` is not a domain name"),
+            ));
+        }
+        if !(1024..=100 * 1000 * 1000).contains(&f.max_report_size) {
+            return Err((
+                "fbl.max_report_size",
+                "must be between 1KB and 100MB".into(),
+            ));
+        }
+        if f.reports_per_minute_per_ip == 0 {
+            return Err(("fbl.reports_per_minute_per_ip", "must be at least 1".into()));
         }
         Ok(())
     }
@@ -1501,5 +1563,57 @@ mod tests {
         assert_eq!(ex.srs.map(|s| s.max_age_days()), Some(21));
         let e = Config::parse(&srs("domain = \"srs.x.example\"\n"), "t").unwrap_err();
         assert!(e.to_string().contains("secret"), "{e}");
+    }
+
+    /// SPEC §9 `[fbl]` keys: defaults, accepted forms, and refusals naming the key.
+    #[test]
+    fn fbl_trust_keys() {
+        let c = Config::parse("", "t.toml").unwrap();
+        assert_eq!(c.fbl.max_report_size, 1_000_000);
+        assert_eq!(c.fbl.reports_per_minute_per_ip, 60);
+        assert!(c.fbl.trusted_reporters.is_empty() && c.fbl.trusted_dkim_domains.is_empty());
+        let c = Config::parse(
+            "[fbl]\ntrusted_reporters = [\"192.0.2.7\", \"198.51.100.9/24\", \"2001:db8::/32\"]\n\
+             trusted_dkim_domains = [\"fbl.isp.example\"]\nmax_report_size = \"2MB\"\n\
+             reports_per_minute_per_ip = 5\n",
+            "t.toml",
+        )
+        .unwrap();
+        let nets: Vec<String> = c
+            .fbl
+            .trusted_nets()
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(nets, ["192.0.2.7/32", "198.51.100.0/24", "2001:db8::/32"]);
+        assert_eq!(c.fbl.max_report_size, 2_000_000);
+        for (text, key) in [
+            (
+                "trusted_reporters = [\"not-an-ip\"]",
+                "fbl.trusted_reporters",
+            ),
+            (
+                "trusted_reporters = [\"10.0.0.0/33\"]",
+                "fbl.trusted_reporters",
+            ),
+            ("trusted_dkim_domains = [\"\"]", "fbl.trusted_dkim_domains"),
+            (
+                "trusted_dkim_domains = [\"a@b.example\"]",
+                "fbl.trusted_dkim_domains",
+            ),
+            ("max_report_size = \"10\"", "fbl.max_report_size"),
+            ("max_report_size = \"1GB\"", "fbl.max_report_size"),
+            (
+                "reports_per_minute_per_ip = 0",
+                "fbl.reports_per_minute_per_ip",
+            ),
+        ] {
+            let e = Config::parse(&format!("[fbl]\n{text}\n"), "t.toml").unwrap_err();
+            let ConfigError::Invalid { key: k, .. } = &e else {
+                panic!("{text}: {e:?}");
+            };
+            assert_eq!(k, key, "{e}");
+        }
     }
 }

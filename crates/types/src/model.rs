@@ -150,6 +150,10 @@ pub struct MessageRecord {
     pub score: Option<f64>,
     /// The node whose spool holds the message.
     pub node: String,
+    /// `sha256:<hex>` of the body as spooled (see `outguard::fbl::digest`): a complaint's
+    /// attached copy must match it to train the tenant's spam overlay (SPEC §9).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_digest: Option<String>,
 }
 
 /// Kinds of trace events (SPEC §2.8).

@@ -1,11 +1,23 @@
-//! `/api/v1/fbl` (SPEC §4): complaint reports in ARF posted by mailbox providers' feedback
+//! `/api/v1/fbl` (SPEC §4, §9): complaint reports in ARF posted by mailbox providers' feedback
 //! loops (`Content-Type: message/rfc822`, the raw report), and the stored records. A malformed
-//! report is kept and flagged (still `202`); tenant roles see only reports attributed to them.
+//! report is kept and flagged (still `202`).
+//!
+//! Who may do what (SPEC §9):
+//! - `POST` is for operators only, and an operator's report is trusted (counted, learned). A
+//!   tenant admin's POST is refused (`403`): letting a tenant make reports count would let it
+//!   restrict accounts or train overlays at will. No per-IP rate applies (operators only), but
+//!   the size cap does: over `[fbl] max_report_size` is `413`.
+//! - `GET /api/v1/fbl` and `GET /api/v1/fbl/{id}` give metadata only (no raw body). Operators
+//!   see every report; tenant roles see only trusted reports attributed to their tenant (an
+//!   untrusted report is an anonymous claim, not something a tenant should act on).
+//! - `GET /api/v1/fbl/{id}/raw` gives the report as received (`message/rfc822`), to whoever
+//!   may see its metadata: operators, and tenant roles for their own trusted reports.
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use outguard_store::FblRecord;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -17,27 +29,41 @@ use super::AppState;
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult, ErrorBody};
 
-/// ARF reports may carry the whole original message.
-const REPORT_LIMIT: usize = 10 * 1024 * 1024;
-
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(post_report, list))
         .routes(routes!(get_report))
-        .layer(DefaultBodyLimit::max(REPORT_LIMIT))
+        .routes(routes!(get_raw))
 }
 
 fn tenant_of(r: &FblRecord) -> Option<&str> {
     r.attributed.as_ref().and_then(|a| a.tenant.as_deref())
 }
 
+/// Whether the caller may see this report: operators all, tenant roles their trusted ones.
+fn visible(caller: &Caller, r: &FblRecord) -> bool {
+    caller.sees(tenant_of(r)) && (caller.scope().is_none() || r.trusted)
+}
+
+/// The body, or `413` past `[fbl] max_report_size` (read no further than the cap).
+async fn read_capped(body: Body, max: u64) -> ApiResult<Bytes> {
+    let max = usize::try_from(max).unwrap_or(usize::MAX);
+    axum::body::to_bytes(body, max).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("the report exceeds the {max}-byte limit ([fbl] max_report_size)"),
+        )
+    })
+}
+
 #[utoipa::path(post, path = "/api/v1/fbl", tag = "fbl", request_body(content = String, content_type = "message/rfc822"),
-    responses((status = 202, body = Object), (status = 403, body = ErrorBody), (status = 415, body = ErrorBody)))]
+    responses((status = 202, body = Object), (status = 403, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
 async fn post_report(
     State(s): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     caller.require_operator()?;
     let ct = headers
@@ -51,10 +77,11 @@ async fn post_report(
             "send the raw report as Content-Type: message/rfc822",
         ));
     }
+    let body = read_capped(body, s.relay.cfg.fbl.max_report_size).await?;
     if body.is_empty() {
         return Err(ApiError::bad_request("the report is empty"));
     }
-    let rec = crate::fbl::ingest(&s.relay, &body)
+    let rec = crate::fbl::ingest(&s.relay, &body, crate::fbl::Source::Operator)
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?;
     caller
@@ -62,7 +89,7 @@ async fn post_report(
         .await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({"id": rec.id, "attributed": rec.attributed})),
+        Json(json!({"id": rec.id, "attributed": rec.attributed, "trusted": rec.trusted})),
     ))
 }
 
@@ -83,13 +110,12 @@ async fn list(
 ) -> ApiResult<Json<Vec<FblRecord>>> {
     let scope = caller.list_scope(q.tenant.as_deref().filter(|t| !t.is_empty()))?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let all = crate::fbl::list(&s.relay, scope.as_deref(), limit)
+    let operator = caller.scope().is_none();
+    let all = crate::fbl::list(&s.relay, scope.as_deref(), operator, limit)
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?;
     Ok(Json(
-        all.into_iter()
-            .filter(|r| caller.sees(tenant_of(r)))
-            .collect(),
+        all.into_iter().filter(|r| visible(&caller, r)).collect(),
     ))
 }
 
@@ -101,12 +127,36 @@ async fn get_report(
     Path(id): Path<String>,
 ) -> ApiResult<Json<FblRecord>> {
     let missing = || ApiError::not_found(format!("report {id} not found"));
-    let rec = crate::fbl::get(&s.relay, &id)
+    let mut rec = crate::fbl::get(&s.relay, &id)
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?
         .ok_or_else(missing)?;
-    if !caller.sees(tenant_of(&rec)) {
+    if !visible(&caller, &rec) {
         return Err(missing());
     }
+    rec.raw = String::new(); // metadata only: the report itself is `/raw`
     Ok(Json(rec))
+}
+
+#[utoipa::path(get, path = "/api/v1/fbl/{id}/raw", tag = "fbl", params(("id" = String, Path)),
+    responses((status = 200, content_type = "message/rfc822", body = String), (status = 404, body = ErrorBody)))]
+async fn get_raw(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let missing = || ApiError::not_found(format!("report {id} not found"));
+    let fail = |e: crate::fbl::FblError| ApiError::internal(e.to_string());
+    let rec = crate::fbl::get(&s.relay, &id)
+        .await
+        .map_err(fail)?
+        .ok_or_else(missing)?;
+    if !visible(&caller, &rec) {
+        return Err(missing());
+    }
+    let raw = crate::fbl::raw(&s.relay, &id)
+        .await
+        .map_err(fail)?
+        .ok_or_else(missing)?;
+    Ok(([(header::CONTENT_TYPE, "message/rfc822")], raw).into_response())
 }

@@ -202,6 +202,7 @@ mod tests {
             class,
             score: None,
             node: "n".into(),
+            body_digest: None,
         }
     }
 

@@ -47,6 +47,7 @@ fn record(id: &str, tenant: &str, from: &str, at: i64) -> MessageRecord {
         class: None,
         score: None,
         node: "n1".into(),
+        body_digest: None,
     }
 }
 

@@ -53,6 +53,11 @@ pub fn split_mbox(data: &[u8]) -> Vec<Vec<u8>> {
     out
 }
 
+/// The CLI on the store acts as the operator (SPEC §9): what it imports is trusted.
+fn operator() -> Option<String> {
+    Some(crate::fbl::trust::OPERATOR.to_string())
+}
+
 pub async fn run(cmd: FblCmd, store: &Store, json: bool) -> anyhow::Result<u8> {
     let FblCmd::Import { files } = cmd;
     let mut records: Vec<FblRecord> = Vec::new();
@@ -62,14 +67,19 @@ pub async fn run(cmd: FblCmd, store: &Store, json: bool) -> anyhow::Result<u8> {
             std::fs::read(file).map_err(|e| UsageError(format!("{}: {e}", file.display())))?;
         for (i, raw) in split_mbox(&data).iter().enumerate() {
             let rec = if dsn::is_dsn(raw) {
-                let (rec, parsed) = dsn::record_dsn(store, raw, now_ms()).await?;
-                if let Some(att) = &rec.attributed {
-                    let ev = dsn::dsn_event(&rec, &parsed, &att.message_id);
-                    store.append_events(&[ev]).await?;
+                let (rec, parsed) = dsn::record_dsn(store, raw, operator(), now_ms()).await?;
+                let msg = match &rec.attributed {
+                    Some(att) => store.message(&att.message_id).await?,
+                    None => None,
+                };
+                if let Some(msg) = msg {
+                    store
+                        .append_events(&[dsn::dsn_event(&rec, &parsed, &msg)])
+                        .await?;
                 }
                 rec
             } else {
-                let (rec, _) = record_report(store, raw, now_ms()).await?;
+                let (rec, _) = record_report(store, raw, operator(), now_ms()).await?;
                 if let Some(att) = &rec.attributed {
                     store
                         .append_events(&[complaint_event(&rec, &att.message_id)])

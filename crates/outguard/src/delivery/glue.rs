@@ -90,6 +90,7 @@ async fn forward(
                     class: envelope.class,
                     score: envelope.score,
                     node: node.clone(),
+                    body_digest: None,
                 }))
             }
         };

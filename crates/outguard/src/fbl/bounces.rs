@@ -5,6 +5,10 @@
 //! the message's account and tenant, and feeds [`rates::on_event`] with `HARD_BOUNCE` — the
 //! same judgement and restriction path as complaints. Only messages of this node are counted,
 //! so in cluster mode every bounce is counted once, by the node that delivered it.
+//!
+//! SPEC §9: a recipient counts at most once per message, whoever reported it (a 5xx at
+//! delivery, then a DSN about the same recipient, or one DSN sent twice), and only a recipient
+//! the message really had. The store's `fbl_counted` claims make this hold across nodes.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,12 +45,17 @@ pub async fn watch(relay: Arc<Relay>) {
             Ok(events) => {
                 for (seq, ev) in events {
                     after = seq;
-                    let n = ev
+                    let rcpts: Vec<String> = ev
                         .data
                         .get("rcpts")
                         .and_then(|r| r.as_array())
-                        .map_or(1, Vec::len);
-                    count(&relay, &ev.message_id, n).await;
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|v| v.as_str().map(str::to_string))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    count(&relay, &ev.message_id, &rcpts).await;
                 }
             }
             Err(e) => tracing::warn!(error = %e, "cannot read bounce events"),
@@ -54,7 +63,7 @@ pub async fn watch(relay: Arc<Relay>) {
     }
 }
 
-async fn count(relay: &Relay, message_id: &str, n: usize) {
+async fn count(relay: &Relay, message_id: &str, rcpts: &[String]) {
     let Ok(Some(msg)) = relay.store.message(message_id).await else {
         return;
     };
@@ -64,7 +73,20 @@ async fn count(relay: &Relay, message_id: &str, n: usize) {
     let (Submitter::Account(addr), Some(tenant)) = (&msg.submitter, msg.tenant.as_deref()) else {
         return; // connectors and system mail (DSNs, notifications) are not judged here
     };
-    for _ in 0..n.min(1000) {
-        rates::on_event(relay, Some(addr), tenant, rates::HARD_BOUNCE, now_ms()).await;
+    let now = now_ms();
+    for rcpt in rcpts.iter().take(1000) {
+        let Some(real) = msg.rcpts.iter().find(|r| r.eq_ignore_ascii_case(rcpt)) else {
+            continue; // not a recipient of this message: nothing of ours bounced
+        };
+        let key = real.to_ascii_lowercase();
+        match relay
+            .store
+            .claim_fbl_count(message_id, rates::HARD_BOUNCE, &key, now)
+            .await
+        {
+            Ok(true) => rates::on_event(relay, Some(addr), tenant, rates::HARD_BOUNCE, now).await,
+            Ok(false) => tracing::debug!(%message_id, %rcpt, "hard bounce already counted"),
+            Err(e) => tracing::warn!(error = %e, "cannot record a counted hard bounce"),
+        }
     }
 }

@@ -9,7 +9,7 @@
 //! the message. Delays (`4.x.x`, `delayed`) are traced as `dsn` and never counted.
 
 use outguard_store::{FblRecord, Store};
-use outguard_types::model::{EventKind, Millis, TraceEvent};
+use outguard_types::model::{EventKind, MessageRecord, Millis, TraceEvent};
 use serde_json::json;
 
 pub use outguard_proto::dsn_report::{ParsedDsn, is_dsn, parse};
@@ -21,10 +21,12 @@ use crate::trace::now_ms;
 /// The `feedback_type` a stored DSN carries.
 pub const FEEDBACK_TYPE: &str = "delivery-status";
 
-/// Parse, attribute and store one DSN (no trace): what every path shares.
+/// Parse, attribute and store one DSN (no trace): what every path shares. `trusted_by` as in
+/// [`super::record_report`].
 pub async fn record_dsn(
     store: &Store,
     raw: &[u8],
+    trusted_by: Option<String>,
     now: Millis,
 ) -> Result<(FblRecord, ParsedDsn), FblError> {
     let parsed = parse(raw);
@@ -42,7 +44,9 @@ pub async fn record_dsn(
         received_at: now,
         malformed: parsed.malformed.clone(),
         fields: serde_json::to_value(&parsed).unwrap_or_default(),
-        raw: String::from_utf8_lossy(raw).into_owned(),
+        trusted: trusted_by.is_some(),
+        trusted_by,
+        raw: String::new(),
     };
     store.insert_fbl_report(&record, raw).await?;
     if let Some(why) = &record.malformed {
@@ -51,15 +55,27 @@ pub async fn record_dsn(
     Ok((record, parsed))
 }
 
-/// A DSN received by the running relay: recorded, and traced on the message it is about.
-pub async fn ingest(relay: &Relay, raw: &[u8]) -> Result<FblRecord, FblError> {
+/// A DSN received by the running relay: recorded, and — when trusted — traced on the message
+/// it is about (the `bounced` event the bounce-rate watcher counts).
+pub async fn ingest(
+    relay: &Relay,
+    raw: &[u8],
+    trusted_by: Option<String>,
+) -> Result<FblRecord, FblError> {
     let now = now_ms();
-    let (rec, parsed) = record_dsn(&relay.store, raw, now).await?;
+    let (rec, parsed) = record_dsn(&relay.store, raw, trusted_by, now).await?;
     let Some(att) = &rec.attributed else {
         tracing::info!(id = %rec.id, "DSN not attributed to any message");
         return Ok(rec);
     };
-    let ev = dsn_event(&rec, &parsed, &att.message_id);
+    if !rec.trusted {
+        tracing::info!(id = %rec.id, "untrusted DSN kept, not counted");
+        return Ok(rec);
+    }
+    let Some(msg) = relay.store.message(&att.message_id).await? else {
+        return Ok(rec);
+    };
+    let ev = dsn_event(&rec, &parsed, &msg);
     relay
         .tracer
         .event(&ev.message_id, ev.kind, ev.detail, ev.data)
@@ -67,11 +83,11 @@ pub async fn ingest(relay: &Relay, raw: &[u8]) -> Result<FblRecord, FblError> {
     Ok(rec)
 }
 
-/// The trace event of an attributed DSN (see [`trace_event`]).
-pub fn dsn_event(rec: &FblRecord, p: &ParsedDsn, message_id: &str) -> TraceEvent {
-    let (kind, detail, data) = trace_event(rec, p);
+/// The trace event of an attributed DSN about `msg` (see [`trace_event`]).
+pub fn dsn_event(rec: &FblRecord, p: &ParsedDsn, msg: &MessageRecord) -> TraceEvent {
+    let (kind, detail, data) = trace_event(rec, p, &msg.rcpts);
     TraceEvent {
-        message_id: message_id.to_string(),
+        message_id: msg.id.clone(),
         at: rec.received_at,
         kind,
         detail,
@@ -79,19 +95,40 @@ pub fn dsn_event(rec: &FblRecord, p: &ParsedDsn, message_id: &str) -> TraceEvent
     }
 }
 
-/// `bounced` with the hard-bounced recipients (what the bounce-rate watcher counts), or `dsn`
-/// for a DSN that reports no hard bounce.
-fn trace_event(rec: &FblRecord, p: &ParsedDsn) -> (EventKind, String, serde_json::Value) {
+/// `bounced` with the hard-bounced recipients among the message's own `rcpts` (what the
+/// bounce-rate watcher counts), or `dsn` for a DSN that reports no hard bounce of them.
+fn trace_event(
+    rec: &FblRecord,
+    p: &ParsedDsn,
+    rcpts: &[String],
+) -> (EventKind, String, serde_json::Value) {
     let from = p.reporting_mta.as_deref().unwrap_or("an unnamed MTA");
-    let hard = p.hard_bounces();
+    let ours = |h: &str| rcpts.iter().any(|r| r.eq_ignore_ascii_case(h));
+    let mut hard: Vec<String> = Vec::new();
+    let mut strangers = 0usize;
+    for h in p.hard_bounces() {
+        if !ours(&h) {
+            strangers += 1;
+        } else if !hard.iter().any(|x| x.eq_ignore_ascii_case(&h)) {
+            hard.push(h);
+        }
+    }
     let statuses: Vec<&str> = p.recipients.iter().map(|r| r.status.as_str()).collect();
     if hard.is_empty() {
-        let what = p.malformed.as_deref().unwrap_or("no hard bounce");
+        let ignored = format!("{strangers} hard bounces of recipients the message never had");
+        let what = p.malformed.as_deref().unwrap_or(if strangers > 0 {
+            &ignored
+        } else {
+            "no hard bounce"
+        });
         let detail = format!("DSN {} from {from}: {what}", rec.id);
         let data = json!({"report": rec.id, "source": "dsn", "statuses": statuses});
         return (EventKind::Dsn, detail, data);
     }
-    let first = p.recipients.iter().find(|r| r.hard);
+    let first = p
+        .recipients
+        .iter()
+        .find(|r| r.hard && r.recipient.as_deref().is_some_and(&ours));
     let why = first
         .and_then(|r| r.diagnostic.clone())
         .unwrap_or_else(|| first.map(|r| r.status.clone()).unwrap_or_default());
@@ -163,15 +200,25 @@ mod tests {
             received_at: 0,
             malformed: p.malformed.clone(),
             fields: serde_json::Value::Null,
+            trusted: true,
+            trusted_by: None,
             raw: String::new(),
         };
         let hard = parse(&std::fs::read(fixtures().join("postfix-full-message.eml")).expect("fx"));
-        let (kind, detail, data) = trace_event(&rec(&hard), &hard);
+        let had = ["a@dest.example".to_string(), "B@dest.example".to_string()];
+        let (kind, detail, data) = trace_event(&rec(&hard), &hard, &had);
         assert_eq!(kind, EventKind::Bounced);
         assert_eq!(data["rcpts"], json!(["a@dest.example", "b@dest.example"]));
         assert!(detail.contains("5.2.1 Mailbox disabled"), "{detail}");
+        // Recipients the message never had are not bounces of it (a forged DSN may list any).
+        let (_, _, data) = trace_event(&rec(&hard), &hard, &had[..1]);
+        assert_eq!(data["rcpts"], json!(["a@dest.example"]));
+        let (kind, detail, data) = trace_event(&rec(&hard), &hard, &[]);
+        assert_eq!(kind, EventKind::Dsn, "{detail}");
+        assert!(detail.contains("2 hard bounces of recipients the message never had"));
+        assert!(data.get("rcpts").is_none(), "never counted: {data}");
         let soft = parse(&std::fs::read(fixtures().join("delayed-only.eml")).expect("fx"));
-        let (kind, _, data) = trace_event(&rec(&soft), &soft);
+        let (kind, _, data) = trace_event(&rec(&soft), &soft, &had);
         assert_eq!(kind, EventKind::Dsn);
         assert!(data.get("rcpts").is_none(), "never counted: {data}");
     }

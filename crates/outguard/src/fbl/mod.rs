@@ -7,20 +7,30 @@
 //! original is included, learned as spam for the tenant ([`learn`]). Hard bounces feed the
 //! same rate machinery ([`bounces`]), and so do asynchronous bounces: DSNs (RFC 3464) that
 //! arrive the same ways are told from ARF reports and handled by [`dsn`].
+//!
+//! Only reports a trusted reporter vouches for ([`trust`], SPEC §9) are traced, counted and
+//! learned; the others are stored with `trusted: false` for operators and change nothing.
+//! Reports are capped in size (the listener's and the API's byte limits) and in rate per
+//! source IP ([`trust::admit`]).
 
 pub mod attribute;
 pub mod bounces;
+pub mod digest;
 pub mod dsn;
 pub mod learn;
 pub mod parse;
 pub mod rates;
+pub mod trust;
+
+use std::net::IpAddr;
 
 use outguard_proto::Reply;
-use outguard_store::{FblRecord, Store, StoreError};
+use outguard_store::{FblAttribution, FblRecord, Store, StoreError};
 use outguard_types::model::{EventKind, Millis, TraceEvent};
 use serde_json::json;
 
 pub use parse::ParsedReport;
+pub use trust::Source;
 
 use crate::server::Relay;
 use crate::trace::now_ms;
@@ -33,9 +43,11 @@ pub enum FblError {
 }
 
 /// Parse, attribute and store one report (no counters, no trace): what every path shares.
+/// `trusted_by` is the trust entry that vouches for it ([`trust::vouch`]), `None`: untrusted.
 pub async fn record_report(
     store: &Store,
     raw: &[u8],
+    trusted_by: Option<String>,
     now: Millis,
 ) -> Result<(FblRecord, ParsedReport), FblError> {
     let parsed = parse::parse(raw);
@@ -48,7 +60,9 @@ pub async fn record_report(
         received_at: now,
         malformed: parsed.malformed.clone(),
         fields: serde_json::to_value(&parsed).unwrap_or_default(),
-        raw: String::from_utf8_lossy(raw).into_owned(),
+        trusted: trusted_by.is_some(),
+        trusted_by,
+        raw: String::new(),
     };
     store.insert_fbl_report(&record, raw).await?;
     if let Some(why) = &record.malformed {
@@ -73,17 +87,24 @@ pub fn complaint_event(rec: &FblRecord, message_id: &str) -> TraceEvent {
     }
 }
 
-/// A report received by the running relay (API or SMTP): recorded, traced, counted, learned.
+/// A report received by the running relay (API or SMTP): recorded; when a trusted reporter
+/// vouches for it, also traced, counted (once per message and reporter entry) and learned
+/// (when its attached copy is the message as we sent it).
 /// A DSN (`multipart/report; report-type=delivery-status`) goes to [`dsn::ingest`].
 /// Only a store failure is an error; a malformed report is an `Ok` record with `malformed` set.
-pub async fn ingest(relay: &Relay, raw: &[u8]) -> Result<FblRecord, FblError> {
+pub async fn ingest(relay: &Relay, raw: &[u8], source: Source) -> Result<FblRecord, FblError> {
+    let trusted_by = trust::vouch(&relay.cfg, source, raw).await;
     if dsn::is_dsn(raw) {
-        return dsn::ingest(relay, raw).await;
+        return dsn::ingest(relay, raw, trusted_by).await;
     }
     let now = now_ms();
-    let (rec, parsed) = record_report(&relay.store, raw, now).await?;
+    let (rec, parsed) = record_report(&relay.store, raw, trusted_by, now).await?;
     let Some(att) = &rec.attributed else {
         tracing::info!(id = %rec.id, "feedback report not attributed to any message");
+        return Ok(rec);
+    };
+    let Some(by) = rec.trusted_by.as_deref() else {
+        tracing::info!(id = %rec.id, source = ?source, "untrusted feedback report kept, not counted");
         return Ok(rec);
     };
     let ev = complaint_event(&rec, &att.message_id);
@@ -92,12 +113,42 @@ pub async fn ingest(relay: &Relay, raw: &[u8]) -> Result<FblRecord, FblError> {
         .event(&ev.message_id, ev.kind, ev.detail, ev.data)
         .await;
     if let (true, Some(tenant)) = (parsed.is_complaint(), att.tenant.as_deref()) {
+        if !relay
+            .store
+            .claim_fbl_count(&att.message_id, rates::COMPLAINT, by, now)
+            .await?
+        {
+            tracing::info!(id = %rec.id, reporter = %by, "complaint already counted for this message");
+            return Ok(rec);
+        }
         rates::on_event(relay, att.account.as_deref(), tenant, rates::COMPLAINT, now).await;
         if let Some(original) = &parsed.original_message {
-            learn::learn_spam(relay, tenant, original).await;
+            learn_if_as_sent(relay, &rec, att, tenant, original).await?;
         }
     }
     Ok(rec)
+}
+
+/// Trains the overlay with `original` only when its body digest is the one recorded when the
+/// message was spooled ([`digest`]): a copy someone edited teaches nothing.
+async fn learn_if_as_sent(
+    relay: &Relay,
+    rec: &FblRecord,
+    att: &FblAttribution,
+    tenant: &str,
+    original: &str,
+) -> Result<(), FblError> {
+    let sent = relay.store.message(&att.message_id).await?;
+    match sent.and_then(|m| m.body_digest) {
+        Some(d) if digest::matches(original.as_bytes(), &d) => {
+            learn::learn_spam(relay, tenant, original).await;
+        }
+        Some(_) => {
+            tracing::info!(id = %rec.id, "attached copy differs from the message as sent: not learned");
+        }
+        None => tracing::info!(id = %rec.id, "no body digest for the message: not learned"),
+    }
+    Ok(())
 }
 
 /// A report by id (`GET /api/v1/fbl/{id}`).
@@ -105,18 +156,29 @@ pub async fn get(relay: &Relay, id: &str) -> Result<Option<FblRecord>, FblError>
     Ok(relay.store.fbl_report(id).await?)
 }
 
-/// Reports newest first (`GET /api/v1/fbl`), of one tenant or all.
+/// The raw report as received (`GET /api/v1/fbl/{id}/raw`).
+pub async fn raw(relay: &Relay, id: &str) -> Result<Option<Vec<u8>>, FblError> {
+    Ok(relay.store.fbl_report_raw(id).await?)
+}
+
+/// Reports newest first (`GET /api/v1/fbl`), of one tenant or all, metadata only; untrusted
+/// ones only when `with_untrusted` (operators).
 pub async fn list(
     relay: &Relay,
     tenant: Option<&str>,
+    with_untrusted: bool,
     limit: u32,
 ) -> Result<Vec<FblRecord>, FblError> {
-    Ok(relay.store.list_fbl_reports(tenant, limit).await?)
+    Ok(relay
+        .store
+        .list_fbl_reports_where(tenant, !with_untrusted, limit)
+        .await?)
 }
 
-/// DATA on the `fbl` listener: 250 once stored (malformed included), 451 if the store failed.
-pub async fn receive_smtp(relay: &Relay, body: &[u8]) -> Reply {
-    match ingest(relay, body).await {
+/// DATA on the `fbl` listener from `peer`: 250 once stored (malformed and untrusted included),
+/// 451 if the store failed.
+pub async fn receive_smtp(relay: &Relay, body: &[u8], peer: IpAddr) -> Reply {
+    match ingest(relay, body, Source::Smtp(peer)).await {
         Ok(rec) => Reply::new(250, "2.0.0", format!("Ok: report {} recorded", rec.id)),
         Err(e) => {
             tracing::error!(error = %e, "feedback report not stored");

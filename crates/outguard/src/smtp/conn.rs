@@ -51,7 +51,13 @@ impl Conn {
             tls_available: relay.tls.is_some() && !matches!(kind, ListenerKind::Fbl),
             tls_active,
             plaintext_auth_ok: loopback && cfg.listeners.allow_plaintext_auth_on_loopback,
-            max_message_size: usize::try_from(cfg.limits.max_message_size).unwrap_or(usize::MAX),
+            // A report is not mail to relay: its own cap (SPEC §9, `552 5.3.4` past it).
+            max_message_size: usize::try_from(if kind == ListenerKind::Fbl {
+                cfg.fbl.max_report_size
+            } else {
+                cfg.limits.max_message_size
+            })
+            .unwrap_or(usize::MAX),
             max_recipients: cfg.limits.max_recipients_per_message as usize,
         });
         Conn {
@@ -196,6 +202,10 @@ impl Conn {
     }
 
     async fn on_mail(&mut self, m: &MailRequest) -> Result<(), Reply> {
+        if self.kind == ListenerKind::Fbl {
+            // Reports are capped in rate per source IP (SPEC §9), before any body is read.
+            crate::fbl::trust::admit(&self.relay, self.peer.ip(), crate::trace::now_ms()).await?;
+        }
         let kind = self.relay.check_sender(&self.identity, &m.from).await?;
         if let Err(r) = self
             .relay
@@ -232,7 +242,12 @@ impl Conn {
                 .iter()
                 .partition(|r| self.relay.is_srs_rcpt(r));
             if srs.is_empty() {
-                return crate::pipeline::receive_feedback_report(&self.relay, &body).await;
+                return crate::pipeline::receive_feedback_report(
+                    &self.relay,
+                    &body,
+                    self.peer.ip(),
+                )
+                .await;
             }
             let helo = self.session.helo_name();
             let reply =
@@ -240,7 +255,8 @@ impl Conn {
             if reports.is_empty() || !reply.is_positive() {
                 return reply;
             }
-            return crate::pipeline::receive_feedback_report(&self.relay, &body).await;
+            return crate::pipeline::receive_feedback_report(&self.relay, &body, self.peer.ip())
+                .await;
         }
         let (Some(mail), Some(sender)) =
             (self.session.mail_from().cloned(), self.txn.sender.clone())

@@ -196,6 +196,7 @@ fn recent(
         }),
         score: None,
         node: "n1".into(),
+        body_digest: None,
     }
 }
 
@@ -246,6 +247,8 @@ async fn dashboard_charts_from_the_store_per_tenant() {
             received_at: at + 5,
             malformed: None,
             fields: serde_json::json!({}),
+            trusted: true,
+            trusted_by: None,
             raw: String::new(),
         };
         st.insert_fbl_report(&rec, b"raw").await.expect("fbl");

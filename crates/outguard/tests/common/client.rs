@@ -14,6 +14,22 @@ pub struct Client {
 impl Client {
     pub async fn connect(addr: SocketAddr) -> (Client, String) {
         let s = TcpStream::connect(addr).await.expect("connect");
+        Client::greeted(s).await
+    }
+
+    /// `connect` from a chosen local address (another 127.0.0.x: a distinct source IP).
+    pub async fn connect_from(addr: SocketAddr, src: std::net::IpAddr) -> (Client, String) {
+        let sock = match src {
+            std::net::IpAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+            std::net::IpAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+        }
+        .expect("socket");
+        sock.bind(SocketAddr::new(src, 0)).expect("bind source");
+        let s = sock.connect(addr).await.expect("connect");
+        Client::greeted(s).await
+    }
+
+    async fn greeted(s: TcpStream) -> (Client, String) {
         let mut c = Client {
             r: BufReader::new(s),
         };
@@ -79,7 +95,30 @@ impl Client {
         rcpts: &[&str],
         data: &str,
     ) -> String {
-        let (mut c, _) = Client::connect(addr).await;
+        let (c, _) = Client::connect(addr).await;
+        c.transaction(auth, from, rcpts, data).await
+    }
+
+    /// `send_mail` from a chosen source address.
+    pub async fn send_mail_from(
+        src: std::net::IpAddr,
+        addr: SocketAddr,
+        from: &str,
+        rcpts: &[&str],
+        data: &str,
+    ) -> String {
+        let (c, _) = Client::connect_from(addr, src).await;
+        c.transaction(None, from, rcpts, data).await
+    }
+
+    async fn transaction(
+        mut self,
+        auth: Option<(&str, &str)>,
+        from: &str,
+        rcpts: &[&str],
+        data: &str,
+    ) -> String {
+        let c = &mut self;
         c.cmd("EHLO client.test").await;
         if let Some((u, p)) = auth {
             let r = c.auth_plain(u, p).await;
