@@ -18,17 +18,6 @@ impl Client {
     }
 
     /// `connect` from a chosen local address (another 127.0.0.x: a distinct source IP).
-    pub async fn connect_from(addr: SocketAddr, src: std::net::IpAddr) -> (Client, String) {
-        let sock = match src {
-            std::net::IpAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
-            std::net::IpAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
-        }
-        .expect("socket");
-        sock.bind(SocketAddr::new(src, 0)).expect("bind source");
-        let s = sock.connect(addr).await.expect("connect");
-        Client::greeted(s).await
-    }
-
     async fn greeted(s: TcpStream) -> (Client, String) {
         let mut c = Client {
             r: BufReader::new(s),
