@@ -268,7 +268,7 @@ async fn run_migrations(pool: &AnyPool, backend: Backend) -> Result<(), StoreErr
 
 /// The migrations, in order. A shipped migration is never edited: a change is a new file.
 fn migrator(backend: Backend) -> Migrator {
-    let files: [(&str, &str); 4] = match backend {
+    let files: [(&str, &str); 5] = match backend {
         Backend::Sqlite => [
             (
                 "records",
@@ -285,6 +285,10 @@ fn migrator(backend: Backend) -> Migrator {
             (
                 "webhooks",
                 include_str!("../migrations/sqlite/0004_webhooks.sql"),
+            ),
+            (
+                "domain_verification",
+                include_str!("../migrations/sqlite/0005_domain_verification.sql"),
             ),
         ],
         Backend::Postgres => [
@@ -303,6 +307,10 @@ fn migrator(backend: Backend) -> Migrator {
             (
                 "webhooks",
                 include_str!("../migrations/postgres/0004_webhooks.sql"),
+            ),
+            (
+                "domain_verification",
+                include_str!("../migrations/postgres/0005_domain_verification.sql"),
             ),
         ],
     };
