@@ -21,6 +21,22 @@ impl Client {
         (c, greet)
     }
 
+    /// Connect from a chosen loopback source address (connectors are matched by source IP).
+    pub async fn connect_from(addr: SocketAddr, source: std::net::IpAddr) -> (Client, String) {
+        let sock = match source {
+            std::net::IpAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+            std::net::IpAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+        }
+        .expect("socket");
+        sock.bind(SocketAddr::new(source, 0)).expect("bind source");
+        let s = sock.connect(addr).await.expect("connect");
+        let mut c = Client {
+            r: BufReader::new(s),
+        };
+        let greet = c.reply().await;
+        (c, greet)
+    }
+
     /// One whole reply (all lines), joined with '\n'.
     pub async fn reply(&mut self) -> String {
         let mut out = Vec::new();
@@ -68,7 +84,30 @@ impl Client {
         rcpts: &[&str],
         data: &str,
     ) -> String {
-        let (mut c, _) = Client::connect(addr).await;
+        let (c, _) = Client::connect(addr).await;
+        c.transact(auth, from, rcpts, data).await
+    }
+
+    /// [`Client::send_mail`] from a chosen source address.
+    pub async fn send_mail_from(
+        addr: SocketAddr,
+        source: std::net::IpAddr,
+        from: &str,
+        rcpts: &[&str],
+        data: &str,
+    ) -> String {
+        let (c, _) = Client::connect_from(addr, source).await;
+        c.transact(None, from, rcpts, data).await
+    }
+
+    async fn transact(
+        mut self,
+        auth: Option<(&str, &str)>,
+        from: &str,
+        rcpts: &[&str],
+        data: &str,
+    ) -> String {
+        let c = &mut self;
         c.cmd("EHLO client.test").await;
         if let Some((u, p)) = auth {
             let r = c.auth_plain(u, p).await;
