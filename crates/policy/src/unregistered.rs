@@ -18,8 +18,10 @@ use crate::restriction::{
     LimitKind, Restriction, RestrictionReason, Subject, active_for, exempt_today,
 };
 
-/// The answer for one message from an unregistered domain.
+/// The answer for one message from an unregistered domain. One short-lived value per MAIL,
+/// never stored: the size difference between the variants does not matter.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)]
 pub enum UnregisteredDecision {
     /// Within the allowance: keep the reservation with the transaction.
     Admit(Reservation),
