@@ -25,6 +25,7 @@ pub mod notify;
 pub mod rcpt;
 pub mod reply;
 pub mod restriction;
+pub mod unregistered;
 pub mod verdict;
 
 pub use alerts::{Alert, AlertCap, AlertKind, CapDecision, Severity};
@@ -41,4 +42,5 @@ pub use reply::{Measure, Reject};
 pub use restriction::{
     Lift, LimitKind, Restriction, RestrictionReason, Subject, next_utc_midnight,
 };
+pub use unregistered::{UnregisteredDecision, admit_unregistered};
 pub use verdict::{ScannedMessage, VerdictOutcome, after_verdict};

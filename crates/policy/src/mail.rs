@@ -26,7 +26,7 @@ pub fn check_sender(
                 .until
                 .map_or_else(|| "until lifted".to_string(), |u| format!("until {u}"));
             return Err(Refusal {
-                reject: subject.reject(),
+                reject: r.reject(),
                 measures: r.reason.counts.clone(),
                 detail: format!(
                     "{} is restricted ({}, {until})",

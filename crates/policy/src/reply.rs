@@ -42,6 +42,16 @@ impl Reject {
         )
     }
 
+    /// `550 5.7.750` for a tenant whose connectors sent too much from unregistered domains
+    /// (SPEC §9; EOP's text).
+    pub fn unregistered_domains() -> Reject {
+        Reject::new(
+            550,
+            "5.7.750",
+            "Service unavailable. Client blocked from sending from unregistered domains",
+        )
+    }
+
     /// `550 5.1.90` for the daily recipient limit (and the 24 h ceiling).
     pub fn daily_limit() -> Reject {
         Reject::new(

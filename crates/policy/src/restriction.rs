@@ -30,6 +30,9 @@ pub enum LimitKind {
     ComplaintRate,
     /// Hard bounces over the configured share of delivered mail.
     BounceRate,
+    /// A tenant's connectors sent more than `unregistered_domain_messages_per_hour` messages
+    /// from domains the tenant has not registered (SPEC §9): `5.7.750`, operator lift only.
+    UnregisteredDomain,
 }
 
 impl LimitKind {
@@ -47,6 +50,7 @@ impl LimitKind {
             LimitKind::Manual => "manual",
             LimitKind::ComplaintRate => "complaint_rate",
             LimitKind::BounceRate => "bounce_rate",
+            LimitKind::UnregisteredDomain => "unregistered_domain",
         }
     }
 
@@ -65,6 +69,9 @@ impl LimitKind {
             LimitKind::Manual => "a manual restriction",
             LimitKind::ComplaintRate => "the limit of recipient complaints (feedback loops)",
             LimitKind::BounceRate => "the limit of hard bounces",
+            LimitKind::UnregisteredDomain => {
+                "the organisation's limit of messages from unregistered domains per hour"
+            }
         }
     }
 
@@ -201,6 +208,15 @@ impl Restriction {
             created_at: now,
             until: None,
             lifted: None,
+        }
+    }
+
+    /// The MAIL refusal while this restriction holds: the subject's, except that a tenant
+    /// blocked for unregistered domains hears `5.7.750`.
+    pub fn reject(&self) -> Reject {
+        match self.reason.limit {
+            LimitKind::UnregisteredDomain => Reject::unregistered_domains(),
+            _ => self.subject.reject(),
         }
     }
 

@@ -1,6 +1,11 @@
 //! Connectors: a tenant's own mail servers, admitted by source address (CIDR). A CIDR belongs to
-//! one tenant (primary key on its canonical text); overlapping prefixes are allowed and the most
-//! specific one wins.
+//! one tenant (primary key on its canonical text). The management rules (width, no overlap with
+//! another tenant's prefix, who may set `forwarding`) live in `ops::connectors`; within one
+//! tenant, overlapping prefixes are allowed and the most specific one wins.
+//!
+//! A client address matched by connectors of *different* tenants (only possible in a store
+//! written before the no-overlap rule) goes to the tenant whose matching connector is oldest:
+//! a later, narrower prefix must never take over another tenant's server (SPEC §9).
 //!
 //! `connector_for_ip` runs once per SMTP connection, so it reads an in-memory snapshot of the
 //! table. The snapshot is reloaded after any change made through this handle and, so that a change
@@ -51,22 +56,24 @@ impl ConnectorCache {
     }
 }
 
-/// The most specific connector whose prefix contains `ip` (IPv4-mapped IPv6 counts as IPv4).
+/// The connector admitting `ip` (IPv4-mapped IPv6 counts as IPv4): among the matching prefixes
+/// of the tenant whose matching connector is oldest, the most specific.
 pub(crate) fn longest_match(connectors: &[Connector], ip: IpAddr) -> Option<&Connector> {
     let ip = match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
         v4 => v4,
     };
-    connectors
-        .iter()
-        .filter(|c| c.cidr.contains(&ip))
+    let matching = || connectors.iter().filter(|c| c.cidr.contains(&ip));
+    let first = matching().min_by_key(|c| (c.created_at, c.cidr.prefix_len()))?;
+    matching()
+        .filter(|c| c.tenant == first.tenant)
         .max_by_key(|c| c.cidr.prefix_len())
 }
 
-type ConnectorTuple = (String, String, Option<i64>, i64);
+type ConnectorTuple = (String, String, Option<i64>, i64, i64);
 
 fn connector_from(row: ConnectorTuple) -> Result<Connector, StoreError> {
-    let (cidr, tenant, limit, created_at) = row;
+    let (cidr, tenant, limit, created_at, forwarding) = row;
     Ok(Connector {
         cidr: cidr
             .parse()
@@ -79,11 +86,13 @@ fn connector_from(row: ConnectorTuple) -> Result<Connector, StoreError> {
             })
             .transpose()?,
         created_at,
+        forwarding: forwarding != 0,
     })
 }
 
 impl Store {
-    /// Admits `cidr` (normalised to its network address) as a connector of `tenant`.
+    /// Admits `cidr` (normalised to its network address) as a connector of `tenant`, without
+    /// `forwarding`.
     pub async fn add_connector(
         &self,
         tenant: &str,
@@ -91,16 +100,31 @@ impl Store {
         limit_per_hour: Option<u32>,
         now: Millis,
     ) -> Result<Connector, StoreError> {
+        self.add_connector_with(tenant, cidr, limit_per_hour, false, now)
+            .await
+    }
+
+    /// [`Store::add_connector`] with the operator's `forwarding` mark.
+    pub async fn add_connector_with(
+        &self,
+        tenant: &str,
+        cidr: IpNet,
+        limit_per_hour: Option<u32>,
+        forwarding: bool,
+        now: Millis,
+    ) -> Result<Connector, StoreError> {
         let cidr = cidr.trunc();
         self.require_tenant(tenant).await?;
         let text = cidr.to_string();
         sqlx::query(
-            "INSERT INTO connectors (cidr, tenant, limit_per_hour, created_at) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO connectors (cidr, tenant, limit_per_hour, created_at, forwarding) \
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(&text)
         .bind(tenant)
         .bind(limit_per_hour.map(i64::from))
         .bind(now)
+        .bind(i64::from(forwarding))
         .execute(self.w())
         .await
         .map_err(|e| unique_as_conflict(e, format!("connector {text} already exists")))?;
@@ -110,6 +134,7 @@ impl Store {
             tenant: tenant.to_string(),
             limit_per_hour,
             created_at: now,
+            forwarding,
         })
     }
 
@@ -117,25 +142,22 @@ impl Store {
         &self,
         tenant: Option<&str>,
     ) -> Result<Vec<Connector>, StoreError> {
-        let rows: Vec<ConnectorTuple> = match tenant {
-            Some(t) => {
-                sqlx::query_as(
-                    "SELECT cidr, tenant, limit_per_hour, created_at FROM connectors \
+        let rows: Vec<ConnectorTuple> =
+            match tenant {
+                Some(t) => sqlx::query_as(
+                    "SELECT cidr, tenant, limit_per_hour, created_at, forwarding FROM connectors \
                      WHERE tenant = $1 ORDER BY cidr",
                 )
                 .bind(t)
                 .fetch_all(self.r())
-                .await?
-            }
-            None => {
-                sqlx::query_as(
-                    "SELECT cidr, tenant, limit_per_hour, created_at FROM connectors \
+                .await?,
+                None => sqlx::query_as(
+                    "SELECT cidr, tenant, limit_per_hour, created_at, forwarding FROM connectors \
                      ORDER BY tenant, cidr",
                 )
                 .fetch_all(self.r())
-                .await?
-            }
-        };
+                .await?,
+            };
         rows.into_iter().map(connector_from).collect()
     }
 

@@ -268,7 +268,7 @@ async fn run_migrations(pool: &AnyPool, backend: Backend) -> Result<(), StoreErr
 
 /// The migrations, in order. A shipped migration is never edited: a change is a new file.
 fn migrator(backend: Backend) -> Migrator {
-    let files: [(&str, &str); 5] = match backend {
+    let files: [(&str, &str); 6] = match backend {
         Backend::Sqlite => [
             (
                 "records",
@@ -289,6 +289,10 @@ fn migrator(backend: Backend) -> Migrator {
             (
                 "fbl_trust",
                 include_str!("../migrations/sqlite/0005_fbl_trust.sql"),
+            ),
+            (
+                "domain_verification",
+                include_str!("../migrations/sqlite/0006_domain_verification.sql"),
             ),
         ],
         Backend::Postgres => [
@@ -311,6 +315,10 @@ fn migrator(backend: Backend) -> Migrator {
             (
                 "fbl_trust",
                 include_str!("../migrations/postgres/0005_fbl_trust.sql"),
+            ),
+            (
+                "domain_verification",
+                include_str!("../migrations/postgres/0006_domain_verification.sql"),
             ),
         ],
     };

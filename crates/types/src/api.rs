@@ -48,6 +48,12 @@ pub struct NewConnector {
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub cidr: IpNet,
     pub limit_per_hour: Option<u32>,
+    /// Operators only: admit a prefix wider than IPv4 /24 or IPv6 /48.
+    #[serde(default)]
+    pub allow_wide: bool,
+    /// Operators only: relay mail from domains the tenant has not registered (relay pool, SRS).
+    #[serde(default)]
+    pub forwarding: bool,
 }
 
 #[derive(Debug, Deserialize)]

@@ -228,6 +228,10 @@ pub struct LimitsConfig {
     /// Bytes; accepts "35MB", "10MiB", "1000000".
     #[serde(with = "human_size")]
     pub max_message_size: u64,
+    /// Messages per sliding hour a tenant's connectors may send from domains it has not
+    /// registered (verified) before the tenant is blocked with `550 5.7.750` until an operator
+    /// lifts it (SPEC §9).
+    pub unregistered_domain_messages_per_hour: u32,
 }
 
 impl Default for LimitsConfig {
@@ -236,15 +240,29 @@ impl Default for LimitsConfig {
             max_recipients_per_message: 500,
             messages_per_minute: 30,
             max_message_size: 35 * 1000 * 1000,
+            unregistered_domain_messages_per_hour: 100,
         }
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DnsConfig {
     /// `IP:PORT` of the resolver to ask (tests run their own); system resolver when absent.
     pub resolver: Option<SocketAddr>,
+    /// How often `serve` looks for the `outguard-verify=<token>` TXT record of every pending
+    /// domain (SPEC §9).
+    #[serde(with = "human_duration")]
+    pub domain_verify_interval: Duration,
+}
+
+impl Default for DnsConfig {
+    fn default() -> Self {
+        DnsConfig {
+            resolver: None,
+            domain_verify_interval: Duration::from_secs(600),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -672,6 +690,18 @@ impl Config {
             return Err(bad(
                 "limits.messages_per_minute",
                 "must be at least 1".into(),
+            ));
+        }
+        if self.limits.unregistered_domain_messages_per_hour == 0 {
+            return Err(bad(
+                "limits.unregistered_domain_messages_per_hour",
+                "must be at least 1".into(),
+            ));
+        }
+        if self.dns.domain_verify_interval < Duration::from_secs(1) {
+            return Err(bad(
+                "dns.domain_verify_interval",
+                "must be at least 1s".into(),
             ));
         }
         if self.limits.max_message_size < 1024 {

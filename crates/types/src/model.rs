@@ -19,6 +19,33 @@ pub struct Domain {
     /// DKIM selector and PEM private key (PKCS#8), when the operator configured signing.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dkim_selector: Option<String>,
+    /// Only a `verified` domain may be used as a sender (SPEC §9). Records written before
+    /// verification existed read as verified.
+    #[serde(default)]
+    pub status: DomainStatus,
+    /// While `pending`: the token to publish as the TXT record `outguard-verify=<token>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification_token: Option<String>,
+}
+
+/// Whether a domain's ownership is proven (SPEC §9).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DomainStatus {
+    /// Added by an operator, or its TXT record was found.
+    #[default]
+    Verified,
+    /// Added by a tenant admin; not usable for sending until verified.
+    Pending,
+}
+
+impl DomainStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DomainStatus::Verified => "verified",
+            DomainStatus::Pending => "pending",
+        }
+    }
 }
 
 /// A user that submits with SMTP AUTH. The password hash never leaves the store.
@@ -38,6 +65,10 @@ pub struct Connector {
     pub tenant: String,
     pub limit_per_hour: Option<u32>,
     pub created_at: Millis,
+    /// Set by an operator only: the connector may relay mail from domains its tenant has not
+    /// registered (forwarded mail: `relay` pool, SRS), up to the tenant's hourly allowance.
+    #[serde(default)]
+    pub forwarding: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

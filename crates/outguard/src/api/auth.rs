@@ -92,6 +92,16 @@ impl Caller {
         }
     }
 
+    /// This caller as the management layer's actor (role, scope, audit name).
+    pub fn ops_actor(&self) -> crate::ops::Actor {
+        crate::ops::Actor {
+            role: self.token.role,
+            tenant: self.scope().map(str::to_string),
+            name: self.actor(),
+            ip: self.ip.clone(),
+        }
+    }
+
     /// The audit actor name: `token:<id>`.
     pub fn actor(&self) -> String {
         format!("token:{}", self.token.id)

@@ -1,5 +1,6 @@
 //! `/api/v1/connectors`: a tenant's own mail servers, admitted by source network. A CIDR holds a
-//! `/`, so one connector's path is `/api/v1/connectors/{address}/{prefix}`.
+//! `/`, so one connector's path is `/api/v1/connectors/{address}/{prefix}`. The rules (width,
+//! overlap, operator-only `allow_wide` / `forwarding`) are `ops::connectors`'.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -15,6 +16,7 @@ use utoipa_axum::routes;
 use super::auth::Caller;
 use super::error::{ApiError, ApiJson, ApiResult, ErrorBody};
 use super::{AppState, TenantQuery};
+use crate::ops;
 use crate::trace::now_ms;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -30,6 +32,8 @@ pub struct ConnectorView {
     pub tenant: String,
     pub limit_per_hour: Option<u32>,
     pub created_at: i64,
+    /// Relays mail from domains the tenant has not registered (set by operators only).
+    pub forwarding: bool,
 }
 
 impl From<Connector> for ConnectorView {
@@ -39,6 +43,7 @@ impl From<Connector> for ConnectorView {
             tenant: c.tenant,
             limit_per_hour: c.limit_per_hour,
             created_at: c.created_at,
+            forwarding: c.forwarding,
         }
     }
 }
@@ -63,29 +68,21 @@ async fn create(
     ApiJson(body): ApiJson<NewConnector>,
 ) -> ApiResult<(StatusCode, Json<ConnectorView>)> {
     let tenant = caller.target_tenant(body.tenant.as_deref())?;
-    caller.require_write()?;
-    let c = s
-        .relay
-        .store
-        .add_connector(&tenant, body.cidr, body.limit_per_hour, now_ms())
-        .await?;
-    caller
-        .audit(
-            &s,
-            "connector.add",
-            &c.cidr.to_string(),
-            &format!("tenant {tenant}"),
-        )
-        .await?;
+    let req = ops::connectors::NewConnector {
+        tenant,
+        cidr: body.cidr,
+        limit_per_hour: body.limit_per_hour,
+        allow_wide: body.allow_wide,
+        forwarding: body.forwarding,
+    };
+    let c = ops::connectors::add(&s.relay.store, &caller.ops_actor(), req, now_ms()).await?;
     Ok((StatusCode::CREATED, Json(c.into())))
 }
 
-async fn visible(s: &AppState, caller: &Caller, addr: &str, prefix: &str) -> ApiResult<Connector> {
-    let missing = || ApiError::not_found(format!("connector {addr}/{prefix} not found"));
-    let cidr: IpNet = format!("{addr}/{prefix}").parse().map_err(|_| missing())?;
-    let cidr = cidr.trunc();
-    let all = s.relay.store.list_connectors(caller.scope()).await?;
-    all.into_iter().find(|c| c.cidr == cidr).ok_or_else(missing)
+fn cidr_of(addr: &str, prefix: &str) -> ApiResult<IpNet> {
+    format!("{addr}/{prefix}")
+        .parse()
+        .map_err(|_| ApiError::not_found(format!("connector {addr}/{prefix} not found")))
 }
 
 #[utoipa::path(get, path = "/api/v1/connectors/{address}/{prefix}", tag = "connectors",
@@ -96,7 +93,9 @@ async fn get_one(
     caller: Caller,
     Path((addr, prefix)): Path<(String, String)>,
 ) -> ApiResult<Json<ConnectorView>> {
-    Ok(Json(visible(&s, &caller, &addr, &prefix).await?.into()))
+    let cidr = cidr_of(&addr, &prefix)?;
+    let c = ops::connectors::find(&s.relay.store, &caller.ops_actor(), cidr).await?;
+    Ok(Json(c.into()))
 }
 
 #[utoipa::path(delete, path = "/api/v1/connectors/{address}/{prefix}", tag = "connectors",
@@ -107,11 +106,7 @@ async fn remove(
     caller: Caller,
     Path((addr, prefix)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let c = visible(&s, &caller, &addr, &prefix).await?;
-    caller.require_write()?;
-    s.relay.store.remove_connector(c.cidr).await?;
-    caller
-        .audit(&s, "connector.remove", &c.cidr.to_string(), "")
-        .await?;
+    let cidr = cidr_of(&addr, &prefix)?;
+    ops::connectors::remove(&s.relay.store, &caller.ops_actor(), cidr).await?;
     Ok(StatusCode::NO_CONTENT)
 }

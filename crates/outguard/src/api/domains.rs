@@ -1,4 +1,6 @@
-//! `/api/v1/domains`: a tenant's accepted domains (the domains its accounts may send from).
+//! `/api/v1/domains`: a tenant's accepted domains (the domains its accounts may send from). A
+//! tenant admin's new domain is `pending` until its DNS TXT record is found (`POST
+//! /api/v1/domains/{domain}/verify`, or the periodic check); the rules are `ops::domains`'.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -13,11 +15,14 @@ use utoipa_axum::routes;
 use super::auth::Caller;
 use super::error::{ApiError, ApiJson, ApiResult, ErrorBody};
 use super::{AppState, TenantQuery};
+use crate::ops;
+use crate::ops::verify::TxtResolver;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list, create))
         .routes(routes!(get_one, remove))
+        .routes(routes!(verify))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -26,6 +31,11 @@ pub struct DomainView {
     pub tenant: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dkim_selector: Option<String>,
+    /// `verified` (usable as a sender) or `pending`.
+    pub status: String,
+    /// While pending: publish the TXT record `outguard-verify=<token>` at the domain.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification_token: Option<String>,
 }
 
 impl From<Domain> for DomainView {
@@ -34,6 +44,8 @@ impl From<Domain> for DomainView {
             domain: d.domain,
             tenant: d.tenant,
             dkim_selector: d.dkim_selector,
+            status: d.status.as_str().to_string(),
+            verification_token: d.verification_token,
         }
     }
 }
@@ -58,19 +70,8 @@ async fn create(
     ApiJson(body): ApiJson<NewDomain>,
 ) -> ApiResult<(StatusCode, Json<DomainView>)> {
     let tenant = caller.target_tenant(body.tenant.as_deref())?;
-    caller.require_write()?;
-    let d = s.relay.store.add_domain(&tenant, &body.domain).await?;
-    caller
-        .audit(&s, "domain.add", &d.domain, &format!("tenant {tenant}"))
-        .await?;
+    let d = ops::domains::add(&s.relay.store, &caller.ops_actor(), &tenant, &body.domain).await?;
     Ok((StatusCode::CREATED, Json(d.into())))
-}
-
-async fn visible(s: &AppState, caller: &Caller, name: &str) -> ApiResult<Domain> {
-    match s.relay.store.domain(name).await? {
-        Some(d) if caller.sees(Some(&d.tenant)) => Ok(d),
-        _ => Err(ApiError::not_found(format!("domain {name} not found"))),
-    }
 }
 
 #[utoipa::path(get, path = "/api/v1/domains/{domain}", tag = "domains", params(("domain" = String, Path)),
@@ -80,7 +81,29 @@ async fn get_one(
     caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<DomainView>> {
-    Ok(Json(visible(&s, &caller, &name).await?.into()))
+    let d = ops::domains::find(&s.relay.store, &caller.ops_actor(), &name).await?;
+    Ok(Json(d.into()))
+}
+
+#[utoipa::path(post, path = "/api/v1/domains/{domain}/verify", tag = "domains", params(("domain" = String, Path)),
+    responses((status = 200, body = DomainView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn verify(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<DomainView>> {
+    let actor = caller.ops_actor();
+    // An operator verifies directly; a tenant admin's domain needs its TXT record.
+    let dns = if actor.is_operator() {
+        None
+    } else {
+        Some(TxtResolver::new(&s.relay.cfg.dns).map_err(|e| {
+            tracing::error!(error = %e, "cannot build the DNS resolver");
+            ApiError::internal("the DNS resolver is not available")
+        })?)
+    };
+    let d = ops::domains::verify(&s.relay.store, dns.as_ref(), &actor, &name).await?;
+    Ok(Json(d.into()))
 }
 
 #[utoipa::path(delete, path = "/api/v1/domains/{domain}", tag = "domains", params(("domain" = String, Path)),
@@ -90,9 +113,6 @@ async fn remove(
     caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let d = visible(&s, &caller, &name).await?;
-    caller.require_write()?;
-    s.relay.store.remove_domain(&d.domain).await?;
-    caller.audit(&s, "domain.remove", &d.domain, "").await?;
+    ops::domains::remove(&s.relay.store, &caller.ops_actor(), &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }

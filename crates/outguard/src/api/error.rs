@@ -95,6 +95,22 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<crate::ops::OpsError> for ApiError {
+    fn from(e: crate::ops::OpsError) -> ApiError {
+        use crate::ops::OpsError;
+        match e {
+            OpsError::Invalid(m) => ApiError::invalid(m),
+            OpsError::Forbidden(m) => ApiError::forbidden(m),
+            OpsError::NotFound(m) => ApiError::not_found(m),
+            OpsError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            OpsError::Unavailable(m) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m)
+            }
+            OpsError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<SpoolError> for ApiError {
     fn from(e: SpoolError) -> ApiError {
         match e {

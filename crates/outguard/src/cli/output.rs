@@ -15,6 +15,17 @@ pub(super) fn user_error(e: StoreError) -> anyhow::Error {
     }
 }
 
+/// A refused management action: bad input is exit 64, an unreachable dependency 69, the rest 1.
+pub(super) fn ops_error(e: crate::ops::OpsError) -> anyhow::Error {
+    use crate::ops::OpsError;
+    match e {
+        OpsError::Invalid(m) => UsageError(m).into(),
+        OpsError::Unavailable(m) => super::Unavailable(m).into(),
+        OpsError::Store(e) => user_error(e),
+        other => anyhow::Error::new(other),
+    }
+}
+
 pub(super) fn now_ms() -> Millis {
     crate::trace::now_ms()
 }

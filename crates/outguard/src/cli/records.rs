@@ -12,11 +12,12 @@ use std::net::IpAddr;
 use clap::Subcommand;
 use ipnet::IpNet;
 use outguard_store::Store;
-use outguard_types::model::{Account, Connector, Domain, Role, Tenant, TokenInfo};
+use outguard_types::model::{Account, Connector, Domain, DomainStatus, Role, Tenant, TokenInfo};
 use serde_json::json;
 
 use super::UsageError;
-use super::output::{done, now_ms, print_list, time, user_error};
+use super::output::{done, now_ms, ops_error, print_list, time, user_error};
+use crate::ops;
 
 #[derive(Debug, Subcommand)]
 pub enum TenantCmd {
@@ -30,12 +31,17 @@ pub enum TenantCmd {
 
 #[derive(Debug, Subcommand)]
 pub enum DomainCmd {
-    /// Accept a domain for a tenant (a domain belongs to one tenant only).
+    /// Accept a domain for a tenant (a domain belongs to one tenant only). On the store (the
+    /// operator) it is verified at once; a tenant admin's (`--server`) is pending until its DNS
+    /// TXT record `outguard-verify=<token>` is found.
     Add {
         #[arg(long)]
         tenant: String,
         domain: String,
     },
+    /// Verify a pending domain: on the store (the operator) directly; through `--server` with a
+    /// tenant token, by looking up its DNS TXT record.
+    Verify { domain: String },
     /// List accepted domains.
     List {
         #[arg(long)]
@@ -87,6 +93,12 @@ pub enum ConnectorCmd {
         /// Messages per hour this connector may send (none by default).
         #[arg(long)]
         limit_per_hour: Option<u32>,
+        /// Operators: admit a prefix wider than IPv4 /24 or IPv6 /48.
+        #[arg(long)]
+        allow_wide: bool,
+        /// Operators: relay mail from domains the tenant has not registered (relay pool, SRS).
+        #[arg(long)]
+        forwarding: bool,
     },
     /// List connectors.
     List,
@@ -147,17 +159,20 @@ pub async fn run_tenant(cmd: TenantCmd, store: &Store, json: bool) -> anyhow::Re
 }
 
 pub async fn run_domain(cmd: DomainCmd, store: &Store, json: bool) -> anyhow::Result<()> {
+    let actor = ops::Actor::cli();
     match cmd {
         DomainCmd::Add { tenant, domain } => {
-            let d = store
-                .add_domain(&tenant, &domain)
+            let d = ops::domains::add(store, &actor, &tenant, &domain)
                 .await
-                .map_err(user_error)?;
-            done(
-                json,
-                &d,
-                &format!("domain {} added to tenant {}", d.domain, d.tenant),
-            )
+                .map_err(ops_error)?;
+            done(json, &d, &domain_added(&d))
+        }
+        DomainCmd::Verify { domain } => {
+            // The operator verifies directly: no DNS lookup is needed (or made).
+            let d = ops::domains::verify(store, None, &actor, &domain)
+                .await
+                .map_err(ops_error)?;
+            done(json, &d, &format!("domain {} is verified", d.domain))
         }
         DomainCmd::List { tenant } => {
             let list = store
@@ -167,13 +182,34 @@ pub async fn run_domain(cmd: DomainCmd, store: &Store, json: bool) -> anyhow::Re
             print_domains(json, &list)
         }
         DomainCmd::Remove { domain } => {
-            store.remove_domain(&domain).await.map_err(user_error)?;
+            ops::domains::remove(store, &actor, &domain)
+                .await
+                .map_err(ops_error)?;
             done(
                 json,
                 &json!({ "domain": domain, "removed": true }),
                 &format!("domain {domain} removed"),
             )
         }
+    }
+}
+
+/// The human line for a new domain: a pending one says what to publish.
+pub(super) fn domain_added(d: &Domain) -> String {
+    match (&d.status, &d.verification_token) {
+        (DomainStatus::Pending, Some(token)) => format!(
+            "domain {} added to tenant {} (pending)\n\
+             publish this DNS TXT record at {}, then run `outguard domain verify {}`:\n  {}",
+            d.domain,
+            d.tenant,
+            d.domain,
+            d.domain,
+            ops::verify::record_text(token)
+        ),
+        _ => format!(
+            "domain {} added to tenant {} (verified)",
+            d.domain, d.tenant
+        ),
     }
 }
 
@@ -271,10 +307,16 @@ pub(super) fn print_domains(json: bool, list: &[Domain]) -> anyhow::Result<()> {
         vec![
             d.domain.clone(),
             d.tenant.clone(),
+            d.status.as_str().to_string(),
             d.dkim_selector.clone().unwrap_or_else(|| "-".into()),
         ]
     });
-    print_list(json, list, &["DOMAIN", "TENANT", "DKIM"], rows.collect())
+    print_list(
+        json,
+        list,
+        &["DOMAIN", "TENANT", "STATUS", "DKIM"],
+        rows.collect(),
+    )
 }
 
 pub(super) fn print_accounts(json: bool, list: &[Account]) -> anyhow::Result<()> {
@@ -308,13 +350,14 @@ pub(super) fn print_connectors(json: bool, list: &[Connector]) -> anyhow::Result
             c.cidr.to_string(),
             c.tenant.clone(),
             limit,
+            if c.forwarding { "yes" } else { "no" }.to_string(),
             time(c.created_at),
         ]
     });
     print_list(
         json,
         list,
-        &["CIDR", "TENANT", "LIMIT/HOUR", "CREATED"],
+        &["CIDR", "TENANT", "LIMIT/HOUR", "FORWARDING", "CREATED"],
         rows.collect(),
     )
 }
@@ -361,15 +404,19 @@ pub async fn run_connector(cmd: ConnectorCmd, store: &Store, json: bool) -> anyh
             tenant,
             cidr,
             limit_per_hour,
+            allow_wide,
+            forwarding,
         } => {
-            let net = parse_cidr(&cidr)?;
-            if limit_per_hour == Some(0) {
-                return Err(UsageError("--limit-per-hour must be at least 1".into()).into());
-            }
-            let c = store
-                .add_connector(&tenant, net, limit_per_hour, now_ms())
+            let req = ops::connectors::NewConnector {
+                tenant,
+                cidr: parse_cidr(&cidr)?,
+                limit_per_hour,
+                allow_wide,
+                forwarding,
+            };
+            let c = ops::connectors::add(store, &ops::Actor::cli(), req, now_ms())
                 .await
-                .map_err(user_error)?;
+                .map_err(ops_error)?;
             done(
                 json,
                 &c,
@@ -382,7 +429,9 @@ pub async fn run_connector(cmd: ConnectorCmd, store: &Store, json: bool) -> anyh
         }
         ConnectorCmd::Remove { cidr } => {
             let net = parse_cidr(&cidr)?;
-            store.remove_connector(net).await.map_err(user_error)?;
+            ops::connectors::remove(store, &ops::Actor::cli(), net)
+                .await
+                .map_err(ops_error)?;
             let obj = json!({ "cidr": net.trunc().to_string(), "removed": true });
             done(json, &obj, &format!("connector {} removed", net.trunc()))
         }
@@ -556,12 +605,30 @@ mod tests {
         };
         run_account(acct, &store, true).await.unwrap();
         assert!(store.account("a@acme.example").await.unwrap().is_some());
-        let conn = ConnectorCmd::Add {
-            tenant: "acme".into(),
-            cidr: "10.0.0.1".into(),
+        let conn = |t: &str, cidr: &str, allow_wide: bool| ConnectorCmd::Add {
+            tenant: t.into(),
+            cidr: cidr.into(),
             limit_per_hour: Some(5),
+            allow_wide,
+            forwarding: false,
         };
-        run_connector(conn, &store, false).await.unwrap();
+        run_connector(conn("acme", "10.0.0.1", false), &store, false)
+            .await
+            .unwrap();
+        // The CLI on the store is the operator: wider only with --allow-wide; never over
+        // another tenant's connector.
+        let e = run_connector(conn("globex", "10.0.0.0/8", false), &store, false)
+            .await
+            .unwrap_err();
+        assert!(e.downcast_ref::<UsageError>().is_some(), "{e}");
+        let e = run_connector(conn("globex", "10.0.0.0/8", true), &store, false)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("overlaps"), "{e}");
+        assert!(!e.to_string().contains("acme"), "{e}");
+        run_connector(conn("globex", "172.16.0.0/12", true), &store, false)
+            .await
+            .unwrap();
         let c = store
             .connector_for_ip("10.0.0.1".parse().unwrap())
             .await

@@ -23,9 +23,9 @@ use super::policy::{
 };
 use super::queue::{QueueCmd, parse_state};
 use super::records::{
-    AccountCmd, AdminCmd, ConnectorCmd, DomainCmd, SendAsCmd, TenantCmd, TokenCmd, parse_cidr,
-    print_account_added, print_accounts, print_connectors, print_domains, print_tenants,
-    print_tokens, read_password_line,
+    AccountCmd, AdminCmd, ConnectorCmd, DomainCmd, SendAsCmd, TenantCmd, TokenCmd, domain_added,
+    parse_cidr, print_account_added, print_accounts, print_connectors, print_domains,
+    print_tenants, print_tokens, read_password_line,
 };
 use super::remote::{Remote, decode, encode};
 use super::restricted::{LiftOutcome, RestrictedCmd, print_lift, print_restrictions};
@@ -130,11 +130,13 @@ async fn domain(cmd: DomainCmd, api: &Remote, json: bool) -> anyhow::Result<()> 
             let body = json!({ "tenant": tenant, "domain": domain });
             let v = api.post("/domains", Some(&body)).await?;
             let d: Domain = decode(&v, "domain")?;
-            changed(
-                &v,
-                json,
-                &format!("domain {} added to tenant {}", d.domain, d.tenant),
-            )
+            changed(&v, json, &domain_added(&d))
+        }
+        DomainCmd::Verify { domain } => {
+            let path = format!("/domains/{}/verify", encode(&domain));
+            let v = api.post::<Value>(&path, None).await?;
+            let d: Domain = decode(&v, "domain")?;
+            changed(&v, json, &format!("domain {} is verified", d.domain))
         }
         DomainCmd::List { tenant } => {
             let v = api.get("/domains", &[("tenant", tenant)]).await?;
@@ -209,12 +211,20 @@ async fn connector(cmd: ConnectorCmd, api: &Remote, json: bool) -> anyhow::Resul
             tenant,
             cidr,
             limit_per_hour,
+            allow_wide,
+            forwarding,
         } => {
             let net = parse_cidr(&cidr)?;
             if limit_per_hour == Some(0) {
                 return Err(UsageError("--limit-per-hour must be at least 1".into()).into());
             }
-            let body = json!({ "tenant": tenant, "cidr": net.to_string(), "limit_per_hour": limit_per_hour });
+            let body = json!({
+                "tenant": tenant,
+                "cidr": net.to_string(),
+                "limit_per_hour": limit_per_hour,
+                "allow_wide": allow_wide,
+                "forwarding": forwarding,
+            });
             let v = api.post("/connectors", Some(&body)).await?;
             let c: Connector = decode(&v, "connector")?;
             changed(

@@ -28,6 +28,7 @@ fn ip(last: u8) -> Ipv4Addr {
 fn resolver(dns: &DnsServer) -> MxResolver {
     MxResolver::new(&DnsConfig {
         resolver: Some(dns.addr()),
+        ..DnsConfig::default()
     })
     .expect("resolver")
 }
@@ -364,6 +365,7 @@ impl Scene {
             },
             resolver: MxResolver::new(&DnsConfig {
                 resolver: Some(self.dns_addr),
+                ..DnsConfig::default()
             })
             .expect("resolver"),
             pools: Arc::new(PoolSet::new(&pools(), "relay.test")),

@@ -125,6 +125,8 @@ impl PolicyCache {
                 .list_domains(Some(tenant))
                 .await?
                 .into_iter()
+                // A pending claim makes nobody internal (SPEC §9): only verified domains count.
+                .filter(|d| d.status == outguard_types::model::DomainStatus::Verified)
                 .map(|d| d.domain)
                 .collect();
             Ok::<_, outguard_store::StoreError>(TenantPolicies {

@@ -7,6 +7,7 @@
 mod actions;
 mod cache;
 pub mod lift;
+mod unregistered;
 
 use std::sync::Arc;
 

@@ -214,6 +214,7 @@ pub async fn serve(cfg: Config, policy: bool) -> anyhow::Result<()> {
     }
     tokio::spawn(dnsbl.run(relay.clone()));
     tokio::spawn(crate::fbl::bounces::watch(relay.clone()));
+    tokio::spawn(crate::ops::verify::run(relay.clone()));
     println!("outguard ready (node {})", relay.node);
     shutdown::wait_for_signal().await;
     tracing::info!("shutting down: draining sessions");

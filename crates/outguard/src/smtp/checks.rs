@@ -17,11 +17,12 @@ use crate::trace::now_ms;
 /// What the transaction's envelope sender turned out to be.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SenderKind {
-    /// In one of the submitter's tenant's accepted domains.
+    /// In one of the submitter's tenant's verified domains.
     Owned,
     /// Null sender `<>` from a connector (its own NDRs): allowed, leaves from high-risk.
     Null,
-    /// A connector relaying mail whose sender is in no tenant's domain (forwarding): relay pool + SRS.
+    /// A `forwarding` connector relaying mail whose sender is in no tenant's verified domain:
+    /// relay pool + SRS, within the tenant's unregistered-domain allowance.
     Forwarded,
 }
 
@@ -69,10 +70,11 @@ impl Relay {
         }
     }
 
-    /// The tenant owning `domain`, or a 451 when the store cannot answer.
+    /// The tenant whose *verified* domain this is (a pending claim owns nothing, SPEC §9), or a
+    /// 451 when the store cannot answer.
     async fn owner_of(&self, domain: &str) -> Result<Option<String>, Reply> {
         self.store
-            .tenant_of_domain(&domain.to_ascii_lowercase())
+            .verified_tenant_of_domain(&domain.to_ascii_lowercase())
             .await
             .map_err(|e| {
                 tracing::error!(error = %e, "store error during sender check");
@@ -80,8 +82,9 @@ impl Relay {
             })
     }
 
-    /// MAIL FROM: the envelope sender must be the submitter's own (SPEC §2.1). One tenant can never
-    /// send as another tenant's domain.
+    /// MAIL FROM: the envelope sender must be the submitter's own (SPEC §2.1, §9): in one of its
+    /// tenant's verified domains. One tenant can never send as another tenant's domain; only a
+    /// `forwarding` connector may relay mail from domains nobody verified.
     pub async fn check_sender(&self, id: &Identity, from: &str) -> Result<SenderKind, Reply> {
         match id {
             Identity::None => Err(Reply::auth_required()),
@@ -97,14 +100,16 @@ impl Relay {
                     Err(Reply::sender_not_owned())
                 }
             }
-            Identity::Connector { tenant, .. } => {
+            Identity::Connector {
+                tenant, forwarding, ..
+            } => {
                 let Some(domain) = domain_of(from) else {
                     return Ok(SenderKind::Null);
                 };
                 match self.owner_of(domain).await? {
                     Some(t) if &t == tenant => Ok(SenderKind::Owned),
-                    Some(_) => Err(Reply::sender_not_owned()),
-                    None => Ok(SenderKind::Forwarded),
+                    None if *forwarding => Ok(SenderKind::Forwarded),
+                    _ => Err(Reply::sender_not_owned()),
                 }
             }
         }

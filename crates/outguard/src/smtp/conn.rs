@@ -215,6 +215,14 @@ impl Conn {
             self.relay.policy_release(&mut self.txn.policy).await;
             return Err(r);
         }
+        if let Err(r) = self
+            .relay
+            .policy_unregistered(&self.identity, &kind, &mut self.txn.policy)
+            .await
+        {
+            self.relay.policy_release(&mut self.txn.policy).await;
+            return Err(r);
+        }
         self.txn.sender = Some(kind);
         Ok(())
     }

@@ -16,6 +16,8 @@ pub enum Identity {
         cidr: String,
         tenant: String,
         limit_per_hour: Option<u32>,
+        /// An operator allowed it to relay mail from domains its tenant has not registered.
+        forwarding: bool,
     },
     /// The fbl listener: anyone may deliver reports for the configured domains.
     FeedbackLoop,

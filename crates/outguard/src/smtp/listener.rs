@@ -122,6 +122,7 @@ async fn session(
                 cidr: c.cidr.to_string(),
                 tenant: c.tenant,
                 limit_per_hour: c.limit_per_hour,
+                forwarding: c.forwarding,
             },
             Ok(None) => Identity::None,
             Err(e) => {

@@ -37,6 +37,22 @@ impl Client {
         (c, greet)
     }
 
+    /// Connect from a chosen loopback source address (connectors are matched by source IP).
+    pub async fn connect_from(addr: SocketAddr, source: std::net::IpAddr) -> (Client, String) {
+        let sock = match source {
+            std::net::IpAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+            std::net::IpAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+        }
+        .expect("socket");
+        sock.bind(SocketAddr::new(source, 0)).expect("bind source");
+        let s = sock.connect(addr).await.expect("connect");
+        let mut c = Client {
+            r: BufReader::new(s),
+        };
+        let greet = c.reply().await;
+        (c, greet)
+    }
+
     /// One whole reply (all lines), joined with '\n'.
     pub async fn reply(&mut self) -> String {
         let mut out = Vec::new();
