@@ -9,6 +9,7 @@ mod dnsbl;
 mod enforce;
 mod fbl;
 mod metrics;
+mod ops;
 mod pipeline;
 mod server;
 mod smtp;

@@ -3,7 +3,9 @@
 //! No I/O lives here.
 
 pub mod api;
+pub mod ceilings;
 pub mod config;
 pub mod model;
 pub mod policy;
+pub mod text;
 pub mod verdict;

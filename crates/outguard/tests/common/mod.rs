@@ -45,10 +45,28 @@ pub struct RelayProc {
 impl RelayProc {
     /// Start `outguard serve --config <dir>/outguard.toml` and wait for "outguard ready".
     pub fn start(dir: &Path) -> RelayProc {
-        let mut child = Command::new(BIN)
-            .arg("serve")
+        let mut cmd = Command::new(BIN);
+        cmd.arg("serve")
             .arg("--config")
-            .arg(dir.join("outguard.toml"))
+            .arg(dir.join("outguard.toml"));
+        RelayProc::start_cmd(dir, cmd)
+    }
+
+    /// [`RelayProc::start`] under `umask` (a shell sets it, then `exec`s the binary, so the
+    /// child is the server itself).
+    pub fn start_under_umask(dir: &Path, umask: &str) -> RelayProc {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!(
+                "umask {umask} && exec \"$0\" serve --config \"$1\""
+            ))
+            .arg(BIN)
+            .arg(dir.join("outguard.toml"));
+        RelayProc::start_cmd(dir, cmd)
+    }
+
+    fn start_cmd(dir: &Path, mut cmd: Command) -> RelayProc {
+        let mut child = cmd
             .env("OUTGUARD_LOG", "info,outguard=debug")
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(dir.join("stderr.log")).expect("log file"))
