@@ -144,9 +144,12 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         match Json::<serde_json::Value>::from_request(req, state).await {
             Ok(Json(v)) => {
                 control_in(&v, "").map_err(ApiError::invalid)?;
-                serde_json::from_value::<T>(v)
-                    .map(ApiJson)
-                    .map_err(|e| ApiError::invalid(e.to_string()))
+                // Through axum again for its messages, which name the field at fault.
+                let bytes = serde_json::to_vec(&v).map_err(|e| ApiError::invalid(e.to_string()))?;
+                match Json::<T>::from_bytes(&bytes) {
+                    Ok(Json(t)) => Ok(ApiJson(t)),
+                    Err(e) => Err(ApiError::invalid(e.body_text())),
+                }
             }
             Err(JsonRejection::JsonDataError(e)) => Err(ApiError::invalid(e.body_text())),
             Err(JsonRejection::JsonSyntaxError(e)) => Err(ApiError::bad_request(e.body_text())),
