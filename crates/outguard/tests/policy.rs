@@ -397,7 +397,8 @@ async fn bcc_copies_count_against_the_senders_windows() {
     let id = common::client::queued_id(&r);
     let deadline = std::time::Instant::now() + WAIT;
     loop {
-        let trace = sc.ok(&["trace", "--id", &id]);
+        // The trace writer batches: until it flushes, `trace` answers "no message".
+        let (_, trace, _) = sc.cli(&["trace", "--id", &id]);
         if trace.contains("BCC copy to sec2@a.example not sent") {
             assert!(trace.contains("BCC copy to sec1@a.example:"), "{trace}");
             break;

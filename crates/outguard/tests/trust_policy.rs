@@ -276,7 +276,7 @@ async fn trace_output_escapes_stored_control_characters() {
     store.close().await;
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let out = sc.ok(&["trace", "--id", &id]);
+        let (_, out, _) = sc.cli(&["trace", "--id", &id]);
         if out.contains("bcc z") {
             assert!(
                 !out.chars().any(|c| c.is_control() && c != '\n'),
