@@ -206,8 +206,10 @@ mod tests {
             .is_ok(),
             "an operator may aim copies at the service's own desk"
         );
-        let mut nul = PolicySettings::default();
-        nul.bcc_recipients = Some(vec!["z\0y@acme.example".into()]);
+        let nul = PolicySettings {
+            bcc_recipients: Some(vec!["z\0y@acme.example".into()]),
+            ..Default::default()
+        };
         assert!(invalid(&run(Op, nul, none.clone()).await, "control"));
     }
 }
