@@ -24,26 +24,23 @@ pub fn cert_paths(cfg: &Config) -> anyhow::Result<(PathBuf, PathBuf)> {
     let cert = dir.join("selfsigned.crt");
     let key = dir.join("selfsigned.key");
     if !cert.exists() || !key.exists() {
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        outguard_store::files::create_private_dir_all(&dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
         let names = vec![cfg.server.hostname.clone(), "localhost".to_string()];
         let ck = rcgen::generate_simple_self_signed(names)
             .context("generating a self-signed certificate")?;
         write_private(&key, ck.signing_key.serialize_pem().as_bytes())?;
-        std::fs::write(&cert, ck.cert.pem())
-            .with_context(|| format!("writing {}", cert.display()))?;
+        write_private(&cert, ck.cert.pem().as_bytes())?;
         tracing::info!(cert = %cert.display(), "generated a self-signed TLS certificate");
     }
     Ok((cert, key))
 }
 
+/// Owner-only, like everything in data_dir (SPEC §9 "Files").
 fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     use std::io::Write as _;
-    #[cfg(unix)]
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let mut opts = std::fs::OpenOptions::new();
+    let mut opts = outguard_store::files::private_options();
     opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    opts.mode(0o600);
     let mut f = opts
         .open(path)
         .with_context(|| format!("writing {}", path.display()))?;

@@ -353,3 +353,71 @@ async fn fifty_concurrent_sessions_never_exceed_the_limit_and_restart_keeps_the_
     let (r, _) = send_n(&relay, ("bob@a.example", "bob-pw"), 901, 1).await;
     assert!(r[0].starts_with("250"), "{r:?}");
 }
+
+/// SPEC §9 (issue 16 case 5): every BCC copy counts against the sender's recipient windows like
+/// any other recipient, and a copy whose window is full is not sent (the trace says so).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bcc_copies_count_against_the_senders_windows() {
+    let sc = policy_scene(&[
+        "recipient_limit_per_day=3",
+        "bcc_suspicious_outbound_mail=true",
+        "bcc_recipients=sec1@a.example,sec2@a.example",
+    ])
+    .await;
+    // Alice's own policy leaves room for her recipient and one copy only.
+    sc.ok(&[
+        "policy",
+        "add",
+        "--tenant",
+        "a",
+        "tight",
+        "--priority",
+        "1",
+        "--sender",
+        "alice@a.example",
+        "recipient_limit_per_day=2",
+    ]);
+    let relay = RelayProc::start(sc.dir());
+    let sub = relay.addr("submission");
+    let bob = ("bob@a.example", "bob-pw");
+    let spam = corpus_spam(bob.0, 1);
+    let r = Client::send_mail(sub, Some(bob), bob.0, &["x@dest.example"], &spam[0]).await;
+    assert!(r.starts_with("250"), "{r}");
+    // 1 recipient + 2 copies = bob's 3 a day: his next recipient is refused.
+    let hello = message(bob.0, "y@dest.example", "hi", "hello");
+    let r = Client::send_mail(sub, Some(bob), bob.0, &["y@dest.example"], &hello).await;
+    assert!(r.starts_with("550"), "the copies used bob's window: {r}");
+    let got = sc.home.wait_for(1, WAIT).await;
+    let copies: Vec<String> = got.iter().flat_map(|m| m.rcpts.clone()).collect();
+    assert!(
+        copies.contains(&"sec1@a.example".to_string())
+            && copies.contains(&"sec2@a.example".to_string()),
+        "{copies:?}"
+    );
+
+    let alice = ("alice@a.example", "alice-pw");
+    let spam = corpus_spam(alice.0, 1);
+    let r = Client::send_mail(sub, Some(alice), alice.0, &["x@dest.example"], &spam[0]).await;
+    assert!(r.starts_with("250"), "{r}");
+    let id = common::client::queued_id(&r);
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        // The trace writer batches: until it flushes, `trace` answers "no message".
+        let (_, trace, _) = sc.cli(&["trace", "--id", &id]);
+        if trace.contains("BCC copy to sec2@a.example not sent") {
+            assert!(trace.contains("BCC copy to sec1@a.example:"), "{trace}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{trace}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let to_alice_copies: Vec<Vec<String>> = sc
+        .home
+        .messages()
+        .iter()
+        .filter(|m| text(&m.data).contains("alice@a.example"))
+        .map(|m| m.rcpts.clone())
+        .collect();
+    assert_eq!(to_alice_copies, vec![vec!["sec1@a.example".to_string()]]);
+}

@@ -417,7 +417,17 @@ impl MemoryCounters {
                 .and_then(|n| n.to_str())
                 .unwrap_or("counters.json")
         ));
-        let mut f = std::fs::File::create(&tmp).map_err(|e| io_err(&tmp, e))?;
+        // Owner-only whatever the umask (SPEC §9 "Files"): the windows name every account.
+        let mut f = {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)
+        }
+        .map_err(|e| io_err(&tmp, e))?;
         f.write_all(&bytes).map_err(|e| io_err(&tmp, e))?;
         f.sync_all().map_err(|e| io_err(&tmp, e))?;
         drop(f);

@@ -73,8 +73,13 @@ async fn connect_sqlite(url: &str) -> Result<Pools, StoreError> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty());
     if let (false, Some(parent)) = (memory, parent) {
-        std::fs::create_dir_all(parent)
+        crate::files::create_private_dir_all(parent)
             .map_err(|e| StoreError::invalid(format!("cannot create {}: {e}", parent.display())))?;
+    }
+    if !memory {
+        // Only where SQLite itself would create the file (`mode=rwc`, the default).
+        let creates = !query.contains("mode=") || query.contains("mode=rwc");
+        private_database_file(path, creates)?;
     }
     let opts = || {
         AnyPoolOptions::new()
@@ -244,11 +249,33 @@ async fn migrate_postgres(pool: &AnyPool, schema: Option<&str>) -> Result<(), St
     Ok(())
 }
 
+/// The database file exists `0600` before SQLite opens it — SQLite gives its `-wal` and
+/// `-shm` the database file's mode — and an older, wider one is tightened (SPEC §9 "Files").
+fn private_database_file(path: &str, create: bool) -> Result<(), StoreError> {
+    let io = |e: std::io::Error| StoreError::invalid(format!("cannot create {path}: {e}"));
+    if create {
+        crate::files::private_options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .map_err(io)?;
+    }
+    for p in [
+        path.to_string(),
+        format!("{path}-wal"),
+        format!("{path}-shm"),
+    ] {
+        crate::files::tighten(Path::new(&p)).map_err(io)?;
+    }
+    Ok(())
+}
+
 /// Opens `path` and takes an exclusive lock on it (released when the file is dropped).
 async fn lock_file(path: &str) -> Result<std::fs::File, StoreError> {
     let path = path.to_string();
     let locked = tokio::task::spawn_blocking(move || {
-        let f = std::fs::OpenOptions::new()
+        let f = crate::files::private_options()
             .create(true)
             .truncate(false)
             .write(true)

@@ -7,6 +7,7 @@
 //! (`now`, Unix ms) from the caller where a record is stamped. Errors are [`StoreError`] values:
 //! callers branch on the variant, never on the text. Password hashes never leave this crate.
 
+pub mod files;
 pub mod redis_counters;
 pub mod spool;
 

@@ -22,7 +22,7 @@
 mod dirsync;
 
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -180,10 +180,10 @@ impl Spool {
         let queue = root.join("queue");
         let tmp = root.join("tmp");
         for d in [&root, &queue, &tmp] {
-            fs::create_dir_all(d).map_err(io_err(d))?;
+            crate::files::create_private_dir_all(d).map_err(io_err(d))?;
         }
         let lock_path = root.join("lock");
-        let lock = OpenOptions::new()
+        let lock = crate::files::private_options()
             .create(true)
             .truncate(false)
             .write(true)
@@ -235,7 +235,10 @@ impl Spool {
         header.push(b'\n');
         let tmp = self.inner.tmp.join(format!("{}.msg", env.id));
         let write = |path: &Path| -> std::io::Result<()> {
-            let mut f = OpenOptions::new().write(true).create_new(true).open(path)?;
+            let mut f = crate::files::private_options()
+                .write(true)
+                .create_new(true)
+                .open(path)?;
             f.write_all(&header)?;
             f.write_all(body)?;
             f.sync_all()
@@ -367,7 +370,10 @@ impl Spool {
             .tmp
             .join(format!("{id}.state.{}", uuid::Uuid::now_v7().simple()));
         let write = |path: &Path| -> std::io::Result<()> {
-            let mut f = OpenOptions::new().write(true).create_new(true).open(path)?;
+            let mut f = crate::files::private_options()
+                .write(true)
+                .create_new(true)
+                .open(path)?;
             f.write_all(&bytes)?;
             f.sync_all()
         };

@@ -516,6 +516,8 @@ pub struct NotificationsConfig {
 pub struct PolicyTable {
     /// Service-wide defaults for every tenant's default policy.
     pub default: PolicySettings,
+    /// The highest value a tenant admin may give each numeric policy key (SPEC §9).
+    pub ceilings: crate::ceilings::PolicyCeilings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -800,6 +802,10 @@ impl Config {
             .default
             .validate()
             .map_err(|m| bad("policy.default", m))?;
+        self.policy
+            .ceilings
+            .validate()
+            .map_err(|(key, m)| bad(&key, m))?;
         self.dnsbl.validate().map_err(|(key, m)| bad(&key, m))?;
         self.webhooks.validate().map_err(|(key, m)| bad(&key, m))?;
         if let Some(srs) = &self.srs {

@@ -3,8 +3,10 @@
 //! No I/O lives here.
 
 pub mod api;
+pub mod ceilings;
 pub mod config;
 pub mod model;
 pub mod policy;
+pub mod text;
 pub mod verdict;
 pub mod webhook_url;

@@ -129,8 +129,19 @@ fn check_range(key: &str, v: Option<u32>, max: u32) -> Result<(), String> {
     }
 }
 
+/// `bcc_recipients` and `notify_recipients` hold at most this many addresses (SPEC §9: one
+/// spam message must not fan out into thousands of copies).
+pub const MAX_ADDRESS_LIST: usize = 10;
+
 fn check_addresses(key: &str, v: &Option<Vec<String>>) -> Result<(), String> {
+    let n = v.as_ref().map_or(0, Vec::len);
+    if n > MAX_ADDRESS_LIST {
+        return Err(format!(
+            "{key}: {n} addresses, at most {MAX_ADDRESS_LIST} are allowed"
+        ));
+    }
     for a in v.iter().flatten() {
+        crate::text::check_no_control(key, a)?;
         let ok = a
             .split_once('@')
             .is_some_and(|(l, d)| !l.is_empty() && (d.contains('.') || d == "localhost"))
@@ -475,6 +486,17 @@ pub fn validate_policies(policies: &[Policy]) -> Result<(), String> {
     let mut names = std::collections::HashSet::new();
     let mut prios = std::collections::HashMap::new();
     for p in policies {
+        crate::text::check_no_control("name", &p.name)?;
+        for (key, list) in [
+            ("scope.senders", &p.scope.senders),
+            ("scope.domains", &p.scope.domains),
+            ("scope.except_senders", &p.scope.except_senders),
+            ("scope.except_domains", &p.scope.except_domains),
+        ] {
+            for v in list {
+                crate::text::check_no_control(key, v)?;
+            }
+        }
         if p.name.trim().is_empty() || p.name.chars().count() > 64 {
             return Err(format!("policy name `{}` must be 1–64 characters", p.name));
         }
@@ -558,6 +580,22 @@ mod tests {
             ("quarantine", "maybe", Some("quarantine")),
             ("bcc_recipients", "a@x.example, b@y.example", None),
             ("bcc_recipients", "not-an-address", Some("bcc_recipients")),
+            ("bcc_recipients", "z\0y@a.example", Some("bcc_recipients")),
+            (
+                "notify_recipients",
+                "a\x1b[2J@a.example",
+                Some("notify_recipients"),
+            ),
+            (
+                "bcc_recipients",
+                "1@a.example,2@a.example,3@a.example,4@a.example,5@a.example,6@a.example,7@a.example,8@a.example,9@a.example,10@a.example",
+                None,
+            ),
+            (
+                "bcc_recipients",
+                "1@a.example,2@a.example,3@a.example,4@a.example,5@a.example,6@a.example,7@a.example,8@a.example,9@a.example,10@a.example,11@a.example",
+                Some("at most 10"),
+            ),
             ("notify_recipients", "admin@t.example", None),
             ("max_unblocks_per_day", "5", None),
             ("max_unblocks_per_day", "5000", Some("max_unblocks_per_day")),

@@ -17,6 +17,37 @@ use utoipa_axum::routes;
 use super::auth::Caller;
 use super::error::{ApiError, ApiJson, ApiResult, ErrorBody};
 use super::{AppState, TenantQuery};
+use crate::ops::policies::{PolicyRefusal, authorize};
+
+impl From<PolicyRefusal> for ApiError {
+    fn from(e: PolicyRefusal) -> ApiError {
+        match e {
+            PolicyRefusal::Forbidden(m) => ApiError::forbidden(m),
+            PolicyRefusal::Invalid(m) => ApiError::invalid(m),
+            PolicyRefusal::Store(e) => e.into(),
+        }
+    }
+}
+
+/// `next` as the caller may store it over `current` (SPEC §9, `ops::policies`).
+async fn authorized(
+    s: &AppState,
+    caller: &Caller,
+    tenant: &str,
+    current: &PolicySettings,
+    next: PolicySettings,
+) -> ApiResult<PolicySettings> {
+    let ceilings = &s.relay.cfg.policy.ceilings;
+    Ok(authorize(
+        &s.relay.store,
+        ceilings,
+        caller.token.role,
+        tenant,
+        current,
+        next,
+    )
+    .await?)
+}
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -106,9 +137,10 @@ pub async fn put_settings(
 ) -> ApiResult<PolicyView> {
     visible_tenant(s, caller, tenant).await?;
     caller.require_write()?;
-    settings.validate().map_err(ApiError::invalid)?;
     let store = &s.relay.store;
     let view = if name == DEFAULT_POLICY {
+        let current = store.tenant_default(tenant).await?;
+        let settings = authorized(s, caller, tenant, &current, settings).await?;
         store.set_tenant_default(tenant, &settings).await?;
         default_view(settings)
     } else {
@@ -117,7 +149,7 @@ pub async fn put_settings(
                 "policy {name} of tenant {tenant} not found (create it with POST /api/v1/policies/{tenant})"
             )));
         };
-        p.settings = settings;
+        p.settings = authorized(s, caller, tenant, &p.settings, settings).await?;
         store.put_policy(tenant, &p).await?;
         p.into()
     };
@@ -147,7 +179,7 @@ async fn create(
     State(s): State<AppState>,
     caller: Caller,
     Path(tenant): Path<String>,
-    ApiJson(p): ApiJson<Policy>,
+    ApiJson(mut p): ApiJson<Policy>,
 ) -> ApiResult<(StatusCode, Json<PolicyView>)> {
     visible_tenant(&s, &caller, &tenant).await?;
     caller.require_write()?;
@@ -161,7 +193,7 @@ async fn create(
             "scope: a policy needs at least one sender or domain",
         ));
     }
-    p.settings.validate().map_err(ApiError::invalid)?;
+    p.settings = authorized(&s, &caller, &tenant, &PolicySettings::default(), p.settings).await?;
     let store = &s.relay.store;
     if store.policy(&tenant, &p.name).await?.is_some() {
         return Err(ApiError::new(

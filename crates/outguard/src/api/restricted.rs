@@ -125,6 +125,7 @@ pub async fn lift_address(
     req: &LiftRequest,
 ) -> ApiResult<LiftResult> {
     let reason = req.reason.as_deref().map(str::trim).unwrap_or("");
+    outguard_types::text::check_no_control("reason", reason).map_err(ApiError::invalid)?;
     let now = now_ms();
     let subject = parse_subject(address);
     let active: Vec<StoredRestriction> = s

@@ -203,7 +203,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 async fn open_store(cfg: &Config) -> anyhow::Result<outguard_store::Store> {
-    std::fs::create_dir_all(&cfg.server.data_dir)
+    outguard_store::files::create_private_dir_all(&cfg.server.data_dir)
         .with_context(|| format!("creating data dir {}", cfg.server.data_dir.display()))?;
     let url = cfg.store_url();
     outguard_store::Store::open(&url)
@@ -212,7 +212,17 @@ async fn open_store(cfg: &Config) -> anyhow::Result<outguard_store::Store> {
 }
 
 /// The store for `serve`: same as the CLI's, but an unreachable store fails start-up clearly.
+/// First, a data_dir left wider by an older version (or another umask) is made owner-only
+/// (SPEC §9 "Files"): directories 0700, files 0600.
 pub async fn open_store_for_serve(cfg: &Config) -> anyhow::Result<outguard_store::Store> {
+    let dir = &cfg.server.data_dir;
+    outguard_store::files::create_private_dir_all(dir)
+        .with_context(|| format!("creating data dir {}", dir.display()))?;
+    let changed = outguard_store::files::tighten_tree(dir)
+        .with_context(|| format!("making data dir {} owner-only", dir.display()))?;
+    if changed > 0 {
+        tracing::warn!(dir = %dir.display(), changed, "data_dir was readable by others: made owner-only");
+    }
     open_store(cfg).await
 }
 

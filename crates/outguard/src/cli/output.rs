@@ -1,8 +1,11 @@
 //! Output helpers every CLI verb shares: tables, `--json`, times, and the mapping of store
-//! errors to exit codes (`Invalid` is the user's input: exit 64).
+//! errors to exit codes (`Invalid` is the user's input: exit 64). Human output escapes control
+//! characters of stored data (SPEC §9): a stored ESC sequence must not drive the terminal.
+//! (`--json` output is escaped by JSON itself.)
 
 use outguard_store::StoreError;
 use outguard_types::model::Millis;
+use outguard_types::text::escape_control;
 use serde::Serialize;
 
 use super::UsageError;
@@ -34,7 +37,7 @@ pub(super) fn done<T: Serialize>(json: bool, value: &T, human: &str) -> anyhow::
     if json {
         println!("{}", serde_json::to_string_pretty(value)?);
     } else {
-        println!("{human}");
+        println!("{}", escape_control(human));
     }
     Ok(())
 }
@@ -55,6 +58,11 @@ pub(super) fn print_list<T: Serialize>(
 }
 
 pub(super) fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| escape_control(c).into_owned()).collect())
+        .collect();
+    let rows = &rows;
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {

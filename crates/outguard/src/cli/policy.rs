@@ -8,6 +8,7 @@
 use clap::Subcommand;
 use outguard_store::{DEFAULT_POLICY, Store, StoreError};
 use outguard_types::config::Config;
+use outguard_types::model::Role;
 
 use outguard_types::policy::{EffectivePolicy, Policy, PolicyScope, PolicySettings};
 use serde::Serialize;
@@ -15,6 +16,7 @@ use serde_json::json;
 
 use super::UsageError;
 use super::output::{done, print_list, table, user_error};
+use crate::ops::policies::{PolicyRefusal, authorize};
 
 #[derive(Debug, Subcommand)]
 pub enum PolicyCmd {
@@ -83,7 +85,7 @@ pub async fn run(cmd: PolicyCmd, cfg: &Config, store: &Store, json: bool) -> any
         PolicyCmd::Show { tenant, policy } => {
             show(cfg, store, &tenant, policy.as_deref(), json).await
         }
-        PolicyCmd::Set { tenant, args } => set(store, &tenant, &args, json).await,
+        PolicyCmd::Set { tenant, args } => set(cfg, store, &tenant, &args, json).await,
         PolicyCmd::Add {
             tenant,
             name,
@@ -100,7 +102,12 @@ pub async fn run(cmd: PolicyCmd, cfg: &Config, store: &Store, json: bool) -> any
                 except_senders,
                 except_domains,
             };
-            add(store, &tenant, name, priority, scope, &settings, json).await
+            let new = NewPolicy {
+                name,
+                priority,
+                scope,
+            };
+            add(cfg, store, &tenant, new, &settings, json).await
         }
         PolicyCmd::Remove { tenant, name } => {
             store
@@ -313,13 +320,37 @@ pub(super) fn split_set_args(args: &[String]) -> Result<(Option<&str>, &[String]
     Ok((name, assignments))
 }
 
-async fn set(store: &Store, tenant: &str, args: &[String], json: bool) -> anyhow::Result<()> {
+/// The CLI on the store acts as the operator (SPEC §9): the same rule the API applies, with
+/// the operator's role. A refusal is bad usage (exit 64) naming the key.
+async fn authorized(
+    cfg: &Config,
+    store: &Store,
+    tenant: &str,
+    current: &PolicySettings,
+    next: PolicySettings,
+) -> anyhow::Result<PolicySettings> {
+    let ceilings = &cfg.policy.ceilings;
+    match authorize(store, ceilings, Role::Operator, tenant, current, next).await {
+        Ok(s) => Ok(s),
+        Err(PolicyRefusal::Forbidden(m) | PolicyRefusal::Invalid(m)) => Err(UsageError(m).into()),
+        Err(PolicyRefusal::Store(e)) => Err(user_error(e)),
+    }
+}
+
+async fn set(
+    cfg: &Config,
+    store: &Store,
+    tenant: &str,
+    args: &[String],
+    json: bool,
+) -> anyhow::Result<()> {
     let (name, assignments) = split_set_args(args)?;
     require_tenant(store, tenant).await?;
     match name.filter(|n| *n != DEFAULT_POLICY) {
         None => {
             let current = store.tenant_default(tenant).await?;
             let next = apply_assignments(&current, assignments)?;
+            let next = authorized(cfg, store, tenant, &current, next).await?;
             store
                 .set_tenant_default(tenant, &next)
                 .await
@@ -332,7 +363,8 @@ async fn set(store: &Store, tenant: &str, args: &[String], json: bool) -> anyhow
         }
         Some(n) => {
             let mut p = find_policy(store, tenant, n).await?;
-            p.settings = apply_assignments(&p.settings, assignments)?;
+            let next = apply_assignments(&p.settings, assignments)?;
+            p.settings = authorized(cfg, store, tenant, &p.settings, next).await?;
             store.put_policy(tenant, &p).await.map_err(user_error)?;
             done(json, &p, &format!("policy {n} of tenant {tenant} updated"))
         }
@@ -350,18 +382,31 @@ pub(super) fn check_scope(scope: &PolicyScope) -> Result<(), UsageError> {
     Ok(())
 }
 
-async fn add(
-    store: &Store,
-    tenant: &str,
+/// A custom policy's name, priority and scope (`policy add`).
+struct NewPolicy {
     name: String,
     priority: u32,
     scope: PolicyScope,
+}
+
+async fn add(
+    cfg: &Config,
+    store: &Store,
+    tenant: &str,
+    new: NewPolicy,
     assignments: &[String],
     json: bool,
 ) -> anyhow::Result<()> {
+    let NewPolicy {
+        name,
+        priority,
+        scope,
+    } = new;
     check_scope(&scope)?;
     let settings = apply_assignments(&PolicySettings::default(), assignments)?;
     require_tenant(store, tenant).await?;
+    let none = PolicySettings::default();
+    let settings = authorized(cfg, store, tenant, &none, settings).await?;
     if store.policy(tenant, &name).await?.is_some() {
         return Err(anyhow::Error::new(StoreError::Conflict {
             what: format!(

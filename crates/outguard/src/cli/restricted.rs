@@ -148,6 +148,7 @@ pub(super) async fn lift_as_operator(
     args: &LiftArgs,
     now: Millis,
 ) -> anyhow::Result<LiftOutcome> {
+    outguard_types::text::check_no_control("--reason", &args.reason).map_err(UsageError)?;
     if args.reason.trim().is_empty() {
         return Err(UsageError("--reason must say why the restriction is lifted".into()).into());
     }

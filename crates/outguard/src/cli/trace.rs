@@ -4,6 +4,7 @@
 use clap::Args;
 use outguard_store::Store;
 use outguard_types::model::{MessageFilter, MessageRecord, TraceEvent};
+use outguard_types::text::escape_control;
 
 use super::UsageError;
 
@@ -125,6 +126,12 @@ pub fn print_message_header() {
 }
 
 pub fn print_message_line(m: &MessageLine<'_>) {
+    // Stored addresses come from SMTP peers and policies: escape what would drive a terminal.
+    let from = escape_control(if m.mail_from.is_empty() {
+        "<>"
+    } else {
+        m.mail_from
+    });
     println!(
         "{:<32}  {:<20}  {:<11}  {:<9}  {:<10}  {:<28}  {}",
         m.id,
@@ -132,17 +139,18 @@ pub fn print_message_line(m: &MessageLine<'_>) {
         m.state,
         m.pool.unwrap_or("-"),
         m.class.unwrap_or("-"),
-        if m.mail_from.is_empty() {
-            "<>"
-        } else {
-            m.mail_from
-        },
-        m.rcpts.join(","),
+        from,
+        escape_control(&m.rcpts.join(",")),
     );
 }
 
 pub(super) fn print_events(events: &[TraceEvent]) {
     for e in events {
-        println!("{}  {:<11}  {}", fmt_time(e.at), e.kind.as_str(), e.detail);
+        println!(
+            "{}  {:<11}  {}",
+            fmt_time(e.at),
+            e.kind.as_str(),
+            escape_control(&e.detail)
+        );
     }
 }

@@ -301,6 +301,7 @@ impl Relay {
                     extra.push(("X-Outguard-Verdict".to_string(), h));
                 }
                 measures.push(why.to_string());
+                let bcc = self.count_bcc(sub, &eff, bcc, &mut measures).await;
                 Disposition::Deliver {
                     pool: pool.to_string(),
                     extra_headers: extra,
@@ -314,5 +315,64 @@ impl Relay {
             hold,
             policy_name,
         }
+    }
+
+    /// BCC copies count against the sender's recipient windows like any other recipient
+    /// (SPEC §9): each is reserved in turn, and a copy whose window is full is not sent — the
+    /// trace says so — rather than carrying the sender past its limit. The refusal takes no
+    /// restriction: the copy is the tenant's setting, not the sender's doing.
+    async fn count_bcc(
+        &self,
+        sub: &Submission<'_>,
+        eff: &EffectivePolicy,
+        bcc: Vec<String>,
+        measures: &mut Vec<String>,
+    ) -> Vec<String> {
+        let (Some(sender), Some(tenant)) = (sender_ref(sub.identity), sub.identity.tenant()) else {
+            return bcc;
+        };
+        if bcc.is_empty() || !self.enforcer.enabled {
+            return bcc;
+        }
+        let domains = self
+            .enforcer
+            .cache
+            .tenant_domains(&self.store, tenant)
+            .await;
+        let history = self.enforcer.cache.restrictions();
+        let mut sent = Vec::with_capacity(bcc.len());
+        for to in bcc {
+            let req = RcptRequest {
+                sender,
+                tenant,
+                internal: outguard_policy::rcpt::is_internal(&to, &domains),
+                n: 1,
+            };
+            let counters = &*self.enforcer.counters;
+            match outguard_policy::reserve_recipient(counters, &req, eff, &history, now_ms()).await
+            {
+                Ok(RcptDecision::Admit {
+                    measures: m,
+                    actions,
+                    ..
+                }) => {
+                    measures.extend(m.iter().map(|x| format!("BCC copy to {to}: {x}")));
+                    for a in actions {
+                        self.apply_action(a, eff).await;
+                    }
+                    sent.push(to);
+                }
+                Ok(RcptDecision::Refuse { refusal, .. }) => {
+                    measures.push(format!("BCC copy to {to} not sent: {}", refusal.detail));
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "counter store failed counting a BCC copy");
+                    measures.push(format!(
+                        "BCC copy to {to} not sent: limits could not be counted"
+                    ));
+                }
+            }
+        }
+        sent
     }
 }

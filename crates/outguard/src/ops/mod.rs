@@ -1,7 +1,8 @@
 //! Management actions, each written once with its authority and audit (STYLE "ops"): the admin
 //! API handlers, the CLI on the store (which acts as the operator) and, through the API, the CLI
 //! with `--server` all call these, so a rule of SPEC §9 "What a tenant admin may change" is
-//! checked in one place whatever the interface. The web UI does not manage these records.
+//! checked in one place whatever the interface. The web UI does not manage connectors or domains;
+//! its policy form goes through the same API code as the API itself.
 //!
 //! Each action takes the [`Actor`] (role, tenant scope, audit name) and returns the record or a
 //! typed [`OpsError`], which every interface maps the same way: `Invalid` → HTTP 422 / exit 64,
@@ -10,6 +11,7 @@
 
 pub mod connectors;
 pub mod domains;
+pub mod policies;
 pub mod verify;
 
 use outguard_store::StoreError;

@@ -57,6 +57,16 @@ impl RelayProc {
         RelayProc::start_command(dir, cmd)
     }
 
+    /// [`RelayProc::start`] under `umask` (a shell sets it, then `exec`s the binary, so the
+    /// child is the server itself).
+    pub fn start_under_umask(dir: &Path, umask: &str) -> RelayProc {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!("umask {umask} && exec \"$0\" \"$@\""))
+            .arg(BIN);
+        RelayProc::start_command(dir, cmd)
+    }
+
     /// `start` with `cmd` as the program (it gets the `serve` arguments).
     pub fn start_command(dir: &Path, mut cmd: Command) -> RelayProc {
         let mut child = cmd
