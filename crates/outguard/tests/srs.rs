@@ -49,7 +49,8 @@ async fn scene_with_orig() -> Scene {
         z.mx("orig.example", 10, "mx.orig.example")
             .a("mx.orig.example", [127, 0, 0, 11].into());
     });
-    sc.provision().await;
+    // Tenant a's connector is an operator-marked forwarder (SPEC §9).
+    sc.provision_with(true).await;
     sc
 }
 

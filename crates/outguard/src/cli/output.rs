@@ -37,7 +37,10 @@ pub(super) fn done<T: Serialize>(json: bool, value: &T, human: &str) -> anyhow::
     if json {
         println!("{}", serde_json::to_string_pretty(value)?);
     } else {
-        println!("{}", escape_control(human));
+        // Our own messages may span lines; within each line stored text is escaped.
+        for line in human.split('\n') {
+            println!("{}", escape_control(line));
+        }
     }
     Ok(())
 }

@@ -31,10 +31,12 @@ pub enum PolicyRefusal {
 /// The domains a tenant's BCC and notification addresses must lie in. The one place this is
 /// decided: when domains gain a verified state, only verified ones belong here.
 pub async fn own_domains(store: &Store, tenant: &str) -> Result<Vec<String>, StoreError> {
+    // Verified only: a pending claim (SPEC §9) is not the tenant's yet.
     Ok(store
         .list_domains(Some(tenant))
         .await?
         .into_iter()
+        .filter(|d| d.status == outguard_types::model::DomainStatus::Verified)
         .map(|d| d.domain)
         .collect())
 }

@@ -62,12 +62,14 @@ impl PerIpLimit {
     }
 
     /// Connections open from `ip` (tests).
+    #[cfg(test)]
     pub fn open_from(&self, ip: IpAddr) -> usize {
         let open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         open.get(&client_key(ip)).copied().unwrap_or(0)
     }
 
     /// Addresses with open connections (tests: the map does not keep closed ones).
+    #[cfg(test)]
     pub fn addresses(&self) -> usize {
         self.open.lock().unwrap_or_else(|p| p.into_inner()).len()
     }

@@ -2,8 +2,6 @@
 //! (Prometheus text) and `/healthz`. The client address is recorded for the audit log. The
 //! accept loop, its caps and timeouts are in `http_listener`.
 
-use std::sync::Arc;
-
 use axum::Router;
 use axum::extract::State;
 use axum::http::Uri;
@@ -63,7 +61,9 @@ pub fn app(state: AppState) -> Router {
 /// A complete relay on a temp dir for in-process tests: SQLite store, spool, queue (nothing is
 /// delivered unless a test enqueues mail), no listeners.
 #[cfg(test)]
-pub async fn test_relay(dir: &std::path::Path) -> Arc<Relay> {
+pub async fn test_relay(dir: &std::path::Path) -> std::sync::Arc<Relay> {
+    use std::sync::Arc;
+
     use outguard_store::Store;
     use outguard_store::spool::Spool;
     use outguard_types::config::Config;

@@ -207,6 +207,7 @@ impl<K: Hash + Eq + Copy> Tracker<K> {
         true
     }
 
+    #[cfg(test)]
     fn len(&self) -> usize {
         self.entries.len()
     }
@@ -283,6 +284,7 @@ impl AuthLimiter {
     }
 
     /// Keys held (addresses, accounts): for tests and the memory bound.
+    #[cfg(test)]
     pub fn tracked(&self) -> (usize, usize) {
         let st = self.state();
         (st.ips.len(), st.accounts.len())

@@ -227,6 +227,7 @@ mod tests {
             cidr: "127.0.0.0/8".into(),
             tenant: "a".into(),
             limit_per_hour: None,
+            forwarding: true,
         };
         use SenderKind::*;
         for (id, kind, owner, addr, ok) in [

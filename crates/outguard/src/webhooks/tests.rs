@@ -274,7 +274,10 @@ fn dialer(
         extra_roots: roots.map(std::path::Path::to_path_buf),
         hooks: Vec::new(),
     };
-    let dns = outguard_types::config::DnsConfig { resolver: dns };
+    let dns = outguard_types::config::DnsConfig {
+        resolver: dns,
+        ..Default::default()
+    };
     Dialer::new(&cfg, &dns).expect("dialer")
 }
 

@@ -17,7 +17,6 @@ impl Client {
         Client::greeted(s).await
     }
 
-    /// `connect` from a chosen local address (another 127.0.0.x: a distinct source IP).
     async fn greeted(s: TcpStream) -> (Client, String) {
         let mut c = Client {
             r: BufReader::new(s),
@@ -29,28 +28,7 @@ impl Client {
     /// Connect from a chosen source address (any 127.0.0.x on loopback): tests that need
     /// several clients' addresses.
     pub async fn connect_from(addr: SocketAddr, source: std::net::IpAddr) -> (Client, String) {
-        let s = tcp_from(addr, source).await;
-        let mut c = Client {
-            r: BufReader::new(s),
-        };
-        let greet = c.reply().await;
-        (c, greet)
-    }
-
-    /// Connect from a chosen loopback source address (connectors are matched by source IP).
-    pub async fn connect_from(addr: SocketAddr, source: std::net::IpAddr) -> (Client, String) {
-        let sock = match source {
-            std::net::IpAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
-            std::net::IpAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
-        }
-        .expect("socket");
-        sock.bind(SocketAddr::new(source, 0)).expect("bind source");
-        let s = sock.connect(addr).await.expect("connect");
-        let mut c = Client {
-            r: BufReader::new(s),
-        };
-        let greet = c.reply().await;
-        (c, greet)
+        Client::greeted(tcp_from(addr, source).await).await
     }
 
     /// One whole reply (all lines), joined with '\n'.

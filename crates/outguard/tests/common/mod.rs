@@ -272,6 +272,12 @@ impl Scene {
 
     /// Tenants a (a.example: alice, bob) and b (b.example: carol); connector 127.0.0.0/8 → a.
     pub async fn provision(&self) {
+        self.provision_with(false).await;
+    }
+
+    /// [`Scene::provision`] with tenant a's connector marked `forwarding` (SPEC §9: mail from
+    /// domains no tenant registered leaves from the relay pool, with SRS).
+    pub async fn provision_with(&self, forwarding: bool) {
         std::fs::create_dir_all(self.dir().join("data")).expect("data dir");
         let url = format!(
             "sqlite://{}?mode=rwc",
@@ -304,7 +310,13 @@ impl Scene {
             .await
             .expect("account");
         store
-            .add_connector("a", "127.0.0.0/8".parse().expect("cidr"), None, now)
+            .add_connector_with(
+                "a",
+                "127.0.0.0/8".parse().expect("cidr"),
+                None,
+                forwarding,
+                now,
+            )
             .await
             .expect("connector");
         store.close().await;
