@@ -154,6 +154,7 @@ pub async fn lift_address(
     let lifted = lift_all(&s.relay.cfg, &s.relay.store, &active, who, reason, now)
         .await
         .map_err(refused)?;
+    crate::enforce::refresh_restrictions_now(&s.relay).await;
     let released = if req.release_held {
         release_held(s, caller, &subject).await?
     } else {

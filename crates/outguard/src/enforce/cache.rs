@@ -260,18 +260,25 @@ pub async fn refresh_loop(cache: Arc<crate::server::Relay>, every: Duration) {
             _ = tick.tick() => {}
             _ = cache.shutdown.stopped() => return,
         }
-        match cache
-            .enforcer
-            .cache
-            .refresh_restrictions(&cache.store)
-            .await
-        {
-            Ok(newly) => {
-                for subject in newly {
-                    cache.hold_queued(&subject).await;
-                }
+        refresh_now(&cache).await;
+    }
+}
+
+/// Reload the restrictions now and hold the queued mail of any subject restricted since the last
+/// load. The poll loop calls it; so does a lift, so that on the node that lifted the very next
+/// command is admitted (SPEC §3) instead of after the next poll.
+pub async fn refresh_now(relay: &crate::server::Relay) {
+    match relay
+        .enforcer
+        .cache
+        .refresh_restrictions(&relay.store)
+        .await
+    {
+        Ok(newly) => {
+            for subject in newly {
+                relay.hold_queued(&subject).await;
             }
-            Err(e) => tracing::warn!(error = %e, "cannot refresh restrictions"),
         }
+        Err(e) => tracing::warn!(error = %e, "cannot refresh restrictions"),
     }
 }

@@ -18,7 +18,9 @@ use outguard_proto::Reply;
 use outguard_types::policy::EffectivePolicy;
 use outguard_types::verdict::Verdict;
 
-pub use cache::{PolicyCache, refresh_loop as cache_refresh_loop};
+pub use cache::{
+    PolicyCache, refresh_loop as cache_refresh_loop, refresh_now as refresh_restrictions_now,
+};
 
 use crate::pipeline::{Disposition, Submission, sender_domain};
 use crate::server::Relay;
