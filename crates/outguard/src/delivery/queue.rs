@@ -482,7 +482,9 @@ async fn defer(inner: &Arc<Inner>, env: &Envelope, mut state: State, now: i64) {
     persist(inner, &env.id).await;
     let runnable = !state.held && !state.quarantined;
     let due = state.next_attempt_at;
-    inner.set_state(&env.id, MessageState::Deferred, &env.pool);
+    // The recorded state follows memory: a hold that landed during the attempt stays `held` in
+    // the store (and so in `queue list --state held`), not overwritten by `deferred`.
+    inner.set_state(&env.id, state_of(&state), &env.pool);
     if runnable {
         inner.schedule(&env.id, due);
     }
