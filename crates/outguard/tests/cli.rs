@@ -87,4 +87,34 @@ fn bad_usage_exits_64() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("--state"));
+    // A file named on the command line that cannot be read is bad usage too (SPEC §5).
+    let missing = dir.path().join("missing.eml");
+    let out = Command::new(BIN)
+        .args(["spam", "scan"])
+        .arg(&missing)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.eml"));
+}
+
+/// `outguard … | head`: the reader goes away, the CLI ends quietly (issue 20: it panicked).
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let f = dir.path().join("m.eml");
+    std::fs::write(&f, "From: a@b.example\r\nSubject: hi\r\n\r\nhello\r\n").expect("write");
+    let mut child = Command::new(BIN)
+        .args(["spam", "scan", "--json"])
+        .args(std::iter::repeat_n(&f, 3000))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run");
+    drop(child.stdout.take()); // like `head` that has read enough
+    let out = child.wait_with_output().expect("wait");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(0), "{err}");
 }

@@ -1,6 +1,24 @@
 //! Command-line interface (SPEC §5, §8): clap definitions, global options, exit codes
 //! (64 bad usage or config, 69 service unreachable, 1 otherwise).
 
+/// `println!` for what the CLI prints: a reader that went away (`outguard trace | head`) ends
+/// the program quietly with exit 0 instead of a panic; any other write error exits 1.
+macro_rules! out {
+    () => {
+        crate::cli::write_out(format_args!(""), true)
+    };
+    ($($arg:tt)*) => {
+        crate::cli::write_out(format_args!($($arg)*), true)
+    };
+}
+
+/// `print!` (no newline) with the same handling as `out!`.
+macro_rules! out_text {
+    ($($arg:tt)*) => {
+        crate::cli::write_out(format_args!($($arg)*), false)
+    };
+}
+
 mod alerts;
 mod dnsbl;
 mod fbl;
@@ -232,7 +250,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         for w in cfg.warnings() {
             eprintln!("warning: {w}");
         }
-        println!(
+        out!(
             "{}: ok ({} pools, {} routes)",
             file.display(),
             cfg.pools.len(),
@@ -304,4 +322,22 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Ok(0)
     })
+}
+
+/// The one place CLI output is written (see `out!`, `out_text!`).
+pub(crate) fn write_out(args: std::fmt::Arguments<'_>, newline: bool) {
+    use std::io::Write as _;
+    let mut so = std::io::stdout().lock();
+    let end: &[u8] = if newline { b"\n" } else { b"" };
+    let written = so
+        .write_fmt(args)
+        .and_then(|()| so.write_all(end))
+        .and_then(|()| so.flush());
+    if let Err(e) = written {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("outguard: cannot write output: {e}");
+        std::process::exit(1);
+    }
 }

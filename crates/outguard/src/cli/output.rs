@@ -35,11 +35,11 @@ pub(super) fn now_ms() -> Millis {
 
 pub(super) fn done<T: Serialize>(json: bool, value: &T, human: &str) -> anyhow::Result<()> {
     if json {
-        println!("{}", serde_json::to_string_pretty(value)?);
+        out!("{}", serde_json::to_string_pretty(value)?);
     } else {
         // Our own messages may span lines; within each line stored text is escaped.
         for line in human.split('\n') {
-            println!("{}", escape_control(line));
+            out!("{}", escape_control(line));
         }
     }
     Ok(())
@@ -53,9 +53,9 @@ pub(super) fn print_list<T: Serialize>(
     rows: Vec<Vec<String>>,
 ) -> anyhow::Result<()> {
     if json {
-        println!("{}", serde_json::to_string_pretty(items)?);
+        out!("{}", serde_json::to_string_pretty(items)?);
     } else {
-        print!("{}", table(headers, &rows));
+        out_text!("{}", table(headers, &rows));
     }
     Ok(())
 }

@@ -253,7 +253,7 @@ async fn show(
             settings,
             effective: Some(effective),
         };
-        println!("{}", serde_json::to_string_pretty(&view)?);
+        out!("{}", serde_json::to_string_pretty(&view)?);
         return Ok(());
     }
     let custom = custom
@@ -271,12 +271,12 @@ pub(super) fn print_policy(
     effective: &EffectivePolicy,
 ) {
     if let Some((name, priority, scope)) = custom {
-        println!(
+        out!(
             "policy {name} of tenant {tenant}, priority {priority}, applies to {}",
             describe_scope(scope)
         );
     } else {
-        println!("default policy of tenant {tenant}");
+        out!("default policy of tenant {tenant}");
     }
     let rows: Vec<Vec<String>> = settings
         .entries()
@@ -284,7 +284,7 @@ pub(super) fn print_policy(
         .zip(effective_entries(effective))
         .map(|((k, v), eff)| vec![k.to_string(), v.unwrap_or_else(|| "-".into()), eff])
         .collect();
-    print!("{}", table(&["KEY", "SET", "IN FORCE"], &rows));
+    out_text!("{}", table(&["KEY", "SET", "IN FORCE"], &rows));
 }
 
 async fn find_policy(store: &Store, tenant: &str, name: &str) -> anyhow::Result<Policy> {

@@ -73,7 +73,7 @@ async fn list(store: &Store, state: Option<&str>, json: bool) -> anyhow::Result<
     }
     all.sort_by(|a, b| a.id.cmp(&b.id));
     if json {
-        println!("{}", serde_json::to_string_pretty(&all)?);
+        out!("{}", serde_json::to_string_pretty(&all)?);
     } else {
         super::trace::print_messages(&all);
     }
@@ -119,7 +119,7 @@ async fn change(cfg: &Config, store: &Store, ids: &[String], what: Change) -> an
             }
         };
         store.set_message_state(id, state, None).await?;
-        println!("{id}: {label}");
+        out!("{id}: {label}");
     }
     Ok(())
 }

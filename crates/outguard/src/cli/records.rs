@@ -279,7 +279,7 @@ async fn add_account(
         if generated {
             v["password"] = json!(password);
         }
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        out!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         print_account_added(&a, generated.then_some(password.as_str()));
     }
@@ -288,10 +288,10 @@ async fn add_account(
 
 /// The human answer to `account add` (the generated password, if any, shown once).
 pub(super) fn print_account_added(a: &Account, generated: Option<&str>) {
-    println!("account {} added to tenant {}", a.address, a.tenant);
+    out!("account {} added to tenant {}", a.address, a.tenant);
     if let Some(password) = generated {
-        println!("password: {password}");
-        println!("(shown once; set another with --password-stdin when re-creating the account)");
+        out!("password: {password}");
+        out!("(shown once; set another with --password-stdin when re-creating the account)");
     }
 }
 
@@ -449,9 +449,9 @@ pub async fn run_admin(cmd: AdminCmd, store: &Store, json: bool) -> anyhow::Resu
             if json {
                 let mut v = serde_json::to_value(&info)?;
                 v["token"] = json!(secret);
-                println!("{}", serde_json::to_string_pretty(&v)?);
+                out!("{}", serde_json::to_string_pretty(&v)?);
             } else {
-                println!("{secret}");
+                out!("{secret}");
             }
             Ok(())
         }

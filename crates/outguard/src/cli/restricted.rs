@@ -63,7 +63,7 @@ pub async fn run(
         RestrictedCmd::Lift(args) => {
             let outcome = lift_as_operator(cfg, store, &args, now_ms()).await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&outcome.to_json())?);
+                out!("{}", serde_json::to_string_pretty(&outcome.to_json())?);
             } else {
                 print_lift(&args, &outcome);
             }
@@ -75,7 +75,7 @@ pub async fn run(
 /// The human answer to a lift.
 pub(super) fn print_lift(args: &LiftArgs, outcome: &LiftOutcome) {
     for r in &outcome.lifted {
-        println!(
+        out!(
             "{}: restriction {} ({}) lifted",
             args.address,
             r.id,
@@ -83,7 +83,7 @@ pub(super) fn print_lift(args: &LiftArgs, outcome: &LiftOutcome) {
         );
     }
     if args.release_held {
-        println!(
+        out!(
             "{}: {} held message(s) released",
             args.address,
             outcome.released.len()

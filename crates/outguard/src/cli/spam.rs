@@ -18,7 +18,8 @@ pub enum SpamCmd {
         /// Per-tenant overlay file learned with `spam learn`.
         #[arg(long)]
         overlay: Option<PathBuf>,
-        /// Exit 1 if any message is called spam (suspicious or spam).
+        /// Exit 1 if any message is called spam (suspicious or spam). A file that cannot be
+        /// read is bad usage: it is named on stderr, the others are still scanned, exit 64.
         #[arg(long)]
         exit_code: bool,
         /// One line `<score> <spam|ham> TAGS…` per file (bench/peer_scan.py's external format).
@@ -93,9 +94,9 @@ pub fn run(cmd: SpamCmd, json: bool, model_override: Option<&Path>) -> anyhow::R
             let raw = read_input(&file)?;
             let e = engine()?.explain(&raw, &ScanContext::default(), overlay.as_ref());
             if json {
-                println!("{}", serde_json::to_string(&e)?);
+                out!("{}", serde_json::to_string(&e)?);
             } else {
-                print!("{e}");
+                out_text!("{e}");
             }
             Ok(0)
         }
@@ -108,9 +109,9 @@ pub fn run(cmd: SpamCmd, json: bool, model_override: Option<&Path>) -> anyhow::R
         SpamCmd::Eval { corpus } => {
             let report = outguard_spam::corpus::eval(&engine()?, &corpus)?;
             if json {
-                println!("{}", serde_json::to_string(&report)?);
+                out!("{}", serde_json::to_string(&report)?);
             } else {
-                print!("{report}");
+                out_text!("{report}");
             }
             Ok(0)
         }
@@ -162,8 +163,9 @@ fn scan(
         let raw = match read_input(f) {
             Ok(r) => r,
             Err(e) => {
-                eprintln!("{e:#}");
-                code = 2;
+                // SPEC §5 exit codes: 64 bad usage (a named file that cannot be read).
+                eprintln!("outguard: {e:#}");
+                code = 64;
                 continue;
             }
         };
@@ -171,7 +173,7 @@ fn scan(
         if v.class.is_spam() && exit_code && code == 0 {
             code = 1;
         }
-        println!(
+        out!(
             "{}",
             format_verdict(&f.display().to_string(), &v, json, peer_line)
         );
@@ -271,13 +273,13 @@ fn report_learn(
     json: bool,
 ) {
     if json {
-        println!(
+        out!(
             "{}",
             serde_json::json!({"overlay": place, "learned": n, "changed": changed, "spam_total": ns, "ham_total": nh})
         );
     } else {
         let what = if spam { "spam" } else { "ham" };
-        println!(
+        out!(
             "learned {n} message(s) as {what} into {place} ({changed} moved; totals: {ns} spam, {nh} ham)"
         );
     }

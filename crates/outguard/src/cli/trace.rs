@@ -66,21 +66,21 @@ pub async fn run(a: TraceArgs, store: &Store, json: bool) -> anyhow::Result<()> 
         }
         if json {
             let m = msgs.first();
-            println!(
+            out!(
                 "{}",
                 serde_json::to_string_pretty(&serde_json::json!({"message": m, "events": events}))?
             );
         } else {
             if let Some(m) = msgs.first() {
                 print_messages(std::slice::from_ref(m));
-                println!();
+                out!();
             }
             print_events(&events);
         }
         return Ok(());
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&msgs)?);
+        out!("{}", serde_json::to_string_pretty(&msgs)?);
     } else {
         print_messages(&msgs);
     }
@@ -119,9 +119,14 @@ pub struct MessageLine<'a> {
 }
 
 pub fn print_message_header() {
-    println!(
+    out!(
         "{:<32}  {:<20}  {:<11}  {:<9}  {:<10}  {:<28}  TO",
-        "ID", "RECEIVED", "STATE", "POOL", "CLASS", "FROM"
+        "ID",
+        "RECEIVED",
+        "STATE",
+        "POOL",
+        "CLASS",
+        "FROM"
     );
 }
 
@@ -132,7 +137,7 @@ pub fn print_message_line(m: &MessageLine<'_>) {
     } else {
         m.mail_from
     });
-    println!(
+    out!(
         "{:<32}  {:<20}  {:<11}  {:<9}  {:<10}  {:<28}  {}",
         m.id,
         fmt_time(m.received_at),
@@ -146,7 +151,7 @@ pub fn print_message_line(m: &MessageLine<'_>) {
 
 pub(super) fn print_events(events: &[TraceEvent]) {
     for e in events {
-        println!(
+        out!(
             "{}  {:<11}  {}",
             fmt_time(e.at),
             e.kind.as_str(),

@@ -76,7 +76,7 @@ pub async fn run(cmd: Command, api: &Remote, json: bool) -> anyhow::Result<u8> {
 
 /// `--json`: the API's answer as it came.
 fn print_json(v: &Value) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
+    out!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
 }
 
@@ -261,7 +261,7 @@ async fn admin(cmd: AdminCmd, api: &Remote, json: bool) -> anyhow::Result<()> {
             let secret = v.get("secret").and_then(Value::as_str).ok_or_else(|| {
                 anyhow::anyhow!("unexpected answer for the new token: no `secret`")
             })?;
-            println!("{secret}");
+            out!("{secret}");
             Ok(())
         }
         TokenCmd::Revoke { id } => {
@@ -306,7 +306,7 @@ async fn policy(cmd: PolicyCmd, api: &Remote, json: bool) -> anyhow::Result<()> 
                     .iter()
                     .map(|p| policy_row(&p.name, p.priority, p.scope.as_ref(), &p.settings))
                     .collect();
-                print!("{}", table(POLICY_HEADERS, &rows));
+                out_text!("{}", table(POLICY_HEADERS, &rows));
                 Ok(())
             })
         }
@@ -466,9 +466,9 @@ async fn queue(cmd: QueueCmd, api: &Remote, json: bool) -> anyhow::Result<()> {
             api.post::<Value>(&path, None).await?;
         }
         if json {
-            println!("{}", json!({ "id": id, "action": action, "done": true }));
+            out!("{}", json!({ "id": id, "action": action, "done": true }));
         } else {
-            println!("{id}: {label}");
+            out!("{id}: {label}");
         }
     }
     Ok(())
@@ -483,7 +483,7 @@ async fn trace(a: TraceArgs, api: &Remote, json: bool) -> anyhow::Result<()> {
         let m: MessageRecord = decode(&v["message"], "the message")?;
         let events: Vec<TraceEvent> = decode(&v["events"], "the message's events")?;
         print_messages(std::slice::from_ref(&m));
-        println!();
+        out!();
         print_events(&events);
         return Ok(());
     }
