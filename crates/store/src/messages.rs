@@ -161,21 +161,31 @@ impl Store {
     }
 
     /// Moves a message to `state`; `pool` (when given) records the pool it was routed to.
+    /// Only forward: once a message is delivered, bounced, rejected or deleted, a late event
+    /// (a `deferred` that was overtaken, say) changes nothing — the record keeps its final state.
     pub async fn set_message_state(
         &self,
         id: &str,
         state: MessageState,
         pool: Option<&str>,
     ) -> Result<(), StoreError> {
-        let done =
-            sqlx::query("UPDATE messages SET state = $1, pool = COALESCE($2, pool) WHERE id = $3")
-                .bind(state.as_str())
-                .bind(pool)
-                .bind(id)
-                .execute(self.w())
-                .await?;
+        let done = sqlx::query(
+            "UPDATE messages SET state = $1, pool = COALESCE($2, pool) WHERE id = $3 \
+             AND state NOT IN ('delivered', 'bounced', 'rejected', 'deleted')",
+        )
+        .bind(state.as_str())
+        .bind(pool)
+        .bind(id)
+        .execute(self.w())
+        .await?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::not_found(format!("message {id}")));
+            let exists = sqlx::query("SELECT id FROM messages WHERE id = $1")
+                .bind(id)
+                .fetch_optional(self.w())
+                .await?;
+            if exists.is_none() {
+                return Err(StoreError::not_found(format!("message {id}")));
+            }
         }
         Ok(())
     }

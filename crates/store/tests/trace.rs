@@ -203,6 +203,16 @@ async fn messages_and_search(db: &TestDb) {
         (m1b.state, m1b.pool.as_deref()),
         (MessageState::Delivered, Some("regular"))
     );
+    // Forward only: a late `deferred` (events overtaken on a busy node) after `delivered`
+    // leaves the record delivered.
+    s.set_message_state("m1", MessageState::Deferred, Some("high-risk"))
+        .await
+        .unwrap();
+    let m1c = s.message("m1").await.unwrap().unwrap();
+    assert_eq!(
+        (m1c.state, m1c.pool.as_deref()),
+        (MessageState::Delivered, Some("regular"))
+    );
     assert!(matches!(
         s.set_message_state("zz", MessageState::Held, None).await,
         Err(StoreError::NotFound { .. })

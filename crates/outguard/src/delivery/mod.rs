@@ -11,6 +11,7 @@ pub mod attempt;
 pub mod bounce;
 pub mod client;
 pub mod dkim;
+pub mod events;
 mod glue;
 pub mod mx;
 pub mod pools;

@@ -106,6 +106,8 @@ pub struct Inner {
     /// Idle connections to next hops, for the next message to the same place.
     pub(super) idle: Arc<IdlePool>,
     attempts: crate::metrics::DeliveryAttempts,
+    /// `deps.events`, in order however far the store writer lags.
+    events: super::events::OrderedSender<QueueEvent>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -137,17 +139,7 @@ impl Inner {
     }
 
     fn emit(&self, ev: QueueEvent) {
-        // Bounded channel: when the consumer lags we wait in a blocking-safe way by spawning.
-        match self.deps.events.try_send(ev) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(ev)) => {
-                let tx = self.deps.events.clone();
-                tokio::spawn(async move {
-                    let _ = tx.send(ev).await;
-                });
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
-        }
+        self.events.send(ev);
     }
 
     fn set_state(&self, id: &str, state: MessageState, pool: &str) {
@@ -202,7 +194,9 @@ impl Queue {
         let max = deps.config.delivery.max_connections.max(1);
         let per_site = deps.config.delivery.max_connections_per_destination.max(1);
         let tls = deps.tls.clone();
+        let events = super::events::OrderedSender::new(deps.events.clone());
         let inner = Arc::new(Inner {
+            events,
             deps,
             tls,
             clock: Clock::new(),
