@@ -77,21 +77,34 @@ fn classify(e: &NetError) -> Option<bool> {
     }
 }
 
+/// The one place a resolver is pointed at a server: `dns.resolver` (tests run their own) over
+/// UDP and TCP. Every DNS client of the relay (MX, TXT proofs, DNSBL, DKIM) starts here, so they
+/// can never disagree on which server they ask.
+pub fn server_config(addr: SocketAddr) -> ResolverConfig {
+    let mut udp = ConnectionConfig::udp();
+    udp.port = addr.port();
+    let mut tcp = ConnectionConfig::tcp();
+    tcp.port = addr.port();
+    let ns = NameServerConfig::new(addr.ip(), true, vec![udp, tcp]);
+    ResolverConfig::from_parts(None, vec![], vec![ns])
+}
+
+/// A resolver builder for `dns.resolver`, else the system configuration; callers set options.
+pub fn resolver_builder(
+    cfg: &DnsConfig,
+) -> Result<hickory_resolver::ResolverBuilder<TokioRuntimeProvider>, NetError> {
+    Ok(match cfg.resolver {
+        Some(addr) => {
+            TokioResolver::builder_with_config(server_config(addr), TokioRuntimeProvider::default())
+        }
+        None => TokioResolver::builder_tokio()?,
+    })
+}
+
 impl MxResolver {
     /// The resolver named by `dns.resolver`, else the system configuration.
     pub fn new(cfg: &DnsConfig) -> Result<MxResolver, NetError> {
-        let mut builder = match cfg.resolver {
-            Some(addr) => {
-                let mut udp = ConnectionConfig::udp();
-                udp.port = addr.port();
-                let mut tcp = ConnectionConfig::tcp();
-                tcp.port = addr.port();
-                let ns = NameServerConfig::new(addr.ip(), true, vec![udp, tcp]);
-                let config = ResolverConfig::from_parts(None, vec![], vec![ns]);
-                TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
-            }
-            None => TokioResolver::builder_tokio()?,
-        };
+        let mut builder = resolver_builder(cfg)?;
         let opts: &mut ResolverOpts = builder.options_mut();
         opts.timeout = Duration::from_secs(5);
         opts.attempts = 2;

@@ -17,7 +17,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts};
+use hickory_resolver::config::ResolverOpts;
 use mail_auth::{AuthenticatedMessage, DkimResult, MessageAuthenticator, Parameters};
 use outguard_proto::Reply;
 use outguard_types::config::{Config, DnsConfig};
@@ -96,12 +96,7 @@ async fn dkim_domain(cfg: &Config, raw: &[u8]) -> Option<String> {
 fn authenticator(dns: &DnsConfig) -> Result<MessageAuthenticator, hickory_resolver::net::NetError> {
     match dns.resolver {
         Some(addr) => {
-            let mut udp = ConnectionConfig::udp();
-            udp.port = addr.port();
-            let mut tcp = ConnectionConfig::tcp();
-            tcp.port = addr.port();
-            let ns = NameServerConfig::new(addr.ip(), true, vec![udp, tcp]);
-            let config = ResolverConfig::from_parts(None, vec![], vec![ns]);
+            let config = crate::delivery::mx::server_config(addr);
             let mut opts = ResolverOpts::default();
             opts.timeout = Duration::from_secs(5);
             opts.attempts = 2;

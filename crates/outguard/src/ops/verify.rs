@@ -8,9 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hickory_resolver::TokioResolver;
-use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig};
 use hickory_resolver::net::NetError;
-use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::proto::rr::{RData, RecordType};
 use outguard_store::Store;
 use outguard_types::config::DnsConfig;
@@ -41,18 +39,7 @@ pub struct TxtResolver {
 impl TxtResolver {
     /// The resolver named by `dns.resolver`, else the system configuration; no cache.
     pub fn new(cfg: &DnsConfig) -> Result<TxtResolver, NetError> {
-        let mut builder = match cfg.resolver {
-            Some(addr) => {
-                let mut udp = ConnectionConfig::udp();
-                udp.port = addr.port();
-                let mut tcp = ConnectionConfig::tcp();
-                tcp.port = addr.port();
-                let ns = NameServerConfig::new(addr.ip(), true, vec![udp, tcp]);
-                let config = ResolverConfig::from_parts(None, vec![], vec![ns]);
-                TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
-            }
-            None => TokioResolver::builder_tokio()?,
-        };
+        let mut builder = crate::delivery::mx::resolver_builder(cfg)?;
         let opts = builder.options_mut();
         opts.timeout = Duration::from_secs(5);
         opts.attempts = 2;
