@@ -84,13 +84,21 @@ async fn tenant_admin_logs_in_and_reads_a_trace() {
     b.goto(&format!("{base}/trace")).await;
     b.type_into("#from", "bob@a.example").await;
     b.click("fieldset button[type=submit]").await;
+    // The click starts a navigation that WebDriver does not wait for: wait until the results
+    // page (a GET with the query) is the one loaded, so the link found below is on it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !b.url().await.contains("from=") {
+        assert!(Instant::now() < deadline, "the search did not navigate");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    b.wait_text("h1", "Message trace").await;
     let results = b.source().await;
     assert!(
         results.contains(&format!("/trace/{id}")),
         "search results lack {id}: {results}"
     );
     b.click(&format!("a[href='/trace/{id}']")).await;
-    assert_eq!(b.text("h1").await, format!("Message {id}"));
+    b.wait_text("h1", &format!("Message {id}")).await;
     let timeline = b.text("#timeline").await;
     assert!(
         timeline.contains("received") && timeline.contains("delivered"),
