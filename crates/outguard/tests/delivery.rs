@@ -98,7 +98,12 @@ async fn temporary_failure_is_retried_and_permanent_failure_bounces_from_high_ri
 
     sc.dest.set_script(Script::default().refuse_rcpt(
         "nobody@dest.example",
-        SinkReply::new(550, "5.1.1 no such user"),
+        // Longer than a quoted-printable line: the DSN must carry it whole (issue 24).
+        SinkReply::new(
+            550,
+            "5.1.1 <nobody@dest.example>: no such user here, please check the address and \
+             try again, verify-marker-7781",
+        ),
     ));
     let r = Client::send_mail(
         sub,
@@ -135,6 +140,34 @@ async fn temporary_failure_is_retried_and_permanent_failure_bounces_from_high_ri
         "{d}"
     );
     assert!(d.contains("5.1.1"), "{d}");
+    // Read raw, as RFC 3464 allows for this 7bit part (and as Python's `email` does): the
+    // delivery-status part is not transfer-encoded, and unfolded it holds the whole reply.
+    let part = d
+        .split("Content-Type: message/delivery-status")
+        .nth(1)
+        .expect("delivery-status part");
+    let (part_head, part_body) = part.split_once("\r\n\r\n").expect("part header");
+    let part_body = part_body.split("\r\n--").next().unwrap_or_default();
+    assert!(!part_head.contains("quoted-printable"), "{part_head}");
+    assert!(
+        !part_body.contains("=\r\n"),
+        "no soft line breaks: {part_body}"
+    );
+    assert!(
+        part_body.replace("\r\n ", " ").contains(
+            "Diagnostic-Code: smtp; 550 5.1.1 <nobody@dest.example>: no such user here, please \
+             check the address and try again, verify-marker-7781"
+        ),
+        "{part_body}"
+    );
+    // A second parser (ours for inbound DSNs, which decodes) reads it back too.
+    let parsed = outguard_proto::dsn_report::parse(&dsn[0].data);
+    let diag = parsed.recipients[0].diagnostic.clone().unwrap_or_default();
+    assert!(
+        diag.contains("no such user here, please check the address and try again")
+            && diag.ends_with("verify-marker-7781"),
+        "{diag:?}\n{d}"
+    );
     let _ = id;
 
     // Null MX: a permanent failure without any connection.
