@@ -7,89 +7,10 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use common::client::queued_id;
+use common::client::{Client, queued_id};
 use common::{RelayProc, scene};
-use rustls_pki_types::pem::PemObject as _;
-use tokio::io::{AsyncBufReadExt as _, AsyncRead, AsyncWrite, AsyncWriteExt as _, BufReader};
-use tokio::net::TcpStream;
-
-trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
-
-/// A raw client over plain TCP or implicit TLS: exact bytes out, whole replies in.
-struct Raw {
-    r: BufReader<Box<dyn Io>>,
-}
-
-impl Raw {
-    async fn connect(addr: SocketAddr, tls_root: Option<&std::path::Path>) -> (Raw, String) {
-        let tcp = TcpStream::connect(addr).await.expect("connect");
-        let io: Box<dyn Io> = match tls_root {
-            None => Box::new(tcp),
-            Some(root) => {
-                let mut roots = rustls::RootCertStore::empty();
-                let pem = std::fs::read(root).expect("relay certificate");
-                for c in rustls_pki_types::CertificateDer::pem_slice_iter(&pem) {
-                    roots.add(c.expect("pem")).expect("root");
-                }
-                let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
-                    rustls::crypto::ring::default_provider(),
-                ))
-                .with_safe_default_protocol_versions()
-                .expect("versions")
-                .with_root_certificates(roots)
-                .with_no_client_auth();
-                let name =
-                    rustls_pki_types::ServerName::try_from("relay.outguard.test").expect("name");
-                let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
-                    .connect(name, tcp)
-                    .await
-                    .expect("tls handshake");
-                Box::new(tls)
-            }
-        };
-        let mut c = Raw {
-            r: BufReader::new(io),
-        };
-        let greet = c.reply().await;
-        (c, greet)
-    }
-
-    async fn reply(&mut self) -> String {
-        let mut out = Vec::new();
-        loop {
-            let mut line = String::new();
-            let n = tokio::time::timeout(Duration::from_secs(20), self.r.read_line(&mut line))
-                .await
-                .expect("reply timeout")
-                .unwrap_or(0);
-            if n == 0 {
-                out.push("<closed>".to_string());
-                break;
-            }
-            let l = line.trim_end().to_string();
-            let last = l.len() < 4 || l.as_bytes()[3] == b' ';
-            out.push(l);
-            if last {
-                break;
-            }
-        }
-        out.join("\n")
-    }
-
-    async fn send(&mut self, bytes: &[u8]) {
-        // A write may fail once the relay has hung up; the reply read says so.
-        let _ = self.r.get_mut().write_all(bytes).await;
-    }
-
-    async fn cmd(&mut self, line: &str) -> String {
-        self.send(format!("{line}\r\n").as_bytes()).await;
-        self.reply().await
-    }
-}
 
 /// The end-of-data variants of hannob's smtpsmug and The-Login's SMTP-Smuggling-Tools, and
 /// the combinations of the separators they are built from.
@@ -131,20 +52,22 @@ struct Listener {
     to: &'static str,
 }
 
-async fn open(l: &Listener, root: &std::path::Path) -> Raw {
-    let (mut c, greet) = Raw::connect(l.addr, l.tls.then_some(root)).await;
+async fn open(l: &Listener, root: &std::path::Path) -> Client {
+    let (mut c, greet) = if l.tls {
+        Client::connect_tls(l.addr, root).await
+    } else {
+        Client::connect(l.addr).await
+    };
     assert!(greet.starts_with("220"), "{}: {greet}", l.kind);
     assert!(c.cmd("EHLO client.test").await.starts_with("250"));
     if let Some((u, p)) = l.auth {
-        use base64::Engine as _;
-        let b = base64::engine::general_purpose::STANDARD.encode(format!("\0{u}\0{p}"));
-        let r = c.cmd(&format!("AUTH PLAIN {b}")).await;
+        let r = c.auth_plain(u, p).await;
         assert!(r.starts_with("235"), "{}: {r}", l.kind);
     }
     c
 }
 
-async fn start_transaction(c: &mut Raw, l: &Listener) {
+async fn start_transaction(c: &mut Client, l: &Listener) {
     let r = c.cmd(&format!("MAIL FROM:<{}>", l.from)).await;
     assert!(r.starts_with("250"), "{}: {r}", l.kind);
     let r = c.cmd(&format!("RCPT TO:<{}>", l.to)).await;
@@ -209,7 +132,7 @@ async fn every_smuggling_variant_is_refused_on_every_listener() {
                  To: victim@dest.example\r\nSubject: smuggled\r\n\r\nsmuggled\r\n.\r\nQUIT\r\n",
                 f = l.from
             );
-            c.send(&[first.as_bytes(), &evil, smuggled.as_bytes()].concat())
+            c.send_raw(&[first.as_bytes(), &evil, smuggled.as_bytes()].concat())
                 .await;
             let r = c.reply().await;
             assert!(
@@ -237,7 +160,7 @@ async fn every_smuggling_variant_is_refused_on_every_listener() {
             t = l.to,
             k = l.kind
         );
-        c.send(body.as_bytes()).await;
+        c.send_raw(body.as_bytes()).await;
         let r = c.cmd(".").await;
         assert!(r.starts_with("250 2.0.0 Ok: queued as "), "{}: {r}", l.kind);
         sent.push((queued_id(&r), body.replace("\r\n..a", "\r\n.a")));

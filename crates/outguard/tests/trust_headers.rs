@@ -36,107 +36,11 @@ async fn send(
     data: &str,
 ) -> String {
     let addr = relay.addr(listener);
-    if listener != "submissions" {
-        return Client::send_mail(addr, auth, from, &["x@dest.example"], data).await;
+    if listener == "submissions" {
+        let root = sc.dir().join("data/tls/selfsigned.crt");
+        return Client::send_mail_tls(addr, &root, auth, from, &["x@dest.example"], data).await;
     }
-    let mut c = tls::connect(sc, addr).await;
-    c.reply().await;
-    c.cmd("EHLO client.test").await;
-    if let Some((u, p)) = auth {
-        let r = c.auth_plain(u, p).await;
-        if !r.starts_with("235") {
-            return r;
-        }
-    }
-    for cmd in [
-        format!("MAIL FROM:<{from}>"),
-        "RCPT TO:<x@dest.example>".into(),
-    ] {
-        let r = c.cmd(&cmd).await;
-        if !r.starts_with("250") {
-            return r;
-        }
-    }
-    let r = c.cmd("DATA").await;
-    if !r.starts_with("354") {
-        return r;
-    }
-    c.send_raw(data.as_bytes()).await;
-    c.cmd(".").await
-}
-
-/// The implicit-TLS listener (`submissions`), trusting the relay's own self-signed certificate.
-mod tls {
-    use std::net::SocketAddr;
-    use std::sync::Arc;
-    use std::time::Duration;
-
-    use rustls_pki_types::pem::PemObject as _;
-    use rustls_pki_types::{CertificateDer, ServerName};
-    use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
-    use tokio::net::TcpStream;
-    use tokio_rustls::TlsConnector;
-    use tokio_rustls::client::TlsStream;
-
-    use super::Scene;
-
-    pub struct TlsClient(BufReader<TlsStream<TcpStream>>);
-
-    pub async fn connect(sc: &Scene, addr: SocketAddr) -> TlsClient {
-        let pem = std::fs::read(sc.dir().join("data/tls/selfsigned.crt")).expect("relay cert");
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in CertificateDer::pem_slice_iter(&pem) {
-            roots.add(cert.expect("pem")).expect("root");
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let cfg = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .expect("versions")
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let tcp = TcpStream::connect(addr).await.expect("connect");
-        let name = ServerName::try_from("relay.outguard.test").expect("name");
-        let tls = TlsConnector::from(Arc::new(cfg))
-            .connect(name, tcp)
-            .await
-            .expect("tls handshake");
-        TlsClient(BufReader::new(tls))
-    }
-
-    impl TlsClient {
-        pub async fn reply(&mut self) -> String {
-            let mut out = Vec::new();
-            loop {
-                let mut line = String::new();
-                let n = tokio::time::timeout(Duration::from_secs(20), self.0.read_line(&mut line))
-                    .await
-                    .expect("reply timeout")
-                    .expect("read");
-                let l = line.trim_end().to_string();
-                let last = n == 0 || l.len() < 4 || l.as_bytes()[3] == b' ';
-                out.push(l);
-                if last {
-                    return out.join("\n");
-                }
-            }
-        }
-
-        pub async fn send_raw(&mut self, bytes: &[u8]) {
-            self.0.get_mut().write_all(bytes).await.expect("write");
-            self.0.get_mut().flush().await.expect("flush");
-        }
-
-        pub async fn cmd(&mut self, line: &str) -> String {
-            self.send_raw(format!("{line}\r\n").as_bytes()).await;
-            self.reply().await
-        }
-
-        pub async fn auth_plain(&mut self, user: &str, pass: &str) -> String {
-            use base64::Engine as _;
-            let b = base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0{pass}"));
-            self.cmd(&format!("AUTH PLAIN {b}")).await
-        }
-    }
+    Client::send_mail(addr, auth, from, &["x@dest.example"], data).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

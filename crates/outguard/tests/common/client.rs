@@ -1,14 +1,20 @@
 //! A small line-based SMTP client for tests: exact replies, raw bytes when a test needs to be
-//! hostile.
+//! hostile; over plain TCP or the implicit-TLS `submissions` listener.
 
 use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+use tokio::io::{AsyncBufReadExt as _, AsyncRead, AsyncWrite, AsyncWriteExt as _, BufReader};
 use tokio::net::TcpStream;
 
+/// A byte stream the client can speak over: TCP, or TLS on top of it.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
 pub struct Client {
-    r: BufReader<TcpStream>,
+    r: BufReader<Box<dyn Io>>,
 }
 
 impl Client {
@@ -17,9 +23,34 @@ impl Client {
         Client::greeted(s).await
     }
 
-    async fn greeted(s: TcpStream) -> (Client, String) {
+    /// Connect to an implicit-TLS listener, trusting the relay's certificate at `root` (its
+    /// self-signed `data/tls/selfsigned.crt`) for the name `relay.outguard.test`.
+    pub async fn connect_tls(addr: SocketAddr, root: &Path) -> (Client, String) {
+        use rustls_pki_types::pem::PemObject as _;
+        let mut roots = rustls::RootCertStore::empty();
+        let pem = std::fs::read(root).expect("relay certificate");
+        for c in rustls_pki_types::CertificateDer::pem_slice_iter(&pem) {
+            roots.add(c.expect("pem")).expect("root");
+        }
+        let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let name = rustls_pki_types::ServerName::try_from("relay.outguard.test").expect("name");
+        let tcp = TcpStream::connect(addr).await.expect("connect");
+        let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
+            .connect(name, tcp)
+            .await
+            .expect("tls handshake");
+        Client::greeted(tls).await
+    }
+
+    async fn greeted(s: impl AsyncRead + AsyncWrite + Unpin + Send + 'static) -> (Client, String) {
         let mut c = Client {
-            r: BufReader::new(s),
+            r: BufReader::new(Box::new(s)),
         };
         let greet = c.reply().await;
         (c, greet)
@@ -39,6 +70,11 @@ impl Client {
             let n = tokio::time::timeout(Duration::from_secs(20), self.r.read_line(&mut line))
                 .await
                 .expect("reply timeout")
+                .or_else(|e| match e.kind() {
+                    // A TLS peer that hung up without close_notify: closed, as for TCP.
+                    std::io::ErrorKind::UnexpectedEof => Ok(0),
+                    _ => Err(e),
+                })
                 .expect("read");
             if n == 0 {
                 out.push("<closed>".to_string());
@@ -55,7 +91,9 @@ impl Client {
     }
 
     pub async fn send_raw(&mut self, bytes: &[u8]) {
-        self.r.get_mut().write_all(bytes).await.expect("write");
+        let w = self.r.get_mut();
+        w.write_all(bytes).await.expect("write");
+        w.flush().await.expect("flush"); // TLS holds bytes until flushed
     }
 
     pub async fn cmd(&mut self, line: &str) -> String {
@@ -79,6 +117,19 @@ impl Client {
         data: &str,
     ) -> String {
         let (c, _) = Client::connect(addr).await;
+        c.transaction(auth, from, rcpts, data).await
+    }
+
+    /// `send_mail` over implicit TLS (see [`Client::connect_tls`]).
+    pub async fn send_mail_tls(
+        addr: SocketAddr,
+        root: &Path,
+        auth: Option<(&str, &str)>,
+        from: &str,
+        rcpts: &[&str],
+        data: &str,
+    ) -> String {
+        let (c, _) = Client::connect_tls(addr, root).await;
         c.transaction(auth, from, rcpts, data).await
     }
 
