@@ -1,23 +1,10 @@
-//! `outguard`: the relay server and its command-line interface. The message path reads top to
-//! bottom in `smtp::conn` (session) → `pipeline` (scan → policy → spool) → `delivery`.
+//! `outguard`: the command-line interface, `serve` (the relay and the admin listener wired
+//! together) and the demo. The message path reads top to bottom in `outguard_relay`:
+//! `smtp::conn` (session) → `pipeline` (scan → policy → spool) → `outguard_delivery`.
 
-mod api;
 mod cli;
-mod delivery;
 mod demo;
-mod dnsbl;
-mod enforce;
-mod fbl;
-mod metrics;
-mod ops;
-mod pipeline;
-mod server;
-mod smtp;
-mod srs;
-mod tls;
-mod trace;
-mod ui;
-mod webhooks;
+mod serve;
 
 use std::process::ExitCode;
 

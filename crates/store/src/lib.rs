@@ -10,6 +10,7 @@
 pub mod files;
 pub mod redis_counters;
 pub mod spool;
+pub mod trace;
 
 mod accounts;
 mod alerts;

@@ -5,8 +5,10 @@
 pub mod api;
 pub mod ceilings;
 pub mod config;
+pub mod exit;
 pub mod model;
 pub mod policy;
 pub mod text;
+pub mod time;
 pub mod verdict;
 pub mod webhook_url;

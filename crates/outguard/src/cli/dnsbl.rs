@@ -11,8 +11,8 @@ use outguard_types::config::Config;
 
 use super::UsageError;
 use super::output::{print_list, time};
-use crate::dnsbl::{Checker, Zone, check_all, check_record, pool_ips};
-use crate::trace::now_ms;
+use outguard_relay::dnsbl::{Checker, Zone, check_all, check_record, pool_ips};
+use outguard_types::time::now_ms;
 
 #[derive(Debug, Subcommand)]
 pub enum DnsblCmd {

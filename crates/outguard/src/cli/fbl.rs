@@ -13,8 +13,8 @@ use outguard_store::{FblRecord, Store};
 
 use super::UsageError;
 use super::output::print_list;
-use crate::fbl::{complaint_event, dsn, record_report};
-use crate::trace::now_ms;
+use outguard_relay::fbl::{complaint_event, dsn, record_report};
+use outguard_types::time::now_ms;
 
 #[derive(Debug, Subcommand)]
 pub enum FblCmd {
@@ -55,7 +55,7 @@ pub fn split_mbox(data: &[u8]) -> Vec<Vec<u8>> {
 
 /// The CLI on the store acts as the operator (SPEC §9): what it imports is trusted.
 fn operator() -> Option<String> {
-    Some(crate::fbl::trust::OPERATOR.to_string())
+    Some(outguard_relay::fbl::trust::OPERATOR.to_string())
 }
 
 pub async fn run(cmd: FblCmd, store: &Store, json: bool) -> anyhow::Result<u8> {

@@ -146,7 +146,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    crate::server::init_logging(&cli.log_format);
+    outguard_relay::server::init_logging(&cli.log_format);
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
@@ -187,15 +187,7 @@ fn config_hint(e: &anyhow::Error) -> Option<String> {
     })
 }
 
-/// Bad command-line usage found after parsing (exit 64).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
-
-/// A service the command needs cannot be reached (exit 69).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct Unavailable(pub String);
+pub use outguard_types::exit::{Unavailable, UsageError};
 
 /// The configuration in force: the file (if any) plus command-line overrides.
 pub fn load_config(
@@ -297,9 +289,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     let rt = runtime()?;
     rt.block_on(async move {
         if let Command::Serve { bench_policy_off } = cli.command {
-            return crate::server::serve(cfg, !bench_policy_off)
-                .await
-                .map(|_| 0);
+            return crate::serve::serve(cfg, !bench_policy_off).await.map(|_| 0);
         }
         let store = open_store(&cfg).await?;
         match cli.command {

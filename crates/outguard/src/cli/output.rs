@@ -19,8 +19,8 @@ pub(super) fn user_error(e: StoreError) -> anyhow::Error {
 }
 
 /// A refused management action: bad input is exit 64, an unreachable dependency 69, the rest 1.
-pub(super) fn ops_error(e: crate::ops::OpsError) -> anyhow::Error {
-    use crate::ops::OpsError;
+pub(super) fn ops_error(e: outguard_admin::ops::OpsError) -> anyhow::Error {
+    use outguard_admin::ops::OpsError;
     match e {
         OpsError::Invalid(m) => UsageError(m).into(),
         OpsError::Unavailable(m) => super::Unavailable(m).into(),
@@ -30,7 +30,7 @@ pub(super) fn ops_error(e: crate::ops::OpsError) -> anyhow::Error {
 }
 
 pub(super) fn now_ms() -> Millis {
-    crate::trace::now_ms()
+    outguard_types::time::now_ms()
 }
 
 pub(super) fn done<T: Serialize>(json: bool, value: &T, human: &str) -> anyhow::Result<()> {

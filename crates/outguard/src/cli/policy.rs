@@ -16,7 +16,7 @@ use serde_json::json;
 
 use super::UsageError;
 use super::output::{done, print_list, table, user_error};
-use crate::ops::policies::{PolicyRefusal, authorize};
+use outguard_admin::ops::policies::{PolicyRefusal, authorize};
 
 #[derive(Debug, Subcommand)]
 pub enum PolicyCmd {

@@ -17,7 +17,7 @@ use serde_json::json;
 
 use super::UsageError;
 use super::output::{done, now_ms, ops_error, print_list, time, user_error};
-use crate::ops;
+use outguard_admin::ops;
 
 #[derive(Debug, Subcommand)]
 pub enum TenantCmd {

@@ -17,8 +17,8 @@ use serde_json::json;
 
 use super::output::{now_ms, print_list, time};
 use super::{Unavailable, UsageError};
-use crate::enforce::lift::{LiftError, Lifter, lift_all};
-pub(super) use crate::enforce::lift::{belongs_to, parse_subject};
+use outguard_relay::enforce::lift::{LiftError, Lifter, lift_all};
+pub(super) use outguard_relay::enforce::lift::{belongs_to, parse_subject};
 
 /// Who the CLI acts as in the audit log and the lift record.
 const ACTOR: &str = "cli";

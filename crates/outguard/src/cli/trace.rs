@@ -45,7 +45,7 @@ pub fn parse_since(s: &str, now: i64) -> Result<i64, UsageError> {
 }
 
 pub async fn run(a: TraceArgs, store: &Store, json: bool) -> anyhow::Result<()> {
-    let now = crate::trace::now_ms();
+    let now = outguard_types::time::now_ms();
     let filter = MessageFilter {
         id: a.id.clone(),
         from: a.from,

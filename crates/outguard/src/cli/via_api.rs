@@ -490,7 +490,7 @@ async fn trace(a: TraceArgs, api: &Remote, json: bool) -> anyhow::Result<()> {
     let since = a
         .since
         .as_deref()
-        .map(|s| parse_since(s, crate::trace::now_ms()))
+        .map(|s| parse_since(s, outguard_types::time::now_ms()))
         .transpose()?;
     let query = [
         ("from", a.from),

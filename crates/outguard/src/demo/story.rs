@@ -288,7 +288,7 @@ async fn wait_delivered(world: &World, id: &str, timeout: Duration) {
 /// The restriction, the notification email as the admin's mailbox received it, the held queue.
 async fn aftermath(stage: &Stage<'_>, facts: &mut Facts) -> anyhow::Result<()> {
     let p = stage.pace;
-    let now = crate::trace::now_ms();
+    let now = outguard_types::time::now_ms();
     for s in stage.store.list_restrictions_at(None, Some(now)).await? {
         let r = &s.restriction;
         let counts: Vec<String> = r.reason.counts.iter().map(ToString::to_string).collect();

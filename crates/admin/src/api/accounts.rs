@@ -1,0 +1,185 @@
+//! `/api/v1/accounts`, keyed by address: SMTP AUTH users. A password hash never appears; a
+//! created account without a given password gets a generated one, returned once.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+pub use outguard_types::api::{NewAccount, SendAs};
+use outguard_types::model::Account;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::auth::Caller;
+use super::error::{ApiError, ApiJson, ApiResult, ErrorBody};
+use super::{AppState, TenantQuery};
+use outguard_types::time::now_ms;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(get_one, remove))
+        .routes(routes!(reset_password))
+        .routes(routes!(send_as_add))
+        .routes(routes!(send_as_remove))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccountView {
+    pub address: String,
+    pub tenant: String,
+    pub created_at: i64,
+    /// Extra addresses (`user@dom`) or whole domains (`@dom`) this account may send as.
+    pub send_as: Vec<String>,
+}
+
+impl From<Account> for AccountView {
+    fn from(a: Account) -> Self {
+        AccountView {
+            address: a.address,
+            tenant: a.tenant,
+            created_at: a.created_at,
+            send_as: a.send_as,
+        }
+    }
+}
+
+/// The created account; `password` is present only when the server generated it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedAccount {
+    #[serde(flatten)]
+    pub account: AccountView,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NewPassword {
+    pub password: String,
+}
+
+#[utoipa::path(get, path = "/api/v1/accounts", tag = "accounts", params(TenantQuery),
+    responses((status = 200, body = Vec<AccountView>), (status = 401, body = ErrorBody)))]
+async fn list(
+    State(s): State<AppState>,
+    caller: Caller,
+    Query(q): Query<TenantQuery>,
+) -> ApiResult<Json<Vec<AccountView>>> {
+    let scope = caller.list_scope(q.tenant.as_deref())?;
+    let all = s.relay.store.list_accounts(scope.as_deref()).await?;
+    Ok(Json(all.into_iter().map(Into::into).collect()))
+}
+
+#[utoipa::path(post, path = "/api/v1/accounts", tag = "accounts", request_body = NewAccount,
+    responses((status = 201, body = CreatedAccount), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<NewAccount>,
+) -> ApiResult<(StatusCode, Json<CreatedAccount>)> {
+    let tenant = caller.target_tenant(body.tenant.as_deref())?;
+    caller.require_write()?;
+    let generated = body
+        .password
+        .is_none()
+        .then(outguard_store::generate_password);
+    let pw = body.password.as_deref().or(generated.as_deref());
+    let a = s
+        .relay
+        .store
+        .add_account(&tenant, &body.address, pw, now_ms())
+        .await?;
+    caller
+        .audit(&s, "account.add", &a.address, &format!("tenant {tenant}"))
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedAccount {
+            account: a.into(),
+            password: generated,
+        }),
+    ))
+}
+
+async fn visible(s: &AppState, caller: &Caller, address: &str) -> ApiResult<Account> {
+    match s.relay.store.account(address).await? {
+        Some(a) if caller.sees(Some(&a.tenant)) => Ok(a),
+        _ => Err(ApiError::not_found(format!("account {address} not found"))),
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/accounts/{address}", tag = "accounts", params(("address" = String, Path)),
+    responses((status = 200, body = AccountView), (status = 404, body = ErrorBody)))]
+async fn get_one(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(address): Path<String>,
+) -> ApiResult<Json<AccountView>> {
+    Ok(Json(visible(&s, &caller, &address).await?.into()))
+}
+
+#[utoipa::path(delete, path = "/api/v1/accounts/{address}", tag = "accounts", params(("address" = String, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn remove(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(address): Path<String>,
+) -> ApiResult<StatusCode> {
+    let a = visible(&s, &caller, &address).await?;
+    caller.require_write()?;
+    s.relay.store.remove_account(&a.address).await?;
+    caller.audit(&s, "account.remove", &a.address, "").await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/api/v1/accounts/{address}/password", tag = "accounts", params(("address" = String, Path)),
+    responses((status = 200, body = NewPassword, description = "A new generated password, shown once"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn reset_password(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(address): Path<String>,
+) -> ApiResult<Json<NewPassword>> {
+    let a = visible(&s, &caller, &address).await?;
+    caller.require_write()?;
+    let password = outguard_store::generate_password();
+    s.relay.store.set_password(&a.address, &password).await?;
+    caller
+        .audit(&s, "account.password", &a.address, "reset")
+        .await?;
+    Ok(Json(NewPassword { password }))
+}
+
+#[utoipa::path(post, path = "/api/v1/accounts/{address}/send_as", tag = "accounts", params(("address" = String, Path)), request_body = SendAs,
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn send_as_add(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(address): Path<String>,
+    ApiJson(body): ApiJson<SendAs>,
+) -> ApiResult<StatusCode> {
+    let a = visible(&s, &caller, &address).await?;
+    caller.require_write()?;
+    s.relay.store.send_as_add(&a.address, &body.target).await?;
+    caller
+        .audit(&s, "account.send_as.add", &a.address, &body.target)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(delete, path = "/api/v1/accounts/{address}/send_as/{target}", tag = "accounts",
+    params(("address" = String, Path), ("target" = String, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn send_as_remove(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((address, target)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let a = visible(&s, &caller, &address).await?;
+    caller.require_write()?;
+    s.relay.store.send_as_remove(&a.address, &target).await?;
+    caller
+        .audit(&s, "account.send_as.remove", &a.address, &target)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

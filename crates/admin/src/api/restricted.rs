@@ -1,0 +1,217 @@
+//! `/api/v1/restricted` (SPEC §3, §5): restricted accounts, connectors and tenants, and the lift
+//! with a reason. The rules are the CLI's (`outguard_relay::enforce::lift`): a tenant admin lifts its own
+//! tenant's accounts and connectors within `max_unblocks_per_day`, only an operator lifts a
+//! restricted tenant, readers lift nothing. `release_held` releases the subject's held mail
+//! through the running queue. The relay notices a lift at its next restriction poll.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use outguard_policy::restriction::LiftRefused;
+use outguard_store::StoredRestriction;
+pub use outguard_types::api::LiftRequest;
+use outguard_types::model::MessageState;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::auth::Caller;
+use super::error::{ApiError, ApiJson, ApiResult, ErrorBody};
+use outguard_relay::enforce::lift::{LiftError, Lifter, belongs_to, lift_all, parse_subject};
+use outguard_types::time::now_ms;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(get_one))
+        .routes(routes!(lift_one))
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+pub struct RestrictedQuery {
+    /// Only this tenant (operators); tenant roles always see their own.
+    pub tenant: Option<String>,
+    /// Also lifted and expired restrictions (history), newest first.
+    #[serde(default)]
+    pub all: bool,
+}
+
+/// What a lift did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LiftResult {
+    /// The restriction records as lifted (`{"id","subject","tenant","reason","lifted",…}`).
+    #[schema(value_type = Vec<Object>)]
+    pub lifted: Vec<StoredRestriction>,
+    /// Ids of the held messages released.
+    pub released: Vec<String>,
+}
+
+/// Restrictions visible to the caller: in force now, or (`all`) every one, newest first.
+pub async fn visible(
+    s: &AppState,
+    caller: &Caller,
+    tenant: Option<&str>,
+    all: bool,
+) -> ApiResult<Vec<StoredRestriction>> {
+    let scope = caller.list_scope(tenant)?;
+    let list = s
+        .relay
+        .store
+        .list_restrictions_at(scope.as_deref(), (!all).then(now_ms))
+        .await?;
+    Ok(list
+        .into_iter()
+        .filter(|r| caller.sees(Some(&r.restriction.tenant)))
+        .collect())
+}
+
+#[utoipa::path(get, path = "/api/v1/restricted", tag = "restricted", params(RestrictedQuery),
+    responses((status = 200, body = Vec<Object>), (status = 404, body = ErrorBody)))]
+async fn list(
+    State(s): State<AppState>,
+    caller: Caller,
+    Query(q): Query<RestrictedQuery>,
+) -> ApiResult<Json<Vec<StoredRestriction>>> {
+    let tenant = q.tenant.as_deref().filter(|t| !t.is_empty());
+    Ok(Json(visible(&s, &caller, tenant, q.all).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/restricted/{address}", tag = "restricted",
+    params(("address" = String, Path, description = "account address, connector CIDR or tenant name"), RestrictedQuery),
+    responses((status = 200, body = Vec<Object>), (status = 404, body = ErrorBody)))]
+async fn get_one(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(address): Path<String>,
+    Query(q): Query<RestrictedQuery>,
+) -> ApiResult<Json<Vec<StoredRestriction>>> {
+    let subject = parse_subject(&address);
+    let mine: Vec<StoredRestriction> = visible(&s, &caller, None, q.all)
+        .await?
+        .into_iter()
+        .filter(|r| r.restriction.subject.same(&subject))
+        .collect();
+    if mine.is_empty() {
+        return Err(ApiError::not_found(format!(
+            "no restriction of {address} found"
+        )));
+    }
+    Ok(Json(mine))
+}
+
+fn refused(e: LiftError) -> ApiError {
+    match e {
+        LiftError::NotFound(what) => ApiError::not_found(format!("no active restriction {what}")),
+        LiftError::Store(e) => e.into(),
+        LiftError::Refused { refused, .. } => {
+            let m = refused.to_string();
+            match refused {
+                LiftRefused::NoReason => ApiError::invalid(m),
+                LiftRefused::OperatorOnly | LiftRefused::ReadOnly => ApiError::forbidden(m),
+                LiftRefused::TooManyLifts { .. } => ApiError::forbidden(m),
+                LiftRefused::NotActive => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            }
+        }
+    }
+}
+
+/// Lifts every active restriction of `address` the caller may see (shared with the UI).
+pub async fn lift_address(
+    s: &AppState,
+    caller: &Caller,
+    address: &str,
+    req: &LiftRequest,
+) -> ApiResult<LiftResult> {
+    let reason = req.reason.as_deref().map(str::trim).unwrap_or("");
+    outguard_types::text::check_no_control("reason", reason).map_err(ApiError::invalid)?;
+    let now = now_ms();
+    let subject = parse_subject(address);
+    let active: Vec<StoredRestriction> = s
+        .relay
+        .store
+        .active_restrictions_of(&subject, now)
+        .await?
+        .into_iter()
+        .filter(|r| caller.sees(Some(&r.restriction.tenant)))
+        .collect();
+    if active.is_empty() {
+        return Err(ApiError::not_found(format!(
+            "no active restriction of {address} found"
+        )));
+    }
+    caller.require_write()?;
+    if reason.is_empty() {
+        return Err(ApiError::invalid("reason: a lift needs a reason"));
+    }
+    let actor = caller.actor();
+    let who = Lifter {
+        role: caller.token.role,
+        actor: &actor,
+        ip: caller.ip.as_deref(),
+    };
+    let lifted = lift_all(&s.relay.cfg, &s.relay.store, &active, who, reason, now)
+        .await
+        .map_err(refused)?;
+    outguard_relay::enforce::refresh_restrictions_now(&s.relay).await;
+    let released = if req.release_held {
+        release_held(s, caller, &subject).await?
+    } else {
+        Vec::new()
+    };
+    Ok(LiftResult { lifted, released })
+}
+
+/// Releases the subject's held messages through the running queue; each release is audited.
+async fn release_held(
+    s: &AppState,
+    caller: &Caller,
+    subject: &outguard_policy::Subject,
+) -> ApiResult<Vec<String>> {
+    let held: Vec<String> = s
+        .relay
+        .queue
+        .list()
+        .into_iter()
+        .filter(|i| i.state == MessageState::Held)
+        .map(|i| i.id)
+        .collect();
+    let spool = s.relay.spool.clone();
+    let subject_c = subject.clone();
+    let mine: Vec<String> = tokio::task::spawn_blocking(move || {
+        held.into_iter()
+            .filter(|id| {
+                spool
+                    .read_envelope(id)
+                    .is_ok_and(|env| belongs_to(&env, &subject_c))
+            })
+            .collect()
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?;
+    let mut released = Vec::new();
+    for id in mine {
+        s.relay.queue.release(&id).await?;
+        caller
+            .audit(s, "queue.release", &id, "released with the lift")
+            .await?;
+        released.push(id);
+    }
+    released.sort();
+    Ok(released)
+}
+
+#[utoipa::path(post, path = "/api/v1/restricted/{address}/lift", tag = "restricted",
+    params(("address" = String, Path, description = "account address, connector CIDR or tenant name")),
+    request_body = LiftRequest,
+    responses((status = 200, body = LiftResult), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn lift_one(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(address): Path<String>,
+    ApiJson(req): ApiJson<LiftRequest>,
+) -> ApiResult<Json<LiftResult>> {
+    Ok(Json(lift_address(&s, &caller, &address, &req).await?))
+}

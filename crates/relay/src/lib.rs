@@ -1,0 +1,15 @@
+//! The relay: the message path from the listeners to the queue. `smtp` (listeners and the
+//! session's I/O) → `pipeline` (scan → policy → spool) → `outguard_delivery`, with enforcement
+//! (`enforce`), the DNSBL monitor (`dnsbl`), complaint and bounce reports (`fbl`), SRS (`srs`),
+//! webhooks and metrics. [`server::Relay`] holds the shared parts; `Relay::build` makes them once.
+
+pub mod dnsbl;
+pub mod enforce;
+pub mod fbl;
+pub mod metrics;
+pub mod pipeline;
+pub mod server;
+pub mod smtp;
+pub mod srs;
+pub mod tls;
+pub mod webhooks;

@@ -1,0 +1,117 @@
+//! The trace writer: every step of a message's life becomes a [`TraceEvent`] (SPEC §2.8). The
+//! SMTP and delivery paths hand records to a bounded channel; one task writes them to the store
+//! in batches, so the hot path never waits on a database round trip per event.
+
+use std::time::Duration;
+
+use crate::Store;
+use outguard_types::model::{EventKind, MessageRecord, MessageState, TraceEvent};
+use tokio::sync::mpsc;
+
+/// What the writer persists, in order.
+#[derive(Debug)]
+pub enum TraceRecord {
+    Message(Box<MessageRecord>),
+    Event(TraceEvent),
+    State {
+        id: String,
+        state: MessageState,
+        pool: Option<String>,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub struct Tracer {
+    tx: mpsc::Sender<TraceRecord>,
+}
+
+pub use outguard_types::time::now_ms;
+
+impl Tracer {
+    /// Start the writer task; it ends when every `Tracer` clone is dropped, after a final flush.
+    pub fn start(store: Store) -> (Tracer, tokio::task::JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(20_000);
+        let handle = tokio::spawn(writer(store, rx));
+        (Tracer { tx }, handle)
+    }
+
+    pub async fn record(&self, r: TraceRecord) {
+        if self.tx.send(r).await.is_err() {
+            tracing::warn!("trace writer has stopped; event not recorded");
+        }
+    }
+
+    pub async fn event(
+        &self,
+        message_id: &str,
+        kind: EventKind,
+        detail: impl Into<String>,
+        data: serde_json::Value,
+    ) {
+        let ev = TraceEvent {
+            message_id: message_id.to_string(),
+            at: now_ms(),
+            kind,
+            detail: detail.into(),
+            data,
+        };
+        self.record(TraceRecord::Event(ev)).await;
+    }
+
+    pub fn sender(&self) -> mpsc::Sender<TraceRecord> {
+        self.tx.clone()
+    }
+}
+
+async fn writer(store: Store, mut rx: mpsc::Receiver<TraceRecord>) {
+    let mut batch = Vec::with_capacity(512);
+    loop {
+        let n = rx.recv_many(&mut batch, 512).await;
+        if n == 0 {
+            return;
+        }
+        // Let a burst gather for a moment so one transaction carries many events.
+        if n < 64 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            while batch.len() < 512 {
+                match rx.try_recv() {
+                    Ok(r) => batch.push(r),
+                    Err(_) => break,
+                }
+            }
+        }
+        flush(&store, &mut batch).await;
+    }
+}
+
+async fn flush(store: &Store, batch: &mut Vec<TraceRecord>) {
+    let mut events = Vec::new();
+    for r in batch.drain(..) {
+        match r {
+            TraceRecord::Event(e) => events.push(e),
+            TraceRecord::Message(m) => {
+                write_events(store, &mut events).await;
+                if let Err(e) = store.insert_message(&m).await {
+                    tracing::error!(id = %m.id, error = %e, "cannot record message");
+                }
+            }
+            TraceRecord::State { id, state, pool } => {
+                write_events(store, &mut events).await;
+                if let Err(e) = store.set_message_state(&id, state, pool.as_deref()).await {
+                    tracing::error!(%id, error = %e, "cannot record message state");
+                }
+            }
+        }
+    }
+    write_events(store, &mut events).await;
+}
+
+async fn write_events(store: &Store, events: &mut Vec<TraceEvent>) {
+    if events.is_empty() {
+        return;
+    }
+    if let Err(e) = store.append_events(events).await {
+        tracing::error!(error = %e, count = events.len(), "cannot record trace events");
+    }
+    events.clear();
+}
