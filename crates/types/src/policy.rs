@@ -142,13 +142,7 @@ fn check_addresses(key: &str, v: &Option<Vec<String>>) -> Result<(), String> {
     }
     for a in v.iter().flatten() {
         crate::text::check_no_control(key, a)?;
-        let ok = a
-            .split_once('@')
-            .is_some_and(|(l, d)| !l.is_empty() && (d.contains('.') || d == "localhost"))
-            && !a
-                .chars()
-                .any(|c| c.is_whitespace() || c == '<' || c == '>' || c == ',');
-        if !ok {
+        if !crate::text::is_email_address(a) {
             return Err(format!("{key}: `{a}` is not an email address"));
         }
     }

@@ -179,11 +179,8 @@ fn config_hint(e: &anyhow::Error) -> Option<String> {
     let ce = e.downcast_ref::<ConfigError>()?;
     Some(match ce {
         ConfigError::Read { .. } => "check the path; `outguard serve` without --config runs the embedded defaults".into(),
-        ConfigError::Parse { message, .. } if message.contains("unknown field") => {
-            "the key is misspelt or in the wrong table; every key is listed with its default in outguard.example.toml".into()
-        }
         ConfigError::Parse { .. } => "values are TOML: strings in quotes, durations like \"10m\", sizes like \"35MB\"; see outguard.example.toml".into(),
-        ConfigError::Invalid { key, .. } => format!("`{key}` is documented, with its range and default, in outguard.example.toml"),
+        ConfigError::Invalid { .. } => "every key is documented, with its range and default, in outguard.example.toml (an unknown key is misspelt or in the wrong table)".into(),
     })
 }
 
