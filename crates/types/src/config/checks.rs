@@ -88,8 +88,9 @@ impl Config {
                 );
             }
         }
+        // A pool dropped as unreadable is reported already, and may be the one missing here.
         for required in ["regular", "high-risk", "relay"] {
-            if !self.pools.iter().any(|pool| pool.name == required) {
+            if !p.dropped_from("pools") && !self.pools.iter().any(|pool| pool.name == required) {
                 p.add("pools", format!("pool `{required}` is missing"));
             }
         }

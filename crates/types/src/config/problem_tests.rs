@@ -111,6 +111,27 @@ fn ports_out_of_range_name_their_key() {
     assert_eq!(c.listeners.submission.map(|a| a.port()), Some(0));
 }
 
+/// Replacing the built-in pools without `relay` is refused where the pools are; a pool that
+/// could not be read is reported once, not again as missing.
+#[test]
+fn missing_pools_are_told_once() {
+    let pool =
+        |name: &str, ips: &str| format!("[[pools]]\nname = \"{name}\"\nsource_ips = {ips}\n");
+    let two = format!(
+        "[server]\nhostname = \"x\"\n{}{}",
+        pool("regular", "[\"127.0.0.2\"]"),
+        pool("high-risk", "[\"127.0.0.3\"]")
+    );
+    assert_eq!(problems(&two), ["line 3: pools: pool `relay` is missing"]);
+    let bad = format!(
+        "{}{}{}",
+        pool("regular", "\"127.0.0.2\""),
+        pool("high-risk", "[\"127.0.0.3\"]"),
+        pool("relay", "[\"127.0.0.4\"]")
+    );
+    assert_eq!(keys(&bad), ["pools[0].source_ips"], "{:?}", problems(&bad));
+}
+
 /// Unknown keys are refused in every table, nested and in arrays of tables, all of them.
 #[test]
 fn unknown_keys_are_reported_in_every_table() {

@@ -65,6 +65,12 @@ impl Problems {
         self.found.is_empty()
     }
 
+    /// Whether an element of the array of tables `key` (`pools`) was dropped as unreadable:
+    /// checks of the whole array would then report its absence a second time.
+    pub fn dropped_from(&self, key: &str) -> bool {
+        self.dropped.contains_key(key)
+    }
+
     /// The problems, each given the line of its key in `text` (when there is a text), in file
     /// order; those without a line (defaults, files named by the config) last.
     pub fn into_sorted(self, text: Option<&str>) -> Vec<Problem> {

@@ -41,11 +41,14 @@ pub fn key_line(text: &str, key: &str) -> Option<usize> {
     header_line
 }
 
-/// The line of `key` in `text`, or of its table's header when the key names a whole table or an
-/// element of an array of tables (`srs`, `pools[1]`: a required key is missing there).
+/// The line of `key` in `text`, or of its table's header when the key names a whole table, an
+/// element of an array of tables (`srs`, `pools[1]`: a required key is missing there) or the
+/// array itself (`pools`: its first element).
 pub(super) fn key_or_table_line(text: &str, key: &str) -> Option<usize> {
     // A leaf no trimmed line can start with: only the header of `key`'s own table matches.
-    key_line(text, key).or_else(|| key_line(text, &format!("{key}. ")))
+    key_line(text, key)
+        .or_else(|| key_line(text, &format!("{key}. ")))
+        .or_else(|| key_line(text, &format!("{key}[0]. ")))
 }
 
 /// One DNSBL answer code or range as written in `[[dnsbl.zones]]` (`"127.0.0.2"`,
