@@ -138,6 +138,8 @@ async fn start_counters(
 
 /// Run the relay. `policy` is false only for the relay benchmark's policy-off row.
 pub async fn serve(cfg: Config, policy: bool) -> anyhow::Result<()> {
+    // Refuse a bad configuration (exit 64, every problem listed) before creating anything.
+    cfg.check_for_serve()?;
     crate::tls::install_provider();
     for w in cfg.warnings() {
         tracing::warn!("{w}");
