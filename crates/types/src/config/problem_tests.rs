@@ -175,7 +175,36 @@ allow_privat = []
         problems(text)[1].contains("unknown field `hostnme`"),
         "{:?}",
         problems(text)
-    );
+    ); // Every table refuses what it does not know (serde's deny_unknown_fields on each type).
+    for table in [
+        "[server]",
+        "[listeners]",
+        "[tls]",
+        "[limits]",
+        "[dns]",
+        "[delivery]",
+        "[dnsbl]",
+        "[fbl]",
+        "[srs]",
+        "[notifications]",
+        "[policy.default]",
+        "[policy.ceilings]",
+        "[spam]",
+        "[webhooks]",
+        "[[pools]]",
+        "[[routes]]",
+        "[[dkim]]",
+        "[[dnsbl.zones]]",
+        "[[webhooks.hooks]]",
+    ] {
+        let name = table.trim_matches(['[', ']']);
+        let index = if table.starts_with("[[") { "[0]" } else { "" };
+        assert_eq!(
+            keys(&format!("{table}\nzzz = 1\n")),
+            [format!("{name}{index}.zzz")],
+            "{table}"
+        );
+    }
 }
 
 /// A bad element of an array of tables is dropped and reported once; the elements after it
