@@ -17,13 +17,12 @@ impl Config {
         self.check_tls_and_dkim(p);
         self.check_notifications(p);
         self.check_stores_and_spam(p);
-        p.check(
-            self.policy
-                .default
-                .validate()
-                .map_err(|m| ("policy.default", m)),
-        );
-        p.check(self.policy.ceilings.validate());
+        for (key, m) in self.policy.default.problems() {
+            p.add(format!("policy.default.{key}"), m);
+        }
+        for (key, m) in self.policy.ceilings.problems() {
+            p.add(key, m);
+        }
         self.dnsbl.check(p);
         p.check(self.webhooks.validate());
         if let Some(srs) = &self.srs {

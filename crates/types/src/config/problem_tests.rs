@@ -111,6 +111,22 @@ fn ports_out_of_range_name_their_key() {
     assert_eq!(c.listeners.submission.map(|a| a.port()), Some(0));
 }
 
+/// The policy tables list all their problems too, each with its own key and line.
+#[test]
+fn policy_problems_name_each_key() {
+    let text = "[policy.default]\nrecipient_limit_per_day = 20000\nspam_ratio = 2.0\n\
+                notify_recipients = [\"nobody\"]\n[policy.ceilings]\nspam_ratio = 3.0\n";
+    assert_eq!(
+        problems(text),
+        [
+            "line 2: policy.default.recipient_limit_per_day: 20000 is outside 0–10000",
+            "line 3: policy.default.spam_ratio: 2 is outside 0–1",
+            "line 4: policy.default.notify_recipients: `nobody` is not an email address",
+            "line 6: policy.ceilings.spam_ratio: 3 is outside 0–1",
+        ]
+    );
+}
+
 /// Replacing the built-in pools without `relay` is refused where the pools are; a pool that
 /// could not be read is reported once, not again as missing.
 #[test]
