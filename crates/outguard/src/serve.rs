@@ -20,6 +20,8 @@ async fn first_start_token(store: &Store) -> anyhow::Result<()> {
 
 /// Run the relay. `policy` is false only for the relay benchmark's policy-off row.
 pub async fn serve(cfg: Config, policy: bool) -> anyhow::Result<()> {
+    // Refuse a bad configuration (exit 64, every problem listed) before creating anything.
+    cfg.check_for_serve()?;
     for w in cfg.warnings() {
         tracing::warn!("{w}");
     }

@@ -64,40 +64,49 @@ fn above<T: PartialOrd + Copy + std::fmt::Display + Default>(
 }
 
 impl PolicyCeilings {
-    /// The ceilings themselves lie within the keys' own ranges (check-config names the key).
+    /// The ceilings themselves lie within the keys' own ranges (check-config names the key):
+    /// the first problem of `problems`.
     pub fn validate(&self) -> Result<(), (String, String)> {
-        let range = |key: &str, v: u32, max: u32| {
+        match self.problems().into_iter().next() {
+            Some(p) => Err(p),
+            None => Ok(()),
+        }
+    }
+
+    /// Every ceiling outside its key's range, as (`policy.ceilings.KEY`, why).
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for (key, v, max) in [
+            (
+                "recipient_limit_external_per_hour",
+                self.recipient_limit_external_per_hour,
+                MAX_RECIPIENT_LIMIT,
+            ),
+            (
+                "recipient_limit_internal_per_hour",
+                self.recipient_limit_internal_per_hour,
+                MAX_RECIPIENT_LIMIT,
+            ),
+            (
+                "recipient_limit_per_day",
+                self.recipient_limit_per_day,
+                MAX_RECIPIENT_LIMIT,
+            ),
+            (
+                "spam_messages_per_hour",
+                self.spam_messages_per_hour,
+                MAX_SPAM_MESSAGES_PER_HOUR,
+            ),
+        ] {
             if v > max {
-                Err((
+                out.push((
                     format!("policy.ceilings.{key}"),
                     format!("{v} is outside 0–{max}"),
-                ))
-            } else {
-                Ok(())
+                ));
             }
-        };
-        range(
-            "recipient_limit_external_per_hour",
-            self.recipient_limit_external_per_hour,
-            MAX_RECIPIENT_LIMIT,
-        )?;
-        range(
-            "recipient_limit_internal_per_hour",
-            self.recipient_limit_internal_per_hour,
-            MAX_RECIPIENT_LIMIT,
-        )?;
-        range(
-            "recipient_limit_per_day",
-            self.recipient_limit_per_day,
-            MAX_RECIPIENT_LIMIT,
-        )?;
-        range(
-            "spam_messages_per_hour",
-            self.spam_messages_per_hour,
-            MAX_SPAM_MESSAGES_PER_HOUR,
-        )?;
+        }
         if !(0.0..=1.0).contains(&self.spam_ratio) {
-            return Err((
+            out.push((
                 "policy.ceilings.spam_ratio".into(),
                 format!("{} is outside 0–1", self.spam_ratio),
             ));
@@ -105,12 +114,12 @@ impl PolicyCeilings {
         if let Some(s) = self.reject_score
             && !s.is_finite()
         {
-            return Err((
+            out.push((
                 "policy.ceilings.reject_score".into(),
                 format!("{s} is not a finite number"),
             ));
         }
-        Ok(())
+        out
     }
 
     /// A tenant admin's `next` settings against the ceilings; `current` is what is stored now

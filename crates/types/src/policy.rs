@@ -122,10 +122,14 @@ pub const POLICY_KEYS: &[&str] = &[
     "max_unblocks_per_day",
 ];
 
-fn check_range(key: &str, v: Option<u32>, max: u32) -> Result<(), String> {
-    match v {
-        Some(n) if n > max => Err(format!("{key}: {n} is outside 0–{max}")),
-        _ => Ok(()),
+/// A problem of a policy's settings: the key and what is wrong with it.
+pub type KeyProblem = (&'static str, String);
+
+fn check_range(out: &mut Vec<KeyProblem>, key: &'static str, v: Option<u32>, max: u32) {
+    if let Some(n) = v
+        && n > max
+    {
+        out.push((key, format!("{n} is outside 0–{max}")));
     }
 }
 
@@ -133,75 +137,92 @@ fn check_range(key: &str, v: Option<u32>, max: u32) -> Result<(), String> {
 /// spam message must not fan out into thousands of copies).
 pub const MAX_ADDRESS_LIST: usize = 10;
 
-fn check_addresses(key: &str, v: &Option<Vec<String>>) -> Result<(), String> {
+fn check_addresses(out: &mut Vec<KeyProblem>, key: &'static str, v: &Option<Vec<String>>) {
     let n = v.as_ref().map_or(0, Vec::len);
     if n > MAX_ADDRESS_LIST {
-        return Err(format!(
-            "{key}: {n} addresses, at most {MAX_ADDRESS_LIST} are allowed"
+        out.push((
+            key,
+            format!("{n} addresses, at most {MAX_ADDRESS_LIST} are allowed"),
         ));
     }
     for a in v.iter().flatten() {
-        crate::text::check_no_control(key, a)?;
-        let ok = a
-            .split_once('@')
-            .is_some_and(|(l, d)| !l.is_empty() && (d.contains('.') || d == "localhost"))
-            && !a
-                .chars()
-                .any(|c| c.is_whitespace() || c == '<' || c == '>' || c == ',');
-        if !ok {
-            return Err(format!("{key}: `{a}` is not an email address"));
+        if let Some(c) = a.chars().find(|c| c.is_control()) {
+            out.push((
+                key,
+                format!(
+                    "control characters are not allowed (found {})",
+                    c.escape_unicode()
+                ),
+            ));
+        } else if !crate::text::is_email_address(a) {
+            out.push((key, format!("`{a}` is not an email address")));
         }
     }
-    Ok(())
 }
 
 impl PolicySettings {
-    /// Range checks; the message names the key.
+    /// Range checks; the message names the key (the first problem of `problems`).
     pub fn validate(&self) -> Result<(), String> {
-        check_range(
-            "recipient_limit_external_per_hour",
-            self.recipient_limit_external_per_hour,
-            MAX_RECIPIENT_LIMIT,
-        )?;
-        check_range(
-            "recipient_limit_internal_per_hour",
-            self.recipient_limit_internal_per_hour,
-            MAX_RECIPIENT_LIMIT,
-        )?;
-        check_range(
-            "recipient_limit_per_day",
-            self.recipient_limit_per_day,
-            MAX_RECIPIENT_LIMIT,
-        )?;
-        check_range(
-            "spam_messages_per_hour",
-            self.spam_messages_per_hour,
-            10_000,
-        )?;
-        check_range(
-            "tenant_spam_messages_per_hour",
-            self.tenant_spam_messages_per_hour,
-            1_000_000,
-        )?;
-        check_range("max_unblocks_per_day", self.max_unblocks_per_day, 1_000)?;
+        match self.problems().into_iter().next() {
+            Some((key, message)) => Err(format!("{key}: {message}")),
+            None => Ok(()),
+        }
+    }
+
+    /// Every problem of these settings, each with its key (`check-config` lists them all).
+    pub fn problems(&self) -> Vec<KeyProblem> {
+        let mut out = Vec::new();
+        for (key, v, max) in [
+            (
+                "recipient_limit_external_per_hour",
+                self.recipient_limit_external_per_hour,
+                MAX_RECIPIENT_LIMIT,
+            ),
+            (
+                "recipient_limit_internal_per_hour",
+                self.recipient_limit_internal_per_hour,
+                MAX_RECIPIENT_LIMIT,
+            ),
+            (
+                "recipient_limit_per_day",
+                self.recipient_limit_per_day,
+                MAX_RECIPIENT_LIMIT,
+            ),
+            (
+                "spam_messages_per_hour",
+                self.spam_messages_per_hour,
+                10_000,
+            ),
+            (
+                "tenant_spam_messages_per_hour",
+                self.tenant_spam_messages_per_hour,
+                1_000_000,
+            ),
+            ("max_unblocks_per_day", self.max_unblocks_per_day, 1_000),
+        ] {
+            check_range(&mut out, key, v, max);
+        }
         if let Some(r) = self.spam_ratio
             && !(0.0..=1.0).contains(&r)
         {
-            return Err(format!("spam_ratio: {r} is outside 0–1"));
+            out.push(("spam_ratio", format!("{r} is outside 0–1")));
         }
         if let Some(s) = self.reject_score
             && !s.is_finite()
         {
-            return Err(format!("reject_score: {s} is not a finite number"));
+            out.push(("reject_score", format!("{s} is not a finite number")));
         }
-        check_addresses("bcc_recipients", &self.bcc_recipients)?;
-        check_addresses("notify_recipients", &self.notify_recipients)?;
+        check_addresses(&mut out, "bcc_recipients", &self.bcc_recipients);
+        check_addresses(&mut out, "notify_recipients", &self.notify_recipients);
         if self.bcc_suspicious_outbound_mail == Some(true)
             && self.bcc_recipients.as_ref().is_some_and(|v| v.is_empty())
         {
-            return Err("bcc_recipients: must name at least one address when bcc_suspicious_outbound_mail is on".into());
+            out.push((
+                "bcc_recipients",
+                "must name at least one address when bcc_suspicious_outbound_mail is on".into(),
+            ));
         }
-        Ok(())
+        out
     }
 
     /// `outguard policy set KEY=VALUE`: parse `value` for `key` and store it. An empty value or

@@ -20,6 +20,17 @@ pub fn check_no_control(field: &str, value: &str) -> Result<(), String> {
     }
 }
 
+/// An email address as the config and the API take one: `local@domain`, a non-empty local part,
+/// a domain with a dot (or `localhost`), no whitespace, brackets or commas (those mean a display
+/// name or a list was written where one address belongs), no control characters.
+pub fn is_email_address(a: &str) -> bool {
+    a.split_once('@')
+        .is_some_and(|(l, d)| !l.is_empty() && (d.contains('.') || d == "localhost"))
+        && !a
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ','))
+}
+
 /// `value` with every control character written as a visible escape (`\u{1b}`), borrowed
 /// unchanged when there is none. For human (non-JSON) output of stored data.
 pub fn escape_control(value: &str) -> Cow<'_, str> {

@@ -179,22 +179,22 @@ fn config_hint(e: &anyhow::Error) -> Option<String> {
     let ce = e.downcast_ref::<ConfigError>()?;
     Some(match ce {
         ConfigError::Read { .. } => "check the path; `outguard serve` without --config runs the embedded defaults".into(),
-        ConfigError::Parse { message, .. } if message.contains("unknown field") => {
-            "the key is misspelt or in the wrong table; every key is listed with its default in outguard.example.toml".into()
-        }
         ConfigError::Parse { .. } => "values are TOML: strings in quotes, durations like \"10m\", sizes like \"35MB\"; see outguard.example.toml".into(),
-        ConfigError::Invalid { key, .. } => format!("`{key}` is documented, with its range and default, in outguard.example.toml"),
+        ConfigError::Invalid { .. } => "every key is documented, with its range and default, in outguard.example.toml (an unknown key is misspelt or in the wrong table)".into(),
     })
 }
 
 pub use outguard_types::exit::{Unavailable, UsageError};
 
-/// The configuration in force: the file (if any) plus command-line overrides.
+/// The configuration in force: the file (if any) plus command-line overrides. For `serve`, the
+/// files the config names are checked too, in the same report.
 pub fn load_config(
     cli_config: Option<&PathBuf>,
     data_dir: Option<&PathBuf>,
+    for_serve: bool,
 ) -> anyhow::Result<Config> {
     let mut cfg = match cli_config {
+        Some(p) if for_serve => Config::load_for_serve(p)?,
         Some(p) => Config::load(p)?,
         None => Config::default(),
     };
@@ -238,7 +238,8 @@ pub async fn open_store_for_serve(cfg: &Config) -> anyhow::Result<outguard_store
 
 fn run(cli: Cli) -> anyhow::Result<u8> {
     if let Command::CheckConfig { file } = &cli.command {
-        let cfg = Config::load(file)?;
+        // What `serve` checks before it creates anything: values and the files named.
+        let cfg = Config::load_for_serve(file)?;
         for w in cfg.warnings() {
             eprintln!("warning: {w}");
         }
@@ -269,7 +270,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         let api = remote::Remote::new(&server, cli.token.as_deref())?;
         return runtime()?.block_on(via_api::run(cli.command, &api, cli.json));
     }
-    let cfg = load_config(cli.config.as_ref(), cli.data_dir.as_ref())?;
+    let for_serve = matches!(cli.command, Command::Serve { .. });
+    let cfg = load_config(cli.config.as_ref(), cli.data_dir.as_ref(), for_serve)?;
     let json = cli.json;
     let learn_into_store = matches!(
         &cli.command,

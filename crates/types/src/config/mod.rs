@@ -1,6 +1,9 @@
 //! The configuration file (`outguard.toml`, SPEC §6, every key documented in
 //! `outguard.example.toml`). Parsed with `deny_unknown_fields` so a misspelt key is refused with
 //! its name and line; human values ("10m", "35MB") parse into types here, before anything binds.
+//! Every problem of a file is reported at once, each with its key and line (`problems`): type
+//! errors, unknown keys, ranges (`checks`), and for `check-config` and `serve` the files the
+//! config names (`files`).
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -10,14 +13,19 @@ use serde::{Deserialize, Serialize};
 
 use crate::policy::PolicySettings;
 
+mod checks;
+mod files;
+mod problems;
 mod trust;
 mod values;
 
+pub use problems::Problem;
+use problems::Problems;
 pub use trust::{FblConfig, SrsConfig, WebhookConfig, WebhooksConfig};
-use values::{describe_toml_error, human_duration, human_durations, human_size, with_line};
+use values::{describe_toml_error, human_duration, human_durations, human_size, port, socket_addr};
 pub use values::{dnsbl_code_range, key_line, parse_duration, parse_size, valid_dns_name};
 
-/// A refused configuration: the key (dotted path) and what is wrong with it.
+/// A refused configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
@@ -25,14 +33,42 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// Not TOML: nothing after the syntax error can be read, so this is the only problem told.
     #[error("{path}: {message}")]
     Parse { path: String, message: String },
-    #[error("{path}: key `{key}`: {message}")]
+    /// Every problem found, in file order, each naming its key.
+    #[error("{path}: {}", list(.problems))]
     Invalid {
         path: String,
-        key: String,
-        message: String,
+        problems: Vec<Problem>,
     },
+}
+
+impl ConfigError {
+    /// The keys refused, in order (empty for a file that could not be read or is not TOML).
+    pub fn keys(&self) -> Vec<&str> {
+        match self {
+            ConfigError::Invalid { problems, .. } => {
+                problems.iter().map(|p| p.key.as_str()).collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// One problem on the error's line; several as a count and one indented line each.
+fn list(problems: &[Problem]) -> String {
+    match problems {
+        [one] => one.to_string(),
+        many => {
+            let mut s = format!("{} problems", many.len());
+            for p in many {
+                s.push_str("\n  ");
+                s.push_str(&p.to_string());
+            }
+            s
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -113,10 +149,15 @@ impl Default for ServerConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ListenersConfig {
+    #[serde(with = "socket_addr")]
     pub submission: Option<SocketAddr>,
+    #[serde(with = "socket_addr")]
     pub submissions: Option<SocketAddr>,
+    #[serde(with = "socket_addr")]
     pub connector: Option<SocketAddr>,
+    #[serde(with = "socket_addr")]
     pub fbl: Option<SocketAddr>,
+    #[serde(with = "socket_addr")]
     pub http: Option<SocketAddr>,
     /// Offer AUTH without TLS to clients on 127.0.0.0/8 and ::1 (tests, local tools).
     pub allow_plaintext_auth_on_loopback: bool,
@@ -175,48 +216,6 @@ impl Default for ListenersConfig {
     }
 }
 
-impl ListenersConfig {
-    /// SPEC §9 "Guessing and hogging": every bound must be a bound (no zero that would lock
-    /// everyone out or let nobody in).
-    fn validate_guards(&self) -> Result<(), (&'static str, String)> {
-        let at_least_one = [
-            (
-                "listeners.max_auth_failures",
-                self.max_auth_failures as usize,
-            ),
-            (
-                "listeners.max_auth_failures_per_account",
-                self.max_auth_failures_per_account as usize,
-            ),
-            (
-                "listeners.max_connections_per_ip",
-                self.max_connections_per_ip,
-            ),
-            ("listeners.http_max_connections", self.http_max_connections),
-            (
-                "listeners.http_max_connections_per_ip",
-                self.http_max_connections_per_ip,
-            ),
-        ];
-        if let Some((key, _)) = at_least_one.iter().find(|(_, v)| *v == 0) {
-            return Err((key, "must be at least 1".into()));
-        }
-        for (key, d) in [
-            ("listeners.auth_failure_window", self.auth_failure_window),
-            ("listeners.auth_lockout", self.auth_lockout),
-            ("listeners.http_header_timeout", self.http_header_timeout),
-        ] {
-            if d.is_zero() {
-                return Err((key, "must be above zero".into()));
-            }
-            if d > Duration::from_secs(7 * 86_400) {
-                return Err((key, "must be at most 7 days".into()));
-            }
-        }
-        Ok(())
-    }
-}
-
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TlsConfig {
@@ -256,6 +255,7 @@ impl Default for LimitsConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct DnsConfig {
     /// `IP:PORT` of the resolver to ask (tests run their own); system resolver when absent.
+    #[serde(with = "socket_addr")]
     pub resolver: Option<SocketAddr>,
     /// How often `serve` looks for the `outguard-verify=<token>` TXT record of every pending
     /// domain (SPEC §9).
@@ -276,6 +276,7 @@ impl Default for DnsConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct DeliveryConfig {
     /// Destination port (25; tests override).
+    #[serde(with = "port")]
     pub port: u16,
     /// Waits between attempts; the last one repeats until `max_age`.
     #[serde(with = "human_durations")]
@@ -419,192 +420,63 @@ pub struct DkimConfig {
 }
 
 impl Config {
-    /// Parse a config file's text. `path` is only used in messages.
+    /// Parse a config file's text: every problem its values show, each with its key and line.
+    /// `path` is only used in messages. Files the config names are not read (`load_for_serve`).
     pub fn parse(text: &str, path: &str) -> Result<Config, ConfigError> {
-        let cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+        Config::parse_with(text, path, false)
+    }
+
+    /// Read and parse a config file (for the management verbs: no file it names is read).
+    pub fn load(path: &std::path::Path) -> Result<Config, ConfigError> {
+        let text = read(path)?;
+        Config::parse_with(&text, &path.display().to_string(), false)
+    }
+
+    /// What `check-config` and `serve` run before anything is created: `load`, and every file
+    /// the config names checked the way `serve` will read it, all problems in one report.
+    pub fn load_for_serve(path: &std::path::Path) -> Result<Config, ConfigError> {
+        let text = read(path)?;
+        Config::parse_with(&text, &path.display().to_string(), true)
+    }
+
+    fn parse_with(text: &str, path: &str, files: bool) -> Result<Config, ConfigError> {
+        let table: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_string(),
             message: describe_toml_error(text, &e),
         })?;
-        cfg.validate(path).map_err(|e| with_line(text, e))?;
-        Ok(cfg)
+        let mut p = Problems::default();
+        let cfg = problems::deserialize_all(table, &mut p);
+        if cfg.is_none() && p.is_empty() {
+            p.add("(file)", "cannot be read as a configuration");
+        }
+        if let Some(cfg) = &cfg {
+            cfg.check_values(&mut p);
+            if files {
+                cfg.check_files(&mut p);
+            }
+        }
+        match cfg {
+            Some(cfg) if p.is_empty() => Ok(cfg),
+            _ => Err(ConfigError::Invalid {
+                path: path.to_string(),
+                problems: p.into_sorted(Some(text)),
+            }),
+        }
     }
 
-    pub fn load(path: &std::path::Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Config::parse(&text, &path.display().to_string())
-    }
-
-    /// Range and consistency checks serde cannot express.
-    pub fn validate(&self, path: &str) -> Result<(), ConfigError> {
-        let bad = |key: &str, message: String| ConfigError::Invalid {
-            path: path.to_string(),
-            key: key.to_string(),
-            message,
-        };
-        let n = self.limits.max_recipients_per_message;
-        if !(1..=1000).contains(&n) {
-            return Err(bad(
-                "limits.max_recipients_per_message",
-                format!("{n} is outside 1–1000"),
-            ));
+    /// The same checks on a configuration in hand (after command-line overrides), files
+    /// included: `serve` runs this first, before it creates anything.
+    pub fn check_for_serve(&self) -> Result<(), ConfigError> {
+        let mut p = Problems::default();
+        self.check_values(&mut p);
+        self.check_files(&mut p);
+        if p.is_empty() {
+            return Ok(());
         }
-        if self.limits.messages_per_minute == 0 {
-            return Err(bad(
-                "limits.messages_per_minute",
-                "must be at least 1".into(),
-            ));
-        }
-        if self.limits.unregistered_domain_messages_per_hour == 0 {
-            return Err(bad(
-                "limits.unregistered_domain_messages_per_hour",
-                "must be at least 1".into(),
-            ));
-        }
-        if self.dns.domain_verify_interval < Duration::from_secs(1) {
-            return Err(bad(
-                "dns.domain_verify_interval",
-                "must be at least 1s".into(),
-            ));
-        }
-        if self.limits.max_message_size < 1024 {
-            return Err(bad(
-                "limits.max_message_size",
-                "must be at least 1KB".into(),
-            ));
-        }
-        if self.delivery.retry_schedule.is_empty() {
-            return Err(bad(
-                "delivery.retry_schedule",
-                "needs at least one duration".into(),
-            ));
-        }
-        if self.delivery.retry_schedule.iter().any(Duration::is_zero) {
-            return Err(bad(
-                "delivery.retry_schedule",
-                "every wait must be above zero".into(),
-            ));
-        }
-        if let Some(w) = self
-            .delivery
-            .retry_schedule
-            .windows(2)
-            .find(|w| w[1] < w[0])
-        {
-            return Err(bad(
-                "delivery.retry_schedule",
-                format!(
-                    "waits must never shrink ({} then {})",
-                    humantime::format_duration(w[0]),
-                    humantime::format_duration(w[1])
-                ),
-            ));
-        }
-        if self.listeners.max_connections == 0 {
-            return Err(bad(
-                "listeners.max_connections",
-                "must be at least 1".into(),
-            ));
-        }
-        self.listeners
-            .validate_guards()
-            .map_err(|(k, m)| bad(k, m))?;
-        for (i, p) in self.pools.iter().enumerate() {
-            if p.source_ips.is_empty() {
-                return Err(bad(
-                    &format!("pools[{i}].source_ips"),
-                    "needs at least one address".into(),
-                ));
-            }
-        }
-        for required in ["regular", "high-risk", "relay"] {
-            if !self.pools.iter().any(|p| p.name == required) {
-                return Err(bad("pools", format!("pool `{required}` is missing")));
-            }
-        }
-        for (i, r) in self.routes.iter().enumerate() {
-            if r.domains.is_empty() {
-                return Err(bad(
-                    &format!("routes[{i}].domains"),
-                    "needs at least one domain".into(),
-                ));
-            }
-            if !r.next_hop.contains(':') {
-                return Err(bad(
-                    &format!("routes[{i}].next_hop"),
-                    format!("`{}` is not host:port", r.next_hop),
-                ));
-            }
-        }
-        if let (Some(s), Some(p)) = (self.spam.suspicious_score, self.spam.spam_score) {
-            if s > p {
-                return Err(bad(
-                    "spam.suspicious_score",
-                    "must not exceed spam.spam_score".into(),
-                ));
-            }
-        }
-        for (key, url) in [("store", &self.store), ("counters", &self.counters)] {
-            if let Some(u) = url {
-                let ok = match key {
-                    "store" => {
-                        u.starts_with("sqlite:")
-                            || u.starts_with("postgres://")
-                            || u.starts_with("postgresql://")
-                    }
-                    _ => u == "memory" || u.starts_with("redis://"),
-                };
-                if !ok {
-                    return Err(bad(key, format!("unsupported URL `{u}`")));
-                }
-            }
-        }
-        self.policy
-            .default
-            .validate()
-            .map_err(|m| bad("policy.default", m))?;
-        self.policy
-            .ceilings
-            .validate()
-            .map_err(|(key, m)| bad(&key, m))?;
-        self.dnsbl.validate().map_err(|(key, m)| bad(&key, m))?;
-        self.webhooks.validate().map_err(|(key, m)| bad(&key, m))?;
-        if let Some(srs) = &self.srs {
-            srs.validate().map_err(|(key, m)| bad(&key, m))?;
-        }
-        self.validate_fbl().map_err(|(key, m)| bad(key, m))?;
-        Ok(())
-    }
-
-    /// The `[fbl]` trust and cap keys (SPEC §9).
-    fn validate_fbl(&self) -> Result<(), (&'static str, String)> {
-        let f = &self.fbl;
-        f.trusted_nets().map_err(|e| {
-            (
-                "fbl.trusted_reporters",
-                format!("`{e}` is not an IP address or CIDR"),
-            )
-        })?;
-        if let Some(d) = f.trusted_dkim_domains.iter().find(|d| {
-            d.is_empty() || !d.contains('.') || d.chars().any(|c| c.is_whitespace() || c == '@')
-        }) {
-            return Err((
-                "fbl.trusted_dkim_domains",
-                format!("`{d}` is not a domain name"),
-            ));
-        }
-        if !(1024..=100 * 1000 * 1000).contains(&f.max_report_size) {
-            return Err((
-                "fbl.max_report_size",
-                "must be between 1KB and 100MB".into(),
-            ));
-        }
-        if f.reports_per_minute_per_ip == 0 {
-            return Err(("fbl.reports_per_minute_per_ip", "must be at least 1".into()));
-        }
-        Ok(())
+        Err(ConfigError::Invalid {
+            path: "configuration".into(),
+            problems: p.into_sorted(None),
+        })
     }
 
     /// Valid but worth saying: `check-config` prints these, `serve` logs them once at start.
@@ -642,71 +514,14 @@ impl Config {
     }
 }
 
-impl DnsblConfig {
-    /// Shortest and longest `interval`.
-    pub const INTERVAL_RANGE: (Duration, Duration) =
-        (Duration::from_secs(1), Duration::from_secs(24 * 3600));
-    /// Largest `clear_checks`.
-    pub const MAX_CLEAR_CHECKS: u32 = 100;
-
-    /// Ranges, zone names, and every code: in 127.0.0.0/8, never both a listing and an error
-    /// code of one zone. Returns the offending key (`dnsbl.zones[i].listed`) and why.
-    pub fn validate(&self) -> Result<(), (String, String)> {
-        let (lo, hi) = Self::INTERVAL_RANGE;
-        if self.interval < lo || self.interval > hi {
-            return Err((
-                "dnsbl.interval".into(),
-                format!(
-                    "`{}` is outside 1s–24h",
-                    humantime::format_duration(self.interval)
-                ),
-            ));
-        }
-        if !(1..=Self::MAX_CLEAR_CHECKS).contains(&self.clear_checks) {
-            return Err((
-                "dnsbl.clear_checks".into(),
-                format!(
-                    "{} is outside 1–{}",
-                    self.clear_checks,
-                    Self::MAX_CLEAR_CHECKS
-                ),
-            ));
-        }
-        let mut names: Vec<String> = Vec::new();
-        for (i, z) in self.zones.iter().enumerate() {
-            let key = |k: &str| format!("dnsbl.zones[{i}].{k}");
-            if !valid_dns_name(&z.name) {
-                return Err((key("name"), format!("`{}` is not a valid DNS name", z.name)));
-            }
-            let name = z.name.trim_end_matches('.').to_ascii_lowercase();
-            if names.contains(&name) {
-                return Err((key("name"), format!("zone `{name}` is configured twice")));
-            }
-            let ranges = |k: &str, list: &[String]| {
-                list.iter()
-                    .map(|c| {
-                        dnsbl_code_range(c).map_err(|m| (key(k), format!("zone `{name}`: {m}")))
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-            };
-            let listed = ranges("listed", &z.listed)?;
-            let errors = ranges("errors", &z.errors)?;
-            for (i, (a, b)) in errors.iter().enumerate() {
-                if let Some(j) = listed.iter().position(|(c, d)| a <= d && c <= b) {
-                    return Err((
-                        key("errors"),
-                        format!(
-                            "zone `{name}`: error code `{}` is also a listing code (`{}`)",
-                            z.errors[i], z.listed[j]
-                        ),
-                    ));
-                }
-            }
-            names.push(name);
-        }
-        Ok(())
-    }
+fn read(path: &std::path::Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
+#[cfg(test)]
+mod problem_tests;
 #[cfg(test)]
 mod tests;

@@ -5,8 +5,6 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::ConfigError;
-
 /// Where `key` (`a.b`, `a[i].b`, `a.b[i].c`) is set in `text`: the line of its `key =` in the
 /// right table (the `i`-th `[[…]]` of an array of tables), else the table's header line. `None`
 /// when the key is not written in that form (an inline table, a default).
@@ -43,18 +41,14 @@ pub fn key_line(text: &str, key: &str) -> Option<usize> {
     header_line
 }
 
-/// An `Invalid` error with the line of its key in `text`, when it can be found.
-pub(super) fn with_line(text: &str, e: ConfigError) -> ConfigError {
-    match e {
-        ConfigError::Invalid { path, key, message } => {
-            let message = match key_line(text, &key) {
-                Some(n) => format!("line {n}: {message}"),
-                None => message,
-            };
-            ConfigError::Invalid { path, key, message }
-        }
-        other => other,
-    }
+/// The line of `key` in `text`, or of its table's header when the key names a whole table, an
+/// element of an array of tables (`srs`, `pools[1]`: a required key is missing there) or the
+/// array itself (`pools`: its first element).
+pub(super) fn key_or_table_line(text: &str, key: &str) -> Option<usize> {
+    // A leaf no trimmed line can start with: only the header of `key`'s own table matches.
+    key_line(text, key)
+        .or_else(|| key_line(text, &format!("{key}. ")))
+        .or_else(|| key_line(text, &format!("{key}[0]. ")))
 }
 
 /// One DNSBL answer code or range as written in `[[dnsbl.zones]]` (`"127.0.0.2"`,
@@ -133,9 +127,32 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("`{s}` is too large"))
 }
 
+/// Parse a human duration ("30s", "5m", "1h 30m", "2days").
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s.trim())
-        .map_err(|e| format!("`{s}` is not a duration like 10m: {e}"))
+        .map_err(|_| format!("{s:?} is not a duration (e.g. \"30s\", \"5m\")"))
+}
+
+/// A duration key: a string with a unit. A bare number is refused with the fix, since "30"
+/// could mean seconds or minutes.
+struct DurationVisitor;
+
+impl serde::de::Visitor<'_> for DurationVisitor {
+    type Value = Duration;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a duration like \"30s\" or \"5m\"")
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Duration, E> {
+        parse_duration(v).map_err(E::custom)
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Duration, E> {
+        Err(E::custom(format!(
+            "{v} is not a duration: give a unit, e.g. \"{v}s\" or \"{v}m\""
+        )))
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Duration, E> {
+        self.visit_i64(i64::try_from(v).unwrap_or(i64::MAX))
+    }
 }
 
 pub(super) mod human_duration {
@@ -144,8 +161,7 @@ pub(super) mod human_duration {
         s.serialize_str(&humantime::format_duration(*d).to_string())
     }
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let s = String::deserialize(d)?;
-        parse_duration(&s).map_err(serde::de::Error::custom)
+        d.deserialize_any(DurationVisitor)
     }
 }
 
@@ -161,9 +177,60 @@ pub(super) mod human_durations {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Duration>, D::Error> {
         let v = Vec::<String>::deserialize(d)?;
         v.iter()
-            .map(|s| parse_duration(s).map_err(serde::de::Error::custom))
+            .enumerate()
+            .map(|(i, s)| {
+                parse_duration(s).map_err(|m| serde::de::Error::custom(format!("entry {i}: {m}")))
+            })
             .collect()
     }
+}
+
+/// A TCP port a connection goes to: 1–65535 (TOML integers are i64, so a larger number reaches
+/// here and is refused with the range rather than serde's "expected u16").
+pub(super) mod port {
+    use super::*;
+    pub fn serialize<S: serde::Serializer>(p: &u16, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u16(*p)
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
+        let n = i64::deserialize(d)?;
+        u16::try_from(n)
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| serde::de::Error::custom(format!("{n} is out of range 1–65535")))
+    }
+}
+
+/// `"IP:PORT"` (listeners, the resolver). A port past 65535 is named as such, not as "invalid
+/// socket address syntax"; port 0 on a listener means any free port (tests).
+pub(super) mod socket_addr {
+    use super::*;
+    use std::net::SocketAddr;
+    pub fn serialize<S: serde::Serializer>(
+        a: &Option<SocketAddr>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        a.serialize(s)
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_socket_addr(&s)
+            .map(Some)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+pub(super) fn parse_socket_addr(s: &str) -> Result<std::net::SocketAddr, String> {
+    if let Ok(a) = s.trim().parse() {
+        return Ok(a);
+    }
+    let port = s
+        .rsplit_once(':')
+        .and_then(|(_, p)| p.trim().parse::<u64>().ok());
+    Err(match port {
+        Some(p) if p > 65535 => format!("{s:?}: port {p} is out of range 0–65535"),
+        _ => format!("{s:?} is not an address like \"127.0.0.1:2587\" or \"[::1]:2587\""),
+    })
 }
 
 pub(super) mod human_size {
