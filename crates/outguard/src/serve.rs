@@ -3,6 +3,7 @@
 //! SIGINT/SIGTERM, then drains (SPEC §6, STYLE rule 5).
 
 use anyhow::Context as _;
+use outguard_relay::server::tasks::Tasks;
 use outguard_relay::server::{Relay, fd_limit, shutdown};
 use outguard_store::Store;
 use outguard_types::config::Config;
@@ -38,10 +39,14 @@ pub async fn serve(cfg: Config, policy: bool) -> anyhow::Result<()> {
     {
         relay.hold_queued(&subject).await;
     }
-    tokio::spawn(outguard_relay::enforce::cache_refresh_loop(
-        relay.clone(),
-        std::time::Duration::from_millis(500),
-    ));
+    let tasks = Tasks::new();
+    tasks.spawn(
+        "policy cache refresh",
+        outguard_relay::enforce::cache_refresh_loop(
+            relay.clone(),
+            std::time::Duration::from_millis(500),
+        ),
+    );
     let mut dnsbl = outguard_relay::dnsbl::Monitor::new(&relay.cfg)
         .map_err(outguard_relay::dnsbl::startup_error)?;
     dnsbl
@@ -53,20 +58,33 @@ pub async fn serve(cfg: Config, policy: bool) -> anyhow::Result<()> {
     let http = outguard_admin::http::bind(&relay).await?;
     first_start_token(&store).await?;
     for b in bound {
-        tokio::spawn(outguard_relay::smtp::listener::serve(relay.clone(), b));
+        tasks.spawn(
+            "smtp listener",
+            outguard_relay::smtp::listener::serve(relay.clone(), b),
+        );
     }
     if let Some(h) = http {
-        tokio::spawn(outguard_admin::http::serve(relay.clone(), h));
+        tasks.spawn(
+            "http listener",
+            outguard_admin::http::serve(relay.clone(), h),
+        );
     }
-    tokio::spawn(dnsbl.run(relay.clone()));
-    tokio::spawn(outguard_relay::fbl::bounces::watch(relay.clone()));
-    tokio::spawn(outguard_admin::ops::verify::run(relay.clone()));
+    tasks.spawn("dnsbl monitor", dnsbl.run(relay.clone()));
+    tasks.spawn(
+        "bounce watcher",
+        outguard_relay::fbl::bounces::watch(relay.clone()),
+    );
+    tasks.spawn(
+        "domain verification",
+        outguard_admin::ops::verify::run(relay.clone()),
+    );
     println!("outguard ready (node {})", relay.node);
     shutdown::wait_for_signal().await;
     tracing::info!("shutting down: draining sessions");
     shutdown.drain();
     shutdown.wait_idle(relay.cfg.server.shutdown_grace).await;
     shutdown.stop();
+    tasks.join(std::time::Duration::from_secs(5)).await;
     relay.queue.stop().await;
     background.counters_saved().await;
     drop(relay);

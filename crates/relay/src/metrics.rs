@@ -177,9 +177,24 @@ fn render_restricted(out: &mut String, current: &[Restriction], now: i64) {
     }
 }
 
-fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+/// The `# HELP` and `# TYPE` lines of a metric family.
+pub(crate) fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// One sample line, its label values escaped.
+pub(crate) fn sample(
+    out: &mut String,
+    name: &str,
+    labels: &[(&str, &str)],
+    value: impl std::fmt::Display,
+) {
+    let labels: Vec<String> = labels
+        .iter()
+        .map(|(k, v)| format!("{k}=\"{}\"", esc(v)))
+        .collect();
+    let _ = writeln!(out, "{name}{{{}}} {value}", labels.join(","));
 }
 
 /// Escapes a label value (backslash, quote, newline).

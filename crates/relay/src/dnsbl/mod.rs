@@ -11,7 +11,6 @@ pub mod track;
 pub mod zones;
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -153,21 +152,24 @@ pub async fn history(
     Ok(relay.store.dnsbl_history(ip, limit).await?)
 }
 
-/// Prometheus families for `/metrics` (SPEC §5 "DNSBL status per IP"): `outguard_dnsbl_listed`
-/// per IP and zone (1 listed, 0 otherwise) from [`status`]. The metrics handler appends it.
+/// `outguard_dnsbl_listed`: 1 when the zone lists the pool IP (latest check), written with the
+/// one exposition writer of `crate::metrics`.
 pub fn metrics_text(status: &[IpStatus]) -> String {
-    let mut out = String::from(
-        "# HELP outguard_dnsbl_listed 1 when the zone lists the pool IP (latest check).\n\
-         # TYPE outguard_dnsbl_listed gauge\n",
+    let mut out = String::new();
+    crate::metrics::family(
+        &mut out,
+        "outguard_dnsbl_listed",
+        "gauge",
+        "1 when the zone lists the pool IP (latest check).",
     );
     for s in status {
         for z in &s.zones {
             let listed = u8::from(z.status == "listed");
-            let zone = z.zone.replace(['\\', '"', '\n'], "_");
-            let _ = writeln!(
-                out,
-                "outguard_dnsbl_listed{{ip=\"{}\",zone=\"{zone}\"}} {listed}",
-                s.ip
+            crate::metrics::sample(
+                &mut out,
+                "outguard_dnsbl_listed",
+                &[("ip", s.ip.as_str()), ("zone", z.zone.as_str())],
+                listed,
             );
         }
     }
@@ -217,9 +219,15 @@ mod tests {
             pools: vec!["regular".into()],
             healthy: false,
             listed: true,
-            zones: vec![z("bl.test", "listed"), z("zen.test", "error")],
+            zones: vec![
+                z("bl.test", "listed"),
+                z("zen.test", "error"),
+                z("odd\"zone\\", "listed"),
+            ],
         };
         let text = metrics_text(&[st]);
+        // Escaped as every other label value (it replaced them with `_` before).
+        assert!(text.contains("zone=\"odd\\\"zone\\\\\"} 1\n"), "{text}");
         assert!(
             text.contains("outguard_dnsbl_listed{ip=\"127.0.0.2\",zone=\"bl.test\"} 1\n"),
             "{text}"

@@ -7,6 +7,7 @@ pub mod conn_limit;
 pub mod fd_limit;
 mod seams;
 pub mod sender_dns;
+pub mod tasks;
 
 use std::sync::Arc;
 

@@ -12,6 +12,7 @@ use outguard_proto::{ListenerKind, Reply};
 use tokio::io::AsyncWriteExt as _;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
+use tracing::Instrument as _;
 
 use super::conn::Conn;
 use super::identity::Identity;
@@ -91,17 +92,20 @@ pub async fn serve(relay: Arc<Relay>, bound: Bound) {
         };
         let relay = relay.clone();
         let guard = relay.shutdown.in_flight();
-        tokio::spawn(async move {
-            let span = tracing::info_span!("smtp", listener = kind.as_str(), %peer);
-            let _e = span.enter();
-            drop(_e);
-            if let Err(e) = session(relay, tcp, peer, kind).await {
-                tracing::debug!(%peer, error = %e, "session ended with an I/O error");
+        // The session's span is in effect across every await of the session (an entered guard
+        // would not survive the first await), so each log line carries listener and peer.
+        let span = tracing::info_span!("smtp", listener = kind.as_str(), %peer);
+        tokio::spawn(
+            async move {
+                if let Err(e) = session(relay, tcp, peer, kind).await {
+                    tracing::debug!(error = %e, "session ended with an I/O error");
+                }
+                drop(ip_permit);
+                drop(permit);
+                drop(guard);
             }
-            drop(ip_permit);
-            drop(permit);
-            drop(guard);
-        });
+            .instrument(span),
+        );
     }
 }
 
