@@ -204,7 +204,7 @@ async fn complaints_are_attributed_counted_and_restrict() {
 async fn fbl_import_reads_mbox_dumps() {
     let sc = scene(FBL).await;
     sc.provision().await;
-    let fx = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/arf");
+    let fx = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../relay/tests/fixtures/arf");
     let mut mbox = Vec::new();
     for f in ["yahoo-abuse-full.eml", "malformed-plain-forward.eml"] {
         mbox.extend_from_slice(b"From feedback@arf.example Mon Nov 23 12:00:00 2026\n");
