@@ -250,6 +250,10 @@ impl ops::queue::Queue for RelayQueue<'_> {
         .await
         .map_err(|e| OpsError::Internal(e.to_string()))
     }
+
+    async fn restrictions_changed(&self) {
+        outguard_relay::enforce::refresh_restrictions_now(self.0).await;
+    }
 }
 
 /// Applies `action` to one message (`ops::queue::act`; shared with the UI's forms).

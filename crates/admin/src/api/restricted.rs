@@ -121,7 +121,10 @@ pub async fn lift_address(
         now_ms(),
     )
     .await?;
-    outguard_relay::enforce::refresh_restrictions_now(&s.relay).await;
+    if !req.release_held {
+        // Releasing refreshed already (`RelayQueue::restrictions_changed`).
+        outguard_relay::enforce::refresh_restrictions_now(&s.relay).await;
+    }
     Ok(LiftResult {
         lifted: done.lifted,
         released: done.released,

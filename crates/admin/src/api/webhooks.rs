@@ -213,6 +213,7 @@ mod api_tests {
     use serde_json::Value;
 
     use crate::api::tests::{call, fixture};
+    use crate::ops::webhooks::MIN_SECRET;
 
     const HOOK: &str = "http://127.0.0.1:9/hook";
 

@@ -54,6 +54,11 @@ pub trait Queue {
         &self,
         subject: &Subject,
     ) -> impl Future<Output = Result<Vec<String>, OpsError>> + Send;
+    /// A lift is stored: make it hold here before its mail is released (a running relay would
+    /// hold a restricted account's mail again).
+    fn restrictions_changed(&self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
 }
 
 /// The answer for a message that is not queued (or not the actor's).
@@ -97,6 +102,7 @@ pub async fn release_held(
     queue: &impl Queue,
     subject: &Subject,
 ) -> Result<Vec<String>, OpsError> {
+    queue.restrictions_changed().await;
     let mut released = Vec::new();
     for id in queue.held_of(subject).await? {
         queue.apply(&id, Action::Release).await?;
