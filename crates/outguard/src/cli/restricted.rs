@@ -336,7 +336,8 @@ mod tests {
         let e = lift_as_operator(&cfg, &store, &args("bulk@acme.example", false), NOW + 3)
             .await
             .unwrap_err();
-        assert!(e.to_string().contains("not found"), "{e}");
+        // The API's wording (one code path: ops::restricted).
+        assert!(e.to_string().contains("no active restriction"), "{e}");
         store
             .insert_restriction(&restriction("bulk@acme.example", NOW + 4))
             .await
