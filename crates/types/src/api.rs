@@ -1,19 +1,20 @@
-//! Admin API request bodies (SPEC §6): what `POST`/`PUT` handlers deserialize. They live here,
-//! not beside the handlers, so the `api_json` fuzz target can reach them; the OpenAPI schema
-//! derive is behind the `openapi` feature (the binary turns it on). `Policy` and
+//! Admin API request bodies (SPEC §6): what `POST`/`PUT` handlers deserialize and what the CLI's
+//! API client (`--server`) serializes, one type for both ends. They live here, not beside the
+//! handlers, so the `api_json` fuzz target can reach them; the OpenAPI schema derive is behind
+//! the `openapi` feature (the binary turns it on). `Policy` and
 //! `PolicySettings` bodies are in [`crate::policy`].
 
 use ipnet::IpNet;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewTenant {
     pub name: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewDomain {
@@ -22,7 +23,7 @@ pub struct NewDomain {
     pub domain: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewAccount {
@@ -32,7 +33,7 @@ pub struct NewAccount {
     pub password: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SendAs {
@@ -40,7 +41,7 @@ pub struct SendAs {
     pub target: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewConnector {
@@ -56,7 +57,7 @@ pub struct NewConnector {
     pub forwarding: bool,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
@@ -66,7 +67,7 @@ pub struct NewToken {
 }
 
 /// A lift request.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LiftRequest {
@@ -79,7 +80,7 @@ pub struct LiftRequest {
 }
 
 /// A webhook subscription (`POST /api/v1/webhooks`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewWebhook {

@@ -1,4 +1,4 @@
-//! `/api/v1/accounts`, keyed by address: SMTP AUTH users. A password hash never appears; a
+//! `/api/v1/accounts`, keyed by address: SMTP AUTH users (the rules: `ops::accounts`). A password hash never appears; a
 //! created account without a given password gets a generated one, returned once.
 
 use axum::Json;
@@ -12,8 +12,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::Caller;
-use super::error::{ApiError, ApiJson, ApiResult, ErrorBody};
+use super::error::{ApiJson, ApiResult, ErrorBody};
 use super::{AppState, TenantQuery};
+use crate::ops;
 use outguard_types::time::now_ms;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -79,20 +80,15 @@ async fn create(
     ApiJson(body): ApiJson<NewAccount>,
 ) -> ApiResult<(StatusCode, Json<CreatedAccount>)> {
     let tenant = caller.target_tenant(body.tenant.as_deref())?;
-    caller.require_write()?;
-    let generated = body
-        .password
-        .is_none()
-        .then(outguard_store::generate_password);
-    let pw = body.password.as_deref().or(generated.as_deref());
-    let a = s
-        .relay
-        .store
-        .add_account(&tenant, &body.address, pw, now_ms())
-        .await?;
-    caller
-        .audit(&s, "account.add", &a.address, &format!("tenant {tenant}"))
-        .await?;
+    let (a, generated) = ops::accounts::add(
+        &s.relay.store,
+        &caller.ops_actor(),
+        &tenant,
+        &body.address,
+        body.password.as_deref(),
+        now_ms(),
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedAccount {
@@ -102,13 +98,6 @@ async fn create(
     ))
 }
 
-async fn visible(s: &AppState, caller: &Caller, address: &str) -> ApiResult<Account> {
-    match s.relay.store.account(address).await? {
-        Some(a) if caller.sees(Some(&a.tenant)) => Ok(a),
-        _ => Err(ApiError::not_found(format!("account {address} not found"))),
-    }
-}
-
 #[utoipa::path(get, path = "/api/v1/accounts/{address}", tag = "accounts", params(("address" = String, Path)),
     responses((status = 200, body = AccountView), (status = 404, body = ErrorBody)))]
 async fn get_one(
@@ -116,7 +105,8 @@ async fn get_one(
     caller: Caller,
     Path(address): Path<String>,
 ) -> ApiResult<Json<AccountView>> {
-    Ok(Json(visible(&s, &caller, &address).await?.into()))
+    let a = ops::accounts::find(&s.relay.store, &caller.ops_actor(), &address).await?;
+    Ok(Json(a.into()))
 }
 
 #[utoipa::path(delete, path = "/api/v1/accounts/{address}", tag = "accounts", params(("address" = String, Path)),
@@ -126,10 +116,7 @@ async fn remove(
     caller: Caller,
     Path(address): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let a = visible(&s, &caller, &address).await?;
-    caller.require_write()?;
-    s.relay.store.remove_account(&a.address).await?;
-    caller.audit(&s, "account.remove", &a.address, "").await?;
+    ops::accounts::remove(&s.relay.store, &caller.ops_actor(), &address).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -140,13 +127,8 @@ async fn reset_password(
     caller: Caller,
     Path(address): Path<String>,
 ) -> ApiResult<Json<NewPassword>> {
-    let a = visible(&s, &caller, &address).await?;
-    caller.require_write()?;
-    let password = outguard_store::generate_password();
-    s.relay.store.set_password(&a.address, &password).await?;
-    caller
-        .audit(&s, "account.password", &a.address, "reset")
-        .await?;
+    let password =
+        ops::accounts::reset_password(&s.relay.store, &caller.ops_actor(), &address).await?;
     Ok(Json(NewPassword { password }))
 }
 
@@ -158,12 +140,7 @@ async fn send_as_add(
     Path(address): Path<String>,
     ApiJson(body): ApiJson<SendAs>,
 ) -> ApiResult<StatusCode> {
-    let a = visible(&s, &caller, &address).await?;
-    caller.require_write()?;
-    s.relay.store.send_as_add(&a.address, &body.target).await?;
-    caller
-        .audit(&s, "account.send_as.add", &a.address, &body.target)
-        .await?;
+    ops::accounts::send_as_add(&s.relay.store, &caller.ops_actor(), &address, &body.target).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -175,11 +152,6 @@ async fn send_as_remove(
     caller: Caller,
     Path((address, target)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let a = visible(&s, &caller, &address).await?;
-    caller.require_write()?;
-    s.relay.store.send_as_remove(&a.address, &target).await?;
-    caller
-        .audit(&s, "account.send_as.remove", &a.address, &target)
-        .await?;
+    ops::accounts::send_as_remove(&s.relay.store, &caller.ops_actor(), &address, &target).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -72,16 +72,9 @@ pub async fn visible(
         .collect())
 }
 
-/// Acknowledges one alert after the scope and role checks; audited (shared with the UI).
+/// Acknowledges one alert (`ops::alerts::ack`; shared with the UI).
 pub async fn acknowledge(s: &AppState, caller: &Caller, id: &str) -> ApiResult<()> {
-    let missing = || ApiError::not_found(format!("alert {id} not found"));
-    let a = s.relay.store.alert(id).await?.ok_or_else(missing)?;
-    if !caller.sees(a.alert.tenant.as_deref()) {
-        return Err(missing());
-    }
-    caller.require_write()?;
-    s.relay.store.ack_alert(id).await?;
-    caller.audit(s, "alert.ack", id, "").await
+    Ok(crate::ops::alerts::ack(&s.relay.store, &caller.ops_actor(), id).await?)
 }
 
 #[utoipa::path(get, path = "/api/v1/alerts", tag = "alerts", params(AlertsQuery),

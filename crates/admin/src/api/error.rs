@@ -106,6 +106,7 @@ impl From<crate::ops::OpsError> for ApiError {
             OpsError::Unavailable(m) => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m)
             }
+            OpsError::Internal(m) => ApiError::internal(m),
             OpsError::Store(e) => e.into(),
         }
     }

@@ -2,7 +2,7 @@
 //! the tenant's default settings; other names are custom policies (scope + priority +
 //! settings). A PUT body is the settings object with the SPEC §8 keys; an unknown key is 422
 //! naming it, an out-of-range value 422 naming the key. Writes need a tenant admin of that
-//! tenant or an operator, and are audited.
+//! tenant or an operator, and are audited (`ops::policies`).
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -17,37 +17,8 @@ use utoipa_axum::routes;
 use super::auth::Caller;
 use super::error::{ApiError, ApiJson, ApiResult, ErrorBody};
 use super::{AppState, TenantQuery};
-use crate::ops::policies::{PolicyRefusal, authorize};
-
-impl From<PolicyRefusal> for ApiError {
-    fn from(e: PolicyRefusal) -> ApiError {
-        match e {
-            PolicyRefusal::Forbidden(m) => ApiError::forbidden(m),
-            PolicyRefusal::Invalid(m) => ApiError::invalid(m),
-            PolicyRefusal::Store(e) => e.into(),
-        }
-    }
-}
-
-/// `next` as the caller may store it over `current` (SPEC §9, `ops::policies`).
-async fn authorized(
-    s: &AppState,
-    caller: &Caller,
-    tenant: &str,
-    current: &PolicySettings,
-    next: PolicySettings,
-) -> ApiResult<PolicySettings> {
-    let ceilings = &s.relay.cfg.policy.ceilings;
-    Ok(authorize(
-        &s.relay.store,
-        ceilings,
-        caller.token.role,
-        tenant,
-        current,
-        next,
-    )
-    .await?)
-}
+use crate::ops;
+use crate::ops::policies::Stored;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -99,12 +70,12 @@ fn default_view(settings: PolicySettings) -> PolicyView {
     }
 }
 
-/// 404 unless the tenant exists and the caller sees it.
-async fn visible_tenant(s: &AppState, caller: &Caller, tenant: &str) -> ApiResult<()> {
-    caller.check_visible(Some(tenant), &format!("tenant {tenant}"))?;
-    match s.relay.store.tenant(tenant).await? {
-        Some(_) => Ok(()),
-        None => Err(ApiError::not_found(format!("tenant {tenant} not found"))),
+impl From<Stored> for PolicyView {
+    fn from(p: Stored) -> Self {
+        match p {
+            Stored::Default(settings) => default_view(settings),
+            Stored::Custom(p) => p.into(),
+        }
     }
 }
 
@@ -114,8 +85,8 @@ pub async fn tenant_policies(
     caller: &Caller,
     tenant: &str,
 ) -> ApiResult<Vec<PolicyView>> {
-    visible_tenant(s, caller, tenant).await?;
     let store = &s.relay.store;
+    ops::tenants::find(store, &caller.ops_actor(), tenant).await?;
     let mut out = vec![default_view(store.tenant_default(tenant).await?)];
     out.extend(
         store
@@ -127,7 +98,7 @@ pub async fn tenant_policies(
     Ok(out)
 }
 
-/// Replaces the settings of `name` (`default`: the tenant default); audited.
+/// Replaces the settings of `name` (`default`: the tenant default); shared with the UI.
 pub async fn put_settings(
     s: &AppState,
     caller: &Caller,
@@ -135,29 +106,18 @@ pub async fn put_settings(
     name: &str,
     settings: PolicySettings,
 ) -> ApiResult<PolicyView> {
-    visible_tenant(s, caller, tenant).await?;
-    caller.require_write()?;
-    let store = &s.relay.store;
-    let view = if name == DEFAULT_POLICY {
-        let current = store.tenant_default(tenant).await?;
-        let settings = authorized(s, caller, tenant, &current, settings).await?;
-        store.set_tenant_default(tenant, &settings).await?;
-        default_view(settings)
-    } else {
-        let Some(mut p) = store.policy(tenant, name).await? else {
-            return Err(ApiError::not_found(format!(
-                "policy {name} of tenant {tenant} not found (create it with POST /api/v1/policies/{tenant})"
-            )));
-        };
-        p.settings = authorized(s, caller, tenant, &p.settings, settings).await?;
-        store.put_policy(tenant, &p).await?;
-        p.into()
-    };
-    let detail = serde_json::to_string(&view.settings).unwrap_or_default();
-    caller
-        .audit(s, "policy.set", &format!("{tenant}/{name}"), &detail)
-        .await?;
-    Ok(view)
+    let ceilings = &s.relay.cfg.policy.ceilings;
+    let actor = caller.ops_actor();
+    let stored = ops::policies::set(
+        &s.relay.store,
+        ceilings,
+        &actor,
+        tenant,
+        Some(name),
+        settings,
+    )
+    .await?;
+    Ok(stored.into())
 }
 
 #[utoipa::path(get, path = "/api/v1/policies", tag = "policies", params(TenantQuery),
@@ -179,34 +139,11 @@ async fn create(
     State(s): State<AppState>,
     caller: Caller,
     Path(tenant): Path<String>,
-    ApiJson(mut p): ApiJson<Policy>,
+    ApiJson(p): ApiJson<Policy>,
 ) -> ApiResult<(StatusCode, Json<PolicyView>)> {
-    visible_tenant(&s, &caller, &tenant).await?;
-    caller.require_write()?;
-    if p.name == DEFAULT_POLICY {
-        return Err(ApiError::invalid(
-            "name: `default` is the tenant default; PUT /api/v1/policies/{tenant}/default",
-        ));
-    }
-    if p.scope.senders.is_empty() && p.scope.domains.is_empty() {
-        return Err(ApiError::invalid(
-            "scope: a policy needs at least one sender or domain",
-        ));
-    }
-    p.settings = authorized(&s, &caller, &tenant, &PolicySettings::default(), p.settings).await?;
-    let store = &s.relay.store;
-    if store.policy(&tenant, &p.name).await?.is_some() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "conflict",
-            format!("policy {} of tenant {tenant} already exists", p.name),
-        ));
-    }
-    store.put_policy(&tenant, &p).await?;
-    let detail = serde_json::to_string(&p).unwrap_or_default();
-    caller
-        .audit(&s, "policy.add", &format!("{tenant}/{}", p.name), &detail)
-        .await?;
+    let ceilings = &s.relay.cfg.policy.ceilings;
+    let actor = caller.ops_actor();
+    let p = ops::policies::add(&s.relay.store, ceilings, &actor, &tenant, p).await?;
     Ok((StatusCode::CREATED, Json(p.into())))
 }
 
@@ -254,11 +191,6 @@ async fn remove(
     caller: Caller,
     Path((tenant, name)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    visible_tenant(&s, &caller, &tenant).await?;
-    caller.require_write()?;
-    s.relay.store.remove_policy(&tenant, &name).await?;
-    caller
-        .audit(&s, "policy.remove", &format!("{tenant}/{name}"), "")
-        .await?;
+    ops::policies::remove(&s.relay.store, &caller.ops_actor(), &tenant, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -16,6 +16,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult, ErrorBody};
+use crate::ops::{self, OpsError};
 use outguard_delivery::queue::QueueItem;
 
 /// The largest text part a preview returns (bytes of UTF-8; cut on a character boundary).
@@ -195,47 +196,70 @@ async fn preview(
     Ok(Json(preview_of(&s, &caller, &id).await?))
 }
 
-/// The queue actions, shared with the UI's forms.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    Release,
-    Hold,
-    Retry,
-    Delete,
+pub use crate::ops::queue::Action;
+
+/// The running server's queue as the management layer reaches it (`ops::queue::Queue`): a
+/// message is queued here when the queue lists it; its tenant is read from the spooled envelope.
+pub struct RelayQueue<'a>(pub &'a outguard_relay::server::Relay);
+
+impl ops::queue::Queue for RelayQueue<'_> {
+    async fn tenant_of(&self, id: &str) -> Result<Option<String>, OpsError> {
+        if !self.0.queue.list().iter().any(|i| i.id == id) {
+            return Err(ops::queue::not_queued(id));
+        }
+        let spool = self.0.spool.clone();
+        let owned = id.to_string();
+        let env = tokio::task::spawn_blocking(move || spool.read_envelope(&owned))
+            .await
+            .map_err(|e| OpsError::Internal(e.to_string()))?
+            .map_err(|_| ops::queue::not_queued(id))?;
+        Ok(env.tenant)
+    }
+
+    async fn apply(&self, id: &str, action: Action) -> Result<(), OpsError> {
+        let q = &self.0.queue;
+        match action {
+            Action::Release => q.release(id).await?,
+            Action::Hold => q.hold(id).await?,
+            Action::Retry => q.retry_now(id).await?,
+            Action::Delete => q.delete(id).await?,
+        }
+        Ok(())
+    }
+
+    async fn held_of(&self, subject: &outguard_policy::Subject) -> Result<Vec<String>, OpsError> {
+        let held: Vec<String> = self
+            .0
+            .queue
+            .list()
+            .into_iter()
+            .filter(|i| i.state == MessageState::Held)
+            .map(|i| i.id)
+            .collect();
+        let spool = self.0.spool.clone();
+        let subject = subject.clone();
+        tokio::task::spawn_blocking(move || {
+            held.into_iter()
+                .filter(|id| {
+                    spool
+                        .read_envelope(id)
+                        .is_ok_and(|env| outguard_relay::enforce::lift::belongs_to(&env, &subject))
+                })
+                .collect()
+        })
+        .await
+        .map_err(|e| OpsError::Internal(e.to_string()))
+    }
+
+    async fn restrictions_changed(&self) {
+        outguard_relay::enforce::refresh_restrictions_now(self.0).await;
+    }
 }
 
-impl Action {
-    pub fn parse(s: &str) -> Option<Action> {
-        match s {
-            "release" => Some(Action::Release),
-            "hold" => Some(Action::Hold),
-            "retry" => Some(Action::Retry),
-            "delete" => Some(Action::Delete),
-            _ => None,
-        }
-    }
-    fn name(self) -> &'static str {
-        match self {
-            Action::Release => "queue.release",
-            Action::Hold => "queue.hold",
-            Action::Retry => "queue.retry",
-            Action::Delete => "queue.delete",
-        }
-    }
-}
-
-/// Applies `action` to one message after the scope and role checks, and audits it.
+/// Applies `action` to one message (`ops::queue::act`; shared with the UI's forms).
 pub async fn act(s: &AppState, caller: &Caller, id: &str, action: Action) -> ApiResult<()> {
-    visible_one(s, caller, id).await?;
-    caller.require_write()?;
-    let q = &s.relay.queue;
-    match action {
-        Action::Release => q.release(id).await?,
-        Action::Hold => q.hold(id).await?,
-        Action::Retry => q.retry_now(id).await?,
-        Action::Delete => q.delete(id).await?,
-    }
-    caller.audit(s, action.name(), id, "").await
+    let q = RelayQueue(&s.relay);
+    Ok(ops::queue::act(&s.relay.store, &caller.ops_actor(), &q, id, action).await?)
 }
 
 #[utoipa::path(delete, path = "/api/v1/queue/{id}", tag = "queue", params(("id" = String, Path)),

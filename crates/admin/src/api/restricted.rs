@@ -6,11 +6,8 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
-use outguard_policy::restriction::LiftRefused;
 use outguard_store::StoredRestriction;
 pub use outguard_types::api::LiftRequest;
-use outguard_types::model::MessageState;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -19,7 +16,9 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::auth::Caller;
 use super::error::{ApiError, ApiJson, ApiResult, ErrorBody};
-use outguard_relay::enforce::lift::{LiftError, Lifter, belongs_to, lift_all, parse_subject};
+use super::queue::RelayQueue;
+use crate::ops;
+use outguard_relay::enforce::lift::parse_subject;
 use outguard_types::time::now_ms;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -101,105 +100,35 @@ async fn get_one(
     Ok(Json(mine))
 }
 
-fn refused(e: LiftError) -> ApiError {
-    match e {
-        LiftError::NotFound(what) => ApiError::not_found(format!("no active restriction {what}")),
-        LiftError::Store(e) => e.into(),
-        LiftError::Refused { refused, .. } => {
-            let m = refused.to_string();
-            match refused {
-                LiftRefused::NoReason => ApiError::invalid(m),
-                LiftRefused::OperatorOnly | LiftRefused::ReadOnly => ApiError::forbidden(m),
-                LiftRefused::TooManyLifts { .. } => ApiError::forbidden(m),
-                LiftRefused::NotActive => ApiError::new(StatusCode::CONFLICT, "conflict", m),
-            }
-        }
-    }
-}
-
-/// Lifts every active restriction of `address` the caller may see (shared with the UI).
+/// Lifts every active restriction of `address` the caller may see (`ops::restricted::lift`;
+/// shared with the UI). A lift holds on this node at once; held mail is released through the
+/// running queue.
 pub async fn lift_address(
     s: &AppState,
     caller: &Caller,
     address: &str,
     req: &LiftRequest,
 ) -> ApiResult<LiftResult> {
-    let reason = req.reason.as_deref().map(str::trim).unwrap_or("");
-    outguard_types::text::check_no_control("reason", reason).map_err(ApiError::invalid)?;
-    let now = now_ms();
-    let subject = parse_subject(address);
-    let active: Vec<StoredRestriction> = s
-        .relay
-        .store
-        .active_restrictions_of(&subject, now)
-        .await?
-        .into_iter()
-        .filter(|r| caller.sees(Some(&r.restriction.tenant)))
-        .collect();
-    if active.is_empty() {
-        return Err(ApiError::not_found(format!(
-            "no active restriction of {address} found"
-        )));
+    let q = RelayQueue(&s.relay);
+    let reason = req.reason.as_deref().unwrap_or("");
+    let done = ops::restricted::lift(
+        &s.relay.cfg,
+        &s.relay.store,
+        &caller.ops_actor(),
+        address,
+        reason,
+        req.release_held.then_some(&q),
+        now_ms(),
+    )
+    .await?;
+    if !req.release_held {
+        // Releasing refreshed already (`RelayQueue::restrictions_changed`).
+        outguard_relay::enforce::refresh_restrictions_now(&s.relay).await;
     }
-    caller.require_write()?;
-    if reason.is_empty() {
-        return Err(ApiError::invalid("reason: a lift needs a reason"));
-    }
-    let actor = caller.actor();
-    let who = Lifter {
-        role: caller.token.role,
-        actor: &actor,
-        ip: caller.ip.as_deref(),
-    };
-    let lifted = lift_all(&s.relay.cfg, &s.relay.store, &active, who, reason, now)
-        .await
-        .map_err(refused)?;
-    outguard_relay::enforce::refresh_restrictions_now(&s.relay).await;
-    let released = if req.release_held {
-        release_held(s, caller, &subject).await?
-    } else {
-        Vec::new()
-    };
-    Ok(LiftResult { lifted, released })
-}
-
-/// Releases the subject's held messages through the running queue; each release is audited.
-async fn release_held(
-    s: &AppState,
-    caller: &Caller,
-    subject: &outguard_policy::Subject,
-) -> ApiResult<Vec<String>> {
-    let held: Vec<String> = s
-        .relay
-        .queue
-        .list()
-        .into_iter()
-        .filter(|i| i.state == MessageState::Held)
-        .map(|i| i.id)
-        .collect();
-    let spool = s.relay.spool.clone();
-    let subject_c = subject.clone();
-    let mine: Vec<String> = tokio::task::spawn_blocking(move || {
-        held.into_iter()
-            .filter(|id| {
-                spool
-                    .read_envelope(id)
-                    .is_ok_and(|env| belongs_to(&env, &subject_c))
-            })
-            .collect()
+    Ok(LiftResult {
+        lifted: done.lifted,
+        released: done.released,
     })
-    .await
-    .map_err(|e| ApiError::internal(e.to_string()))?;
-    let mut released = Vec::new();
-    for id in mine {
-        s.relay.queue.release(&id).await?;
-        caller
-            .audit(s, "queue.release", &id, "released with the lift")
-            .await?;
-        released.push(id);
-    }
-    released.sort();
-    Ok(released)
 }
 
 #[utoipa::path(post, path = "/api/v1/restricted/{address}/lift", tag = "restricted",

@@ -1,4 +1,5 @@
-//! `/api/v1/tenants`: operators create and remove tenants; a tenant role sees only its own.
+//! `/api/v1/tenants`: operators create and remove tenants (`ops::tenants`); a tenant role sees
+//! only its own.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -13,6 +14,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::auth::Caller;
 use super::error::{ApiJson, ApiResult, ErrorBody};
+use crate::ops;
 use outguard_types::time::now_ms;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -56,9 +58,7 @@ async fn create(
     caller: Caller,
     ApiJson(body): ApiJson<NewTenant>,
 ) -> ApiResult<(StatusCode, Json<TenantView>)> {
-    caller.require_operator()?;
-    let t = s.relay.store.add_tenant(&body.name, now_ms()).await?;
-    caller.audit(&s, "tenant.add", &t.name, "").await?;
+    let t = ops::tenants::add(&s.relay.store, &caller.ops_actor(), &body.name, now_ms()).await?;
     Ok((StatusCode::CREATED, Json(t.into())))
 }
 
@@ -69,10 +69,8 @@ async fn get_one(
     caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<TenantView>> {
-    caller.check_visible(Some(&name), &format!("tenant {name}"))?;
-    let t = s.relay.store.tenant(&name).await?;
-    t.map(|t| Json(t.into()))
-        .ok_or_else(|| super::error::ApiError::not_found(format!("tenant {name} not found")))
+    let t = ops::tenants::find(&s.relay.store, &caller.ops_actor(), &name).await?;
+    Ok(Json(t.into()))
 }
 
 #[utoipa::path(delete, path = "/api/v1/tenants/{name}", tag = "tenants", params(("name" = String, Path)),
@@ -82,9 +80,6 @@ async fn remove(
     caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
-    caller.check_visible(Some(&name), &format!("tenant {name}"))?;
-    caller.require_operator()?;
-    s.relay.store.remove_tenant(&name).await?;
-    caller.audit(&s, "tenant.remove", &name, "").await?;
+    ops::tenants::remove(&s.relay.store, &caller.ops_actor(), &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }

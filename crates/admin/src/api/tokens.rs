@@ -14,6 +14,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::auth::Caller;
 use super::error::{ApiError, ApiJson, ApiResult, ErrorBody};
+use crate::ops;
 use outguard_types::time::now_ms;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -72,24 +73,20 @@ async fn create(
     caller: Caller,
     ApiJson(body): ApiJson<NewToken>,
 ) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
-    caller.require_operator()?;
     let role = Role::parse(&body.role).ok_or_else(|| {
         ApiError::invalid(format!(
             "role: expected operator, tenant_admin or tenant_reader, got {:?}",
             body.role
         ))
     })?;
-    let (info, secret) = s
-        .relay
-        .store
-        .create_token(role, body.tenant.as_deref(), now_ms())
-        .await?;
-    let detail = format!(
-        "role {} tenant {}",
-        role.as_str(),
-        info.tenant.as_deref().unwrap_or("-")
-    );
-    caller.audit(&s, "token.create", &info.id, &detail).await?;
+    let (info, secret) = ops::tokens::create(
+        &s.relay.store,
+        &caller.ops_actor(),
+        role,
+        body.tenant.as_deref(),
+        now_ms(),
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedToken {
@@ -106,8 +103,6 @@ async fn revoke(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    caller.require_operator()?;
-    s.relay.store.revoke_token(&id).await?;
-    caller.audit(&s, "token.revoke", &id, "").await?;
+    ops::tokens::revoke(&s.relay.store, &caller.ops_actor(), &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

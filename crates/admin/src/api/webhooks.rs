@@ -14,8 +14,6 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use outguard_policy::AlertKind;
-use outguard_policy::alerts::ALERT_KINDS;
 use outguard_store::StoredWebhook;
 pub use outguard_types::api::NewWebhook;
 use serde::Serialize;
@@ -24,16 +22,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::Caller;
-use super::error::{ApiError, ApiJson, ApiResult, ErrorBody};
+use super::error::{ApiJson, ApiResult, ErrorBody};
 use super::{AppState, TenantQuery};
 use outguard_types::time::now_ms;
 
-/// Shortest secret a caller may choose (a generated one is 24 characters).
-pub const MIN_SECRET: usize = 16;
-const MAX_SECRET: usize = 256;
-const MAX_URL: usize = 2048;
-/// Ids of the config's webhooks in a list: `config-<n>` (1-based, file order).
-const CONFIG_ID_PREFIX: &str = "config-";
+use crate::ops;
+use crate::ops::webhooks::CONFIG_ID_PREFIX;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -75,42 +69,6 @@ pub struct CreatedWebhook {
     pub webhook: WebhookView,
     /// The signing secret, shown this once.
     pub secret: String,
-}
-
-/// The checked parts of a [`NewWebhook`]: kinds deduplicated in the order given, the secret
-/// chosen or generated. Every failure is a message for a 422.
-fn validate(body: &NewWebhook) -> Result<(Vec<String>, String), String> {
-    let url = body.url.trim();
-    if url.len() > MAX_URL {
-        return Err(format!("url: longer than {MAX_URL} characters"));
-    }
-    outguard_types::webhook_url::WebhookUrl::parse(url).map_err(|e| format!("url: {e}"))?;
-    let mut kinds: Vec<String> = Vec::new();
-    for k in &body.kinds {
-        let kind = AlertKind::parse(k.trim()).ok_or_else(|| {
-            let known: Vec<&str> = ALERT_KINDS.iter().map(|k| k.as_str()).collect();
-            format!("kinds: `{k}` is not one of {}", known.join(", "))
-        })?;
-        if !kinds.iter().any(|x| x == kind.as_str()) {
-            kinds.push(kind.as_str().to_string());
-        }
-    }
-    let secret = match &body.secret {
-        None => outguard_store::generate_password(),
-        Some(s) if s.chars().count() < MIN_SECRET => {
-            return Err(format!(
-                "secret: at least {MIN_SECRET} characters (omit it to have one generated)"
-            ));
-        }
-        Some(s) if s.chars().count() > MAX_SECRET => {
-            return Err(format!("secret: at most {MAX_SECRET} characters"));
-        }
-        Some(s) if s.chars().any(char::is_control) => {
-            return Err("secret: control characters are not allowed".into());
-        }
-        Some(s) => s.clone(),
-    };
-    Ok((kinds, secret))
 }
 
 #[utoipa::path(get, path = "/api/v1/webhooks", tag = "webhooks", params(TenantQuery),
@@ -161,45 +119,14 @@ async fn create(
     caller: Caller,
     ApiJson(body): ApiJson<NewWebhook>,
 ) -> ApiResult<(StatusCode, Json<CreatedWebhook>)> {
-    caller.require_write()?;
-    let asked = body.tenant.as_deref().filter(|t| !t.is_empty());
-    let tenant = match caller.scope() {
-        // Operators: a named tenant, or none for every alert.
-        None => asked.map(str::to_string),
-        Some(_) => Some(caller.target_tenant(asked)?),
-    };
-    let (kinds, secret) = validate(&body).map_err(ApiError::invalid)?;
-    let url = body.url.trim();
-    s.relay
-        .webhooks
-        .check_subscription(url)
-        .await
-        .map_err(|e| ApiError::invalid(format!("url: {e}")))?;
-    let stored = s
-        .relay
-        .store
-        .create_webhook(
-            tenant.as_deref(),
-            url,
-            &secret,
-            &kinds,
-            &caller.actor(),
-            now_ms(),
-        )
-        .await?;
-    let detail = format!(
-        "tenant {} url {url} kinds {}",
-        tenant.as_deref().unwrap_or("-"),
-        if kinds.is_empty() {
-            "all".to_string()
-        } else {
-            kinds.join(",")
-        }
-    );
-    caller
-        .audit(&s, "webhook.create", &stored.id, &detail)
-        .await?;
-    reload(&s).await;
+    let (stored, secret) = ops::webhooks::add(
+        &s.relay.store,
+        &caller.ops_actor(),
+        &s.relay.webhooks,
+        &body,
+        now_ms(),
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedWebhook {
@@ -217,39 +144,14 @@ async fn delete(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    if id.starts_with(CONFIG_ID_PREFIX) && caller.scope().is_none() {
-        return Err(ApiError::invalid(format!(
-            "webhook {id} comes from the config file ([[webhooks.hooks]]): edit the file to remove it"
-        )));
-    }
-    let missing = || ApiError::not_found(format!("webhook {id} not found"));
-    let w = s.relay.store.webhook(&id).await?.ok_or_else(missing)?;
-    if !caller.sees(w.tenant.as_deref()) {
-        return Err(missing());
-    }
-    caller.require_write()?;
-    s.relay.store.delete_webhook(&id).await?;
-    let detail = format!(
-        "tenant {} url {}",
-        w.tenant.as_deref().unwrap_or("-"),
-        w.url
-    );
-    caller.audit(&s, "webhook.delete", &id, &detail).await?;
-    reload(&s).await;
+    ops::webhooks::remove(&s.relay.store, &caller.ops_actor(), &s.relay.webhooks, &id).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// The change is stored: make it hold on this node now. A failed reload is only logged (the
-/// poll retries within a second).
-async fn reload(s: &AppState) {
-    if let Err(e) = s.relay.webhooks.reload().await {
-        tracing::warn!(error = %e, "cannot reload stored webhooks after a change");
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ops::webhooks::{MIN_SECRET, validate};
 
     fn body(url: &str, secret: Option<&str>, kinds: &[&str]) -> NewWebhook {
         NewWebhook {
@@ -311,6 +213,7 @@ mod api_tests {
     use serde_json::Value;
 
     use crate::api::tests::{call, fixture};
+    use crate::ops::webhooks::MIN_SECRET;
 
     const HOOK: &str = "http://127.0.0.1:9/hook";
 
@@ -348,7 +251,7 @@ mod api_tests {
         assert_eq!(a["source"], "store");
         assert!(a["created_by"].as_str().unwrap().starts_with("token:"));
         let generated = a["secret"].as_str().expect("secret shown once");
-        assert!(generated.len() >= super::MIN_SECRET, "{generated}");
+        assert!(generated.len() >= MIN_SECRET, "{generated}");
 
         let (st, b) = post(
             op,

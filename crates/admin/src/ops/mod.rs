@@ -1,18 +1,27 @@
 //! Management actions, each written once with its authority and audit (STYLE "ops"): the admin
-//! API handlers, the CLI on the store (which acts as the operator) and, through the API, the CLI
-//! with `--server` all call these, so a rule of SPEC §9 "What a tenant admin may change" is
-//! checked in one place whatever the interface. The web UI does not manage connectors or domains;
-//! its policy form goes through the same API code as the API itself.
+//! API handlers, the web UI's forms, the CLI on the store (which acts as the operator) and,
+//! through the API, the CLI with `--server` all call these, so a rule of SPEC §9 "What a tenant
+//! admin may change" is checked in one place whatever the interface, and one change leaves the
+//! same audit entry (action, target, detail) whoever makes it; only the actor differs
+//! (`token:<id>` or `cli`). The interfaces keep what is theirs: parsing input, choosing the
+//! tenant a tenant role means by default, printing or serialising the answer.
 //!
 //! Each action takes the [`Actor`] (role, tenant scope, audit name) and returns the record or a
 //! typed [`OpsError`], which every interface maps the same way: `Invalid` → HTTP 422 / exit 64,
 //! `Forbidden` → 403, `NotFound` → 404, `Conflict` → 409, `Unavailable` → 503 / exit 69.
 //! Messages never name another tenant or its objects.
 
+pub mod accounts;
+pub mod alerts;
 pub mod connectors;
 pub mod domains;
 pub mod policies;
+pub mod queue;
+pub mod restricted;
+pub mod tenants;
+pub mod tokens;
 pub mod verify;
+pub mod webhooks;
 
 use outguard_store::StoreError;
 use outguard_types::model::Role;
@@ -52,6 +61,16 @@ impl Actor {
         }
     }
 
+    /// Operator-only actions (tenants, tokens, the service's own settings).
+    fn require_operator(&self) -> Result<(), OpsError> {
+        match self.role {
+            Role::Operator => Ok(()),
+            Role::TenantAdmin | Role::TenantReader => {
+                Err(OpsError::Forbidden("this needs an operator token".into()))
+            }
+        }
+    }
+
     /// A tenant role acts on its own tenant only; another reads like a missing one.
     fn require_tenant(&self, tenant: &str) -> Result<(), OpsError> {
         match (&self.role, &self.tenant) {
@@ -64,6 +83,12 @@ impl Actor {
     /// Whether an object of `tenant` is visible to this actor.
     fn sees(&self, tenant: &str) -> bool {
         self.is_operator() || self.tenant.as_deref() == Some(tenant)
+    }
+
+    /// Whether an object that may have no tenant (service-wide: alerts, webhooks, mail without
+    /// a tenant) is visible: those are the operator's only.
+    fn sees_opt(&self, tenant: Option<&str>) -> bool {
+        self.is_operator() || (tenant.is_some() && self.tenant.as_deref() == tenant)
     }
 
     async fn audit(
@@ -105,6 +130,9 @@ pub enum OpsError {
     /// A dependency (DNS) could not answer; try again (503 / exit 69).
     #[error("{0}")]
     Unavailable(String),
+    /// Something of ours failed that the caller cannot fix (the spool, a task): 500 / exit 1.
+    #[error("{0}")]
+    Internal(String),
     /// The records store failed.
     #[error(transparent)]
     Store(StoreError),

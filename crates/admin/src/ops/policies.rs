@@ -1,7 +1,7 @@
-//! Who may set which policy value (SPEC §9 "Policy values"), decided in one function,
-//! [`authorize`], that every interface calls with the caller's role: the API (and the web UI and
-//! the CLI over the API, which go through it) with the token's role, the CLI on the store as
-//! the operator.
+//! Policy changes (SPEC §2.4, §8): [`set`] (a tenant's default or a custom policy's keys),
+//! [`add`] and [`remove`] a custom policy, each audited once. Who may set which value (SPEC §9
+//! "Policy values") is decided in one function, [`authorize`], with the actor's role: the API,
+//! the web UI and the CLI over the API with the token's, the CLI on the store as the operator.
 //!
 //! The rules, for a tenant admin: the operator-only keys (`tenant_spam_messages_per_hour`,
 //! `max_unblocks_per_day`) cannot be changed — they are the service's safety net, not the
@@ -10,10 +10,12 @@
 //! could aim copies of its mail at anyone). For everyone: the keys' ranges, at most ten
 //! addresses per list, no control characters (`PolicySettings::validate`).
 
-use outguard_store::{Store, StoreError};
+use outguard_store::{DEFAULT_POLICY, Store, StoreError};
 use outguard_types::ceilings::{OPERATOR_ONLY_KEYS, PolicyCeilings};
 use outguard_types::model::Role;
-use outguard_types::policy::PolicySettings;
+use outguard_types::policy::{Policy, PolicySettings};
+
+use super::{Actor, OpsError};
 
 /// Why a policy write is refused.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +28,155 @@ pub enum PolicyRefusal {
     Invalid(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl From<PolicyRefusal> for OpsError {
+    fn from(e: PolicyRefusal) -> OpsError {
+        match e {
+            PolicyRefusal::Forbidden(m) => OpsError::Forbidden(m),
+            PolicyRefusal::Invalid(m) => OpsError::Invalid(m),
+            PolicyRefusal::Store(e) => e.into(),
+        }
+    }
+}
+
+/// A stored policy: the tenant's default settings, or a custom policy.
+#[derive(Debug, Clone)]
+pub enum Stored {
+    Default(PolicySettings),
+    Custom(Policy),
+}
+
+impl Stored {
+    pub fn settings(&self) -> &PolicySettings {
+        match self {
+            Stored::Default(s) => s,
+            Stored::Custom(p) => &p.settings,
+        }
+    }
+}
+
+/// 404 unless the tenant exists and the actor sees it.
+async fn visible_tenant(store: &Store, actor: &Actor, tenant: &str) -> Result<(), OpsError> {
+    super::tenants::find(store, actor, tenant).await.map(|_| ())
+}
+
+fn custom_name(name: Option<&str>) -> Option<&str> {
+    name.filter(|n| *n != DEFAULT_POLICY)
+}
+
+/// The policy `name` of `tenant` as stored (`None` or `default`: the tenant default).
+pub async fn get(
+    store: &Store,
+    actor: &Actor,
+    tenant: &str,
+    name: Option<&str>,
+) -> Result<Stored, OpsError> {
+    visible_tenant(store, actor, tenant).await?;
+    match custom_name(name) {
+        None => Ok(Stored::Default(store.tenant_default(tenant).await?)),
+        Some(n) => match store.policy(tenant, n).await? {
+            Some(p) => Ok(Stored::Custom(p)),
+            None => Err(OpsError::NotFound(format!(
+                "policy {n} of tenant {tenant} not found"
+            ))),
+        },
+    }
+}
+
+/// Replace the settings of policy `name` of `tenant` (`None` or `default`: the tenant default)
+/// with `settings`, as the actor may (see [`authorize`]); audited `policy.set` with the settings
+/// stored.
+pub async fn set(
+    store: &Store,
+    ceilings: &PolicyCeilings,
+    actor: &Actor,
+    tenant: &str,
+    name: Option<&str>,
+    settings: PolicySettings,
+) -> Result<Stored, OpsError> {
+    let current = get(store, actor, tenant, name).await?;
+    actor.require_write()?;
+    let next = authorize(
+        store,
+        ceilings,
+        actor.role,
+        tenant,
+        current.settings(),
+        settings,
+    )
+    .await?;
+    let stored = match current {
+        Stored::Default(_) => {
+            store.set_tenant_default(tenant, &next).await?;
+            Stored::Default(next)
+        }
+        Stored::Custom(mut p) => {
+            p.settings = next;
+            store.put_policy(tenant, &p).await?;
+            Stored::Custom(p)
+        }
+    };
+    let target = format!("{tenant}/{}", custom_name(name).unwrap_or(DEFAULT_POLICY));
+    let detail = serde_json::to_string(stored.settings()).unwrap_or_default();
+    actor.audit(store, "policy.set", &target, &detail).await?;
+    Ok(stored)
+}
+
+/// Add a custom policy (its scope names at least one sender or domain); audited `policy.add`.
+pub async fn add(
+    store: &Store,
+    ceilings: &PolicyCeilings,
+    actor: &Actor,
+    tenant: &str,
+    mut p: Policy,
+) -> Result<Policy, OpsError> {
+    visible_tenant(store, actor, tenant).await?;
+    actor.require_write()?;
+    if p.name == DEFAULT_POLICY {
+        return Err(OpsError::Invalid(
+            "name: `default` is the tenant default; set its keys instead".into(),
+        ));
+    }
+    if p.scope.senders.is_empty() && p.scope.domains.is_empty() {
+        return Err(OpsError::Invalid(
+            "scope: a policy needs at least one sender or domain".into(),
+        ));
+    }
+    let none = PolicySettings::default();
+    p.settings = authorize(store, ceilings, actor.role, tenant, &none, p.settings).await?;
+    if store.policy(tenant, &p.name).await?.is_some() {
+        return Err(OpsError::Conflict(format!(
+            "policy {} of tenant {tenant} already exists",
+            p.name
+        )));
+    }
+    store.put_policy(tenant, &p).await?;
+    let detail = serde_json::to_string(&p).unwrap_or_default();
+    actor
+        .audit(
+            store,
+            "policy.add",
+            &format!("{tenant}/{}", p.name),
+            &detail,
+        )
+        .await?;
+    Ok(p)
+}
+
+/// Remove a custom policy; audited `policy.remove`.
+pub async fn remove(
+    store: &Store,
+    actor: &Actor,
+    tenant: &str,
+    name: &str,
+) -> Result<(), OpsError> {
+    visible_tenant(store, actor, tenant).await?;
+    actor.require_write()?;
+    store.remove_policy(tenant, name).await?;
+    actor
+        .audit(store, "policy.remove", &format!("{tenant}/{name}"), "")
+        .await
 }
 
 /// The domains a tenant's BCC and notification addresses must lie in. The one place this is

@@ -1,5 +1,6 @@
 //! `outguard alerts [--tenant NAME] [--kind KIND]` (SPEC §3, §8): recorded alerts, newest
-//! first, from the store; `--ack ID...` acknowledges alerts instead of listing.
+//! first, from the store; `--ack ID...` acknowledges alerts instead of listing (audited, through
+//! `outguard_admin::ops::alerts`).
 
 use clap::Args;
 use outguard_policy::AlertKind;
@@ -8,7 +9,7 @@ use outguard_store::{Store, StoredAlert};
 use serde_json::json;
 
 use super::UsageError;
-use super::output::{done, print_list, time, user_error};
+use super::output::{done, ops_error, print_list, time, user_error};
 
 #[derive(Debug, Args)]
 pub struct AlertsArgs {
@@ -35,8 +36,11 @@ pub(super) fn parse_kind(s: &str) -> Result<AlertKind, UsageError> {
 
 pub async fn run(args: AlertsArgs, store: &Store, json: bool) -> anyhow::Result<()> {
     if !args.ack.is_empty() {
+        let actor = outguard_admin::ops::Actor::cli();
         for id in &args.ack {
-            store.ack_alert(id).await.map_err(user_error)?;
+            outguard_admin::ops::alerts::ack(store, &actor, id)
+                .await
+                .map_err(ops_error)?;
         }
         return done(
             json,

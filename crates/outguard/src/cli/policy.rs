@@ -2,21 +2,22 @@
 //! store — `list`, `show [POLICY]` (stored values beside the effective ones), `set [POLICY]
 //! KEY=VALUE...` (no POLICY: the tenant's default), `add NAME --priority N` with its scope, and
 //! `remove NAME`. An unknown key or a bad value is bad usage (exit 64) and names the key.
+//! Changes go through `outguard_admin::ops::policies` as the operator: the API's rules and its
+//! audit entry.
 //!
 //! Also holds the small output helpers the `restricted` and `alerts` verbs share.
 
 use clap::Subcommand;
-use outguard_store::{DEFAULT_POLICY, Store, StoreError};
+use outguard_store::{DEFAULT_POLICY, Store};
 use outguard_types::config::Config;
-use outguard_types::model::Role;
 
 use outguard_types::policy::{EffectivePolicy, Policy, PolicyScope, PolicySettings};
 use serde::Serialize;
 use serde_json::json;
 
 use super::UsageError;
-use super::output::{done, print_list, table, user_error};
-use outguard_admin::ops::policies::{PolicyRefusal, authorize};
+use super::output::{done, ops_error, print_list, table};
+use outguard_admin::ops::{self, Actor, policies::Stored};
 
 #[derive(Debug, Subcommand)]
 pub enum PolicyCmd {
@@ -110,10 +111,9 @@ pub async fn run(cmd: PolicyCmd, cfg: &Config, store: &Store, json: bool) -> any
             add(cfg, store, &tenant, new, &settings, json).await
         }
         PolicyCmd::Remove { tenant, name } => {
-            store
-                .remove_policy(&tenant, &name)
+            ops::policies::remove(store, &Actor::cli(), &tenant, &name)
                 .await
-                .map_err(user_error)?;
+                .map_err(ops_error)?;
             done(
                 json,
                 &json!({ "tenant": tenant, "name": name, "removed": true }),
@@ -123,18 +123,19 @@ pub async fn run(cmd: PolicyCmd, cfg: &Config, store: &Store, json: bool) -> any
     }
 }
 
-async fn require_tenant(store: &Store, tenant: &str) -> anyhow::Result<()> {
-    match store.tenant(tenant).await? {
-        Some(_) => Ok(()),
-        None => Err(anyhow::Error::new(StoreError::NotFound {
-            what: format!("tenant {tenant}"),
-        })),
+/// The stored default of `tenant` (404 for an unknown tenant, as through the API).
+async fn tenant_default(store: &Store, tenant: &str) -> anyhow::Result<PolicySettings> {
+    match ops::policies::get(store, &Actor::cli(), tenant, None)
+        .await
+        .map_err(ops_error)?
+    {
+        Stored::Default(s) => Ok(s),
+        Stored::Custom(p) => Ok(p.settings),
     }
 }
 
 async fn list(store: &Store, tenant: &str, json: bool) -> anyhow::Result<()> {
-    require_tenant(store, tenant).await?;
-    let default = store.tenant_default(tenant).await?;
+    let default = tenant_default(store, tenant).await?;
     let custom = store.list_policies(tenant).await?;
     let mut views = vec![PolicyView {
         name: DEFAULT_POLICY,
@@ -233,12 +234,14 @@ async fn show(
     name: Option<&str>,
     json: bool,
 ) -> anyhow::Result<()> {
-    require_tenant(store, tenant).await?;
-    let default = store.tenant_default(tenant).await?;
+    let default = tenant_default(store, tenant).await?;
     let service = &cfg.policy.default;
-    let custom = match name.filter(|n| *n != DEFAULT_POLICY) {
-        Some(n) => Some(find_policy(store, tenant, n).await?),
-        None => None,
+    let custom = match ops::policies::get(store, &Actor::cli(), tenant, name)
+        .await
+        .map_err(ops_error)?
+    {
+        Stored::Custom(p) => Some(p),
+        Stored::Default(_) => None,
     };
     let (settings, view_name) = match &custom {
         Some(p) => (&p.settings, p.name.as_str()),
@@ -287,14 +290,6 @@ pub(super) fn print_policy(
     out_text!("{}", table(&["KEY", "SET", "IN FORCE"], &rows));
 }
 
-async fn find_policy(store: &Store, tenant: &str, name: &str) -> anyhow::Result<Policy> {
-    store.policy(tenant, name).await?.ok_or_else(|| {
-        anyhow::Error::new(StoreError::NotFound {
-            what: format!("policy {name} of tenant {tenant}"),
-        })
-    })
-}
-
 /// Apply `KEY=VALUE` assignments in order; the first bad one is a usage error naming its key
 /// and nothing is changed.
 pub(super) fn apply_assignments(
@@ -320,23 +315,9 @@ pub(super) fn split_set_args(args: &[String]) -> Result<(Option<&str>, &[String]
     Ok((name, assignments))
 }
 
-/// The CLI on the store acts as the operator (SPEC §9): the same rule the API applies, with
-/// the operator's role. A refusal is bad usage (exit 64) naming the key.
-async fn authorized(
-    cfg: &Config,
-    store: &Store,
-    tenant: &str,
-    current: &PolicySettings,
-    next: PolicySettings,
-) -> anyhow::Result<PolicySettings> {
-    let ceilings = &cfg.policy.ceilings;
-    match authorize(store, ceilings, Role::Operator, tenant, current, next).await {
-        Ok(s) => Ok(s),
-        Err(PolicyRefusal::Forbidden(m) | PolicyRefusal::Invalid(m)) => Err(UsageError(m).into()),
-        Err(PolicyRefusal::Store(e)) => Err(user_error(e)),
-    }
-}
-
+/// The CLI on the store acts as the operator (SPEC §9): the API's own rules and audit entry
+/// (`ops::policies::set`), with the operator's role. A refusal is bad usage (exit 64) naming
+/// the key.
 async fn set(
     cfg: &Config,
     store: &Store,
@@ -345,29 +326,26 @@ async fn set(
     json: bool,
 ) -> anyhow::Result<()> {
     let (name, assignments) = split_set_args(args)?;
-    require_tenant(store, tenant).await?;
-    match name.filter(|n| *n != DEFAULT_POLICY) {
-        None => {
-            let current = store.tenant_default(tenant).await?;
-            let next = apply_assignments(&current, assignments)?;
-            let next = authorized(cfg, store, tenant, &current, next).await?;
-            store
-                .set_tenant_default(tenant, &next)
-                .await
-                .map_err(user_error)?;
-            done(
-                json,
-                &next,
-                &format!("default policy of tenant {tenant} updated"),
-            )
-        }
-        Some(n) => {
-            let mut p = find_policy(store, tenant, n).await?;
-            let next = apply_assignments(&p.settings, assignments)?;
-            p.settings = authorized(cfg, store, tenant, &p.settings, next).await?;
-            store.put_policy(tenant, &p).await.map_err(user_error)?;
-            done(json, &p, &format!("policy {n} of tenant {tenant} updated"))
-        }
+    let actor = Actor::cli();
+    let current = ops::policies::get(store, &actor, tenant, name)
+        .await
+        .map_err(ops_error)?;
+    let next = apply_assignments(current.settings(), assignments)?;
+    let ceilings = &cfg.policy.ceilings;
+    let stored = ops::policies::set(store, ceilings, &actor, tenant, name, next)
+        .await
+        .map_err(ops_error)?;
+    match stored {
+        Stored::Default(settings) => done(
+            json,
+            &settings,
+            &format!("default policy of tenant {tenant} updated"),
+        ),
+        Stored::Custom(p) => done(
+            json,
+            &p,
+            &format!("policy {} of tenant {tenant} updated", p.name),
+        ),
     }
 }
 
@@ -404,23 +382,15 @@ async fn add(
     } = new;
     check_scope(&scope)?;
     let settings = apply_assignments(&PolicySettings::default(), assignments)?;
-    require_tenant(store, tenant).await?;
-    let none = PolicySettings::default();
-    let settings = authorized(cfg, store, tenant, &none, settings).await?;
-    if store.policy(tenant, &name).await?.is_some() {
-        return Err(anyhow::Error::new(StoreError::Conflict {
-            what: format!(
-                "policy {name} of tenant {tenant} already exists; use `policy set` or remove it first"
-            ),
-        }));
-    }
     let p = Policy {
         name,
         priority,
         scope,
         settings,
     };
-    store.put_policy(tenant, &p).await.map_err(user_error)?;
+    let p = ops::policies::add(store, &cfg.policy.ceilings, &Actor::cli(), tenant, p)
+        .await
+        .map_err(ops_error)?;
     done(
         json,
         &p,

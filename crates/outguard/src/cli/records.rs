@@ -1,5 +1,6 @@
 //! CLI verbs for the tenancy records (SPEC §8): `tenant`, `domain`, `account` (with `send-as`),
-//! `connector` and `admin token`, working directly on the store.
+//! `connector` and `admin token`, working directly on the store as the operator: every change
+//! goes through `outguard_admin::ops` (the API's own rules and audit entry, actor `cli`).
 //!
 //! Output: aligned tables for humans; with `--json` the API's field names (a JSON array for
 //! lists, an object for a single record). `admin token create` prints the secret alone on stdout
@@ -135,12 +136,12 @@ fn parse_role(s: &str) -> Result<Role, String> {
 }
 
 pub async fn run_tenant(cmd: TenantCmd, store: &Store, json: bool) -> anyhow::Result<()> {
+    let actor = ops::Actor::cli();
     match cmd {
         TenantCmd::Add { name } => {
-            let t = store
-                .add_tenant(&name, now_ms())
+            let t = ops::tenants::add(store, &actor, &name, now_ms())
                 .await
-                .map_err(user_error)?;
+                .map_err(ops_error)?;
             done(json, &t, &format!("tenant {} added", t.name))
         }
         TenantCmd::List => {
@@ -148,7 +149,9 @@ pub async fn run_tenant(cmd: TenantCmd, store: &Store, json: bool) -> anyhow::Re
             print_tenants(json, &list)
         }
         TenantCmd::Remove { name } => {
-            store.remove_tenant(&name).await.map_err(user_error)?;
+            ops::tenants::remove(store, &actor, &name)
+                .await
+                .map_err(ops_error)?;
             done(
                 json,
                 &json!({ "name": name, "removed": true }),
@@ -214,6 +217,7 @@ pub(super) fn domain_added(d: &Domain) -> String {
 }
 
 pub async fn run_account(cmd: AccountCmd, store: &Store, json: bool) -> anyhow::Result<()> {
+    let actor = ops::Actor::cli();
     match cmd {
         AccountCmd::Add {
             tenant,
@@ -228,7 +232,9 @@ pub async fn run_account(cmd: AccountCmd, store: &Store, json: bool) -> anyhow::
             print_accounts(json, &list)
         }
         AccountCmd::Remove { address } => {
-            store.remove_account(&address).await.map_err(user_error)?;
+            ops::accounts::remove(store, &actor, &address)
+                .await
+                .map_err(ops_error)?;
             done(
                 json,
                 &json!({ "address": address, "removed": true }),
@@ -236,18 +242,16 @@ pub async fn run_account(cmd: AccountCmd, store: &Store, json: bool) -> anyhow::
             )
         }
         AccountCmd::SendAs(SendAsCmd::Add { address, target }) => {
-            store
-                .send_as_add(&address, &target)
+            ops::accounts::send_as_add(store, &actor, &address, &target)
                 .await
-                .map_err(user_error)?;
+                .map_err(ops_error)?;
             let obj = json!({ "address": address, "send_as": target, "added": true });
             done(json, &obj, &format!("{address} may now send as {target}"))
         }
         AccountCmd::SendAs(SendAsCmd::Remove { address, target }) => {
-            store
-                .send_as_remove(&address, &target)
+            ops::accounts::send_as_remove(store, &actor, &address, &target)
                 .await
-                .map_err(user_error)?;
+                .map_err(ops_error)?;
             let obj = json!({ "address": address, "send_as": target, "removed": true });
             done(
                 json,
@@ -265,23 +269,26 @@ async fn add_account(
     password_stdin: bool,
     json: bool,
 ) -> anyhow::Result<()> {
-    let (password, generated) = if password_stdin {
-        (read_password_line()?, false)
-    } else {
-        (outguard_store::generate_password(), true)
-    };
-    let a = store
-        .add_account(tenant, address, Some(&password), now_ms())
-        .await
-        .map_err(user_error)?;
+    // Without --password-stdin one is generated and shown once.
+    let given = password_stdin.then(read_password_line).transpose()?;
+    let (a, generated) = ops::accounts::add(
+        store,
+        &ops::Actor::cli(),
+        tenant,
+        address,
+        given.as_deref(),
+        now_ms(),
+    )
+    .await
+    .map_err(ops_error)?;
     if json {
         let mut v = serde_json::to_value(&a)?;
-        if generated {
-            v["password"] = json!(password);
+        if let Some(pw) = &generated {
+            v["password"] = json!(pw);
         }
         out!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        print_account_added(&a, generated.then_some(password.as_str()));
+        print_account_added(&a, generated.as_deref());
     }
     Ok(())
 }
@@ -440,12 +447,13 @@ pub async fn run_connector(cmd: ConnectorCmd, store: &Store, json: bool) -> anyh
 
 pub async fn run_admin(cmd: AdminCmd, store: &Store, json: bool) -> anyhow::Result<()> {
     let AdminCmd::Token(cmd) = cmd;
+    let actor = ops::Actor::cli();
     match cmd {
         TokenCmd::Create { role, tenant } => {
-            let (info, secret) = store
-                .create_token(role, tenant.as_deref(), now_ms())
-                .await
-                .map_err(user_error)?;
+            let (info, secret) =
+                ops::tokens::create(store, &actor, role, tenant.as_deref(), now_ms())
+                    .await
+                    .map_err(ops_error)?;
             if json {
                 let mut v = serde_json::to_value(&info)?;
                 v["token"] = json!(secret);
@@ -456,7 +464,9 @@ pub async fn run_admin(cmd: AdminCmd, store: &Store, json: bool) -> anyhow::Resu
             Ok(())
         }
         TokenCmd::Revoke { id } => {
-            store.revoke_token(&id).await.map_err(user_error)?;
+            ops::tokens::revoke(store, &actor, &id)
+                .await
+                .map_err(ops_error)?;
             done(
                 json,
                 &json!({ "id": id, "revoked": true }),

@@ -1,6 +1,8 @@
 //! The CLI's client for a running server's admin API (`--server URL --token T`, SPEC §5): one
 //! JSON request per call over HTTP/1.1 (hyper's connection-level client, one connection per
-//! request), `Authorization: Bearer <token>`.
+//! request), `Authorization: Bearer <token>`. Paths are given as segments (encoded here), request
+//! bodies as the API's own request types (`outguard_types::api`), answers decoded into the
+//! record types the CLI's printers take.
 //!
 //! Only `http://` is spoken: the server's HTTP listener (`[listeners] http`) serves plain HTTP
 //! and is meant for loopback, so there is no certificate to check. To manage a server on
@@ -119,9 +121,14 @@ impl Remote {
         })
     }
 
-    /// GET `path` (under `/api/v1`) with the query pairs whose value is present.
-    pub async fn get(&self, path: &str, query: &[(&str, Option<String>)]) -> anyhow::Result<Value> {
-        let mut p = path.to_string();
+    /// GET the resource at `path` (segments under `/api/v1`, each percent-encoded here) with
+    /// the query pairs whose value is present.
+    pub async fn get(
+        &self,
+        path: &[&str],
+        query: &[(&str, Option<String>)],
+    ) -> anyhow::Result<Value> {
+        let mut p = join(path);
         let pairs: Vec<String> = query
             .iter()
             .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", encode(v))))
@@ -133,19 +140,40 @@ impl Remote {
         self.call(Method::GET, &p, None).await
     }
 
-    /// POST a JSON body (or none); a 204 answer is `Value::Null`.
-    pub async fn post<B: Serialize>(&self, path: &str, body: Option<&B>) -> anyhow::Result<Value> {
-        let body = body.map(serde_json::to_vec).transpose()?;
-        self.call(Method::POST, path, body).await
+    /// GET and decode into the type the verb prints; the answer as it came is kept for `--json`.
+    pub async fn get_as<T: DeserializeOwned>(
+        &self,
+        path: &[&str],
+        query: &[(&str, Option<String>)],
+        what: &str,
+    ) -> anyhow::Result<(Value, T)> {
+        let v = self.get(path, query).await?;
+        let t = decode(&v, what)?;
+        Ok((v, t))
     }
 
-    pub async fn put<B: Serialize>(&self, path: &str, body: &B) -> anyhow::Result<Value> {
-        self.call(Method::PUT, path, Some(serde_json::to_vec(body)?))
+    /// POST a typed body (an `outguard_types::api` request, or none); a 204 answer is `Null`.
+    pub async fn post<B: Serialize>(
+        &self,
+        path: &[&str],
+        body: Option<&B>,
+    ) -> anyhow::Result<Value> {
+        let body = body.map(serde_json::to_vec).transpose()?;
+        self.call(Method::POST, &join(path), body).await
+    }
+
+    /// POST without a body.
+    pub async fn post_empty(&self, path: &[&str]) -> anyhow::Result<Value> {
+        self.call(Method::POST, &join(path), None).await
+    }
+
+    pub async fn put<B: Serialize>(&self, path: &[&str], body: &B) -> anyhow::Result<Value> {
+        self.call(Method::PUT, &join(path), Some(serde_json::to_vec(body)?))
             .await
     }
 
-    pub async fn delete(&self, path: &str) -> anyhow::Result<Value> {
-        self.call(Method::DELETE, path, None).await
+    pub async fn delete(&self, path: &[&str]) -> anyhow::Result<Value> {
+        self.call(Method::DELETE, &join(path), None).await
     }
 
     async fn call(
@@ -267,6 +295,11 @@ fn answer(status: StatusCode, body: &[u8], what: &str, url: &str) -> anyhow::Res
     .into())
 }
 
+/// `/seg/seg…`, each segment percent-encoded (a connector's CIDR is two segments).
+fn join(path: &[&str]) -> String {
+    path.iter().map(|seg| format!("/{}", encode(seg))).collect()
+}
+
 /// Percent-encodes one path segment or query value (RFC 3986 unreserved characters and `@`
 /// stay; `/` in a connector's CIDR becomes `%2F`, so it stays one segment).
 pub fn encode(s: &str) -> String {
@@ -330,6 +363,10 @@ mod tests {
         assert_eq!(encode("a@b.example"), "a@b.example");
         assert_eq!(encode("10.0.0.0/8"), "10.0.0.0%2F8");
         assert_eq!(encode("x y+z&é"), "x%20y%2Bz%26%C3%A9");
+        assert_eq!(
+            join(&["accounts", "a@b.example", "send_as", "@b.example"]),
+            "/accounts/a@b.example/send_as/@b.example"
+        );
     }
 
     #[test]
@@ -365,7 +402,7 @@ mod tests {
         let port = l.local_addr().unwrap().port();
         drop(l);
         let r = Remote::new(&format!("http://127.0.0.1:{port}"), Some("t")).unwrap();
-        let e = r.get("/tenants", &[]).await.unwrap_err();
+        let e = r.get(&["tenants"], &[]).await.unwrap_err();
         assert!(e.downcast_ref::<Unavailable>().is_some(), "{e}");
         assert!(e.to_string().contains(&format!("127.0.0.1:{port}")), "{e}");
     }

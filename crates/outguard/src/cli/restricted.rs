@@ -1,6 +1,6 @@
 //! `outguard restricted` (SPEC §3, §8): list restricted accounts, connectors and tenants, and
-//! lift a restriction as the operator, directly on the store. A lift obeys `check_lift`, is
-//! audited (`restricted.lift`, actor `cli`, the reason) and bumps the store's restriction
+//! lift a restriction as the operator, directly on the store, through `outguard_admin::ops`. A
+//! lift obeys `check_lift`, is audited (`restricted.lift`, actor `cli`, the reason) and bumps the store's restriction
 //! version, so a running server notices it within its poll interval (about a second).
 //!
 //! `--release-held` also releases the subject's held mail. That needs the spool, which a
@@ -8,20 +8,16 @@
 //! (exit 69), so the two steps never half-happen.
 
 use clap::{Args, Subcommand};
+use outguard_admin::ops::{self, Actor};
 use outguard_policy::Subject;
-use outguard_store::spool::{Spool, SpoolError};
-use outguard_store::{Store, StoreError, StoredRestriction};
+use outguard_store::{Store, StoredRestriction};
 use outguard_types::config::Config;
-use outguard_types::model::{MessageState, Millis, Role};
+use outguard_types::model::Millis;
 use serde_json::json;
 
-use super::output::{now_ms, print_list, time};
-use super::{Unavailable, UsageError};
-use outguard_relay::enforce::lift::{LiftError, Lifter, lift_all};
-pub(super) use outguard_relay::enforce::lift::{belongs_to, parse_subject};
-
-/// Who the CLI acts as in the audit log and the lift record.
-const ACTOR: &str = "cli";
+use super::UsageError;
+use super::output::{now_ms, ops_error, print_list, time};
+use super::queue::SpoolQueue;
 
 #[derive(Debug, Subcommand)]
 pub enum RestrictedCmd {
@@ -141,7 +137,8 @@ impl LiftOutcome {
     }
 }
 
-/// Lift every active restriction of the subject as the operator (see the module doc).
+/// Lift every active restriction of the subject as the operator (see the module doc), through
+/// `ops::restricted::lift`: the API's rules and audit entries.
 pub(super) async fn lift_as_operator(
     cfg: &Config,
     store: &Store,
@@ -152,94 +149,39 @@ pub(super) async fn lift_as_operator(
     if args.reason.trim().is_empty() {
         return Err(UsageError("--reason must say why the restriction is lifted".into()).into());
     }
-    let subject = parse_subject(&args.address);
-    let active = store.active_restrictions_of(&subject, now).await?;
-    if active.is_empty() {
-        return Err(anyhow::Error::new(StoreError::NotFound {
-            what: format!("active restriction of {}", args.address),
-        }));
-    }
     // Take the spool before changing anything: a running server holds it.
-    let spool = if args.release_held {
-        Some(open_spool(cfg)?)
+    let queue = if args.release_held {
+        Some(SpoolQueue::open(cfg, store, "lift with --release-held")?)
     } else {
         None
     };
-    let who = Lifter {
-        role: Role::Operator,
-        actor: ACTOR,
-        ip: None,
-    };
-    let lifted = match lift_all(cfg, store, &active, who, &args.reason, now).await {
-        Ok(l) => l,
-        Err(LiftError::Store(e)) => return Err(e.into()),
-        Err(e) => return Err(anyhow::anyhow!("{e}")),
-    };
-    let released = match spool {
-        Some(spool) => release_held(store, &spool, &subject, now).await?,
-        None => Vec::new(),
-    };
-    Ok(LiftOutcome { lifted, released })
-}
-
-fn open_spool(cfg: &Config) -> anyhow::Result<Spool> {
-    match Spool::open(cfg.server.data_dir.join("spool")) {
-        Ok(s) => Ok(s),
-        Err(SpoolError::Locked(_)) => Err(Unavailable(
-            "the server is running and holds the spool; lift with --release-held through the admin API (--server URL --token T)"
-                .into(),
-        )
-        .into()),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Un-hold the subject's held messages (quarantined ones stay) and mirror it in the store;
-/// each release is audited. Returns the released ids.
-async fn release_held(
-    store: &Store,
-    spool: &Spool,
-    subject: &Subject,
-    now: Millis,
-) -> anyhow::Result<Vec<String>> {
-    let mut released = Vec::new();
-    for (env, state) in spool.load_all()? {
-        if !state.held || !belongs_to(&env, subject) {
-            continue;
-        }
-        spool.set_held(&env.id, false)?;
-        let next = if state.quarantined {
-            MessageState::Quarantined
-        } else {
-            MessageState::Queued
-        };
-        match store.set_message_state(&env.id, next, None).await {
-            Ok(()) | Err(StoreError::NotFound { .. }) => {}
-            Err(e) => return Err(e.into()),
-        }
-        store
-            .audit(
-                ACTOR,
-                "queue.release",
-                &env.id,
-                "released with the lift",
-                None,
-                now,
-            )
-            .await?;
-        released.push(env.id);
-    }
-    released.sort();
-    Ok(released)
+    let actor = Actor::cli();
+    let done = ops::restricted::lift(
+        cfg,
+        store,
+        &actor,
+        &args.address,
+        &args.reason,
+        queue.as_ref(),
+        now,
+    )
+    .await
+    .map_err(ops_error)?;
+    Ok(LiftOutcome {
+        lifted: done.lifted,
+        released: done.released,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use outguard_policy::{LimitKind, Measure, Restriction, RestrictionReason};
-    use outguard_store::spool::{Envelope, new_message_id};
+    use outguard_relay::enforce::lift::parse_subject;
+    use outguard_store::spool::{Envelope, Spool, new_message_id};
     use outguard_types::model::Submitter;
     use outguard_types::policy::ThresholdAction;
 
+    use super::super::Unavailable;
     use super::*;
 
     // 2026-11-23 18:00:00 UTC
@@ -394,7 +336,8 @@ mod tests {
         let e = lift_as_operator(&cfg, &store, &args("bulk@acme.example", false), NOW + 3)
             .await
             .unwrap_err();
-        assert!(e.to_string().contains("not found"), "{e}");
+        // The API's wording (one code path: ops::restricted).
+        assert!(e.to_string().contains("no active restriction"), "{e}");
         store
             .insert_restriction(&restriction("bulk@acme.example", NOW + 4))
             .await

@@ -1,6 +1,7 @@
 //! The management verbs through a running server's admin API (`--server URL --token T`, SPEC
-//! §5). Each subcommand makes the API call(s) that match what it does on the store and prints
-//! the same table with the verb's own printer; `--json` prints the API's JSON (lists as arrays;
+//! §5). Each subcommand makes the API call(s) that match what it does on the store — with the
+//! API's own request types (`outguard_types::api`), so the server's `ops` function makes the
+//! same change and the same audit entry — and prints the same table with the verb's own printer; `--json` prints the API's JSON (lists as arrays;
 //! a call answered `204` prints the same small object the store path prints).
 //!
 //! What the token may see is the API's business: a tenant token's lists hold its tenant only.
@@ -8,6 +9,9 @@
 //! store) are refused as bad usage rather than quietly run on a local store.
 
 use outguard_store::{StoredAlert, StoredRestriction};
+use outguard_types::api::{
+    LiftRequest, NewAccount, NewConnector, NewDomain, NewTenant, NewToken, SendAs,
+};
 use outguard_types::model::{
     Account, Connector, Domain, MessageRecord, Tenant, TokenInfo, TraceEvent,
 };
@@ -27,7 +31,7 @@ use super::records::{
     parse_cidr, print_account_added, print_accounts, print_connectors, print_domains,
     print_tenants, print_tokens, read_password_line,
 };
-use super::remote::{Remote, decode, encode};
+use super::remote::{Remote, decode};
 use super::restricted::{LiftOutcome, RestrictedCmd, print_lift, print_restrictions};
 use super::trace::{
     MessageLine, TraceArgs, parse_since, print_events, print_message_header, print_message_line,
@@ -94,6 +98,18 @@ fn list<T: for<'de> Deserialize<'de>>(
     table(&rows)
 }
 
+/// DELETE `path`, then the small object the store path prints (the API answers 204).
+async fn removed(
+    api: &Remote,
+    path: &[&str],
+    json: bool,
+    obj: Value,
+    human: &str,
+) -> anyhow::Result<()> {
+    api.delete(path).await?;
+    done(json, &obj, human)
+}
+
 /// A created or changed record: the API's JSON, or the human line.
 fn changed(v: &Value, json: bool, human: &str) -> anyhow::Result<()> {
     if json {
@@ -106,20 +122,19 @@ fn changed(v: &Value, json: bool, human: &str) -> anyhow::Result<()> {
 async fn tenant(cmd: TenantCmd, api: &Remote, json: bool) -> anyhow::Result<()> {
     match cmd {
         TenantCmd::Add { name } => {
-            let v = api.post("/tenants", Some(&json!({ "name": name }))).await?;
+            let v = api
+                .post(&["tenants"], Some(&NewTenant { name: name.clone() }))
+                .await?;
             changed(&v, json, &format!("tenant {name} added"))
         }
         TenantCmd::List => {
-            let v = api.get("/tenants", &[]).await?;
+            let v = api.get(&["tenants"], &[]).await?;
             list(&v, json, "tenants", |l: &[Tenant]| print_tenants(false, l))
         }
         TenantCmd::Remove { name } => {
-            api.delete(&format!("/tenants/{}", encode(&name))).await?;
-            done(
-                json,
-                &json!({ "name": name, "removed": true }),
-                &format!("tenant {name} removed"),
-            )
+            let human = format!("tenant {name} removed");
+            let obj = json!({ "name": name, "removed": true });
+            removed(api, &["tenants", &name], json, obj, &human).await
         }
     }
 }
@@ -127,28 +142,27 @@ async fn tenant(cmd: TenantCmd, api: &Remote, json: bool) -> anyhow::Result<()> 
 async fn domain(cmd: DomainCmd, api: &Remote, json: bool) -> anyhow::Result<()> {
     match cmd {
         DomainCmd::Add { tenant, domain } => {
-            let body = json!({ "tenant": tenant, "domain": domain });
-            let v = api.post("/domains", Some(&body)).await?;
+            let body = NewDomain {
+                tenant: Some(tenant),
+                domain,
+            };
+            let v = api.post(&["domains"], Some(&body)).await?;
             let d: Domain = decode(&v, "domain")?;
             changed(&v, json, &domain_added(&d))
         }
         DomainCmd::Verify { domain } => {
-            let path = format!("/domains/{}/verify", encode(&domain));
-            let v = api.post::<Value>(&path, None).await?;
+            let v = api.post_empty(&["domains", &domain, "verify"]).await?;
             let d: Domain = decode(&v, "domain")?;
             changed(&v, json, &format!("domain {} is verified", d.domain))
         }
         DomainCmd::List { tenant } => {
-            let v = api.get("/domains", &[("tenant", tenant)]).await?;
+            let v = api.get(&["domains"], &[("tenant", tenant)]).await?;
             list(&v, json, "domains", |l: &[Domain]| print_domains(false, l))
         }
         DomainCmd::Remove { domain } => {
-            api.delete(&format!("/domains/{}", encode(&domain))).await?;
-            done(
-                json,
-                &json!({ "domain": domain, "removed": true }),
-                &format!("domain {domain} removed"),
-            )
+            let human = format!("domain {domain} removed");
+            let obj = json!({ "domain": domain, "removed": true });
+            removed(api, &["domains", &domain], json, obj, &human).await
         }
     }
 }
@@ -162,8 +176,12 @@ async fn account(cmd: AccountCmd, api: &Remote, json: bool) -> anyhow::Result<()
         } => {
             // Without --password-stdin the server generates the password and returns it once.
             let password = password_stdin.then(read_password_line).transpose()?;
-            let body = json!({ "tenant": tenant, "address": address, "password": password });
-            let v = api.post("/accounts", Some(&body)).await?;
+            let body = NewAccount {
+                tenant: Some(tenant),
+                address,
+                password,
+            };
+            let v = api.post(&["accounts"], Some(&body)).await?;
             if json {
                 return print_json(&v);
             }
@@ -172,35 +190,30 @@ async fn account(cmd: AccountCmd, api: &Remote, json: bool) -> anyhow::Result<()
             Ok(())
         }
         AccountCmd::List { tenant } => {
-            let v = api.get("/accounts", &[("tenant", tenant)]).await?;
+            let v = api.get(&["accounts"], &[("tenant", tenant)]).await?;
             list(&v, json, "accounts", |l: &[Account]| {
                 print_accounts(false, l)
             })
         }
         AccountCmd::Remove { address } => {
-            api.delete(&format!("/accounts/{}", encode(&address)))
-                .await?;
-            done(
-                json,
-                &json!({ "address": address, "removed": true }),
-                &format!("account {address} removed"),
-            )
+            let human = format!("account {address} removed");
+            let obj = json!({ "address": address, "removed": true });
+            removed(api, &["accounts", &address], json, obj, &human).await
         }
         AccountCmd::SendAs(SendAsCmd::Add { address, target }) => {
-            let path = format!("/accounts/{}/send_as", encode(&address));
-            api.post(&path, Some(&json!({ "target": target }))).await?;
+            let body = SendAs {
+                target: target.clone(),
+            };
+            api.post(&["accounts", &address, "send_as"], Some(&body))
+                .await?;
             let obj = json!({ "address": address, "send_as": target, "added": true });
             done(json, &obj, &format!("{address} may now send as {target}"))
         }
         AccountCmd::SendAs(SendAsCmd::Remove { address, target }) => {
-            let path = format!("/accounts/{}/send_as/{}", encode(&address), encode(&target));
-            api.delete(&path).await?;
+            let human = format!("{address} may no longer send as {target}");
             let obj = json!({ "address": address, "send_as": target, "removed": true });
-            done(
-                json,
-                &obj,
-                &format!("{address} may no longer send as {target}"),
-            )
+            let path = ["accounts", &address, "send_as", &target];
+            removed(api, &path, json, obj, &human).await
         }
     }
 }
@@ -214,18 +227,17 @@ async fn connector(cmd: ConnectorCmd, api: &Remote, json: bool) -> anyhow::Resul
             allow_wide,
             forwarding,
         } => {
-            let net = parse_cidr(&cidr)?;
             if limit_per_hour == Some(0) {
                 return Err(UsageError("--limit-per-hour must be at least 1".into()).into());
             }
-            let body = json!({
-                "tenant": tenant,
-                "cidr": net.to_string(),
-                "limit_per_hour": limit_per_hour,
-                "allow_wide": allow_wide,
-                "forwarding": forwarding,
-            });
-            let v = api.post("/connectors", Some(&body)).await?;
+            let body = NewConnector {
+                tenant: Some(tenant),
+                cidr: parse_cidr(&cidr)?,
+                limit_per_hour,
+                allow_wide,
+                forwarding,
+            };
+            let v = api.post(&["connectors"], Some(&body)).await?;
             let c: Connector = decode(&v, "connector")?;
             changed(
                 &v,
@@ -234,17 +246,17 @@ async fn connector(cmd: ConnectorCmd, api: &Remote, json: bool) -> anyhow::Resul
             )
         }
         ConnectorCmd::List => {
-            let v = api.get("/connectors", &[]).await?;
+            let v = api.get(&["connectors"], &[]).await?;
             list(&v, json, "connectors", |l: &[Connector]| {
                 print_connectors(false, l)
             })
         }
         ConnectorCmd::Remove { cidr } => {
             let net = parse_cidr(&cidr)?.trunc();
-            let path = format!("/connectors/{}/{}", net.addr(), net.prefix_len());
-            api.delete(&path).await?;
+            let (addr, prefix) = (net.addr().to_string(), net.prefix_len().to_string());
             let obj = json!({ "cidr": net.to_string(), "removed": true });
-            done(json, &obj, &format!("connector {net} removed"))
+            let human = format!("connector {net} removed");
+            removed(api, &["connectors", &addr, &prefix], json, obj, &human).await
         }
     }
 }
@@ -253,8 +265,11 @@ async fn admin(cmd: AdminCmd, api: &Remote, json: bool) -> anyhow::Result<()> {
     let AdminCmd::Token(cmd) = cmd;
     match cmd {
         TokenCmd::Create { role, tenant } => {
-            let body = json!({ "role": role.as_str(), "tenant": tenant });
-            let v = api.post("/tokens", Some(&body)).await?;
+            let body = NewToken {
+                role: role.as_str().to_string(),
+                tenant,
+            };
+            let v = api.post(&["tokens"], Some(&body)).await?;
             if json {
                 return print_json(&v);
             }
@@ -265,15 +280,12 @@ async fn admin(cmd: AdminCmd, api: &Remote, json: bool) -> anyhow::Result<()> {
             Ok(())
         }
         TokenCmd::Revoke { id } => {
-            api.delete(&format!("/tokens/{}", encode(&id))).await?;
-            done(
-                json,
-                &json!({ "id": id, "revoked": true }),
-                &format!("token {id} revoked"),
-            )
+            let human = format!("token {id} revoked");
+            let obj = json!({ "id": id, "revoked": true });
+            removed(api, &["tokens", &id], json, obj, &human).await
         }
         TokenCmd::List => {
-            let v = api.get("/tokens", &[]).await?;
+            let v = api.get(&["tokens"], &[]).await?;
             list(&v, json, "tokens", |l: &[TokenInfo]| print_tokens(false, l))
         }
     }
@@ -289,18 +301,18 @@ struct ApiPolicy {
     effective: Option<EffectivePolicy>,
 }
 
-fn policy_path(tenant: &str, name: Option<&str>) -> String {
-    format!(
-        "/policies/{}/{}",
-        encode(tenant),
-        encode(name.unwrap_or(outguard_store::DEFAULT_POLICY))
-    )
+fn policy_path<'a>(tenant: &'a str, name: Option<&'a str>) -> [&'a str; 3] {
+    [
+        "policies",
+        tenant,
+        name.unwrap_or(outguard_store::DEFAULT_POLICY),
+    ]
 }
 
 async fn policy(cmd: PolicyCmd, api: &Remote, json: bool) -> anyhow::Result<()> {
     match cmd {
         PolicyCmd::List { tenant } => {
-            let v = api.get("/policies", &[("tenant", Some(tenant))]).await?;
+            let v = api.get(&["policies"], &[("tenant", Some(tenant))]).await?;
             list(&v, json, "policies", |l: &[ApiPolicy]| {
                 let rows: Vec<Vec<String>> = l
                     .iter()
@@ -311,13 +323,11 @@ async fn policy(cmd: PolicyCmd, api: &Remote, json: bool) -> anyhow::Result<()> 
             })
         }
         PolicyCmd::Show { tenant, policy } => {
-            let v = api
-                .get(&policy_path(&tenant, policy.as_deref()), &[])
-                .await?;
+            let path = policy_path(&tenant, policy.as_deref());
+            let (v, p): (Value, ApiPolicy) = api.get_as(&path, &[], "policy").await?;
             if json {
                 return print_json(&v);
             }
-            let p: ApiPolicy = decode(&v, "policy")?;
             let effective = p.effective.as_ref().ok_or_else(|| {
                 anyhow::anyhow!(
                     "the server does not report the values in force (an older version?)"
@@ -333,7 +343,7 @@ async fn policy(cmd: PolicyCmd, api: &Remote, json: bool) -> anyhow::Result<()> 
         PolicyCmd::Set { tenant, args } => {
             let (name, assignments) = split_set_args(&args)?;
             let path = policy_path(&tenant, name);
-            let current: ApiPolicy = decode(&api.get(&path, &[]).await?, "policy")?;
+            let (_, current): (Value, ApiPolicy) = api.get_as(&path, &[], "policy").await?;
             let next = apply_assignments(&current.settings, assignments)?;
             let v = api.put(&path, &next).await?;
             let human = match name.filter(|n| *n != outguard_store::DEFAULT_POLICY) {
@@ -366,9 +376,7 @@ async fn policy(cmd: PolicyCmd, api: &Remote, json: bool) -> anyhow::Result<()> 
                 scope,
                 settings,
             };
-            let v = api
-                .post(&format!("/policies/{}", encode(&tenant)), Some(&p))
-                .await?;
+            let v = api.post(&["policies", &tenant], Some(&p)).await?;
             let human = format!(
                 "policy {} added to tenant {tenant} with priority {}",
                 p.name, p.priority
@@ -376,12 +384,10 @@ async fn policy(cmd: PolicyCmd, api: &Remote, json: bool) -> anyhow::Result<()> 
             changed(&v, json, &human)
         }
         PolicyCmd::Remove { tenant, name } => {
-            api.delete(&policy_path(&tenant, Some(&name))).await?;
-            done(
-                json,
-                &json!({ "tenant": tenant, "name": name, "removed": true }),
-                &format!("policy {name} of tenant {tenant} removed"),
-            )
+            let human = format!("policy {name} of tenant {tenant} removed");
+            let path = policy_path(&tenant, Some(&name));
+            let obj = json!({ "tenant": tenant, "name": name, "removed": true });
+            removed(api, &path, json, obj, &human).await
         }
     }
 }
@@ -390,7 +396,7 @@ async fn restricted(cmd: RestrictedCmd, api: &Remote, json: bool) -> anyhow::Res
     match cmd {
         RestrictedCmd::List { tenant, all } => {
             let query = [("tenant", tenant), ("all", all.then(|| "true".to_string()))];
-            let v = api.get("/restricted", &query).await?;
+            let v = api.get(&["restricted"], &query).await?;
             list(&v, json, "restrictions", |l: &[StoredRestriction]| {
                 print_restrictions(false, l)
             })
@@ -401,9 +407,13 @@ async fn restricted(cmd: RestrictedCmd, api: &Remote, json: bool) -> anyhow::Res
                     UsageError("--reason must say why the restriction is lifted".into()).into(),
                 );
             }
-            let path = format!("/restricted/{}/lift", encode(&args.address));
-            let body = json!({ "reason": args.reason, "release_held": args.release_held });
-            let v = api.post(&path, Some(&body)).await?;
+            let body = LiftRequest {
+                reason: Some(args.reason.clone()),
+                release_held: args.release_held,
+            };
+            let v = api
+                .post(&["restricted", &args.address, "lift"], Some(&body))
+                .await?;
             if json {
                 return print_json(&v);
             }
@@ -431,7 +441,7 @@ async fn queue(cmd: QueueCmd, api: &Remote, json: bool) -> anyhow::Result<()> {
             if let Some(s) = &state {
                 parse_state(s)?;
             }
-            let v = api.get("/queue", &[("state", state)]).await?;
+            let v = api.get(&["queue"], &[("state", state)]).await?;
             return list(&v, json, "the queue", |rows: &[QueueRow]| {
                 let mut rows: Vec<&QueueRow> = rows.iter().collect();
                 rows.sort_by(|a, b| a.id.cmp(&b.id));
@@ -460,10 +470,9 @@ async fn queue(cmd: QueueCmd, api: &Remote, json: bool) -> anyhow::Result<()> {
     }
     for id in &ids {
         if action == "delete" {
-            api.delete(&format!("/queue/{}", encode(id))).await?;
+            api.delete(&["queue", id]).await?;
         } else {
-            let path = format!("/queue/{}/{action}", encode(id));
-            api.post::<Value>(&path, None).await?;
+            api.post_empty(&["queue", id, action]).await?;
         }
         if json {
             out!("{}", json!({ "id": id, "action": action, "done": true }));
@@ -476,7 +485,7 @@ async fn queue(cmd: QueueCmd, api: &Remote, json: bool) -> anyhow::Result<()> {
 
 async fn trace(a: TraceArgs, api: &Remote, json: bool) -> anyhow::Result<()> {
     if let Some(id) = &a.id {
-        let v = api.get(&format!("/messages/{}", encode(id)), &[]).await?;
+        let v = api.get(&["messages", id], &[]).await?;
         if json {
             return print_json(&v);
         }
@@ -498,7 +507,7 @@ async fn trace(a: TraceArgs, api: &Remote, json: bool) -> anyhow::Result<()> {
         ("since", since.map(|s| s.to_string())),
         ("limit", Some(a.limit.to_string())),
     ];
-    let v = api.get("/messages", &query).await?;
+    let v = api.get(&["messages"], &query).await?;
     let page = v.get("messages").cloned().unwrap_or(Value::Null);
     list(&page, json, "messages", |l: &[MessageRecord]| {
         print_messages(l);
@@ -509,8 +518,7 @@ async fn trace(a: TraceArgs, api: &Remote, json: bool) -> anyhow::Result<()> {
 async fn alerts(args: AlertsArgs, api: &Remote, json: bool) -> anyhow::Result<()> {
     if !args.ack.is_empty() {
         for id in &args.ack {
-            api.post::<Value>(&format!("/alerts/{}/ack", encode(id)), None)
-                .await?;
+            api.post_empty(&["alerts", id, "ack"]).await?;
         }
         return done(
             json,
@@ -526,7 +534,7 @@ async fn alerts(args: AlertsArgs, api: &Remote, json: bool) -> anyhow::Result<()
         ("kind", args.kind),
         ("limit", Some(args.limit.to_string())),
     ];
-    let v = api.get("/alerts", &query).await?;
+    let v = api.get(&["alerts"], &query).await?;
     list(&v, json, "alerts", |l: &[StoredAlert]| {
         print_alerts(false, l)
     })
