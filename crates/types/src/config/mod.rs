@@ -388,7 +388,7 @@ pub struct PolicyTable {
     pub ceilings: crate::ceilings::PolicyCeilings,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SpamConfig {
     /// Score at or above which a message is `suspicious` (None = the model's default).
@@ -397,16 +397,6 @@ pub struct SpamConfig {
     pub spam_score: Option<f64>,
     /// Path of a model file to use instead of the shipped one.
     pub model: Option<PathBuf>,
-}
-
-impl Default for SpamConfig {
-    fn default() -> Self {
-        SpamConfig {
-            suspicious_score: None,
-            spam_score: None,
-            model: None,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -538,13 +528,13 @@ impl Config {
                 ));
             }
         }
-        if let (Some(s), Some(p)) = (self.spam.suspicious_score, self.spam.spam_score) {
-            if s > p {
-                return Err(bad(
-                    "spam.suspicious_score",
-                    "must not exceed spam.spam_score".into(),
-                ));
-            }
+        if let (Some(s), Some(p)) = (self.spam.suspicious_score, self.spam.spam_score)
+            && s > p
+        {
+            return Err(bad(
+                "spam.suspicious_score",
+                "must not exceed spam.spam_score".into(),
+            ));
         }
         for (key, url) in [("store", &self.store), ("counters", &self.counters)] {
             if let Some(u) = url {
