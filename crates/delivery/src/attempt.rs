@@ -226,14 +226,3 @@ fn trace_attempt(inner: &Inner, env: &Envelope, r: &AttemptResult) {
                "tls": r.tls, "replies": replies}),
     );
 }
-
-/// Route for tests and the API: what a domain resolves to right now.
-#[allow(dead_code)]
-pub async fn explain_route(inner: &Inner, domain: &str) -> Result<Route, RouteError> {
-    let cfg = &inner.deps.config;
-    inner
-        .deps
-        .resolver
-        .route(domain, &cfg.routes, cfg.delivery.port)
-        .await
-}

@@ -399,7 +399,7 @@ async fn two_nodes_share_one_limit_restriction_and_notification() {
         assert_eq!(n, 1, "{who}: {n} notifications in {notes:#?}");
     }
     let list: serde_json::Value =
-        serde_json::from_str(&cli_ok(&d1, &["restricted", "list", "--json"])).expect("json");
+        serde_json::from_str(&cli_ok(d1, &["restricted", "list", "--json"])).expect("json");
     for who in ["alice@a.example", "bob@a.example"] {
         let n = list
             .as_array()
@@ -464,7 +464,7 @@ async fn restriction_on_one_node_holds_mail_queued_on_the_other() {
     // Node 2 holds its queued message of bob within its restriction poll.
     let start = Instant::now();
     loop {
-        let trace = cli_ok(&d1, &["trace", "--id", &id, "--json"]);
+        let trace = cli_ok(d1, &["trace", "--id", &id, "--json"]);
         if trace.contains("\"held\"") {
             break;
         }

@@ -292,7 +292,6 @@ async fn hard_bounce_rate_restricts() {
 }
 
 #[path = "web/mod.rs"]
-#[allow(dead_code)]
 mod web;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -103,7 +103,7 @@ fn frame(spec: &Spec<'_>, top: &str, mid: &str, ticks: &[(f64, String)]) -> Mark
 
 /// A tick label every six hours, none so close to the right edge that it would be cut.
 fn tick(i: usize, x: f64, hour: i64, ticks: &mut Vec<(f64, String)>) {
-    if i % 6 == 0 && x + 30.0 < W {
+    if i.is_multiple_of(6) && x + 30.0 < W {
         ticks.push((x, clock(hour)));
     }
 }

@@ -244,10 +244,10 @@ pub async fn learn_into_store(
         )?,
         None => Engine::builtin(),
     };
-    if let Some(t) = &tenant {
-        if store.tenant(t).await?.is_none() {
-            return Err(super::UsageError(format!("--tenant: no tenant named {t}")).into());
-        }
+    if let Some(t) = &tenant
+        && store.tenant(t).await?.is_none()
+    {
+        return Err(super::UsageError(format!("--tenant: no tenant named {t}")).into());
     }
     let key = overlay_key(tenant.as_deref());
     let mut o = match store.get_blob(&key).await? {

@@ -2,6 +2,7 @@
 //! dir, with a real DNS server and SMTP sinks from `outguard-harness`. Processes are killed on
 //! drop. Nothing leaves 127.0.0.0/8.
 
+// Compiled into several test binaries, each of which uses only part of it.
 #![allow(dead_code)]
 
 pub mod client;

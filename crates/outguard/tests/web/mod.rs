@@ -2,6 +2,7 @@
 //! (one request per connection, `Connection: close`), and a WebDriver session over it against a
 //! chromedriver this module starts (killed on drop). Loopback only.
 
+// Compiled into several test binaries, each of which uses only part of it.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;

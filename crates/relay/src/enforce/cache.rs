@@ -99,24 +99,24 @@ impl PolicyCache {
             .unwrap_or_else(|p| p.into_inner())
             .get(tenant)
             .cloned();
-        if let Some(t) = &cached {
-            if t.loaded.elapsed() < TENANT_TTL {
-                return cached;
-            }
+        if let Some(t) = &cached
+            && t.loaded.elapsed() < TENANT_TTL
+        {
+            return cached;
         }
         let version = store.policies_version().await.ok()?;
-        if let Some(t) = &cached {
-            if t.version == version {
-                let fresh = Arc::new(TenantPolicies {
-                    loaded: Instant::now(),
-                    ..clone_tp(t)
-                });
-                self.tenants
-                    .write()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(tenant.to_string(), fresh.clone());
-                return Some(fresh);
-            }
+        if let Some(t) = &cached
+            && t.version == version
+        {
+            let fresh = Arc::new(TenantPolicies {
+                loaded: Instant::now(),
+                ..clone_tp(t)
+            });
+            self.tenants
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(tenant.to_string(), fresh.clone());
+            return Some(fresh);
         }
         let loaded = async {
             let policies = store.list_policies(tenant).await?;
@@ -206,10 +206,9 @@ impl PolicyCache {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .get(key)
+            && at.elapsed() < OVERLAY_TTL
         {
-            if at.elapsed() < OVERLAY_TTL {
-                return o.clone();
-            }
+            return o.clone();
         }
         let loaded = match store.get_blob(key).await {
             Ok(Some(b)) => match outguard_spam::Overlay::from_bytes(&b) {

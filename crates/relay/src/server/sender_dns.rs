@@ -43,10 +43,9 @@ impl SenderDns {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(&key)
+            && *exp > now
         {
-            if *exp > now {
-                return *v;
-            }
+            return *v;
         }
         let answer = match tokio::time::timeout(
             LOOKUP_TIMEOUT,

@@ -3,6 +3,7 @@
 //! schema in `postgres://postgres@127.0.0.1:5432/test`, dropped afterwards). PostgreSQL missing is
 //! a failure with instructions, never a silent pass.
 
+// Compiled into several test binaries, each of which uses only part of it.
 #![allow(dead_code)]
 
 use std::sync::atomic::{AtomicU32, Ordering};

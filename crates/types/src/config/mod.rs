@@ -389,7 +389,7 @@ pub struct PolicyTable {
     pub ceilings: crate::ceilings::PolicyCeilings,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SpamConfig {
     /// Score at or above which a message is `suspicious` (None = the model's default).
@@ -398,16 +398,6 @@ pub struct SpamConfig {
     pub spam_score: Option<f64>,
     /// Path of a model file to use instead of the shipped one.
     pub model: Option<PathBuf>,
-}
-
-impl Default for SpamConfig {
-    fn default() -> Self {
-        SpamConfig {
-            suspicious_score: None,
-            spam_score: None,
-            model: None,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -302,7 +302,7 @@ fn the_example_config_parses_is_the_default_and_documents_every_key() {
     );
     let named = |key: &str| {
         text.lines().any(|l| {
-            l.trim_start_matches(|ch: char| ch == '#' || ch == ' ')
+            l.trim_start_matches(['#', ' '])
                 .starts_with(&format!("{key} ="))
         })
     };
@@ -355,7 +355,7 @@ fn the_example_config_parses_is_the_default_and_documents_every_key() {
     ] {
         assert!(
             text.lines()
-                .any(|l| l.trim_start_matches(|ch: char| ch == '#' || ch == ' ') == table),
+                .any(|l| l.trim_start_matches(['#', ' ']) == table),
             "no {table} in the example"
         );
     }
