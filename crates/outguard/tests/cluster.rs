@@ -5,7 +5,8 @@
 //! (our own redis-server, never the shared one) submissions are deferred `451 4.3.0` and
 //! nothing is accepted uncounted; Redis back, traffic resumes without a restart.
 //!
-//! Needs PostgreSQL at 127.0.0.1:5432 (trust, database `test`) and Redis at 127.0.0.1:6379;
+//! Needs PostgreSQL at 127.0.0.1:5432 (trust, database `test`) and Redis at 127.0.0.1:6379
+//! (`$OUTGUARD_TEST_PG`, `$OUTGUARD_TEST_REDIS` to point elsewhere; `scripts/test` does);
 //! a missing server fails the test with how to start it.
 
 mod common;
@@ -18,8 +19,15 @@ use common::{RelayProc, Scene, message, scene};
 use outguard_store::Store;
 use outguard_store::redis_counters::RedisCounters;
 
-const PG: &str = "postgres://postgres@127.0.0.1:5432/test";
-const REDIS: &str = "redis://127.0.0.1:6379";
+/// The servers: `OUTGUARD_TEST_PG` / `OUTGUARD_TEST_REDIS` override the defaults
+/// (`scripts/test` sets them when it starts its own).
+fn pg() -> String {
+    std::env::var("OUTGUARD_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+fn redis_url() -> String {
+    std::env::var("OUTGUARD_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
 const WAIT: Duration = Duration::from_secs(30);
 
 /// A PostgreSQL schema of this test's own, dropped at the end.
@@ -30,23 +38,14 @@ impl PgSchema {
         PgSchema(format!("cluster_{}", uuid::Uuid::now_v7().simple()))
     }
     fn url(&self) -> String {
-        format!("{PG}?schema={}", self.0)
+        format!("{}?schema={}", pg(), self.0)
     }
 }
 
 impl Drop for PgSchema {
     fn drop(&mut self) {
         let _ = Command::new("psql")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-U",
-                "postgres",
-                "-d",
-                "test",
-                "-q",
-                "-c",
-            ])
+            .args([pg().as_str(), "-q", "-c"])
             .arg(format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.0))
             .output();
     }
@@ -105,26 +104,20 @@ impl Drop for OwnRedis {
 }
 
 async fn require_servers() {
-    if let Err(e) = RedisCounters::connect(REDIS, "probe").await {
+    let redis = redis_url();
+    if let Err(e) = RedisCounters::connect(&redis, "probe").await {
         panic!(
-            "Redis is required at {REDIS} ({e}); start it with: redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save \"\" --appendonly no"
+            "Redis is required at {redis} ({e}); run the tests with scripts/test, or start it with: redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save \"\" --appendonly no"
         );
     }
+    let pg = pg();
     let ok = Command::new("psql")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-d",
-            "test",
-            "-qc",
-            "SELECT 1",
-        ])
+        .args([pg.as_str(), "-qc", "SELECT 1"])
         .output();
     assert!(
         ok.as_ref().is_ok_and(|o| o.status.success()),
-        "PostgreSQL is required at 127.0.0.1:5432 (trust, database `test`): {ok:?}"
+        "PostgreSQL is required at {pg} (trust, database `test`; run the tests with scripts/test, \
+         which starts a throwaway one): {ok:?}"
     );
 }
 
@@ -207,7 +200,7 @@ impl Cluster {
         require_servers().await;
         let schema = PgSchema::new();
         let prefix = format!("cluster-{}", uuid::Uuid::now_v7().simple());
-        let counters = format!("{REDIS}?prefix={prefix}");
+        let counters = format!("{}?prefix={prefix}", redis_url());
         provision(&schema.url()).await;
         let d1 = node_config(sc, 1, &schema.url(), &counters);
         let d2 = node_config(sc, 2, &schema.url(), &counters);
@@ -228,7 +221,7 @@ impl Cluster {
     async fn stop(self) {
         let prefix = self.prefix.clone();
         drop(self);
-        if let Ok(c) = RedisCounters::connect(REDIS, &prefix).await {
+        if let Ok(c) = RedisCounters::connect(&redis_url(), &prefix).await {
             let _ = c.purge().await;
         }
     }
@@ -605,7 +598,7 @@ async fn an_ip_listed_on_two_nodes_is_alerted_once() {
     });
     let schema = PgSchema::new();
     let prefix = format!("cluster-{}", uuid::Uuid::now_v7().simple());
-    let counters = format!("{REDIS}?prefix={prefix}");
+    let counters = format!("{}?prefix={prefix}", redis_url());
     provision(&schema.url()).await;
     let dnsbl = "\n[dnsbl]\ninterval = \"1s\"\n\n[[dnsbl.zones]]\nname = \"bl.test\"\n\n\
                  [notifications]\noperator_recipients = [\"ops@b.example\"]\n";

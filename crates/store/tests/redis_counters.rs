@@ -1,6 +1,6 @@
 //! The counter contract on Redis (STYLE rule 7): the very bodies of
 //! `outguard_policy::conformance` that the embedded backend runs, against the shared Redis at
-//! 127.0.0.1:6379 under a random key prefix, plus what only this backend has (server clock,
+//! 127.0.0.1:6379 (or `$OUTGUARD_TEST_REDIS`) under a random key prefix, plus what only this backend has (server clock,
 //! bounded failure, recovery). Redis missing is a failure, never a skip.
 
 use std::sync::Arc;
@@ -10,17 +10,21 @@ use outguard_policy::counters::{DAY_MS, HOUR_MS};
 use outguard_policy::{Counters, ReserveOutcome, WindowCheck, conformance};
 use outguard_store::redis_counters::{RedisClock, RedisCounters};
 
-const URL: &str = "redis://127.0.0.1:6379";
+/// `OUTGUARD_TEST_REDIS` overrides the server (`scripts/test` sets it when it starts its own).
+fn url() -> String {
+    std::env::var("OUTGUARD_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
 
 fn prefix(test: &str) -> String {
     format!("t-{test}-{}", uuid::Uuid::now_v7().simple())
 }
 
 async fn connect(test: &str, clock: RedisClock) -> RedisCounters {
-    match RedisCounters::connect(URL, &prefix(test)).await {
+    let url = url();
+    match RedisCounters::connect(&url, &prefix(test)).await {
         Ok(c) => c.with_clock(clock),
         Err(e) => panic!(
-            "Redis is required at {URL} ({e}). Start it with: redis-server --daemonize yes \
+            "Redis is required at {url} ({e}). Start it with: redis-server --daemonize yes \
              --bind 127.0.0.1 --port 6379 --save \"\" --appendonly no"
         ),
     }
@@ -84,7 +88,7 @@ async fn record_count_and_recent() {
 #[tokio::test]
 async fn server_clock_ignores_the_callers_clock() {
     let a = connect("clock", RedisClock::Server).await;
-    let b = RedisCounters::connect(URL, a.prefix()).await.unwrap();
+    let b = RedisCounters::connect(&url(), a.prefix()).await.unwrap();
     let w = [WindowCheck {
         key: "acct".into(),
         window_ms: HOUR_MS,
@@ -131,7 +135,7 @@ async fn keys_carry_a_ttl() {
     c.reserve(&w, 1, 0).await.unwrap();
     c.record("spam", 1, DAY_MS, 0).await.unwrap();
     c.push_recent("recent", true, 20).await.unwrap();
-    let client = redis::Client::open(URL).unwrap();
+    let client = redis::Client::open(url()).unwrap();
     let mut con = client.get_multiplexed_async_connection().await.unwrap();
     let p = c.prefix().to_string();
     let mut ttls = Vec::new();

@@ -331,15 +331,11 @@ pub fn message(from: &str, to: &str, subject: &str, body: &str) -> String {
     )
 }
 
-/// The shared corpus (`../shared/corpus/spamassassin`), never copied into the repo.
+/// The SpamAssassin corpus, never copied into the repo: `$OUTGUARD_CORPUS`, `../shared` beside
+/// the repository, or the cache `scripts/fetch-corpus` fills (`outguard_spam::corpus::locate`).
 pub fn corpus_dir() -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/spamassassin");
-    assert!(
-        p.join("manifest.csv").exists(),
-        "corpus missing at {} (../shared must sit beside the repo)",
-        p.display()
-    );
-    p
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    outguard_spam::corpus::locate(&repo).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// TEST-split files of one label, in manifest order.
