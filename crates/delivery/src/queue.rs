@@ -707,6 +707,11 @@ impl QueueHandle {
     pub fn len(&self) -> usize {
         lock(&self.inner.entries).len()
     }
+
+    #[cfg(test)]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 pub use super::glue::start;
 

@@ -723,7 +723,7 @@ async fn send_one(s: &Scene, spool: &Spool, q: &QueueHandle, total: usize) -> En
     assert_eq!(got.len(), total, "message {total} delivered");
     // Finished (and its connection parked) before the next one starts.
     assert!(
-        eventually(WAIT, || q.len() == 0).await,
+        eventually(WAIT, || q.is_empty()).await,
         "message {total} done"
     );
     env
@@ -791,7 +791,7 @@ async fn concurrent_messages_respect_the_destination_limit_and_reuse() {
     for id in &ids {
         assert_eq!(count(&events, id, EventKind::Delivered), 1, "{id} once");
     }
-    assert!(eventually(WAIT, || q.len() == 0).await);
+    assert!(eventually(WAIT, || q.is_empty()).await);
     // Shutdown closes the parked connections at once, not at idle expiry.
     let _ = stop.send(());
     assert!(
