@@ -3,6 +3,7 @@
 //! SIGINT/SIGTERM, then drains (SPEC §6, STYLE rule 5).
 
 use anyhow::Context as _;
+use outguard_relay::server::reload::Loader;
 use outguard_relay::server::tasks::Tasks;
 use outguard_relay::server::{Relay, fd_limit, shutdown};
 use outguard_store::Store;
@@ -19,8 +20,9 @@ async fn first_start_token(store: &Store) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Run the relay. `policy` is false only for the relay benchmark's policy-off row.
-pub async fn serve(cfg: Config, policy: bool) -> anyhow::Result<()> {
+/// Run the relay. `policy` is false only for the relay benchmark's policy-off row; `reload`
+/// reads the configuration again on SIGHUP.
+pub async fn serve(cfg: Config, policy: bool, reload: Loader) -> anyhow::Result<()> {
     // Refuse a bad configuration (exit 64, every problem listed) before creating anything.
     cfg.check_for_serve()?;
     for w in cfg.warnings() {
@@ -77,6 +79,10 @@ pub async fn serve(cfg: Config, policy: bool) -> anyhow::Result<()> {
     tasks.spawn(
         "domain verification",
         outguard_admin::ops::verify::run(relay.clone()),
+    );
+    tasks.spawn(
+        "reload on SIGHUP",
+        outguard_relay::server::reload::on_hangup(relay.clone(), reload),
     );
     println!("outguard ready (node {})", relay.node);
     shutdown::wait_for_signal().await;

@@ -64,3 +64,37 @@ pub fn server_config(cfg: &Config) -> anyhow::Result<Arc<ServerConfig>> {
         .context("certificate and key do not match")?;
     Ok(Arc::new(sc))
 }
+
+/// The listeners' TLS acceptor, replaceable while the relay runs (SIGHUP reloads the
+/// certificate): a session takes the acceptor in force when it starts TLS; sessions already
+/// encrypted keep theirs.
+#[derive(Default)]
+pub struct ServerTls(std::sync::RwLock<Option<tokio_rustls::TlsAcceptor>>);
+
+impl ServerTls {
+    pub fn new(acceptor: Option<tokio_rustls::TlsAcceptor>) -> ServerTls {
+        ServerTls(std::sync::RwLock::new(acceptor))
+    }
+
+    /// The acceptor in force now (a cheap clone of an `Arc`).
+    pub fn current(&self) -> Option<tokio_rustls::TlsAcceptor> {
+        self.0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    pub fn is_available(&self) -> bool {
+        self.current().is_some()
+    }
+
+    /// Load the certificate and key `cfg` names (or the self-signed pair) and put them in force.
+    pub fn reload(&self, cfg: &Config) -> anyhow::Result<()> {
+        let acceptor = tokio_rustls::TlsAcceptor::from(server_config(cfg)?);
+        *self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(acceptor);
+        Ok(())
+    }
+}

@@ -291,7 +291,12 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     let rt = runtime()?;
     rt.block_on(async move {
         if let Command::Serve { bench_policy_off } = cli.command {
-            return crate::serve::serve(cfg, !bench_policy_off).await.map(|_| 0);
+            let (path, dir) = (cli.config.clone(), cli.data_dir.clone());
+            let reload: outguard_relay::server::reload::Loader =
+                Box::new(move || load_config(path.as_ref(), dir.as_ref(), true));
+            return crate::serve::serve(cfg, !bench_policy_off, reload)
+                .await
+                .map(|_| 0);
         }
         let store = open_store(&cfg).await?;
         match cli.command {

@@ -5,6 +5,7 @@
 pub mod accept;
 pub mod conn_limit;
 pub mod fd_limit;
+pub mod reload;
 mod seams;
 pub mod sender_dns;
 pub mod tasks;
@@ -31,7 +32,7 @@ pub struct Relay {
     pub tracer: Tracer,
     pub queue: QueueHandle,
     pub scanner: Arc<outguard_spam::Engine>,
-    pub tls: Option<tokio_rustls::TlsAcceptor>,
+    pub tls: crate::tls::ServerTls,
     pub auth_limiter: AuthLimiter,
     pub sender_dns: sender_dns::SenderDns,
     pub enforcer: crate::enforce::Enforcer,
@@ -155,9 +156,9 @@ impl Relay {
         crate::tls::install_provider();
         let spool = Spool::open(cfg.server.data_dir.join("spool"))
             .with_context(|| format!("opening the spool in {}", cfg.server.data_dir.display()))?;
-        let tls = Some(tokio_rustls::TlsAcceptor::from(crate::tls::server_config(
-            &cfg,
-        )?));
+        let tls = crate::tls::ServerTls::new(Some(tokio_rustls::TlsAcceptor::from(
+            crate::tls::server_config(&cfg)?,
+        )));
         let scanner = Arc::new(load_scanner(&cfg)?);
         let (tracer, trace) = Tracer::start(store.clone());
         let shutdown = Shutdown::new();

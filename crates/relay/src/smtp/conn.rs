@@ -48,7 +48,7 @@ impl Conn {
         let session = Session::new(SessionConfig {
             hostname: cfg.server.hostname.clone(),
             kind,
-            tls_available: relay.tls.is_some() && !matches!(kind, ListenerKind::Fbl),
+            tls_available: relay.tls.is_available() && !matches!(kind, ListenerKind::Fbl),
             tls_active,
             plaintext_auth_ok: loopback && cfg.listeners.allow_plaintext_auth_on_loopback,
             // A report is not mail to relay: its own cap (SPEC §9, `552 5.3.4` past it).
@@ -137,7 +137,7 @@ impl Conn {
                 Event::StartTls(r) => {
                     self.out.extend_from_slice(&r.to_bytes());
                     self.flush(&mut stream).await?;
-                    let Some(acceptor) = self.relay.tls.clone() else {
+                    let Some(acceptor) = self.relay.tls.current() else {
                         break;
                     };
                     let plain = std::mem::replace(&mut stream, ClientStream::Upgrading);

@@ -144,7 +144,7 @@ async fn session(
     };
     let (stream, tls_active) = match kind {
         ListenerKind::Submissions => {
-            let Some(acceptor) = relay.tls.clone() else {
+            let Some(acceptor) = relay.tls.current() else {
                 return Ok(());
             };
             match tokio::time::timeout(Duration::from_secs(30), acceptor.accept(tcp)).await {
