@@ -146,8 +146,9 @@ mod tests {
     use super::*;
     use std::path::PathBuf;
 
+    // The golden files live with the end-to-end tests that feed the same reports to the binary.
     fn fixtures() -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dsn-in")
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../outguard/tests/fixtures/dsn-in")
     }
 
     /// Golden files: every `NAME.eml` has `NAME.json` with the expected [`ParsedDsn`].
@@ -181,7 +182,7 @@ mod tests {
 
     #[test]
     fn arf_reports_are_not_dsns() {
-        let arf = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/arf");
+        let arf = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../outguard/tests/fixtures/arf");
         for f in std::fs::read_dir(arf).expect("arf fixtures").flatten() {
             if f.path().extension().is_some_and(|x| x == "eml") {
                 let raw = std::fs::read(f.path()).expect("read");

@@ -10,7 +10,7 @@ mod tests {
     use std::path::PathBuf;
 
     fn fixtures() -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/arf")
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../outguard/tests/fixtures/arf")
     }
 
     /// Golden files: every `NAME.eml` has `NAME.json` with the expected [`ParsedReport`].
