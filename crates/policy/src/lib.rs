@@ -22,7 +22,6 @@ pub mod disposition;
 pub mod lift;
 pub mod listing;
 pub mod mail;
-pub mod memory;
 pub mod notify;
 pub mod rates;
 pub mod rcpt;
@@ -38,7 +37,6 @@ pub use counters::{
 pub use decide::{Action, Refusal, SenderRef, effective_for};
 pub use disposition::{Disposition, disposition};
 pub use mail::{admit_mail, check_message_rate, check_sender};
-pub use memory::MemoryCounters;
 pub use notify::{NotificationEnvelope, render_notification};
 pub use rcpt::{RcptDecision, RcptRequest, check_recipient_count, is_internal, reserve_recipient};
 pub use reply::{Measure, Reject};

@@ -105,9 +105,9 @@ async fn start_counters(
         }
         Some(url) => anyhow::bail!("counters = {url:?}: use \"memory\" or \"redis://…\""),
     }
-    let path = outguard_policy::MemoryCounters::snapshot_path(&cfg.server.data_dir);
+    let path = outguard_store::memory_counters::MemoryCounters::snapshot_path(&cfg.server.data_dir);
     let mem = Arc::new(
-        outguard_policy::MemoryCounters::load(&path)
+        outguard_store::memory_counters::MemoryCounters::load(&path)
             .with_context(|| format!("loading counters from {}", path.display()))?,
     );
     let (m, stop) = (mem.clone(), shutdown.clone());
