@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use common::client::Client;
 use common::{RelayProc, Scene, message, scene};
+use outguard_harness::http::Receiver;
 use outguard_harness::sink::{Reply as SinkReply, Script};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -432,4 +433,111 @@ async fn bcc_copies_count_against_the_senders_windows() {
         .map(|m| m.rcpts.clone())
         .collect();
     assert_eq!(to_alice_copies, vec![vec!["sec1@a.example".to_string()]]);
+}
+
+/// Open a session of bob with a transaction whose first `n` recipients (numbered from `first`)
+/// are admitted.
+async fn bob_with_recipients(relay: &RelayProc, first: usize, n: usize) -> Client {
+    let (mut c, _) = Client::connect(relay.addr("submission")).await;
+    c.cmd("EHLO c.test").await;
+    assert!(
+        c.auth_plain("bob@a.example", "bob-pw")
+            .await
+            .starts_with("235")
+    );
+    assert!(c.cmd("MAIL FROM:<bob@a.example>").await.starts_with("250"));
+    for i in first..first + n {
+        let r = c.cmd(&format!("RCPT TO:<r{i}@dest.example>")).await;
+        assert!(r.starts_with("250"), "{r}");
+    }
+    c
+}
+
+/// Three more recipients on an open transaction: their replies.
+async fn three_more(c: &mut Client, first: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    for i in first..first + 3 {
+        out.push(c.cmd(&format!("RCPT TO:<r{i}@dest.example>")).await);
+    }
+    out
+}
+
+/// SPEC §3 (issue 15): two sessions of bob cross the same hourly limit at the same moment. Each
+/// crossing RCPT is refused at once and the restriction holds for the next command; tenant a is
+/// told once — one `user_restricted` alert, one notification email, one webhook delivery —
+/// however many sessions raised it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_sessions_crossing_one_limit_at_once_raise_one_alert_one_email_one_webhook() {
+    let mut hook = Receiver::start("127.0.0.1:0".parse().expect("addr"), None)
+        .await
+        .expect("webhook receiver");
+    let sc = scene(&format!(
+        "\n[[webhooks.hooks]]\nurl = \"http://{}/hook\"\nsecret = \"outbox-secret-0001\"\nkinds = [\"user_restricted\"]\n",
+        hook.addr
+    ))
+    .await;
+    sc.provision().await;
+    sc.ok(&[
+        "policy",
+        "set",
+        "--tenant",
+        "a",
+        "recipient_limit_external_per_hour=4",
+        "notify_recipients=admin@a.example",
+    ]);
+    let relay = RelayProc::start(sc.dir());
+    // Two sessions fill the window between them, then both cross it together.
+    let mut one = bob_with_recipients(&relay, 0, 2).await;
+    let mut two = bob_with_recipients(&relay, 2, 2).await;
+    let (r1, r2) = tokio::join!(three_more(&mut one, 10), three_more(&mut two, 20));
+    for r in r1.iter().chain(&r2) {
+        assert!(
+            r == "550 5.2.2 Submission quota exceeded"
+                || r == "550 5.1.8 Access denied, bad outbound sender",
+            "{r1:?} {r2:?}"
+        );
+    }
+    assert!(
+        r1.iter().chain(&r2).any(|r| r.contains("5.2.2")),
+        "the limit was crossed: {r1:?} {r2:?}"
+    );
+    one.cmd("QUIT").await;
+    two.cmd("QUIT").await;
+    // In force at once for the next transaction.
+    let (r, _) = send_n(&relay, ("bob@a.example", "bob-pw"), 30, 1).await;
+    assert_eq!(r[0], "550 5.1.8 Access denied, bad outbound sender");
+
+    // One webhook delivery, one email; then nothing more arrives.
+    let first = tokio::time::timeout(WAIT, hook.requests.recv())
+        .await
+        .expect("a webhook delivery in time")
+        .expect("receiver open");
+    let body: serde_json::Value = serde_json::from_slice(&first.body).expect("json");
+    assert_eq!(body["kind"], "user_restricted", "{body}");
+    let got = sc.home.wait_for(1, WAIT).await;
+    assert!(got.iter().any(|m| m.rcpts == ["admin@a.example"]));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        hook.requests.try_recv().is_err(),
+        "a second webhook delivery"
+    );
+    let notes = sc
+        .home
+        .messages()
+        .into_iter()
+        .filter(|m| m.rcpts == ["admin@a.example"])
+        .count();
+    assert_eq!(notes, 1, "notification emails");
+    let alerts: serde_json::Value =
+        serde_json::from_str(&sc.ok(&["alerts", "--tenant", "a", "--json"])).expect("json");
+    let restricted_alerts = alerts
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter(|a| a["kind"] == "user_restricted")
+        .count();
+    assert_eq!(restricted_alerts, 1, "{alerts}");
+    let list: serde_json::Value =
+        serde_json::from_str(&sc.ok(&["restricted", "list", "--json"])).expect("json");
+    assert_eq!(list.as_array().expect("array").len(), 1, "{list}");
 }

@@ -10,7 +10,8 @@ use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use outguard_policy::{MemoryCounters, RcptDecision, RcptRequest, SenderRef, reserve_recipient};
+use outguard_policy::{RcptDecision, RcptRequest, SenderRef, reserve_recipient};
+use outguard_store::memory_counters::MemoryCounters;
 use outguard_types::policy::{EffectivePolicy, PolicySettings};
 
 /// MemoryCounters futures are always ready: poll once, no runtime in the measurement.

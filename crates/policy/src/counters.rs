@@ -1,6 +1,6 @@
 //! The counter store contract (STYLE rule 7): a few atomic operations over sliding windows, so
-//! the in-process [`crate::MemoryCounters`] and a later Redis backend (one Lua script per
-//! operation) give the same answers.
+//! the backends of `outguard-store` — in-process `MemoryCounters` (persisted to a snapshot
+//! file) and `RedisCounters` (one Lua script per operation) — give the same answers.
 //!
 //! Contract, for every backend:
 //! - A key is a series of `(time, units)` events. `count(key, W, now)` is the sum of the units

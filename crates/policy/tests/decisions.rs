@@ -2,8 +2,10 @@
 //! exact replies and the numbers for the trace.
 
 use outguard_policy::counters::{HOUR_MS, MINUTE_MS};
-use outguard_policy::restriction::lift;
+use outguard_policy::restriction::{check_lift, lift};
 use outguard_policy::*;
+use outguard_store::memory_counters::MemoryCounters;
+use outguard_types::model::Role;
 use outguard_types::policy::{EffectivePolicy, PolicySettings, ThresholdAction};
 use outguard_types::verdict::{Class, Reason};
 
@@ -549,4 +551,66 @@ async fn tenant_spam_threshold_restricts_the_whole_tenant_only() {
     .await
     .unwrap();
     assert!(o.actions.is_empty());
+}
+
+/// SPEC §9: a tenant's forwarded mail from unregistered domains, then the block and its lift.
+const UNREG_NOW: i64 = 1_795_456_800_000;
+
+#[tokio::test]
+async fn unregistered_allowance_then_block_then_operator_lift() {
+    let c = MemoryCounters::new();
+    let mut history = Vec::new();
+    for i in 0..3 {
+        let d = admit_unregistered(&c, "t", 3, &history, UNREG_NOW + i)
+            .await
+            .unwrap();
+        assert!(matches!(d, UnregisteredDecision::Admit(_)), "message {i}");
+    }
+    let UnregisteredDecision::Refuse { refusal, action } =
+        admit_unregistered(&c, "t", 3, &history, UNREG_NOW + 5)
+            .await
+            .unwrap()
+    else {
+        panic!("the 4th message must be refused");
+    };
+    assert_eq!(
+        (refusal.reject.code, refusal.reject.enhanced.as_str()),
+        (550, "5.7.750")
+    );
+    let Some(Action::Restrict { restriction: r }) = action else {
+        panic!("the tenant must be blocked");
+    };
+    assert_eq!(r.subject, Subject::Tenant("t".into()));
+    assert_eq!(r.until, None, "until an operator lifts it");
+    assert_eq!(r.reject().enhanced, "5.7.750");
+    assert!(check_lift(&r, Role::TenantAdmin, 0, 3, "please", UNREG_NOW).is_err());
+    assert!(check_lift(&r, Role::Operator, 0, 3, "checked", UNREG_NOW).is_ok());
+    // While blocked, no second restriction is made.
+    history.push(r.clone());
+    let d = admit_unregistered(&c, "t", 3, &history, UNREG_NOW + 6)
+        .await
+        .unwrap();
+    assert!(matches!(
+        d,
+        UnregisteredDecision::Refuse { action: None, .. }
+    ));
+    // Lifted by an operator: not blocked again today, but the allowance still holds.
+    history[0] = lift(&r, "operator", "checked", UNREG_NOW + 7);
+    let d = admit_unregistered(&c, "t", 3, &history, UNREG_NOW + 8)
+        .await
+        .unwrap();
+    assert!(matches!(
+        d,
+        UnregisteredDecision::Refuse { action: None, .. }
+    ));
+    // An hour later the window has room again.
+    let d = admit_unregistered(&c, "t", 3, &history, UNREG_NOW + HOUR_MS + 10)
+        .await
+        .unwrap();
+    assert!(matches!(d, UnregisteredDecision::Admit(_)));
+    // Other tenants have their own allowance.
+    let d = admit_unregistered(&c, "u", 3, &[], UNREG_NOW + 9)
+        .await
+        .unwrap();
+    assert!(matches!(d, UnregisteredDecision::Admit(_)));
 }

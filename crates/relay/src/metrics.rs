@@ -32,6 +32,9 @@ pub struct Metrics {
     verdicts: Mutex<BTreeMap<String, u64>>,
     /// (subject kind, limit) → restrictions this node made.
     restrictions: Mutex<BTreeMap<(String, String), u64>>,
+    /// (effect, result) → effects of the outbox (`done`, `retried`, `given_up`, `deduplicated`,
+    /// `dropped`, `unfinished`).
+    effects: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     scan_buckets: [AtomicU64; SCAN_BUCKETS.len()],
     scan_count: AtomicU64,
     scan_sum_micros: AtomicU64,
@@ -75,6 +78,23 @@ impl Metrics {
             r.reason.limit.as_str().to_string(),
         );
         bump(&self.restrictions, key);
+    }
+
+    /// Count one outcome of the effects outbox: `effect` is the effect's name (or `batch` for a
+    /// whole batch deduplicated or dropped), `result` what became of it.
+    pub fn effect(&self, effect: &'static str, result: &'static str) {
+        bump(&self.effects, (effect, result));
+    }
+
+    /// How many times [`Metrics::effect`] counted `(effect, result)` (tests, diagnostics).
+    pub fn effect_count(&self, effect: &str, result: &str) -> u64 {
+        self.effects
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .filter(|((e, r), _)| *e == effect && *r == result)
+            .map(|(_, n)| *n)
+            .sum()
     }
 
     /// Record how long one spam scan took.
@@ -123,6 +143,13 @@ impl Metrics {
             "Restrictions made by the policy, by subject kind and limit.",
             &self.restrictions,
             |(kind, reason)| format!("subject=\"{kind}\",reason=\"{}\"", esc(reason)),
+        );
+        labelled(
+            out,
+            "outguard_effects_total",
+            "Side effects of enforcement run by the outbox, by effect and result.",
+            &self.effects,
+            |(effect, result)| format!("effect=\"{effect}\",result=\"{result}\""),
         );
         family(
             out,

@@ -8,6 +8,7 @@
 //! callers branch on the variant, never on the text. Password hashes never leave this crate.
 
 pub mod files;
+pub mod memory_counters;
 pub mod redis_counters;
 pub mod spool;
 pub mod trace;

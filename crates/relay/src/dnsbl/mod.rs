@@ -1,13 +1,12 @@
 //! DNSBL monitor of our own outbound IPs (SPEC §4). Every pool IP is checked on every zone on
 //! `[dnsbl] interval` (with jitter), each zone rate-limited; answers are classified per zone
-//! ([`zones`]), one IP's state moves by [`track`], and the [`monitor`] task drains listed
+//! ([`zones`]), one IP's state moves by `outguard_policy::listing`, and the [`monitor`] task drains listed
 //! `regular` IPs, returns cleared ones and raises `ip_listed` / `ip_delisted`. Every check is
 //! kept in the store (history per IP and zone). `outguard dnsbl check` runs one round without a
 //! server ([`check_all`]); the API reads [`status`].
 
 pub mod monitor;
 pub mod query;
-pub mod track;
 pub mod zones;
 
 use std::collections::BTreeMap;

@@ -18,13 +18,13 @@ use std::time::Duration;
 
 use mail_builder::MessageBuilder;
 use outguard_policy::alerts::dedup_key;
-use outguard_policy::{Alert, AlertKind, CapDecision};
+use outguard_policy::{Alert, AlertKind};
 use outguard_store::{DnsblListing, DnsblTrack};
 use outguard_types::model::Millis;
 
-use super::track::{Change, IpTrack, Listing};
 use super::{Checker, DnsblError, Zone, check_all, check_record, pool_ips};
 use crate::server::Relay;
+use outguard_policy::listing::{Change, IpTrack, Listing, ZoneAnswer};
 use outguard_types::time::now_ms;
 
 pub struct Monitor {
@@ -112,7 +112,11 @@ impl Monitor {
                 }
             }
             let track = self.tracks.entry(*ip).or_default();
-            let changes = track.observe(round, self.clear_checks);
+            let answers: Vec<(String, ZoneAnswer)> = round
+                .iter()
+                .map(|(zone, outcome)| (zone.clone(), outcome.answer()))
+                .collect();
+            let changes = track.observe(&answers, self.clear_checks);
             let regular = pools.iter().any(|p| p == "regular");
             act(relay, *ip, pools, regular, track, changes, now).await;
             if let Err(e) = relay
@@ -235,9 +239,10 @@ fn last_healthy_regular(relay: &Relay, ip: IpAddr) -> bool {
     others == 0
 }
 
-/// Record a service-wide alert; within the daily cap also webhooks and the operators' email.
-/// With a `dedup_key` (see [`dedup_key`]) it is recorded and sent once per cluster: a node that
-/// finds the key already stored (another node saw the same listing first) does nothing.
+/// Raise a service-wide alert: recorded, then within the daily cap sent to webhooks and the
+/// operators' email — by the effects outbox. With a `dedup_key` (see [`dedup_key`]) it is
+/// recorded and sent once per cluster: a node that finds the key already stored (another node
+/// saw the same listing first) does nothing more.
 pub async fn service_alert(
     relay: &Relay,
     kind: AlertKind,
@@ -246,33 +251,22 @@ pub async fn service_alert(
     now: Millis,
 ) {
     let alert = Alert::new(kind, None, None, summary, Vec::new(), now);
-    let stored = match &dedup {
-        Some(key) => relay.store.insert_alert_once(&alert, key).await,
-        None => relay.store.insert_alert(&alert).await.map(Some),
-    };
-    match stored {
-        Ok(Some(_)) => {}
-        Ok(None) => {
-            tracing::info!(kind = kind.as_str(), summary = %alert.summary,
-                "alert already recorded (another node or an earlier run); not notifying again");
-            return;
-        }
-        Err(e) => tracing::error!(error = %e, "cannot record alert"),
-    }
-    let decision = relay
-        .alert_cap
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .admit("", kind, now);
-    tracing::warn!(kind = kind.as_str(), summary = %alert.summary, "alert");
-    if !matches!(decision, CapDecision::Notify { .. }) {
-        return;
-    }
-    relay.webhooks.send(&alert);
     let to = &relay.cfg.notifications.operator_recipients;
-    if to.is_empty() {
-        return;
-    }
+    let mail = (!to.is_empty()).then(|| operator_mail(relay, &alert, to, now));
+    relay
+        .outbox
+        .submit(crate::outbox::plan_service_alert(alert, dedup, mail))
+        .await;
+}
+
+/// The operators' email about a service alert.
+fn operator_mail(
+    relay: &Relay,
+    alert: &Alert,
+    to: &[String],
+    now: Millis,
+) -> crate::outbox::SystemMail {
+    let kind = alert.kind;
     let host = &relay.cfg.server.hostname;
     let from = format!("postmaster@{host}");
     let body = MessageBuilder::new()
@@ -295,9 +289,13 @@ pub async fn service_alert(
         ))
         .write_to_vec()
         .unwrap_or_default();
-    relay
-        .send_system_mail(&from, to, None, body, "service alert")
-        .await;
+    crate::outbox::SystemMail {
+        from,
+        to: to.to_vec(),
+        tenant: None,
+        body,
+        what: "service alert",
+    }
 }
 
 #[cfg(test)]

@@ -60,6 +60,19 @@ impl Outcome {
         }
     }
 
+    /// What the listing state machine (`outguard_policy::listing`) makes of this answer.
+    pub fn answer(&self) -> outguard_policy::listing::ZoneAnswer {
+        use outguard_policy::listing::ZoneAnswer;
+        match self {
+            Outcome::Listed { .. } => ZoneAnswer::Listed {
+                code: self.code(),
+                reason: self.reason(),
+            },
+            Outcome::Clean => ZoneAnswer::Clean,
+            Outcome::Error { .. } | Outcome::Unknown { .. } => ZoneAnswer::Inconclusive,
+        }
+    }
+
     /// The reason column: meanings and TXT for a listing, what failed otherwise.
     pub fn reason(&self) -> Option<String> {
         match self {

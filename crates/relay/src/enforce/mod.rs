@@ -186,7 +186,7 @@ impl Relay {
                 txn.reservations.push(reservation);
                 txn.measures.extend(strings(&measures));
                 for a in actions {
-                    self.apply_action(a, &eff).await;
+                    self.take_action(a, &eff).await;
                 }
                 Ok(())
             }
@@ -195,7 +195,7 @@ impl Relay {
             }) => {
                 tracing::info!(sender = sender.subject().id(), detail = %refusal.detail, "recipient refused by policy");
                 if let Some(a) = action {
-                    self.apply_action(a, &eff).await;
+                    self.take_action(a, &eff).await;
                 }
                 Err(reply_of(&refusal.reject))
             }
@@ -257,7 +257,7 @@ impl Relay {
                     measures = strings(&out.measures);
                     for a in out.actions {
                         hold |= matches!(&a, outguard_policy::Action::Restrict { .. });
-                        self.apply_action(a, &eff).await;
+                        self.take_action(a, &eff).await;
                     }
                 }
                 Err(e) => {
@@ -360,7 +360,7 @@ impl Relay {
                 }) => {
                     measures.extend(m.iter().map(|x| format!("BCC copy to {to}: {x}")));
                     for a in actions {
-                        self.apply_action(a, eff).await;
+                        self.take_action(a, eff).await;
                     }
                     sent.push(to);
                 }

@@ -49,7 +49,7 @@ impl Relay {
                 if let Some(a) = action {
                     // The tenant's default policy names who is notified.
                     let (_, eff) = self.effective(tenant, "").await;
-                    self.apply_action(a, &eff).await;
+                    self.take_action(a, &eff).await;
                 }
                 Err(reply_of(&refusal.reject))
             }

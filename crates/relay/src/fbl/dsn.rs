@@ -146,6 +146,7 @@ mod tests {
     use super::*;
     use std::path::PathBuf;
 
+    // The golden files live with the end-to-end tests that feed the same reports to the binary.
     fn fixtures() -> PathBuf {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dsn-in")
     }

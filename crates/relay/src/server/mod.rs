@@ -38,6 +38,10 @@ pub struct Relay {
     pub enforcer: crate::enforce::Enforcer,
     pub alert_cap: std::sync::Mutex<outguard_policy::AlertCap>,
     pub webhooks: crate::webhooks::Webhooks,
+    /// Runs the side effects of enforcement after the command that caused them is answered.
+    pub outbox: crate::outbox::Outbox,
+    /// The one clock: wall-clock ms advancing with `tokio::time`.
+    pub clock: outguard_types::time::Clock,
     pub shutdown: Shutdown,
     /// Counters for `/metrics` (messages by disposition and pool, scan latency).
     pub metrics: Arc<crate::metrics::Metrics>,
@@ -103,9 +107,9 @@ async fn start_counters(
         }
         Some(url) => anyhow::bail!("counters = {url:?}: use \"memory\" or \"redis://…\""),
     }
-    let path = outguard_policy::MemoryCounters::snapshot_path(&cfg.server.data_dir);
+    let path = outguard_store::memory_counters::MemoryCounters::snapshot_path(&cfg.server.data_dir);
     let mem = Arc::new(
-        outguard_policy::MemoryCounters::load(&path)
+        outguard_store::memory_counters::MemoryCounters::load(&path)
             .with_context(|| format!("loading counters from {}", path.display()))?,
     );
     let (m, stop) = (mem.clone(), shutdown.clone());
@@ -129,12 +133,15 @@ async fn start_counters(
 /// of a run, after the relay is dropped, so the last counters and trace records are written.
 pub struct Background {
     counters: tokio::task::JoinHandle<()>,
+    outbox: tokio::task::JoinHandle<()>,
     trace: tokio::task::JoinHandle<()>,
 }
 
 impl Background {
-    /// Wait for the counter persister (it ends at `Shutdown::stop`).
+    /// Wait for the tasks that end at `Shutdown::stop`: the effects outbox's last round (held
+    /// mail, alerts, notices still queued) and the counter persister's last snapshot.
     pub async fn counters_saved(&mut self) {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), &mut self.outbox).await;
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), &mut self.counters).await;
     }
 
@@ -171,32 +178,47 @@ impl Relay {
             shutdown.clone(),
         )
         .await?;
-        let relay = Arc::new(Relay {
-            node: cfg.node_name(),
-            auth_limiter: AuthLimiter::new(AuthLimits::from_config(&cfg.listeners)),
-            enforcer: crate::enforce::Enforcer {
-                counters,
-                cache: crate::enforce::PolicyCache::default(),
-                enabled: policy,
-            },
-            alert_cap: std::sync::Mutex::new(outguard_policy::AlertCap::new()),
-            webhooks: crate::webhooks::Webhooks::with_store(&cfg, store.clone())?,
-            sender_dns: sender_dns::SenderDns::new(
-                outguard_delivery::mx::MxResolver::new(&cfg.dns)
-                    .context("building the DNS resolver")?,
-            ),
-            cfg,
-            store,
-            spool,
-            tracer,
-            queue,
-            scanner,
-            tls,
-            shutdown,
-            metrics: Arc::new(crate::metrics::Metrics::new()),
+        let clock = outguard_types::time::Clock::new();
+        let metrics = Arc::new(crate::metrics::Metrics::new());
+        let mut outbox_task = None;
+        let webhooks = crate::webhooks::Webhooks::with_store(&cfg, store.clone())?;
+        let sender_dns = sender_dns::SenderDns::new(
+            outguard_delivery::mx::MxResolver::new(&cfg.dns)
+                .context("building the DNS resolver")?,
+        );
+        // The outbox runs effects on the relay it belongs to, so it holds it weakly.
+        let relay = Arc::new_cyclic(|me| {
+            let runner = Arc::new(crate::outbox::RelayEffects::new(me.clone(), clock));
+            let (outbox, task) =
+                crate::outbox::Outbox::start(runner, metrics.clone(), shutdown.clone());
+            outbox_task = Some(task);
+            Relay {
+                outbox,
+                clock,
+                node: cfg.node_name(),
+                auth_limiter: AuthLimiter::new(AuthLimits::from_config(&cfg.listeners)),
+                enforcer: crate::enforce::Enforcer {
+                    counters,
+                    cache: crate::enforce::PolicyCache::default(),
+                    enabled: policy,
+                },
+                alert_cap: std::sync::Mutex::new(outguard_policy::AlertCap::new()),
+                webhooks,
+                sender_dns,
+                cfg,
+                store,
+                spool,
+                tracer,
+                queue,
+                scanner,
+                tls,
+                shutdown,
+                metrics,
+            }
         });
         let background = Background {
             counters: counters_task,
+            outbox: outbox_task.unwrap_or_else(|| tokio::spawn(async {})),
             trace,
         };
         Ok((relay, background))

@@ -1,11 +1,12 @@
 //! The counter contract on the embedded backend: exact sliding windows, atomic multi-window
-//! reservations, release, concurrency and persistence. (The Redis backend will run these same
-//! bodies; each takes `&dyn Counters`.)
+//! reservations, release, concurrency and persistence. The Redis backend runs the same
+//! `outguard_policy::conformance` bodies in `redis_counters.rs`; each takes `&dyn Counters`.
 
 use std::sync::Arc;
 
 use outguard_policy::counters::{HOUR_MS, MINUTE_MS};
-use outguard_policy::{Counters, MemoryCounters, ReserveOutcome, WindowCheck, conformance};
+use outguard_policy::{Counters, ReserveOutcome, WindowCheck, conformance};
+use outguard_store::memory_counters::MemoryCounters;
 use proptest::prelude::*;
 
 fn check(key: &str, window_ms: i64, limit: u64) -> WindowCheck {

@@ -1,12 +1,25 @@
-//! The listing state of one pool IP across zones, as a pure step function (STYLE rule 8: tested
-//! as vectors). An IP becomes *listed* the first time any zone lists it; it is *clear* again
-//! after `clear_checks` rounds in a row in which no zone listed it, every zone that had listed it
-//! answered clean, and at least one zone answered clean. Errors and unknown answers change
-//! nothing: a zone that refuses us (127.255.255.254) or times out never lists nor clears an IP.
+//! The listing state of one pool IP across DNSBL zones (SPEC §4), as a pure step function
+//! (STYLE rule 8: tested as vectors). An IP becomes *listed* the first time any zone lists it;
+//! it is *clear* again after `clear_checks` rounds in a row in which no zone listed it, every
+//! zone that had listed it answered clean, and at least one zone answered clean. Errors and
+//! unknown answers change nothing: a zone that refuses us (127.255.255.254) or times out never
+//! lists nor clears an IP. The queries, the store and the alerts are the relay's
+//! (`outguard_relay::dnsbl`); it reduces each zone's answer to a [`ZoneAnswer`].
 
 use std::collections::BTreeMap;
 
-use super::query::Outcome;
+/// What one zone said about an IP in one round.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ZoneAnswer {
+    /// A listing code (the first one) and its meaning and TXT.
+    Listed {
+        code: Option<String>,
+        reason: Option<String>,
+    },
+    Clean,
+    /// An error code, a timeout, SERVFAIL: no information.
+    Inconclusive,
+}
 
 /// What one zone's listing said when it was seen.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,16 +51,16 @@ pub enum Change {
 
 impl IpTrack {
     /// Apply one round of answers (zone name, outcome).
-    pub fn observe(&mut self, round: &[(String, Outcome)], clear_checks: u32) -> Vec<Change> {
+    pub fn observe(&mut self, round: &[(String, ZoneAnswer)], clear_checks: u32) -> Vec<Change> {
         let mut changes = Vec::new();
         let (mut any_listed, mut any_clean) = (false, false);
         for (zone, outcome) in round {
             match outcome {
-                Outcome::Listed { .. } => {
+                ZoneAnswer::Listed { code, reason } => {
                     any_listed = true;
                     let listing = Listing {
-                        code: outcome.code(),
-                        reason: outcome.reason(),
+                        code: code.clone(),
+                        reason: reason.clone(),
                     };
                     if self.zones.insert(zone.clone(), listing.clone()).is_none() {
                         changes.push(Change::Listed {
@@ -56,11 +69,11 @@ impl IpTrack {
                         });
                     }
                 }
-                Outcome::Clean => {
+                ZoneAnswer::Clean => {
                     any_clean = true;
                     self.zones.remove(zone);
                 }
-                Outcome::Error { .. } | Outcome::Unknown { .. } => {}
+                ZoneAnswer::Inconclusive => {}
             }
         }
         if any_listed {
@@ -81,55 +94,52 @@ impl IpTrack {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::Ipv4Addr;
 
-    fn listed() -> Outcome {
-        Outcome::Listed {
-            codes: vec![(Ipv4Addr::new(127, 0, 0, 2), "SBL".into())],
-            txt: Some("see x".into()),
+    fn listed() -> ZoneAnswer {
+        ZoneAnswer::Listed {
+            code: Some("127.0.0.2".into()),
+            reason: Some("SBL: see x".into()),
         }
     }
-    fn err() -> Outcome {
-        Outcome::Error {
-            code: Ipv4Addr::new(127, 255, 255, 254),
-            meaning: "refused".into(),
-        }
+    fn err() -> ZoneAnswer {
+        ZoneAnswer::Inconclusive
     }
-    fn unknown() -> Outcome {
-        Outcome::Unknown {
-            reason: "timeout".into(),
-        }
+    fn unknown() -> ZoneAnswer {
+        ZoneAnswer::Inconclusive
     }
-    fn round(a: Outcome, b: Outcome) -> Vec<(String, Outcome)> {
+    fn round(a: ZoneAnswer, b: ZoneAnswer) -> Vec<(String, ZoneAnswer)> {
         vec![("a.test".into(), a), ("b.test".into(), b)]
     }
 
     #[test]
     fn listing_and_clearing() {
         let mut t = IpTrack::default();
-        assert!(t.observe(&round(Outcome::Clean, err()), 2).is_empty());
-        let c = t.observe(&round(listed(), Outcome::Clean), 2);
+        assert!(t.observe(&round(ZoneAnswer::Clean, err()), 2).is_empty());
+        let c = t.observe(&round(listed(), ZoneAnswer::Clean), 2);
         assert!(matches!(&c[..], [Change::Listed { zone, .. }] if zone == "a.test"));
         assert!(t.listed);
         // Still listed: no new alert.
-        assert!(t.observe(&round(listed(), Outcome::Clean), 2).is_empty());
+        assert!(t.observe(&round(listed(), ZoneAnswer::Clean), 2).is_empty());
         // The listing zone times out: no progress towards clearing.
-        assert!(t.observe(&round(unknown(), Outcome::Clean), 2).is_empty());
+        assert!(
+            t.observe(&round(unknown(), ZoneAnswer::Clean), 2)
+                .is_empty()
+        );
         assert_eq!(t.clean_streak, 0);
         assert!(
-            t.observe(&round(Outcome::Clean, Outcome::Clean), 2)
+            t.observe(&round(ZoneAnswer::Clean, ZoneAnswer::Clean), 2)
                 .is_empty()
         );
         assert_eq!(t.clean_streak, 1);
         // A listing in between resets the streak.
-        assert!(t.observe(&round(Outcome::Clean, listed()), 2).len() == 1);
+        assert!(t.observe(&round(ZoneAnswer::Clean, listed()), 2).len() == 1);
         assert_eq!(t.clean_streak, 0);
         assert!(
-            t.observe(&round(Outcome::Clean, Outcome::Clean), 2)
+            t.observe(&round(ZoneAnswer::Clean, ZoneAnswer::Clean), 2)
                 .is_empty()
         );
         assert_eq!(
-            t.observe(&round(Outcome::Clean, Outcome::Clean), 2),
+            t.observe(&round(ZoneAnswer::Clean, ZoneAnswer::Clean), 2),
             vec![Change::Delisted]
         );
         assert!(!t.listed && t.zones.is_empty());
@@ -146,7 +156,7 @@ mod tests {
         assert!(t.observe(&round(err(), err()), 1).is_empty());
         assert!(t.listed);
         assert_eq!(
-            t.observe(&round(Outcome::Clean, err()), 1),
+            t.observe(&round(ZoneAnswer::Clean, err()), 1),
             vec![Change::Delisted]
         );
     }

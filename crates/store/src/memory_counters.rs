@@ -1,4 +1,5 @@
-//! The embedded counter store: exact sliding windows in process memory, sharded behind one
+//! The embedded counter store (the `outguard_policy::Counters` contract, like
+//! [`crate::redis_counters`]): exact sliding windows in process memory, sharded behind one
 //! mutex per shard, persisted to a snapshot file so a restart keeps the windows.
 //!
 //! Each key is a time-ordered series of events with running sums, so a window count is a
@@ -14,7 +15,7 @@ use std::sync::{Mutex, MutexGuard};
 use outguard_types::model::Millis;
 use serde::{Deserialize, Serialize};
 
-use crate::counters::{
+use outguard_policy::counters::{
     CounterError, CounterFuture, Counters, DAY_MS, Reservation, ReserveOutcome, WindowCheck,
 };
 
