@@ -26,6 +26,16 @@ impl Client {
     /// Connect to an implicit-TLS listener, trusting the relay's certificate at `root` (its
     /// self-signed `data/tls/selfsigned.crt`) for the name `relay.outguard.test`.
     pub async fn connect_tls(addr: SocketAddr, root: &Path) -> (Client, String) {
+        Client::try_connect_tls(addr, root)
+            .await
+            .expect("tls handshake")
+    }
+
+    /// [`Client::connect_tls`] that returns a failed handshake instead of panicking.
+    pub async fn try_connect_tls(
+        addr: SocketAddr,
+        root: &Path,
+    ) -> std::io::Result<(Client, String)> {
         use rustls_pki_types::pem::PemObject as _;
         let mut roots = rustls::RootCertStore::empty();
         let pem = std::fs::read(root).expect("relay certificate");
@@ -43,9 +53,8 @@ impl Client {
         let tcp = TcpStream::connect(addr).await.expect("connect");
         let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
             .connect(name, tcp)
-            .await
-            .expect("tls handshake");
-        Client::greeted(tls).await
+            .await?;
+        Ok(Client::greeted(tls).await)
     }
 
     async fn greeted(s: impl AsyncRead + AsyncWrite + Unpin + Send + 'static) -> (Client, String) {
