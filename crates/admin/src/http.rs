@@ -13,7 +13,6 @@ use tokio::net::TcpListener;
 use crate::api::AppState;
 pub use crate::http_listener::serve;
 use outguard_relay::server::Relay;
-use outguard_types::time::now_ms;
 
 pub async fn bind(relay: &Relay) -> anyhow::Result<Option<TcpListener>> {
     let Some(addr) = relay.cfg.listeners.http else {
@@ -27,7 +26,7 @@ pub async fn bind(relay: &Relay) -> anyhow::Result<Option<TcpListener>> {
 }
 
 async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
-    let mut text = outguard_relay::metrics::render(&s.relay, now_ms());
+    let mut text = outguard_relay::metrics::render(&s.relay, s.relay.clock.now_ms());
     match outguard_relay::dnsbl::status(&s.relay).await {
         Ok(st) => text.push_str(&outguard_relay::dnsbl::metrics_text(&st)),
         Err(e) => tracing::warn!(error = %e, "DNSBL status missing from /metrics"),

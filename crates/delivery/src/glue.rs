@@ -26,6 +26,7 @@ pub async fn start(
     _store: Store,
     tracer: Tracer,
     shutdown: Shutdown,
+    clock: outguard_types::time::Clock,
 ) -> anyhow::Result<QueueHandle> {
     let resolver = MxResolver::new(&cfg.dns).context("building the DNS resolver")?;
     let pools = Arc::new(PoolSet::new(&cfg.pools, &cfg.server.hostname));
@@ -53,6 +54,7 @@ pub async fn start(
         dkim,
         events: tx,
         tls,
+        clock,
     };
     let handle = Queue::start(deps, async move { shutdown.stopped().await }).await?;
     Ok(handle)

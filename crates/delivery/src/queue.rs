@@ -69,6 +69,8 @@ pub struct QueueDeps {
     pub events: mpsc::Sender<QueueEvent>,
     /// STARTTLS client config; `None` never starts TLS.
     pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// The process's clock: retry times, expiry and trace stamps.
+    pub clock: Clock,
 }
 
 struct Entry {
@@ -195,12 +197,13 @@ impl Queue {
         let max = deps.config.delivery.max_connections.max(1);
         let per_site = deps.config.delivery.max_connections_per_destination.max(1);
         let tls = deps.tls.clone();
+        let clock = deps.clock;
         let events = super::events::OrderedSender::new(deps.events.clone());
         let inner = Arc::new(Inner {
             events,
             deps,
             tls,
-            clock: Clock::new(),
+            clock,
             entries: Mutex::new(HashMap::new()),
             timers: Mutex::new(BTreeSet::new()),
             wake: Notify::new(),

@@ -370,6 +370,7 @@ impl Scene {
             .expect("resolver"),
             pools: Arc::new(PoolSet::new(&pools(), "relay.test")),
             dkim: Arc::new(DkimSigners::default()),
+            clock: outguard_types::time::Clock::new(),
             events: tx,
             tls: None,
         };

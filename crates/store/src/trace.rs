@@ -23,16 +23,20 @@ pub enum TraceRecord {
 #[derive(Clone, Debug)]
 pub struct Tracer {
     tx: mpsc::Sender<TraceRecord>,
+    clock: outguard_types::time::Clock,
 }
 
 pub use outguard_types::time::now_ms;
 
 impl Tracer {
     /// Start the writer task; it ends when every `Tracer` clone is dropped, after a final flush.
-    pub fn start(store: Store) -> (Tracer, tokio::task::JoinHandle<()>) {
+    pub fn start(
+        store: Store,
+        clock: outguard_types::time::Clock,
+    ) -> (Tracer, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(20_000);
         let handle = tokio::spawn(writer(store, rx));
-        (Tracer { tx }, handle)
+        (Tracer { tx, clock }, handle)
     }
 
     pub async fn record(&self, r: TraceRecord) {
@@ -50,7 +54,7 @@ impl Tracer {
     ) {
         let ev = TraceEvent {
             message_id: message_id.to_string(),
-            at: now_ms(),
+            at: self.clock.now_ms(),
             kind,
             detail: detail.into(),
             data,

@@ -15,7 +15,6 @@ use super::auth::Caller;
 use super::error::{ApiJson, ApiResult, ErrorBody};
 use super::{AppState, TenantQuery};
 use crate::ops;
-use outguard_types::time::now_ms;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -86,7 +85,7 @@ async fn create(
         &tenant,
         &body.address,
         body.password.as_deref(),
-        now_ms(),
+        s.relay.clock.now_ms(),
     )
     .await?;
     Ok((

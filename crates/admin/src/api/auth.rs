@@ -15,7 +15,6 @@ use outguard_types::model::{Role, TokenInfo};
 
 use super::AppState;
 use super::error::ApiError;
-use outguard_types::time::now_ms;
 
 /// An authenticated caller.
 #[derive(Debug, Clone)]
@@ -125,7 +124,7 @@ impl Caller {
                 target,
                 detail,
                 self.ip.as_deref(),
-                now_ms(),
+                state.relay.clock.now_ms(),
             )
             .await?;
         Ok(())

@@ -17,7 +17,6 @@ use super::auth::Caller;
 use super::error::{ApiError, ApiJson, ApiResult, ErrorBody};
 use super::{AppState, TenantQuery};
 use crate::ops;
-use outguard_types::time::now_ms;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -75,7 +74,13 @@ async fn create(
         allow_wide: body.allow_wide,
         forwarding: body.forwarding,
     };
-    let c = ops::connectors::add(&s.relay.store, &caller.ops_actor(), req, now_ms()).await?;
+    let c = ops::connectors::add(
+        &s.relay.store,
+        &caller.ops_actor(),
+        req,
+        s.relay.clock.now_ms(),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(c.into())))
 }
 

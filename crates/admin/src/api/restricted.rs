@@ -118,7 +118,7 @@ pub async fn lift_address(
         address,
         reason,
         req.release_held.then_some(&q),
-        now_ms(),
+        s.relay.clock.now_ms(),
     )
     .await?;
     if !req.release_held {

@@ -15,7 +15,6 @@ use super::AppState;
 use super::auth::Caller;
 use super::error::{ApiResult, ErrorBody};
 use super::messages::parse_time;
-use outguard_types::time::now_ms;
 
 pub const HOUR_MS: Millis = 3_600_000;
 pub const DAY_MS: Millis = 24 * HOUR_MS;
@@ -175,7 +174,9 @@ async fn volume(
     caller: Caller,
     Query(q): Query<StatsQuery>,
 ) -> ApiResult<Json<Stats>> {
-    Ok(Json(compute(&s, &caller, &q, now_ms()).await?))
+    Ok(Json(
+        compute(&s, &caller, &q, s.relay.clock.now_ms()).await?,
+    ))
 }
 
 #[cfg(test)]

@@ -15,7 +15,6 @@ use super::AppState;
 use super::auth::Caller;
 use super::error::{ApiJson, ApiResult, ErrorBody};
 use crate::ops;
-use outguard_types::time::now_ms;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -58,7 +57,13 @@ async fn create(
     caller: Caller,
     ApiJson(body): ApiJson<NewTenant>,
 ) -> ApiResult<(StatusCode, Json<TenantView>)> {
-    let t = ops::tenants::add(&s.relay.store, &caller.ops_actor(), &body.name, now_ms()).await?;
+    let t = ops::tenants::add(
+        &s.relay.store,
+        &caller.ops_actor(),
+        &body.name,
+        s.relay.clock.now_ms(),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(t.into())))
 }
 

@@ -15,7 +15,6 @@ use super::AppState;
 use super::auth::Caller;
 use super::error::{ApiError, ApiJson, ApiResult, ErrorBody};
 use crate::ops;
-use outguard_types::time::now_ms;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -84,7 +83,7 @@ async fn create(
         &caller.ops_actor(),
         role,
         body.tenant.as_deref(),
-        now_ms(),
+        s.relay.clock.now_ms(),
     )
     .await?;
     Ok((

@@ -24,7 +24,6 @@ use utoipa_axum::routes;
 use super::auth::Caller;
 use super::error::{ApiJson, ApiResult, ErrorBody};
 use super::{AppState, TenantQuery};
-use outguard_types::time::now_ms;
 
 use crate::ops;
 use crate::ops::webhooks::CONFIG_ID_PREFIX;
@@ -124,7 +123,7 @@ async fn create(
         &caller.ops_actor(),
         &s.relay.webhooks,
         &body,
-        now_ms(),
+        s.relay.clock.now_ms(),
     )
     .await?;
     Ok((

@@ -18,7 +18,6 @@ use super::session::UiUser;
 use crate::api::AppState;
 use crate::api::error::ApiError;
 use crate::api::stats::{DAY_MS, TOP_SENDERS};
-use outguard_types::time::now_ms;
 
 /// Dispositions in the order the charts stack them (final states at the bottom).
 const DISPOSITIONS: [&str; 8] = [
@@ -141,7 +140,7 @@ pub async fn page_handler(s: &AppState, user: &UiUser, tenant: Option<String>) -
         Ok(scope) => scope,
         Err(e) => return error_page(Some(user), e),
     };
-    let data = match load(s, scope.as_deref(), now_ms()).await {
+    let data = match load(s, scope.as_deref(), s.relay.clock.now_ms()).await {
         Ok(d) => d,
         Err(e) => return error_page(Some(user), e),
     };

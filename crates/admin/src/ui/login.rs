@@ -16,7 +16,6 @@ use super::session::{
 use crate::api::AppState;
 use crate::api::auth::{client_ip, resolve};
 use crate::api::error::ApiError;
-use outguard_types::time::now_ms;
 
 #[derive(Debug, Deserialize)]
 pub struct LoginForm {
@@ -73,7 +72,7 @@ pub async fn submit(State(s): State<AppState>, parts: Parts, Form(f): Form<Login
     {
         return ApiError::from(e).into_response();
     }
-    let (sid, _) = match s.sessions.start(&token, now_ms()).await {
+    let (sid, _) = match s.sessions.start(&token, s.relay.clock.now_ms()).await {
         Ok(started) => started,
         Err(e) => return ApiError::from(e).into_response(),
     };
@@ -82,7 +81,14 @@ pub async fn submit(State(s): State<AppState>, parts: Parts, Form(f): Form<Login
     if let Err(e) = s
         .relay
         .store
-        .audit(&actor, "ui.login", &token.id, "", ip.as_deref(), now_ms())
+        .audit(
+            &actor,
+            "ui.login",
+            &token.id,
+            "",
+            ip.as_deref(),
+            s.relay.clock.now_ms(),
+        )
         .await
     {
         tracing::warn!(error = %e, "cannot audit a UI login");

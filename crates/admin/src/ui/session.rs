@@ -20,7 +20,6 @@ use subtle::ConstantTimeEq as _;
 use crate::api::AppState;
 use crate::api::auth::{Caller, client_ip};
 use crate::api::error::ApiError;
-use outguard_types::time::now_ms;
 
 pub const SESSION_COOKIE: &str = "og_session";
 /// Pre-login CSRF cookie (double submit): the login form must echo it.
@@ -148,7 +147,7 @@ impl FromRequestParts<AppState> for UiUser {
             .to_string();
         let session = state
             .sessions
-            .get(&sid, now_ms())
+            .get(&sid, state.relay.clock.now_ms())
             .await
             .map_err(|e| ApiError::from(e).into_response())?
             .ok_or_else(to_login)?;

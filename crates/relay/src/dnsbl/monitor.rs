@@ -25,7 +25,6 @@ use outguard_types::model::Millis;
 use super::{Checker, DnsblError, Zone, check_all, check_record, pool_ips};
 use crate::server::Relay;
 use outguard_policy::listing::{Change, IpTrack, Listing, ZoneAnswer};
-use outguard_types::time::now_ms;
 
 pub struct Monitor {
     checker: Checker,
@@ -97,7 +96,7 @@ impl Monitor {
         let ips = pool_ips(&relay.cfg.pools);
         let list: Vec<IpAddr> = ips.iter().map(|(ip, _)| *ip).collect();
         let results = check_all(&self.checker, &self.zones, &list).await;
-        let now = now_ms();
+        let now = relay.clock.now_ms();
         for (ip, pools) in &ips {
             let Some(round) = results.get(ip) else {
                 continue;

@@ -27,7 +27,6 @@ use crate::server::Relay;
 use crate::server::sender_dns::DomainExists;
 use crate::smtp::checks::SenderKind;
 use crate::smtp::identity::Identity;
-use outguard_types::time::now_ms;
 
 /// The policy state of one node: counters and the caches of policies and restrictions.
 pub struct Enforcer {
@@ -108,7 +107,7 @@ impl Relay {
         let (Some(sender), Some(tenant)) = (sender_ref(id), id.tenant()) else {
             return Ok(());
         };
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let history = self.enforcer.cache.restrictions();
         let rate = self.cfg.limits.messages_per_minute;
         match outguard_policy::admit_mail(
@@ -150,7 +149,7 @@ impl Relay {
         let (Some(sender), Some(tenant)) = (sender_ref(id), id.tenant()) else {
             return Ok(());
         };
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let history = self.enforcer.cache.restrictions();
         // A restriction made earlier in this transaction (or on another node) holds at once.
         if let Err(refusal) = outguard_policy::check_sender(&history, &sender, tenant, now) {
@@ -249,7 +248,7 @@ impl Relay {
                 &msg,
                 &eff,
                 &history,
-                now_ms(),
+                self.clock.now_ms(),
             )
             .await
             {
@@ -273,7 +272,8 @@ impl Relay {
             }
             // Restricted earlier in this very transaction (the crossing RCPT): its mail is held too.
             let history = self.enforcer.cache.restrictions();
-            hold |= outguard_policy::check_sender(&history, &sender, &tenant, now_ms()).is_err();
+            hold |= outguard_policy::check_sender(&history, &sender, &tenant, self.clock.now_ms())
+                .is_err();
         }
         let resolves = match (&sub.sender, sender_domain(sub.mail_from)) {
             (SenderKind::Owned, Some(d)) => self.sender_dns.check(d).await != DomainExists::No,
@@ -351,7 +351,14 @@ impl Relay {
                 n: 1,
             };
             let counters = &*self.enforcer.counters;
-            match outguard_policy::reserve_recipient(counters, &req, eff, &history, now_ms()).await
+            match outguard_policy::reserve_recipient(
+                counters,
+                &req,
+                eff,
+                &history,
+                self.clock.now_ms(),
+            )
+            .await
             {
                 Ok(RcptDecision::Admit {
                     measures: m,

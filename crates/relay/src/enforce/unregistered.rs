@@ -12,7 +12,6 @@ use super::{TxnPolicy, counter_trouble, reply_of};
 use crate::server::Relay;
 use crate::smtp::checks::SenderKind;
 use crate::smtp::identity::Identity;
-use outguard_types::time::now_ms;
 
 impl Relay {
     /// MAIL, after [`Relay::policy_at_mail`]: count a connector's forwarded message.
@@ -28,7 +27,7 @@ impl Relay {
         if !self.enforcer.enabled {
             return Ok(());
         }
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let history = self.enforcer.cache.restrictions();
         let per_hour = self.cfg.limits.unregistered_domain_messages_per_hour;
         match outguard_policy::admit_unregistered(

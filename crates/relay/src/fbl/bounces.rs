@@ -17,7 +17,6 @@ use outguard_types::model::{EventKind, Submitter};
 
 use super::rates;
 use crate::server::Relay;
-use outguard_types::time::now_ms;
 
 /// How often the trace is polled for new bounces.
 pub const POLL: Duration = Duration::from_secs(1);
@@ -73,7 +72,7 @@ async fn count(relay: &Relay, message_id: &str, rcpts: &[String]) {
     let (Submitter::Account(addr), Some(tenant)) = (&msg.submitter, msg.tenant.as_deref()) else {
         return; // connectors and system mail (DSNs, notifications) are not judged here
     };
-    let now = now_ms();
+    let now = relay.clock.now_ms();
     for rcpt in rcpts.iter().take(1000) {
         let Some(real) = msg.rcpts.iter().find(|r| r.eq_ignore_ascii_case(rcpt)) else {
             continue; // not a recipient of this message: nothing of ours bounced

@@ -16,7 +16,6 @@ pub use outguard_proto::dsn_report::{ParsedDsn, is_dsn, parse};
 
 use super::{FblError, attribute};
 use crate::server::Relay;
-use outguard_types::time::now_ms;
 
 /// The `feedback_type` a stored DSN carries.
 pub const FEEDBACK_TYPE: &str = "delivery-status";
@@ -62,7 +61,7 @@ pub async fn ingest(
     raw: &[u8],
     trusted_by: Option<String>,
 ) -> Result<FblRecord, FblError> {
-    let now = now_ms();
+    let now = relay.clock.now_ms();
     let (rec, parsed) = record_dsn(&relay.store, raw, trusted_by, now).await?;
     let Some(att) = &rec.attributed else {
         tracing::info!(id = %rec.id, "DSN not attributed to any message");

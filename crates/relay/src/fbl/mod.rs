@@ -33,7 +33,6 @@ pub use parse::ParsedReport;
 pub use trust::Source;
 
 use crate::server::Relay;
-use outguard_types::time::now_ms;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FblError {
@@ -97,7 +96,7 @@ pub async fn ingest(relay: &Relay, raw: &[u8], source: Source) -> Result<FblReco
     if dsn::is_dsn(raw) {
         return dsn::ingest(relay, raw, trusted_by).await;
     }
-    let now = now_ms();
+    let now = relay.clock.now_ms();
     let (rec, parsed) = record_report(&relay.store, raw, trusted_by, now).await?;
     let Some(att) = &rec.attributed else {
         tracing::info!(id = %rec.id, "feedback report not attributed to any message");

@@ -167,7 +167,9 @@ impl Relay {
             crate::tls::server_config(&cfg)?,
         )));
         let scanner = Arc::new(load_scanner(&cfg)?);
-        let (tracer, trace) = Tracer::start(store.clone());
+        // The one clock of this process: windows, TTLs, retries and every record's time.
+        let clock = outguard_types::time::Clock::new();
+        let (tracer, trace) = Tracer::start(store.clone(), clock);
         let shutdown = Shutdown::new();
         let (counters, counters_task) = start_counters(&cfg, &shutdown).await?;
         let queue = outguard_delivery::queue::start(
@@ -176,9 +178,9 @@ impl Relay {
             store.clone(),
             tracer.clone(),
             shutdown.clone(),
+            clock,
         )
         .await?;
-        let clock = outguard_types::time::Clock::new();
         let metrics = Arc::new(crate::metrics::Metrics::new());
         let mut outbox_task = None;
         let webhooks = crate::webhooks::Webhooks::with_store(&cfg, store.clone())?;

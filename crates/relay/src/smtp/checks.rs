@@ -12,7 +12,6 @@ use outguard_types::model::Millis;
 use super::auth_limit::Locked;
 use super::identity::{Identity, domain_of};
 use crate::server::Relay;
-use outguard_types::time::now_ms;
 
 /// What the transaction's envelope sender turned out to be.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,7 +29,7 @@ impl Relay {
     /// AUTH: the guessing bounds per client address and per account (SPEC §9), then the store's
     /// (cached) password check. A success clears no failure count (see `auth_limit`).
     pub async fn check_auth(&self, ip: IpAddr, creds: &Credentials) -> Result<Identity, Reply> {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         if let Err(locked) = self.auth_limiter.check(ip, &creds.username, now) {
             return Err(locked.reply());
         }

@@ -204,7 +204,7 @@ impl Conn {
     async fn on_mail(&mut self, m: &MailRequest) -> Result<(), Reply> {
         if self.kind == ListenerKind::Fbl {
             // Reports are capped in rate per source IP (SPEC §9), before any body is read.
-            crate::fbl::trust::admit(&self.relay, self.peer.ip(), outguard_types::time::now_ms())
+            crate::fbl::trust::admit(&self.relay, self.peer.ip(), self.relay.clock.now_ms())
                 .await?;
         }
         let kind = self.relay.check_sender(&self.identity, &m.from).await?;
