@@ -230,6 +230,20 @@ async fn fbl_import_reads_mbox_dumps() {
     assert_eq!(recs[0]["feedback_type"], "abuse");
     assert!(recs[1]["malformed"].is_string(), "{out}");
     assert_eq!(recs[2]["fields"]["original"], "headers");
+    // Each imported report is audited once, as a posted one is (issue 15).
+    let url = format!("sqlite://{}", sc.dir().join("data/outguard.db").display());
+    let store = outguard_store::Store::open(&url).await.expect("store");
+    let log = store.audit_log(100).await.expect("audit log");
+    store.close().await;
+    let imported: Vec<_> = log
+        .iter()
+        .filter(|e| e.action == "fbl.import" && e.actor == "cli")
+        .map(|e| e.target.clone())
+        .collect();
+    assert_eq!(imported.len(), 4, "{log:?}");
+    for r in &recs {
+        assert!(imported.contains(&r["id"].as_str().expect("id").to_string()));
+    }
     let (code, _, err) = sc.cli(&["fbl", "import"]);
     assert_eq!(code, 64, "usage error: {err}");
 }

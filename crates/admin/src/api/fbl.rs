@@ -84,9 +84,13 @@ async fn post_report(
     let rec = outguard_relay::fbl::ingest(&s.relay, &body, outguard_relay::fbl::Source::Operator)
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?;
-    caller
-        .audit(&s, "fbl.post", &rec.id, &rec.feedback_type)
-        .await?;
+    crate::ops::fbl::recorded(
+        &s.relay.store,
+        &caller.ops_actor(),
+        crate::ops::fbl::HandedIn::Posted,
+        &rec,
+    )
+    .await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({"id": rec.id, "attributed": rec.attributed, "trusted": rec.trusted})),

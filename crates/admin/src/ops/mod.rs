@@ -15,6 +15,7 @@ pub mod accounts;
 pub mod alerts;
 pub mod connectors;
 pub mod domains;
+pub mod fbl;
 pub mod policies;
 pub mod queue;
 pub mod restricted;

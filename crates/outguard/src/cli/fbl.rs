@@ -87,6 +87,14 @@ pub async fn run(cmd: FblCmd, store: &Store, json: bool) -> anyhow::Result<u8> {
                 }
                 rec
             };
+            outguard_admin::ops::fbl::recorded(
+                store,
+                &outguard_admin::ops::Actor::cli(),
+                outguard_admin::ops::fbl::HandedIn::Imported,
+                &rec,
+            )
+            .await
+            .map_err(super::output::ops_error)?;
             let att = rec.attributed.as_ref();
             rows.push(vec![
                 format!("{}#{}", file.display(), i + 1),
