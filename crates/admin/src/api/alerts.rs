@@ -27,6 +27,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AlertsQuery {
     /// Only this tenant (operators); tenant roles always see their own.
     pub tenant: Option<String>,

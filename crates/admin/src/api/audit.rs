@@ -30,6 +30,7 @@ pub struct AuditView {
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// At most this many entries (1..=1000, default 100).
     pub limit: Option<u32>,

@@ -32,6 +32,7 @@ async fn status(
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
     /// One pool IP; all when absent.
     pub ip: Option<String>,

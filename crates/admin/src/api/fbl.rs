@@ -98,6 +98,7 @@ async fn post_report(
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct FblQuery {
     /// Only reports attributed to this tenant (operators); tenant roles always see their own.
     pub tenant: Option<String>,

@@ -111,6 +111,7 @@ pub struct MessageDetail {
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SearchQuery {
     pub id: Option<String>,
     /// Envelope sender: an address, or `@domain`.

@@ -126,6 +126,7 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 
 /// Query-string pagination and tenant selection shared by list calls.
 #[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TenantQuery {
     /// Only this tenant (operators); tenant roles always see their own.
     pub tenant: Option<String>,

@@ -49,6 +49,7 @@ pub struct QueueItemView {
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct QueueQuery {
     /// `held`, `quarantined`, `deferred` or `queued`; all when absent.
     pub state: Option<String>,

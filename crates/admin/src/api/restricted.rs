@@ -29,6 +29,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RestrictedQuery {
     /// Only this tenant (operators); tenant roles always see their own.
     pub tenant: Option<String>,

@@ -25,6 +25,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StatsQuery {
     pub tenant: Option<String>,
     /// Unix ms or RFC 3339; default 24 h before `until`.

@@ -776,3 +776,45 @@ async fn metrics_exposition() {
     assert!(text.contains("# TYPE outguard_scan_seconds histogram"));
     assert!(text.contains("outguard_trace_backlog "));
 }
+
+/// OpenAPI 3 requires every `in: path` parameter to be a `{name}` of its path and every
+/// `{name}` to be declared: query-string parameters declared as path parameters (all 32 of them
+/// were) break generated clients (issue 20).
+#[tokio::test]
+async fn openapi_parameters_are_where_the_path_says() {
+    let f = fixture().await;
+    let (s, doc) = call(&f.app, "GET", "/api/v1/openapi.json", None, None).await;
+    assert_eq!(s, 200);
+    let mut queries = 0;
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("item") {
+            let params = op["parameters"].as_array().cloned().unwrap_or_default();
+            let mut in_path = Vec::new();
+            for p in &params {
+                let name = p["name"].as_str().expect("name");
+                match p["in"].as_str().expect("in") {
+                    "path" => {
+                        assert!(
+                            path.contains(&format!("{{{name}}}")),
+                            "{method} {path}: `{name}` is declared in: path but is not in the path"
+                        );
+                        in_path.push(name.to_string());
+                    }
+                    "query" => queries += 1,
+                    other => panic!("{method} {path}: `{name}` in {other}"),
+                }
+            }
+            for seg in path.split('/').filter(|s| s.starts_with('{')) {
+                let name = seg.trim_matches(|c| c == '{' || c == '}');
+                assert!(
+                    in_path.iter().any(|n| n == name),
+                    "{method} {path}: {{{name}}} is not declared"
+                );
+            }
+        }
+    }
+    assert!(
+        queries >= 20,
+        "the list calls' query parameters are documented: {queries}"
+    );
+}
