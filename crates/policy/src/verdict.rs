@@ -36,11 +36,12 @@ pub struct VerdictOutcome {
     pub actions: Vec<Action>,
 }
 
-/// The tags of the strongest reasons that pushed towards spam.
+/// The tags of the strongest reasons that pushed towards spam (the model's prior is not one: it
+/// is the same for every message).
 pub fn top_spam_reasons(reasons: &[Reason], n: usize) -> Vec<String> {
     reasons
         .iter()
-        .filter(|r| r.weight > 0.0)
+        .filter(|r| r.weight > 0.0 && r.tag != outguard_types::verdict::MODEL_PRIOR)
         .take(n)
         .map(|r| r.tag.clone())
         .collect()
@@ -143,4 +144,28 @@ pub async fn after_verdict(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod prior_tests {
+    use super::*;
+
+    fn r(tag: &str, weight: f64) -> Reason {
+        Reason {
+            tag: tag.into(),
+            weight,
+            detail: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_prior_is_never_a_top_spam_reason() {
+        let reasons = [
+            r(outguard_types::verdict::MODEL_PRIOR, 1.9),
+            r("PHISH_LINK", 3.0),
+            r("HAM_WORDS", -1.0),
+            r("LOTTERY", 0.5),
+        ];
+        assert_eq!(top_spam_reasons(&reasons, 3), vec!["PHISH_LINK", "LOTTERY"]);
+    }
 }

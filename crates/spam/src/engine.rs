@@ -195,7 +195,7 @@ impl Engine {
         let m = &self.model;
         let mut reasons = Vec::new();
         reasons.push(Reason {
-            tag: "MODEL_PRIOR".into(),
+            tag: outguard_types::verdict::MODEL_PRIOR.into(),
             weight: f64::from(m.bias),
             detail: "the model's starting point before any evidence".into(),
         });

@@ -27,6 +27,10 @@ impl Class {
     }
 }
 
+/// The tag of the model's starting point (its bias): part of the score's sum, but not evidence
+/// about the message, so never named as a reason it was called spam.
+pub const MODEL_PRIOR: &str = "MODEL_PRIOR";
+
 /// One reason that moved the score: a stable tag, its signed contribution, and a human sentence.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Reason {
