@@ -368,7 +368,8 @@ impl Store {
     }
 
     /// Messages received in `[since, until)` of one tenant (`None`: all), counted per hour,
-    /// state and pool; grouped in SQL, so a busy day costs one small result, not its rows.
+    /// state and pool; grouped in SQL, so a busy day costs one small result, not its rows. Mail
+    /// Outguard generated itself (notifications, DSNs) is not the tenants' traffic and is left out.
     pub async fn hourly_volume(
         &self,
         tenant: Option<&str>,
@@ -377,7 +378,7 @@ impl Store {
     ) -> Result<Vec<HourlyVolume>, StoreError> {
         let sql = format!(
             "SELECT (received_at / {HOUR}) * {HOUR} AS hour, state, pool, COUNT(*) AS n, {SPAM_COUNT} AS spam \
-             FROM messages WHERE received_at >= $1 AND received_at < $2{} \
+             FROM messages WHERE received_at >= $1 AND received_at < $2 AND submitter_kind <> 'system'{} \
              GROUP BY (received_at / {HOUR}) * {HOUR}, state, pool ORDER BY hour, state, pool",
             tenant_clause(tenant)
         );
@@ -405,7 +406,7 @@ impl Store {
     }
 
     /// The `limit` envelope senders with the most messages in `[since, until)` of one tenant
-    /// (`None`: all), most first (ties by address).
+    /// (`None`: all), most first (ties by address); Outguard's own mail is not a sender here.
     pub async fn top_senders(
         &self,
         tenant: Option<&str>,
@@ -416,7 +417,7 @@ impl Store {
         let n = if tenant.is_some() { 4 } else { 3 };
         let sql = format!(
             "SELECT mail_from, COUNT(*) AS n, {SPAM_COUNT} AS spam FROM messages \
-             WHERE received_at >= $1 AND received_at < $2{} \
+             WHERE received_at >= $1 AND received_at < $2 AND submitter_kind <> 'system'{} \
              GROUP BY mail_from ORDER BY n DESC, mail_from LIMIT ${n}",
             tenant_clause(tenant)
         );

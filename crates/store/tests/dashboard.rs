@@ -75,6 +75,10 @@ async fn grouped_volume_and_complaints(db: &TestDb) {
     ] {
         s.insert_message(&m).await.expect("insert");
     }
+    // The relay's own notice to tenant a: the service's mail, not the tenant's traffic.
+    let mut notice = msg("7", "a", "postmaster@relay.test", T0 + 6, d);
+    notice.submitter = Submitter::System;
+    s.insert_message(&notice).await.expect("insert");
     let a = s
         .hourly_volume(Some("a"), T0, T0 + 2 * H)
         .await

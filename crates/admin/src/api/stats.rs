@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::{Query, State};
-use outguard_types::model::{MessageFilter, MessageRecord, Millis};
+use outguard_types::model::{MessageFilter, MessageRecord, Millis, Submitter};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -96,6 +96,14 @@ pub fn bucketize(messages: &[MessageRecord], width: Millis) -> Vec<Bucket> {
         .collect()
 }
 
+/// The tenants' own traffic: mail Outguard generated (notifications, DSNs) is the service's, not
+/// the tenant's, and is neither charted nor listed as a sender. Pure.
+pub fn tenant_traffic(rows: Vec<MessageRecord>) -> Vec<MessageRecord> {
+    rows.into_iter()
+        .filter(|m| !matches!(m.submitter, Submitter::System))
+        .collect()
+}
+
 /// The `n` senders with the most messages (ties by address). Pure.
 pub fn top_senders(messages: &[MessageRecord], n: usize) -> Vec<SenderCount> {
     let mut map: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
@@ -158,6 +166,7 @@ pub async fn compute(
     };
     let rows = s.relay.store.search_messages(&f).await?;
     let truncated = rows.len() as u32 >= outguard_store::MAX_SEARCH_LIMIT;
+    let rows = tenant_traffic(rows);
     Ok(Stats {
         since,
         until,
@@ -182,7 +191,7 @@ async fn volume(
 
 #[cfg(test)]
 mod tests {
-    use outguard_types::model::{MessageState, Submitter};
+    use outguard_types::model::MessageState;
     use outguard_types::verdict::Class;
 
     use super::*;
@@ -191,7 +200,7 @@ mod tests {
         MessageRecord {
             id: format!("{from}{at}"),
             tenant: Some(tenant.into()),
-            submitter: Submitter::System,
+            submitter: Submitter::Account(from.into()),
             mail_from: from.into(),
             rcpts: vec![],
             header_from: None,
@@ -248,5 +257,14 @@ mod tests {
                 .collect::<Vec<_>>(),
             vec![("x@a", 2, 1), ("y@a", 2, 1)]
         );
+    }
+
+    #[test]
+    fn the_relays_own_mail_is_not_tenant_traffic() {
+        let mut notice = m("a", "postmaster@relay.test", 10, "regular", None);
+        notice.submitter = Submitter::System;
+        let rows = tenant_traffic(vec![notice, m("a", "x@a", 20, "regular", None)]);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(top_senders(&rows, 5)[0].sender, "x@a");
     }
 }
