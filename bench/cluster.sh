@@ -84,7 +84,7 @@ node_config 2 2601 127.0.0.5
 C=(--config "$WORK/n1/outguard.toml")
 "$BIN" "${C[@]}" tenant add bench >/dev/null
 "$BIN" "${C[@]}" domain add --tenant bench example.com >/dev/null
-"$BIN" "${C[@]}" connector add --tenant bench 127.0.0.0/8 >/dev/null
+"$BIN" "${C[@]}" connector add --tenant bench 127.0.0.0/24 >/dev/null
 
 /usr/sbin/smtp-sink -u postfix -4 127.0.0.1:2626 1024 &
 PIDS+=($!)

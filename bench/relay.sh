@@ -63,7 +63,7 @@ TOML
 C=(--config "$DATA/outguard.toml")
 "$BIN" "${C[@]}" tenant add bench >/dev/null
 "$BIN" "${C[@]}" domain add --tenant bench example.com >/dev/null
-"$BIN" "${C[@]}" connector add --tenant bench 127.0.0.0/8 >/dev/null
+"$BIN" "${C[@]}" connector add --tenant bench 127.0.0.0/24 >/dev/null
 
 DATE="$(date +%F)"
 "$WORK/bench/peer_relay.sh" --scenarios "$SCENARIOS" --messages "$MESSAGES" --sessions "$SESSIONS" \
