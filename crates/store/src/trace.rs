@@ -88,9 +88,45 @@ async fn writer(store: Store, mut rx: mpsc::Receiver<TraceRecord>) {
     }
 }
 
+/// The mail log: one line per message and per event of its life, in the order they happened,
+/// under the target `outguard::mail` (`OUTGUARD_LOG=outguard::mail=info` keeps only these).
+/// Text by default, JSON with `--log-format json`; the trace in the store has the same facts.
+fn log_line(r: &TraceRecord) {
+    match r {
+        TraceRecord::Message(m) => tracing::info!(
+            target: "outguard::mail",
+            id = %m.id,
+            event = "message",
+            tenant = m.tenant.as_deref().unwrap_or("-"),
+            submitter = ?m.submitter,
+            from = %m.mail_from,
+            rcpts = m.rcpts.len(),
+            size = m.size,
+            "message"
+        ),
+        TraceRecord::Event(e) => tracing::info!(
+            target: "outguard::mail",
+            id = %e.message_id,
+            event = e.kind.as_str(),
+            data = %e.data,
+            "{}",
+            e.detail
+        ),
+        TraceRecord::State { id, state, pool } => tracing::info!(
+            target: "outguard::mail",
+            %id,
+            event = "state",
+            state = state.as_str(),
+            pool = pool.as_deref().unwrap_or("-"),
+            "state"
+        ),
+    }
+}
+
 async fn flush(store: &Store, batch: &mut Vec<TraceRecord>) {
     let mut events = Vec::new();
     for r in batch.drain(..) {
+        log_line(&r);
         match r {
             TraceRecord::Event(e) => events.push(e),
             TraceRecord::Message(m) => {

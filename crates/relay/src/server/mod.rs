@@ -50,8 +50,11 @@ pub struct Relay {
 pub fn init_logging(format: &str) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("OUTGUARD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colour only for a person at a terminal: a log file or journald gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     let _ = if format == "json" {
         b.json().try_init()
