@@ -138,8 +138,36 @@ async fn trace_tokens_audit_and_metrics_over_http() {
         doc["paths"]["/api/v1/messages/{id}"]["get"].is_object(),
         "{doc}"
     );
+    // A refused sender and a refused AUTH, for the SMTP counters below.
+    let r = Client::send_mail(
+        relay.addr("connector"),
+        None,
+        "carol@b.example",
+        &["x@dest.example"],
+        &message("carol@b.example", "x@dest.example", "spoof", "x"),
+    )
+    .await;
+    assert!(r.starts_with("550 5.7.1"), "{r}");
+    let r = Client::send_mail(
+        relay.addr("submission"),
+        Some(("alice@a.example", "not-her-password")),
+        "alice@a.example",
+        &["x@dest.example"],
+        &message("alice@a.example", "x@dest.example", "auth", "x"),
+    )
+    .await;
+    assert!(r.starts_with("535"), "{r}");
     let metrics = web::request(http, "GET", "/metrics", &[], None).await;
     assert_eq!(metrics.status, 200);
+    for want in [
+        "outguard_build_info{version=\"",
+        "outguard_smtp_sessions_total{listener=\"connector\"} 2\n",
+        "outguard_smtp_sessions_total{listener=\"submission\"} 1\n",
+        "code=\"550 5.7.1\"} 1\n",
+        "outguard_auth_failures_total 1\n",
+    ] {
+        assert!(metrics.text().contains(want), "{want}: {}", metrics.text());
+    }
     assert!(
         metrics.text().contains("# TYPE outguard_queue_depth gauge"),
         "{}",

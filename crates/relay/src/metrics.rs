@@ -35,6 +35,14 @@ pub struct Metrics {
     /// (effect, result) → effects of the outbox (`done`, `retried`, `given_up`, `deduplicated`,
     /// `dropped`, `unfinished`).
     effects: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    /// Listener → SMTP sessions accepted.
+    sessions: Mutex<BTreeMap<&'static str, u64>>,
+    /// Listener → sessions that started TLS (implicit or STARTTLS).
+    tls_sessions: Mutex<BTreeMap<&'static str, u64>>,
+    /// (stage, `code enhanced`) → refusals the relay answered at MAIL, RCPT or end of DATA.
+    refusals: Mutex<BTreeMap<(&'static str, String), u64>>,
+    /// AUTH attempts refused (wrong credentials, locked out).
+    auth_failures: AtomicU64,
     scan_buckets: [AtomicU64; SCAN_BUCKETS.len()],
     scan_count: AtomicU64,
     scan_sum_micros: AtomicU64,
@@ -86,6 +94,29 @@ impl Metrics {
         bump(&self.effects, (effect, result));
     }
 
+    /// Count one SMTP session accepted on `listener`.
+    pub fn session(&self, listener: &'static str) {
+        bump(&self.sessions, listener);
+    }
+
+    /// Count one session on `listener` that now speaks TLS.
+    pub fn tls_session(&self, listener: &'static str) {
+        bump(&self.tls_sessions, listener);
+    }
+
+    /// Count one refusal at `stage` (`mail`, `rcpt`, `data`) with its codes, e.g. `550 5.1.8`.
+    pub fn refusal(&self, stage: &'static str, code: u16, enhanced: &str) {
+        bump(
+            &self.refusals,
+            (stage, format!("{code} {enhanced}").trim().to_string()),
+        );
+    }
+
+    /// Count one refused AUTH.
+    pub fn auth_failure(&self) {
+        self.auth_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// How many times [`Metrics::effect`] counted `(effect, result)` (tests, diagnostics).
     pub fn effect_count(&self, effect: &str, result: &str) -> u64 {
         self.effects
@@ -111,6 +142,51 @@ impl Metrics {
     }
 
     fn render_counters(&self, out: &mut String) {
+        family(
+            out,
+            "outguard_build_info",
+            "gauge",
+            "The running build: its version (always 1).",
+        );
+        sample(
+            out,
+            "outguard_build_info",
+            &[("version", env!("CARGO_PKG_VERSION"))],
+            1,
+        );
+        labelled(
+            out,
+            "outguard_smtp_sessions_total",
+            "SMTP sessions accepted, by listener.",
+            &self.sessions,
+            |k| format!("listener=\"{}\"", esc(k)),
+        );
+        labelled(
+            out,
+            "outguard_smtp_tls_sessions_total",
+            "SMTP sessions that started TLS (implicit or STARTTLS), by listener.",
+            &self.tls_sessions,
+            |k| format!("listener=\"{}\"", esc(k)),
+        );
+        labelled(
+            out,
+            "outguard_smtp_refusals_total",
+            "Refusals answered at MAIL, RCPT or end of DATA, by stage and reply code.",
+            &self.refusals,
+            |(stage, code)| format!("stage=\"{}\",code=\"{}\"", esc(stage), esc(code)),
+        );
+        family(
+            out,
+            "outguard_auth_failures_total",
+            "counter",
+            "AUTH attempts refused (wrong credentials or locked out).",
+        );
+        let _ = writeln!(
+            out,
+            "outguard_auth_failures_total {}",
+            self.auth_failures.load(Ordering::Relaxed)
+        );
+
         family(
             out,
             "outguard_messages_total",

@@ -150,10 +150,14 @@ impl Conn {
                         Ok(Ok(s)) => s,
                         _ => break,
                     };
+                    self.relay.metrics.tls_session(self.kind.as_str());
                     self.session.tls_started();
                 }
                 Event::Auth(creds) => {
                     let result = self.relay.check_auth(self.peer.ip(), &creds).await;
+                    if result.is_err() {
+                        self.relay.metrics.auth_failure();
+                    }
                     let result = result.map(|id| {
                         self.identity = id;
                         creds.username.clone()
@@ -162,14 +166,25 @@ impl Conn {
                 }
                 Event::Mail(m) => {
                     let r = self.on_mail(&m).await;
+                    if let Err(e) = &r {
+                        self.relay.metrics.refusal("mail", e.code, &e.enhanced);
+                    }
                     self.session.mail_done(r);
                 }
                 Event::Rcpt(to) => {
                     let r = self.on_rcpt(&to).await;
+                    if let Err(e) = &r {
+                        self.relay.metrics.refusal("rcpt", e.code, &e.enhanced);
+                    }
                     self.session.rcpt_done(r);
                 }
                 Event::Message(body) => {
                     let reply = self.on_message(body).await;
+                    if !reply.is_positive() {
+                        self.relay
+                            .metrics
+                            .refusal("data", reply.code, &reply.enhanced);
+                    }
                     if reply.is_positive() {
                         // Accepted: what the transaction reserved stays counted.
                         self.txn = Txn::default();

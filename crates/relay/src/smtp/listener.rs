@@ -94,6 +94,7 @@ pub async fn serve(relay: Arc<Relay>, bound: Bound) {
         let guard = relay.shutdown.in_flight();
         // The session's span is in effect across every await of the session (an entered guard
         // would not survive the first await), so each log line carries listener and peer.
+        relay.metrics.session(kind.as_str());
         let span = tracing::info_span!("smtp", listener = kind.as_str(), %peer);
         tokio::spawn(
             async move {
@@ -148,7 +149,10 @@ async fn session(
                 return Ok(());
             };
             match tokio::time::timeout(Duration::from_secs(30), acceptor.accept(tcp)).await {
-                Ok(Ok(s)) => (ClientStream::Tls(Box::new(s)), true),
+                Ok(Ok(s)) => {
+                    relay.metrics.tls_session(kind.as_str());
+                    (ClientStream::Tls(Box::new(s)), true)
+                }
                 _ => return Ok(()),
             }
         }
