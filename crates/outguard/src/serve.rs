@@ -92,7 +92,7 @@ pub async fn serve(cfg: Config, policy: bool, reload: Loader) -> anyhow::Result<
     shutdown.stop();
     tasks.join(std::time::Duration::from_secs(5)).await;
     relay.queue.stop().await;
-    background.counters_saved().await;
+    background.wait_stopped().await;
     drop(relay);
     background.trace_flushed().await;
     store.close().await;

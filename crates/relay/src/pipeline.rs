@@ -22,7 +22,8 @@ use serde_json::json;
 use crate::server::Relay;
 use crate::smtp::checks::SenderKind;
 use crate::smtp::identity::{Identity, domain_of};
-use outguard_store::trace::{TraceRecord, now_ms};
+use outguard_store::trace::TraceRecord;
+use outguard_types::time::now_ms;
 
 /// One completed SMTP transaction, as the session and checks left it.
 pub struct Submission<'a> {

@@ -28,7 +28,8 @@ use serde_json::json;
 use crate::pipeline::Submission;
 use crate::server::Relay;
 use crate::smtp::checks::SenderKind;
-use outguard_store::trace::{TraceRecord, now_ms};
+use outguard_store::trace::TraceRecord;
+use outguard_types::time::now_ms;
 
 /// The pool reversed bounces leave from (every DSN does, SPEC §2.7).
 const BOUNCE_POOL: &str = "high-risk";

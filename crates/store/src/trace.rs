@@ -26,8 +26,6 @@ pub struct Tracer {
     clock: outguard_types::time::Clock,
 }
 
-pub use outguard_types::time::now_ms;
-
 impl Tracer {
     /// Start the writer task; it ends when every `Tracer` clone is dropped, after a final flush.
     pub fn start(

@@ -191,7 +191,7 @@ impl PolicySettings {
             (
                 "spam_messages_per_hour",
                 self.spam_messages_per_hour,
-                10_000,
+                crate::ceilings::MAX_SPAM_MESSAGES_PER_HOUR,
             ),
             (
                 "tenant_spam_messages_per_hour",

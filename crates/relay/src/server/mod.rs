@@ -21,7 +21,8 @@ pub use outguard_delivery::shutdown::{self, Shutdown};
 
 use crate::smtp::auth_limit::{AuthLimiter, AuthLimits};
 use outguard_delivery::queue::QueueHandle;
-use outguard_store::trace::{Tracer, now_ms};
+use outguard_store::trace::Tracer;
+use outguard_types::time::now_ms;
 
 /// Everything a session, the pipeline and delivery share. One per process, behind an `Arc`.
 pub struct Relay {
@@ -143,7 +144,7 @@ pub struct Background {
 impl Background {
     /// Wait for the tasks that end at `Shutdown::stop`: the effects outbox's last round (held
     /// mail, alerts, notices still queued) and the counter persister's last snapshot.
-    pub async fn counters_saved(&mut self) {
+    pub async fn wait_stopped(&mut self) {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), &mut self.outbox).await;
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), &mut self.counters).await;
     }
