@@ -97,7 +97,7 @@ fn log_line(r: &TraceRecord) {
             event = "message",
             tenant = m.tenant.as_deref().unwrap_or("-"),
             submitter = ?m.submitter,
-            from = %m.mail_from,
+            from = %printable(&m.mail_from),
             rcpts = m.rcpts.len(),
             size = m.size,
             "message"
@@ -108,7 +108,7 @@ fn log_line(r: &TraceRecord) {
             event = e.kind.as_str(),
             data = %e.data,
             "{}",
-            e.detail
+            printable(&e.detail)
         ),
         TraceRecord::State { id, state, pool } => tracing::info!(
             target: "outguard::mail",
@@ -119,6 +119,25 @@ fn log_line(r: &TraceRecord) {
             "state"
         ),
     }
+}
+
+/// An event's detail can carry what a client or a reporter wrote (HELO, report fields): control
+/// characters are escaped so a log line stays one line and cannot drive an operator's terminal.
+fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    std::borrow::Cow::Owned(
+        s.chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_default().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
 }
 
 async fn flush(store: &Store, batch: &mut Vec<TraceRecord>) {
@@ -152,4 +171,18 @@ async fn write_events(store: &Store, events: &mut Vec<TraceEvent>) {
         tracing::error!(error = %e, count = events.len(), "cannot record trace events");
     }
     events.clear();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::printable;
+
+    #[test]
+    fn log_details_stay_one_printable_line() {
+        assert_eq!(printable("from mx [127.0.0.1]"), "from mx [127.0.0.1]");
+        assert_eq!(
+            printable("evil\u{1b}[31m\r\nINFO forged"),
+            "evil\\u{1b}[31m\\r\\nINFO forged"
+        );
+    }
 }
