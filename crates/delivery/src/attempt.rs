@@ -1,7 +1,9 @@
 //! One delivery round for one message: group the pending recipients by domain, route each
 //! domain, pick a source IP of the message's pool, take the connection permits (global and per
 //! destination site), try the hops in order, and record an outcome per recipient. Trace events
-//! for routing and every attempt are emitted here; the queue decides what happens next.
+//! for routing and every attempt are emitted here; the queue decides what happens next. The
+//! recipients a next hop accepted are recorded in the spool as soon as its reply to the dot
+//! arrives, before the round's other domains finish (exactly-once under `kill -9`, issue 17).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -161,6 +163,9 @@ async fn try_hops(
         }
         match result {
             Ok(r) => {
+                // Before anything else (trace, events, the round's other domains): a kill from
+                // here on must not send these recipients again.
+                record_delivered(inner, env, &r);
                 trace_attempt(inner, env, &r);
                 return outcomes(&r);
             }
@@ -181,6 +186,22 @@ async fn try_hops(
         .iter()
         .map(|r| (r.clone(), state(RcptStatus::Pending, reply.clone(), None)))
         .collect()
+}
+
+/// Append the recipients the next hop just accepted to the message's spool record. Inline, not
+/// on the blocking pool: it is one small append to the page cache (microseconds), while a hop
+/// through a blocking pool busy with accept fsyncs is the window issue 17 measured (~40 ms).
+fn record_delivered(inner: &Inner, env: &Envelope, r: &AttemptResult) {
+    let accepted: Vec<&str> = r
+        .rcpts
+        .iter()
+        .filter(|(_, o)| matches!(o, RcptOutcome::Delivered(_)))
+        .map(|(rcpt, _)| rcpt.as_str())
+        .collect();
+    if let Err(e) = inner.deps.spool.record_delivered(&env.id, &accepted) {
+        // The state sidecar still records them at the end of the round.
+        tracing::error!(id = %env.id, error = %e, "cannot record delivered recipients");
+    }
 }
 
 fn outcomes(r: &AttemptResult) -> Vec<(String, RcptState)> {

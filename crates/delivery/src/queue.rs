@@ -315,8 +315,9 @@ async fn run_message(inner: &Arc<Inner>, id: &str) {
     };
     let spool = inner.deps.spool.clone();
     let sid = id.to_string();
-    let body = match tokio::task::spawn_blocking(move || spool.read_body(&sid)).await {
-        Ok(Ok(body)) => body,
+    let read = move || Ok::<_, SpoolError>((spool.read_body(&sid)?, spool.read_done(&sid)?));
+    let (body, done) = match tokio::task::spawn_blocking(read).await {
+        Ok(Ok(read)) => read,
         Ok(Err(e)) => {
             tracing::error!(%id, error = %e, "cannot read spooled message");
             lock(&inner.entries).remove(id);
@@ -324,6 +325,21 @@ async fn run_message(inner: &Arc<Inner>, id: &str) {
         }
         Err(_) => return,
     };
+    // A recipient recorded as accepted is never tried again, whatever the state says.
+    let mut state = state;
+    let known = state.mark_delivered(&env, &done);
+    if !known.is_empty() {
+        inner.trace(
+            id,
+            EventKind::Delivered,
+            format!("delivered to {} (recorded at the remote's reply)", known.join(", ")),
+            json!({"rcpts": known}),
+        );
+    }
+    if state.pending(&env).is_empty() {
+        finish(inner, &env, state, Vec::new(), &body).await;
+        return;
+    }
     let payload = super::attempt::payload(inner, &env, &body);
     let results = super::attempt::run(inner, &env, &state, &payload).await;
     inner.attempts.count(&results);

@@ -535,6 +535,42 @@ async fn restart_resumes_delivery_from_the_spool() {
     assert_eq!(s.sink.messages().len(), 1, "delivered exactly once");
 }
 
+/// A recipient recorded as accepted (the `.done` record written at the next hop's 250) before
+/// the process died is not sent again after restart; only the undecided one is, and the message
+/// then finishes (issue 17). A second message whose every recipient is recorded finishes
+/// without any connection at all.
+#[tokio::test]
+async fn recorded_recipients_are_not_delivered_again_after_restart() {
+    let s = scene(Script::default()).await;
+    let env = envelope(&["bob@dest.test", "carol@dest.test"]);
+    let all_done = envelope(&["dave@dest.test"]);
+    {
+        let spool = s.spool();
+        spool.accept(&env, BODY).await.expect("accept");
+        spool.accept(&all_done, BODY).await.expect("accept");
+        spool
+            .record_delivered(&env.id, &["bob@dest.test"])
+            .expect("record");
+        spool
+            .record_delivered(&all_done.id, &["dave@dest.test"])
+            .expect("record");
+    }
+    let spool = s.spool();
+    let (q, mut rx, _stop) = s.queue(spool.clone()).await;
+    let got = s.sink.wait_for(1, WAIT).await;
+    assert_eq!(got[0].rcpts, vec!["carol@dest.test".to_string()]);
+    assert!(eventually(WAIT, || q.is_empty()).await, "both finish");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(s.sink.messages().len(), 1, "nothing sent twice");
+    assert_eq!(s.sink.transactions(), 1);
+    let events = drain(&mut rx).await;
+    // The recorded recipients' delivery is traced after the restart too.
+    assert!(kinds(&events, &all_done.id).contains(&EventKind::Delivered));
+    assert!(events.iter().any(|e| matches!(e,
+        QueueEvent::State { id, state: MessageState::Delivered, .. } if *id == all_done.id)));
+    assert!(spool.load_all().expect("load").is_empty());
+}
+
 #[tokio::test]
 async fn held_messages_wait_for_release() {
     let s = scene(Script::default()).await;

@@ -9,6 +9,14 @@
 //! - `queue/<id>.msg` — immutable: one JSON line (the [`Envelope`]) then the raw message bytes;
 //! - `queue/<id>.state` — small mutable sidecar ([`State`]) rewritten atomically (tmp + rename)
 //!   only when delivery state changes. No sidecar means "fresh, nothing attempted yet".
+//! - `queue/<id>.done` — append-only: one JSON string (a recipient) per line, appended by
+//!   [`Spool::record_delivered`] the moment the next hop's `250` arrives, before any trace or
+//!   state write. The queue reads it ([`Spool::read_done`]) before every attempt and folds it
+//!   into the state, so a recipient recorded here is never delivered again, after a retry or a
+//!   `kill -9` and restart
+//!   (issue 17: the sidecar is written only once the whole round is over, which left every
+//!   recipient accepted in the meantime to be sent again). Not fsync'd: the page cache survives
+//!   `kill -9`; a power loss may still repeat a delivery, as with `remove` below.
 //!
 //! `accept` = write tmp → `sync_all` → rename into `queue/` → fsync `queue/`. The directory fsync
 //! is group-committed ([`dirsync::GroupSync`]): concurrent accepts share one directory fsync, so
@@ -128,6 +136,27 @@ impl State {
             .map_or(RcptStatus::Pending, |r| r.status)
     }
 
+    /// Mark `rcpts` (from [`Spool::read_done`]) delivered where they are recipients of `env`
+    /// still pending; returns the ones that changed.
+    pub fn mark_delivered(&mut self, env: &Envelope, rcpts: &[String]) -> Vec<String> {
+        let mut changed = Vec::new();
+        for r in rcpts {
+            if env.rcpts.contains(r) && self.status(r) == RcptStatus::Pending {
+                let prev = self.rcpts.remove(r);
+                self.rcpts.insert(
+                    r.clone(),
+                    RcptState {
+                        status: RcptStatus::Delivered,
+                        reply: Some("250 accepted (recorded at the reply to the dot)".into()),
+                        remote: prev.and_then(|p| p.remote),
+                    },
+                );
+                changed.push(r.clone());
+            }
+        }
+        changed
+    }
+
     /// Recipients of `env` still to deliver.
     pub fn pending<'a>(&self, env: &'a Envelope) -> Vec<&'a str> {
         env.rcpts
@@ -224,6 +253,52 @@ impl Spool {
         self.inner.queue.join(format!("{id}.state"))
     }
 
+    fn done_path(&self, id: &str) -> PathBuf {
+        self.inner.queue.join(format!("{id}.done"))
+    }
+
+    /// Record that the next hop accepted `rcpts` of message `id`: one small append (no fsync,
+    /// no rename), cheap enough to run inline right after the reply to the dot.
+    pub fn record_delivered(&self, id: &str, rcpts: &[&str]) -> Result<(), SpoolError> {
+        check_id(id)?;
+        if rcpts.is_empty() {
+            return Ok(());
+        }
+        let mut line = Vec::with_capacity(rcpts.len() * 32);
+        for r in rcpts {
+            // JSON strings: a recipient can never break the one-per-line format.
+            serde_json::to_writer(&mut line, r).map_err(|e| SpoolError::Corrupt {
+                path: self.done_path(id),
+                message: e.to_string(),
+            })?;
+            line.push(b'\n');
+        }
+        let path = self.done_path(id);
+        let mut f = crate::files::private_options()
+            .append(true)
+            .create(true)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        // One write call: a kill leaves the whole record or none of it.
+        f.write_all(&line).map_err(io_err(&path))
+    }
+
+    /// Recipients recorded by [`Spool::record_delivered`] (empty when none). A line that does
+    /// not parse (a torn write after a power loss) is skipped: at worst that recipient is
+    /// delivered again, never lost.
+    pub fn read_done(&self, id: &str) -> Result<Vec<String>, SpoolError> {
+        check_id(id)?;
+        let path = self.done_path(id);
+        match fs::read(&path) {
+            Ok(bytes) => Ok(bytes
+                .split(|b| *b == b'\n')
+                .filter_map(|l| serde_json::from_slice::<String>(l).ok())
+                .collect()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(io_err(&path)(e)),
+        }
+    }
+
     /// Write `env` + `body` durably. Returns only when the message survives a crash; the caller
     /// answers `250` after this. Blocking: call from a blocking context or use [`Spool::accept`].
     pub fn accept_blocking(&self, env: &Envelope, body: &[u8]) -> Result<(), SpoolError> {
@@ -272,7 +347,10 @@ impl Spool {
                 if check_id(id).is_ok() {
                     ids.push(id.to_string());
                 }
-            } else if let Some(id) = name.strip_suffix(".state") {
+            } else if let Some(id) = name
+                .strip_suffix(".state")
+                .or_else(|| name.strip_suffix(".done"))
+            {
                 // A sidecar whose message is gone (removed mid-way): drop it.
                 if !self.msg_path(id).exists() {
                     let _ = fs::remove_file(entry.path());
@@ -293,7 +371,8 @@ impl Spool {
         Ok(out)
     }
 
-    /// One message's envelope and state.
+    /// One message's envelope and state (the `.done` record is folded in by the queue before
+    /// each attempt, with [`Spool::read_done`] and [`State::mark_delivered`]).
     pub fn load_one(&self, id: &str) -> Result<(Envelope, State), SpoolError> {
         check_id(id)?;
         let env = self.read_envelope(id)?;
@@ -397,7 +476,8 @@ impl Spool {
     /// Drop a message (delivered, bounced or deleted). Missing is not an error.
     pub fn remove(&self, id: &str) -> Result<(), SpoolError> {
         check_id(id)?;
-        for path in [self.msg_path(id), self.state_path(id)] {
+        // The message first: a crash part-way leaves only sidecars, which `load_all` drops.
+        for path in [self.msg_path(id), self.state_path(id), self.done_path(id)] {
             match fs::remove_file(&path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

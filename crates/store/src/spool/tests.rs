@@ -79,10 +79,15 @@ fn leftover_tmp_is_never_loaded() {
         b"{\"id\":\"",
     )
     .unwrap();
-    // An orphan sidecar (message removed, crash before the sidecar went).
+    // Orphan sidecars (message removed, crash before the sidecars went).
     std::fs::write(
         dir.path().join("queue").join(format!("{half}.state")),
         b"{}",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("queue").join(format!("{half}.done")),
+        b"\"x@example.net\"\n",
     )
     .unwrap();
 
@@ -94,12 +99,46 @@ fn leftover_tmp_is_never_loaded() {
         std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
         0
     );
-    assert!(
-        !dir.path()
-            .join("queue")
-            .join(format!("{half}.state"))
-            .exists()
+    for ext in ["state", "done"] {
+        assert!(
+            !dir.path()
+                .join("queue")
+                .join(format!("{half}.{ext}"))
+                .exists()
+        );
+    }
+}
+
+/// A recipient recorded at its `250` stays delivered across a reopen (kill -9 and restart),
+/// whatever the state sidecar (written later, or never) says; the record goes with the message.
+#[test]
+fn recorded_recipients_stay_delivered_after_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(dir.path()).unwrap();
+    let id = new_message_id();
+    spool.accept_blocking(&env(&id), b"x\r\n").unwrap();
+    spool.record_delivered(&id, &["bob@example.net"]).unwrap();
+    // A name that would break a line-based record stays one record.
+    spool.record_delivered(&id, &["odd\nname@example.org"]).unwrap();
+    assert_eq!(
+        spool.read_done(&id).unwrap(),
+        vec!["bob@example.net", "odd\nname@example.org"]
     );
+    drop(spool);
+
+    let spool = Spool::open(dir.path()).unwrap();
+    let (e, mut st) = spool.load_all().unwrap().remove(0);
+    // A sidecar written before the record (or none) says pending; the record wins.
+    assert_eq!(st.pending(&e).len(), 2);
+    let changed = st.mark_delivered(&e, &spool.read_done(&id).unwrap());
+    assert_eq!(changed, vec!["bob@example.net"], "only recipients of the message");
+    assert_eq!(st.status("bob@example.net"), RcptStatus::Delivered);
+    assert_eq!(st.pending(&e), vec!["carol@example.org"]);
+    assert!(st.mark_delivered(&e, &spool.read_done(&id).unwrap()).is_empty());
+
+    spool.remove(&id).unwrap();
+    assert!(!dir.path().join("queue").join(format!("{id}.done")).exists());
+    assert!(spool.read_done(&id).unwrap().is_empty());
 }
 
 #[test]
