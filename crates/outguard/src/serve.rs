@@ -80,6 +80,7 @@ pub async fn serve(cfg: Config, policy: bool, reload: Loader) -> anyhow::Result<
         "domain verification",
         outguard_admin::ops::verify::run(relay.clone()),
     );
+    tasks.spawn("retention", outguard_relay::retention::run(relay.clone()));
     tasks.spawn(
         "reload on SIGHUP",
         outguard_relay::server::reload::on_hangup(relay.clone(), reload),

@@ -295,7 +295,7 @@ async fn run_migrations(pool: &AnyPool, backend: Backend) -> Result<(), StoreErr
 
 /// The migrations, in order. A shipped migration is never edited: a change is a new file.
 fn migrator(backend: Backend) -> Migrator {
-    let files: [(&str, &str); 6] = match backend {
+    let files: [(&str, &str); 7] = match backend {
         Backend::Sqlite => [
             (
                 "records",
@@ -320,6 +320,10 @@ fn migrator(backend: Backend) -> Migrator {
             (
                 "domain_verification",
                 include_str!("../migrations/sqlite/0006_domain_verification.sql"),
+            ),
+            (
+                "retention",
+                include_str!("../migrations/sqlite/0007_retention.sql"),
             ),
         ],
         Backend::Postgres => [
@@ -346,6 +350,10 @@ fn migrator(backend: Backend) -> Migrator {
             (
                 "domain_verification",
                 include_str!("../migrations/postgres/0006_domain_verification.sql"),
+            ),
+            (
+                "retention",
+                include_str!("../migrations/postgres/0007_retention.sql"),
             ),
         ],
     };

@@ -440,30 +440,6 @@ impl Store {
             })
             .collect())
     }
-
-    /// Deletes messages and events received before `before` (retention); returns messages removed.
-    pub async fn prune_messages(&self, before: Millis) -> Result<u64, StoreError> {
-        let mut tx = self.w().begin().await?;
-        sqlx::query("DELETE FROM events WHERE message_id IN (SELECT id FROM messages WHERE received_at < $1)")
-            .bind(before)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM message_rcpts WHERE message_id IN (SELECT id FROM messages WHERE received_at < $1)")
-            .bind(before)
-            .execute(&mut *tx)
-            .await?;
-        // What feedback reports counted about them goes with them (SPEC §9 dedupe).
-        sqlx::query("DELETE FROM fbl_counted WHERE at < $1")
-            .bind(before)
-            .execute(&mut *tx)
-            .await?;
-        let done = sqlx::query("DELETE FROM messages WHERE received_at < $1")
-            .bind(before)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(done.rows_affected())
-    }
 }
 
 /// Messages received in one hour, in one state, toward one pool (the dashboard's charts).

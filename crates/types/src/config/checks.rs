@@ -29,6 +29,7 @@ impl Config {
             p.check(srs.validate());
         }
         self.check_fbl(p);
+        self.retention.check(p);
     }
 
     fn check_limits(&self, p: &mut Problems) {

@@ -16,10 +16,12 @@ use crate::policy::PolicySettings;
 mod checks;
 mod files;
 mod problems;
+mod retention;
 mod trust;
 mod values;
 
 pub use problems::Problem;
+pub use retention::RetentionConfig;
 use problems::Problems;
 pub use trust::{FblConfig, SrsConfig, WebhookConfig, WebhooksConfig};
 use values::{describe_toml_error, human_duration, human_durations, human_size, port, socket_addr};
@@ -95,6 +97,8 @@ pub struct Config {
     pub spam: SpamConfig,
     pub webhooks: WebhooksConfig,
     pub dkim: Vec<DkimConfig>,
+    /// How long finished records are kept (issue 17).
+    pub retention: RetentionConfig,
 }
 
 impl Default for Config {
@@ -118,6 +122,7 @@ impl Default for Config {
             spam: SpamConfig::default(),
             webhooks: WebhooksConfig::default(),
             dkim: Vec::new(),
+            retention: RetentionConfig::default(),
         }
     }
 }

@@ -495,3 +495,41 @@ fn fbl_trust_keys() {
         assert_eq!(e.keys(), [key], "{e}");
     }
 }
+
+/// `[retention]`: defaults per kind (issue 17), humantime values, and every bad value named by
+/// its key and line.
+#[test]
+fn retention_defaults_and_refusals() {
+    let day = Duration::from_secs(24 * 3600);
+    let c = Config::parse("", "t.toml").unwrap();
+    assert_eq!(c.retention.trace, 30 * day);
+    assert_eq!(c.retention.messages, 30 * day);
+    assert_eq!(c.retention.reports, 90 * day);
+    assert_eq!(c.retention.audit, 365 * day);
+    assert_eq!(c.retention.batch, 500);
+    let c = Config::parse(
+        "[retention]\ntrace = \"7days\"\nmessages = \"2m\"\nbatch = 100\npause = \"0s\"\n",
+        "t.toml",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.retention.trace, 7 * day);
+    assert_eq!(c.retention.messages, Duration::from_secs(120));
+    assert_eq!(c.retention.pause, Duration::ZERO);
+    for (line, key) in [
+        ("trace = \"30\"", "retention.trace"),
+        ("trace = 30", "retention.trace"),
+        ("messages = \"10s\"", "retention.messages"),
+        ("reports = \"soon\"", "retention.reports"),
+        ("audit = \"0s\"", "retention.audit"),
+        ("alerts = \"200years\"", "retention.alerts"),
+        ("interval = \"0s\"", "retention.interval"),
+        ("batch = 0", "retention.batch"),
+        ("batch = 20000", "retention.batch"),
+        ("pause = \"5m\"", "retention.pause"),
+        ("traces = \"1d\"", "retention.traces"),
+    ] {
+        let e = Config::parse(&format!("[retention]\n{line}\n"), "t.toml").unwrap_err();
+        assert_eq!(e.keys(), [key], "{line}: {e}");
+        assert!(e.to_string().contains("line 2"), "{line}: {e}");
+    }
+}
