@@ -332,7 +332,10 @@ async fn run_message(inner: &Arc<Inner>, id: &str) {
         inner.trace(
             id,
             EventKind::Delivered,
-            format!("delivered to {} (recorded at the remote's reply)", known.join(", ")),
+            format!(
+                "delivered to {} (recorded at the remote's reply)",
+                known.join(", ")
+            ),
             json!({"rcpts": known}),
         );
     }

@@ -209,7 +209,9 @@ async fn kill_9_under_load_loses_nothing() {
                 let d = String::from_utf8_lossy(&m.data).into_owned();
                 if let Some(id) = d.lines().find_map(|l| l.strip_prefix("X-Outguard-Id: ")) {
                     for r in &m.rcpts {
-                        *seen.entry((id.trim().to_string(), r.to_lowercase())).or_default() += 1;
+                        *seen
+                            .entry((id.trim().to_string(), r.to_lowercase()))
+                            .or_default() += 1;
                     }
                 }
             }

@@ -88,9 +88,7 @@ async fn a_recipient_accepted_before_a_kill_is_not_delivered_again() {
     }
     relay.kill9();
     assert!(
-        sc.dir()
-            .join(format!("data/spool/queue/{id}.msg"))
-            .exists(),
+        sc.dir().join(format!("data/spool/queue/{id}.msg")).exists(),
         "the message is still queued at the kill (its second recipient is undecided)"
     );
 
@@ -99,7 +97,11 @@ async fn a_recipient_accepted_before_a_kill_is_not_delivered_again() {
     let far = SmtpSink::start(far_addr).await.expect("sink");
     let _relay = RelayProc::start(sc.dir());
     let got = far.wait_for(1, WAIT).await;
-    assert_eq!(got.len(), 1, "the second recipient gets its copy after restart");
+    assert_eq!(
+        got.len(),
+        1,
+        "the second recipient gets its copy after restart"
+    );
     assert_eq!(got[0].rcpts, vec!["y@far.example".to_string()]);
     assert!(String::from_utf8_lossy(&got[0].data).contains(&format!("X-Outguard-Id: {id}")));
     // Give a wrong resend every chance to show up before counting.
@@ -114,11 +116,7 @@ async fn a_recipient_accepted_before_a_kill_is_not_delivered_again() {
     assert_eq!(far.messages().len(), 1);
     // And the message is finished: nothing of it is left in the spool.
     let deadline = std::time::Instant::now() + WAIT;
-    while sc
-        .dir()
-        .join(format!("data/spool/queue/{id}.msg"))
-        .exists()
-    {
+    while sc.dir().join(format!("data/spool/queue/{id}.msg")).exists() {
         assert!(std::time::Instant::now() < deadline, "message left queued");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

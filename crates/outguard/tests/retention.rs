@@ -73,19 +73,28 @@ async fn serve_prunes_old_finished_records_and_keeps_the_rest() {
     let mut old = Vec::new();
     for i in 0..5 {
         let id = format!("old{i}");
-        store.insert_message(&msg(&id, now - 2 * DAY - i)).await.unwrap();
+        store
+            .insert_message(&msg(&id, now - 2 * DAY - i))
+            .await
+            .unwrap();
         store
             .set_message_state(&id, MessageState::Delivered, None)
             .await
             .unwrap();
         old.push(id);
     }
-    store.insert_message(&msg("young", now - DAY / 2)).await.unwrap();
+    store
+        .insert_message(&msg("young", now - DAY / 2))
+        .await
+        .unwrap();
     store
         .set_message_state("young", MessageState::Delivered, None)
         .await
         .unwrap();
-    store.insert_message(&msg("held", now - 9 * DAY)).await.unwrap();
+    store
+        .insert_message(&msg("held", now - 9 * DAY))
+        .await
+        .unwrap();
     store
         .set_message_state("held", MessageState::Held, None)
         .await

@@ -76,7 +76,11 @@ pub async fn run(relay: Arc<Relay>) {
         let started = std::time::Instant::now();
         match prune_pass(&relay.store, &cfg, relay.clock.now_ms(), &relay.shutdown).await {
             Ok(gone) if gone.values().any(|n| *n > 0) => {
-                tracing::info!(?gone, took_ms = started.elapsed().as_millis() as u64, "retention: pruned");
+                tracing::info!(
+                    ?gone,
+                    took_ms = started.elapsed().as_millis() as u64,
+                    "retention: pruned"
+                );
             }
             Ok(_) => {}
             // The next pass tries again; nothing is half-deleted (each batch is one statement

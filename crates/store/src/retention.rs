@@ -4,7 +4,7 @@
 //! (migration 0007). Unfinished messages — queued, deferred, held, quarantined — are never
 //! deleted, nor the trace events of one, however old.
 
-use outguard_types::model::{Millis, MessageState};
+use outguard_types::model::{MessageState, Millis};
 
 use crate::Store;
 use crate::error::StoreError;
@@ -86,12 +86,16 @@ impl Store {
                  AND m.state NOT IN ({})) ORDER BY e.at LIMIT $2)",
                 finished_list()
             ),
-            RetentionKind::Reports => "DELETE FROM fbl_reports WHERE id IN (SELECT id FROM fbl_reports \
+            RetentionKind::Reports => {
+                "DELETE FROM fbl_reports WHERE id IN (SELECT id FROM fbl_reports \
                  WHERE received_at < $1 ORDER BY received_at LIMIT $2)"
-                .to_string(),
-            RetentionKind::Audit => "DELETE FROM audit_log WHERE seq IN (SELECT seq FROM audit_log \
+                    .to_string()
+            }
+            RetentionKind::Audit => {
+                "DELETE FROM audit_log WHERE seq IN (SELECT seq FROM audit_log \
                  WHERE at < $1 ORDER BY at LIMIT $2)"
-                .to_string(),
+                    .to_string()
+            }
             RetentionKind::Alerts => "DELETE FROM alerts WHERE id IN (SELECT id FROM alerts \
                  WHERE created_at < $1 ORDER BY created_at LIMIT $2)"
                 .to_string(),
@@ -124,7 +128,11 @@ impl Store {
         let mut tx = self.w().begin().await?;
         let mut gone = 0;
         for table in ["message_rcpts", "fbl_counted", "messages"] {
-            let col = if table == "messages" { "id" } else { "message_id" };
+            let col = if table == "messages" {
+                "id"
+            } else {
+                "message_id"
+            };
             // A message that left a finished state meanwhile cannot exist: finished is final.
             let sql = format!("DELETE FROM {table} WHERE {col} IN ({list})");
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));

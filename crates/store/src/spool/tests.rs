@@ -119,7 +119,9 @@ fn recorded_recipients_stay_delivered_after_reopen() {
     spool.accept_blocking(&env(&id), b"x\r\n").unwrap();
     spool.record_delivered(&id, &["bob@example.net"]).unwrap();
     // A name that would break a line-based record stays one record.
-    spool.record_delivered(&id, &["odd\nname@example.org"]).unwrap();
+    spool
+        .record_delivered(&id, &["odd\nname@example.org"])
+        .unwrap();
     assert_eq!(
         spool.read_done(&id).unwrap(),
         vec!["bob@example.net", "odd\nname@example.org"]
@@ -131,10 +133,17 @@ fn recorded_recipients_stay_delivered_after_reopen() {
     // A sidecar written before the record (or none) says pending; the record wins.
     assert_eq!(st.pending(&e).len(), 2);
     let changed = st.mark_delivered(&e, &spool.read_done(&id).unwrap());
-    assert_eq!(changed, vec!["bob@example.net"], "only recipients of the message");
+    assert_eq!(
+        changed,
+        vec!["bob@example.net"],
+        "only recipients of the message"
+    );
     assert_eq!(st.status("bob@example.net"), RcptStatus::Delivered);
     assert_eq!(st.pending(&e), vec!["carol@example.org"]);
-    assert!(st.mark_delivered(&e, &spool.read_done(&id).unwrap()).is_empty());
+    assert!(
+        st.mark_delivered(&e, &spool.read_done(&id).unwrap())
+            .is_empty()
+    );
 
     spool.remove(&id).unwrap();
     assert!(!dir.path().join("queue").join(format!("{id}.done")).exists());

@@ -21,8 +21,8 @@ mod trust;
 mod values;
 
 pub use problems::Problem;
-pub use retention::RetentionConfig;
 use problems::Problems;
+pub use retention::RetentionConfig;
 pub use trust::{FblConfig, SrsConfig, WebhookConfig, WebhooksConfig};
 use values::{describe_toml_error, human_duration, human_durations, human_size, port, socket_addr};
 pub use values::{dnsbl_code_range, key_line, parse_duration, parse_size, valid_dns_name};
