@@ -23,6 +23,9 @@ use std::time::Duration;
 use common::client::queued_id;
 use common::{RelayProc, SmtpSink, message, scene};
 
+/// An acknowledged message: its queued id and recipients.
+type Acked = (String, Vec<String>);
+
 struct Shape {
     kills: usize,
     pause_ms: u64,
@@ -120,7 +123,7 @@ async fn kill_9_under_load_loses_nothing() {
     let relay = Arc::new(Mutex::new(RelayProc::start(sc.dir())));
     let addr = Arc::new(Mutex::new(relay.lock().unwrap().addr("connector")));
     // (queued id, recipients) of every acknowledged message.
-    let acked: Arc<Mutex<Vec<(String, Vec<String>)>>> = Arc::default();
+    let acked: Arc<Mutex<Vec<Acked>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
     let mut senders = Vec::new();
     let started = std::time::Instant::now();
