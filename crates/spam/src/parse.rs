@@ -78,6 +78,7 @@ pub fn parse(raw: &[u8]) -> Doc {
     if !doc.html.is_empty() {
         doc.html_info = html::analyse(&doc.html);
     }
+    scrub_placeholder_addresses(&mut doc.text);
     doc.urls = urls::collect(&doc.html_info.links, &doc.text);
     doc
 }
@@ -88,13 +89,17 @@ fn read_headers(msg: &mail_parser::Message<'_>, doc: &mut Doc) {
         doc.from_name = addr.name().unwrap_or("").chars().take(200).collect();
         doc.from_addr = addr.address().unwrap_or("").to_ascii_lowercase();
         doc.from_domain = urls::addr_domain(&doc.from_addr);
+        // A redacted sender (`user@example.com`) is an unknown sender, not a mismatch.
+        if crate::features::is_placeholder_domain(&doc.from_domain) {
+            doc.from_domain.clear();
+        }
     }
     doc.reply_to_domain = msg
         .reply_to()
         .and_then(|a| a.first())
         .and_then(|a| a.address())
         .map(|a| urls::addr_domain(&a.to_ascii_lowercase()))
-        .filter(|d| !d.is_empty());
+        .filter(|d| !d.is_empty() && !crate::features::is_placeholder_domain(d));
     doc.list_unsubscribe = msg.header(HeaderName::ListUnsubscribe).is_some();
     doc.precedence_bulk = msg
         .header_raw("Precedence")
@@ -151,6 +156,29 @@ fn read_parts(msg: &mail_parser::Message<'_>, doc: &mut Doc) {
             _ => {}
         }
     }
+}
+
+/// Blanks addresses at the RFC 2606 placeholder domains in body text (`user@example.com`):
+/// they are what corpus redaction leaves, never what a sender wrote, so their words must not
+/// become evidence for either class.
+fn scrub_placeholder_addresses(text: &mut String) {
+    if !text.contains("@example.") {
+        return;
+    }
+    let mut out = String::with_capacity(text.len());
+    for piece in text.split_inclusive(char::is_whitespace) {
+        let word = piece.trim_end();
+        let bare = word.trim_matches(|c: char| "<>()[]\"',;:".contains(c));
+        let is_placeholder = bare
+            .rsplit_once('@')
+            .is_some_and(|(_, d)| crate::features::is_placeholder_domain(&d.to_ascii_lowercase()));
+        if is_placeholder {
+            out.push_str(&piece[word.len()..]);
+        } else {
+            out.push_str(piece);
+        }
+    }
+    *text = out;
 }
 
 fn push_attachment(doc: &mut Doc, name: &str, ctype: &str, size: usize) {
@@ -241,6 +269,16 @@ mod tests {
         assert!(doc.truncated);
         assert!(doc.text.contains("body text"));
         assert_eq!(doc.subject, "");
+    }
+
+    #[test]
+    fn placeholder_senders_and_addresses_are_not_evidence() {
+        let raw = b"From: \"PayPal\" <user@example.com>\r\nReply-To: a@example.org\r\nSubject: hi\r\n\r\nwrite to <user@example.com> or bob@real.org\r\n";
+        let doc = parse(raw);
+        assert_eq!(doc.from_domain, "");
+        assert_eq!(doc.reply_to_domain, None);
+        assert!(!doc.text.contains("example"), "{}", doc.text);
+        assert!(doc.text.contains("bob@real.org"));
     }
 
     #[test]
