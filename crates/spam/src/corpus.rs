@@ -365,12 +365,15 @@ fn train_parts(parts: &[Corpus], validation: &[Corpus]) -> Result<Vec<u8>, SpamE
     } else {
         slices.push((synth_slice, SLICE_MAX_FPR));
     }
+    // Each validation set is scored by a model that never saw it: the slices by a probe fitted
+    // without them, a corpus's own validation split by the shipped model itself.
     let params = Params::default();
     let probe = train::fit(&fit_set, params);
-    let score_all = |v: &[Sample]| -> Vec<Scored> {
+    let mut model = train::fit(&all, params);
+    let score_with = |m: &crate::model::Model, v: &[Sample]| -> Vec<Scored> {
         v.iter()
             .map(|s| Scored {
-                score: train::score(&probe, s),
+                score: train::score(m, s),
                 is_spam: s.is_spam,
             })
             .collect()
@@ -378,14 +381,14 @@ fn train_parts(parts: &[Corpus], validation: &[Corpus]) -> Result<Vec<u8>, SpamE
     let mut checks: Vec<Check> = slices
         .iter()
         .map(|(v, max_fpr)| Check {
-            scored: score_all(v),
+            scored: score_with(&probe, v),
             max_fpr: *max_fpr,
         })
         .collect();
     for v in validation.iter().filter(|v| !v.entries.is_empty()) {
         let samples = samples(&v.dir, &v.entries)?;
         checks.push(Check {
-            scored: score_all(&samples),
+            scored: score_with(&model, &samples),
             max_fpr: VALIDATION_MAX_FPR,
         });
         let commercial: Vec<Sample> = v
@@ -397,7 +400,7 @@ fn train_parts(parts: &[Corpus], validation: &[Corpus]) -> Result<Vec<u8>, SpamE
             .collect();
         if !commercial.is_empty() {
             checks.push(Check {
-                scored: score_all(&commercial),
+                scored: score_with(&model, &commercial),
                 max_fpr: COMMERCIAL_MAX_FPR,
             });
         }
@@ -407,7 +410,6 @@ fn train_parts(parts: &[Corpus], validation: &[Corpus]) -> Result<Vec<u8>, SpamE
         .map(|c| (c.scored.as_slice(), c.max_fpr))
         .collect();
     let (suspicious, spam) = eval::pick_calibrated(&sets);
-    let mut model = train::fit(&all, params);
     model.suspicious = suspicious;
     model.spam = spam;
     Ok(model.to_bytes())

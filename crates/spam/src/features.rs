@@ -38,6 +38,7 @@ enum Ns {
     UrlDomain = 8,
     UrlTld = 9,
     Pair = 10,
+    FromTld = 11,
 }
 
 impl Ns {
@@ -51,6 +52,7 @@ impl Ns {
             Ns::UrlHost => "url-host:",
             Ns::UrlDomain => "url-domain:",
             Ns::UrlTld => "url-tld:",
+            Ns::FromTld => "from-tld:",
             Ns::Pair => "",
         }
     }
@@ -181,6 +183,11 @@ fn token(ns: Ns, value: &str, emit: &mut Emit<'_>) {
 /// Header, attachment and URL tokens (cheap; always emitted first).
 fn meta_features(doc: &Doc, emit: &mut Emit<'_>) {
     for_each_word(&doc.from_name, 8, |w| token(Ns::FromName, w, emit));
+    // The sender's top-level domain (cheap new TLDs are bought by the thousand for campaigns);
+    // not the domain itself, which would only memorise senders.
+    if let Some((_, tld)) = doc.from_domain.rsplit_once('.') {
+        token(Ns::FromTld, tld, emit);
+    }
     if doc.html_parts > 0 {
         token(Ns::ContentType, "html", emit);
     }

@@ -18,6 +18,8 @@ pub struct HtmlInfo {
     /// Visible-looking characters inside elements styled to be invisible.
     pub hidden_chars: usize,
     pub hidden_sample: String,
+    /// Letters in the largest single hidden element (a paragraph of filler vs a preheader).
+    pub hidden_max: usize,
     pub forms: usize,
 }
 
@@ -65,6 +67,7 @@ pub fn analyse(html: &str) -> HtmlInfo {
             let n = text.chars().filter(|c| c.is_alphanumeric()).count();
             if n > 0 {
                 info.hidden_chars += n;
+                info.hidden_max = info.hidden_max.max(n);
                 if info.hidden_sample.len() < 60 {
                     info.hidden_sample
                         .push_str(&text.chars().take(60).collect::<String>());

@@ -19,9 +19,11 @@ mod image_heavy;
 mod ip_url;
 mod link_mismatch;
 pub mod lists;
+mod lookalike;
 mod parse_limits;
 mod punctuation;
 mod reply_to_freemail;
+mod sender_links;
 mod shortener;
 mod url_tricks;
 
@@ -63,6 +65,8 @@ const CHECKS: &[Check] = &[
     brand_links::check,
     url_tricks::check,
     html_attachment::check,
+    lookalike::check,
+    sender_links::check,
     parse_limits::check,
 ];
 
@@ -93,6 +97,10 @@ pub const TAGS: &[&str] = &[
     url_tricks::TAG_OBFUSCATED,
     url_tricks::TAG_BRAND_HOST,
     html_attachment::TAG,
+    lookalike::TAG_LOOKALIKE,
+    lookalike::TAG_RANDOM_LOCAL,
+    sender_links::TAG,
+    hidden_text::TAG_FILLER,
 ];
 
 /// Position of `tag` in `TAGS`.
