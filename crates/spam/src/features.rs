@@ -185,7 +185,7 @@ fn meta_features(doc: &Doc, emit: &mut Emit<'_>) {
     for_each_word(&doc.from_name, 8, |w| token(Ns::FromName, w, emit));
     // The sender's top-level domain (cheap new TLDs are bought by the thousand for campaigns);
     // not the domain itself, which would only memorise senders.
-    if let Some((_, tld)) = doc.from_domain.rsplit_once('.') {
+    if let Some(tld) = generic_tld(&doc.from_domain) {
         token(Ns::FromTld, tld, emit);
     }
     if doc.html_parts > 0 {
@@ -207,15 +207,25 @@ fn meta_features(doc: &Doc, emit: &mut Emit<'_>) {
     {
         token(Ns::UrlHost, &u.host, emit);
         token(Ns::UrlDomain, &u.domain, emit);
-        if let Some((_, tld)) = u.domain.rsplit_once('.').filter(|_| !u.is_ip) {
+        if let Some(tld) = generic_tld(&u.domain).filter(|_| !u.is_ip) {
             token(Ns::UrlTld, tld, emit);
         }
     }
 }
 
+/// The top-level domain when it is a generic one (`com`, `shop`, `top`…). Two-letter country
+/// TLDs are left out: they stand for a country and its language (`jp`, `br`), and a message is
+/// not spam for coming from Japan.
+fn generic_tld(domain: &str) -> Option<&str> {
+    let (_, tld) = domain.rsplit_once('.')?;
+    (tld.len() > 2).then_some(tld)
+}
+
 /// RFC 2606 / 6761 names: never a real destination, but what redaction leaves behind.
 pub fn is_placeholder_domain(domain: &str) -> bool {
-    matches!(domain, "example.com" | "example.net" | "example.org")
+    ["example.com", "example.net", "example.org"]
+        .iter()
+        .any(|d| domain == *d || domain.strip_suffix(d).is_some_and(|p| p.ends_with('.')))
         || [".example", ".invalid", ".test", ".localhost"]
             .iter()
             .any(|s| domain.ends_with(s))
@@ -293,6 +303,8 @@ mod tests {
         assert_eq!(strip_reply_prefixes("Note: re-run"), "Note: re-run");
         assert!(is_placeholder_domain("example.com"));
         assert!(is_placeholder_domain("mail.test"));
+        assert!(is_placeholder_domain("shop.example.org"));
+        assert!(!is_placeholder_domain("myexample.com"));
         assert!(!is_placeholder_domain("examples.com"));
         let with = |subject: &str, charsets: &[&str]| {
             let doc = Doc {
@@ -303,6 +315,8 @@ mod tests {
             indices(&doc, &Budget::new(Instant::now(), SCAN_BUDGET))
         };
         assert_eq!(with("Re: hello", &["iso-2022-jp"]), with("hello", &[]));
+        assert_eq!(generic_tld("mail.shop"), Some("shop"));
+        assert_eq!(generic_tld("kojima.co.jp"), None);
     }
 
     #[test]

@@ -39,7 +39,7 @@ pub struct Doc {
     /// Parts mail-parser flagged as badly encoded, plus unknown/mislabelled charsets.
     pub encoding_problems: usize,
     pub charsets: Vec<String>,
-    /// Raw 8-bit bytes in the header block (unencoded non-ASCII headers).
+    /// Raw 8-bit bytes in the header block that are not UTF-8 (unencoded legacy charsets).
     pub raw_8bit_headers: bool,
     pub list_unsubscribe: bool,
     pub precedence_bulk: bool,
@@ -238,7 +238,10 @@ fn cap_headers(raw: &[u8]) -> (Option<Vec<u8>>, bool, bool) {
                 cut_at = Some(pos);
             }
         }
-        if cut_at.is_none() && line.iter().any(|&b| b >= 0x80) {
+        // Raw UTF-8 in headers is legal (RFC 6532) and common in non-English mail: only bytes
+        // that are not UTF-8 count, so a language is never an anomaly.
+        if cut_at.is_none() && line.iter().any(|&b| b >= 0x80) && std::str::from_utf8(line).is_err()
+        {
             eight_bit = true;
         }
         pos = end;
@@ -283,9 +286,9 @@ mod tests {
 
     #[test]
     fn reads_basic_fields() {
-        let raw = b"From: \"Bob\" <bob@Example.COM>\r\nReply-To: x@gmail.com\r\nSubject: hi\r\n\r\nhello\r\n";
+        let raw = b"From: \"Bob\" <bob@Bakery.COM>\r\nReply-To: x@gmail.com\r\nSubject: hi\r\n\r\nhello\r\n";
         let doc = parse(raw);
-        assert_eq!(doc.from_domain, "example.com");
+        assert_eq!(doc.from_domain, "bakery.com");
         assert_eq!(doc.from_name, "Bob");
         assert_eq!(doc.reply_to_domain.as_deref(), Some("gmail.com"));
         assert_eq!(doc.text_parts, 1);

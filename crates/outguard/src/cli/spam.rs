@@ -118,9 +118,7 @@ pub fn run(cmd: SpamCmd, json: bool, model_override: Option<&Path>) -> anyhow::R
         SpamCmd::Eval { dirs, corpus } => {
             let dirs: Vec<PathBuf> = dirs.into_iter().chain(corpus).collect();
             if dirs.is_empty() {
-                return Err(
-                    super::UsageError("spam eval: name a corpus directory".into()).into(),
-                );
+                return Err(super::UsageError("spam eval: name a corpus directory".into()).into());
             }
             let engine = engine()?;
             let reports = dirs

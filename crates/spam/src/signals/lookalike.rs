@@ -43,8 +43,8 @@ fn capital_i_for_l(w: &str) -> bool {
     })
 }
 
-/// Six or more letters with almost no vowels (`gvkzdgbf`), or a name followed by a run of 8+
-/// digits (`michelle5702021495`).
+/// Six or more letters with almost no vowels (`gvkzdgbf`), or letters followed directly by a run
+/// of 8+ digits (`michelle5702021495`; `order-20251203` has a separator and does not count).
 fn random_local(local: &str) -> bool {
     let letters: Vec<char> = local.chars().filter(char::is_ascii_alphabetic).collect();
     let vowels = letters
@@ -53,11 +53,20 @@ fn random_local(local: &str) -> bool {
         .count();
     let all_letters = !letters.is_empty() && letters.len() == local.chars().count();
     let no_vowels = all_letters && letters.len() >= 6 && vowels <= 1;
-    let mut run = 0usize;
-    let mut longest = 0usize;
+    let (mut run, mut longest, mut prev_letter, mut after_letter) = (0usize, 0usize, false, false);
     for c in local.chars() {
-        run = if c.is_ascii_digit() { run + 1 } else { 0 };
-        longest = longest.max(run);
+        if c.is_ascii_digit() {
+            if run == 0 {
+                after_letter = prev_letter;
+            }
+            run += 1;
+            if after_letter {
+                longest = longest.max(run);
+            }
+        } else {
+            run = 0;
+        }
+        prev_letter = c.is_ascii_alphabetic();
     }
     no_vowels || longest >= 8
 }
