@@ -150,12 +150,8 @@ pub fn read_manifest(dir: &Path) -> Result<Vec<Entry>, SpamError> {
 /// any column order work; `file`, `label` and `split` are required.
 pub fn parse_manifest(text: &str) -> Result<Vec<Entry>, SpamError> {
     let mut lines = text.lines();
-    let header: Vec<&str> = lines
-        .next()
-        .unwrap_or("")
-        .split(',')
-        .map(str::trim)
-        .collect();
+    let header = csv_fields(lines.next().unwrap_or(""));
+    let header: Vec<&str> = header.iter().map(|h| h.trim()).collect();
     let col = |name: &str| header.iter().position(|h| *h == name);
     let need = |name: &str| {
         col(name)
@@ -174,7 +170,8 @@ pub fn parse_manifest(text: &str) -> Result<Vec<Entry>, SpamError> {
         if line.trim().is_empty() {
             continue;
         }
-        let cols: Vec<&str> = line.split(',').map(str::trim).collect();
+        let cols = csv_fields(line);
+        let cols: Vec<&str> = cols.iter().map(|c| c.trim()).collect();
         if cols.len() < width {
             return Err(SpamError::Corpus(format!(
                 "manifest line {}: expected {width} columns",
@@ -207,6 +204,27 @@ pub fn parse_manifest(text: &str) -> Result<Vec<Entry>, SpamError> {
     }
     out.sort_by(|a, b| a.file.cmp(&b.file));
     Ok(out)
+}
+
+/// One CSV line's fields: commas inside double quotes belong to the field, `""` is a quote
+/// (the modern manifest quotes source paths such as `tests/negative/Shows, More.eml`).
+fn csv_fields(line: &str) -> Vec<String> {
+    let mut out = vec![String::new()];
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        let field = out.last_mut().expect("never empty");
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            ',' if !quoted => out.push(String::new()),
+            c => field.push(c),
+        }
+    }
+    out
 }
 
 /// `spam/osst-0a1b2c.eml` -> `osst`: the file name up to its last `-`.
@@ -491,6 +509,16 @@ mod tests {
         assert_eq!(v[0].split, "validation");
         assert_eq!(v[1].subfolder, "ipack");
         assert_eq!(v[1].group(), "mailing-list spam");
+    }
+
+    #[test]
+    fn quoted_fields_keep_their_commas() {
+        assert_eq!(csv_fields(r#"a,"b, c",d"#), ["a", "b, c", "d"]);
+        assert_eq!(csv_fields(r#""say ""hi""",x"#), [r#"say "hi""#, "x"]);
+        let m = "file,label,source_repo,source_path,source_commit,bytes,sha256,split\n\
+                 ham/foff-1.eml,ham,mwstowe/foff-milter,\"tests/negative/Shows, More.eml\",c,1,s,validation\n";
+        let v = parse_manifest(m).unwrap();
+        assert_eq!(v[0].split, "validation");
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! language, not a behaviour: Japanese mail is not spam for being ISO-2022-JP); the RFC 2606
 //! placeholder domains (`example.com`…) that corpus redaction leaves in URLs; and the subject's
 //! reply/forward prefixes (`Re:`, `Fwd:`: one class of a corpus is mostly list conversation, and
-//! a prefix is trivially forged).
+//! a prefix is trivially forged); and whether the body is plain text or HTML (see below).
 
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
@@ -188,12 +188,9 @@ fn meta_features(doc: &Doc, emit: &mut Emit<'_>) {
     if let Some(tld) = generic_tld(&doc.from_domain) {
         token(Ns::FromTld, tld, emit);
     }
-    if doc.html_parts > 0 {
-        token(Ns::ContentType, "html", emit);
-    }
-    if doc.text_parts > 0 {
-        token(Ns::ContentType, "plain", emit);
-    }
+    // No `html` / `plain` body tokens: "plain text = list ham, HTML = spam" is how the corpora
+    // were collected (2002 ham and today's list posts are plain text; spam and newsletters are
+    // HTML). Structure is judged by signals (HTML_ONLY, IMAGE_HEAVY, HIDDEN_TEXT) instead.
     for a in doc.attachments.iter().take(8) {
         token(Ns::ContentType, &a.content_type, emit);
         if let Some((_, ext)) = a.name.rsplit_once('.') {
