@@ -140,19 +140,14 @@ mod tests {
     #[test]
     fn the_shipped_model_calls_the_demo_spam_spam_with_a_margin() {
         let engine = Engine::builtin();
-        let (suspicious_at, spam_at) = engine.thresholds();
-        // Margins: 2 points over `suspicious` (where "called spam" starts) and 0.5 over `spam`.
-        // Since the model learned modern mail (issue 19) the pill spam (n = 2) scores 6.2 against
-        // `spam` 5.4: its "80% OFF" and "unsubscribe from this mailing list" are what real
-        // commercial newsletters say too, and `spam` rose from 3.3 to 5.4 because it sits above
-        // every validation ham, two of which are list posts that are in fact spam.
+        let (_, spam_at) = engine.thresholds();
         for n in 0..SPAM_COUNT {
             let m = spam("mallory@acme.example", "x@example.com", n);
             let v = engine.scan(m.as_bytes(), &ctx());
             assert_eq!(v.class, Class::Spam, "spam {n}: {v:?}");
             assert!(
-                v.score >= suspicious_at + 2.0 && v.score >= spam_at + 0.5,
-                "spam {n} scores {} (thresholds {suspicious_at} / {spam_at})",
+                v.score >= spam_at + 2.0,
+                "spam {n} scores {} (threshold {spam_at})",
                 v.score
             );
         }
