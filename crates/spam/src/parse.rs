@@ -70,13 +70,15 @@ pub fn parse(raw: &[u8]) -> Doc {
     };
     read_headers(&msg, &mut doc);
     read_parts(&msg, &mut doc);
-    if doc.text_parts == 0 && !doc.html.is_empty() {
-        let mut t = mail_parser::decoders::html::html_to_text(&doc.html);
-        truncate_str(&mut t, MAX_TEXT_BYTES);
-        doc.text = t;
-    }
     if !doc.html.is_empty() {
         doc.html_info = html::analyse(&doc.html);
+    }
+    if doc.text_parts == 0 && !doc.html.is_empty() {
+        // Hidden text is what the reader never sees: the HIDDEN_* signals weigh it, the words do not.
+        let visible = html::without_hidden(&doc.html, &doc.html_info.hidden_spans);
+        let mut t = mail_parser::decoders::html::html_to_text(&visible);
+        truncate_str(&mut t, MAX_TEXT_BYTES);
+        doc.text = t;
     }
     scrub_placeholder_addresses(&mut doc.text);
     doc.urls = urls::collect(&doc.html_info.links, &doc.text);
@@ -272,6 +274,22 @@ mod tests {
         assert!(doc.truncated);
         assert!(doc.text.contains("body text"));
         assert_eq!(doc.subject, "");
+    }
+
+    #[test]
+    fn hidden_filler_is_not_read_as_words_but_a_preheader_is() {
+        let filler = "meeting agenda kernel patch review thanks regards ".repeat(4);
+        let raw = format!(
+            "From: a@shop.test\r\nSubject: hi\r\nContent-Type: text/html\r\n\r\n\
+             <div style=\"display:none\">{filler}</div>\
+             <span style=\"display:none\">Your order ships today</span>\
+             <p>Claim your prize now</p>\r\n"
+        );
+        let doc = parse(raw.as_bytes());
+        assert!(doc.text.contains("Claim your prize"), "{}", doc.text);
+        assert!(doc.text.contains("Your order ships"), "{}", doc.text);
+        assert!(!doc.text.contains("kernel"), "{}", doc.text);
+        assert!(doc.html_info.hidden_chars > 100, "the signal still sees it");
     }
 
     #[test]
