@@ -265,3 +265,56 @@ fn every_problem_is_listed_with_its_key_by_check_config_and_serve() {
     }
     assert!(!dir.path().join("data").exists());
 }
+
+/// `spam eval` takes corpus directories (positional or `--corpus`, either manifest layout) and
+/// reports each separately; the modern layout gets its source groups, commercial ham apart
+/// (issue 19). Uses the spam crate's synthetic modern-layout fixture, so it runs on a fresh clone.
+#[test]
+fn spam_eval_reports_the_modern_layout_by_source_group() {
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/../spam/tests/fixtures/modern");
+    let out = Command::new(BIN)
+        .args(["spam", "eval", fixture, "--json"])
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON report");
+    assert_eq!(v["split"], "validation");
+    assert_eq!(v["messages"], 5);
+    let groups: Vec<&str> = v["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .filter_map(|g| g["group"].as_str())
+        .collect();
+    assert!(groups.contains(&"commercial ham"), "{groups:?}");
+    // Two corpora: an array, one report each, in order.
+    let out = Command::new(BIN)
+        .args([
+            "spam", "eval", "--json", "--corpus", fixture, "--corpus", fixture,
+        ])
+        .output()
+        .expect("run");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v.as_array().map(Vec::len), Some(2));
+    // Text output names the corpus and the per-group lines.
+    let out = Command::new(BIN)
+        .args(["spam", "eval", fixture])
+        .output()
+        .expect("run");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("corpus modern (validation split)") && text.contains("commercial ham"),
+        "{text}"
+    );
+    // No corpus named: bad usage.
+    let out = Command::new(BIN)
+        .args(["spam", "eval"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(64));
+}

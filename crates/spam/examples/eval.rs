@@ -1,23 +1,37 @@
-//! Evaluates a model on the TEST split until `outguard spam eval` is wired:
-//! `cargo run --release -p outguard-spam --example eval -- ../shared/corpus/spamassassin [MODEL] [--json]`
+//! Evaluates a model on each corpus's held-out split (`test`, else `validation`), one report per
+//! corpus (what `outguard spam eval` prints; used by bench/scan.sh):
+//! `cargo run --release -p outguard-spam --example eval -- CORPUS... [--model FILE] [--json]`
+//! `--json` prints a JSON array of reports, one per corpus, in argument order.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--json").collect();
-    let json = std::env::args().any(|a| a == "--json");
-    let corpus = args
-        .first()
-        .map_or("../shared/corpus/spamassassin", String::as_str);
-    let engine = match args.get(1) {
+    let mut args = std::env::args().skip(1);
+    let (mut dirs, mut model, mut json) = (Vec::new(), None, false);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--json" => json = true,
+            "--model" => model = args.next(),
+            _ => dirs.push(std::path::PathBuf::from(a)),
+        }
+    }
+    if dirs.is_empty() {
+        dirs.push("../shared/corpus/spamassassin".into());
+    }
+    let engine = match model {
         Some(p) => outguard_spam::Engine::from_model_bytes(&std::fs::read(p)?)?,
         None => outguard_spam::Engine::builtin(),
     };
-    let report = outguard_spam::corpus::eval(&engine, std::path::Path::new(corpus))?;
+    let mut reports = Vec::new();
+    for d in &dirs {
+        reports.push(outguard_spam::corpus::eval(&engine, d)?);
+    }
     if json {
-        println!("{}", serde_json::to_string(&report)?);
+        println!("{}", serde_json::to_string(&reports)?);
     } else {
-        println!("{report}");
-        println!("false positives: {:?}", report.false_positives);
-        println!("false negatives: {} files", report.false_negatives.len());
+        for r in &reports {
+            println!("{r}");
+            println!("false positives: {:?}", r.false_positives);
+            println!("false negatives: {} files\n", r.false_negatives.len());
+        }
     }
     Ok(())
 }

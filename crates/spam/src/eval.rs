@@ -38,8 +38,22 @@ pub struct FolderRow {
     pub messages: usize,
 }
 
+/// A source group of a corpus with several (see `corpus::Entry::group`): how many of its
+/// messages were called spam. For a ham group that share is its false-positive rate.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct GroupRow {
+    pub group: String,
+    pub is_spam: bool,
+    pub called_spam: usize,
+    pub messages: usize,
+    pub rate: f64,
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct EvalReport {
+    /// The corpus directory's name and the split evaluated (`test` or `validation`).
+    pub corpus: String,
+    pub split: String,
     pub messages: usize,
     pub suspicious_threshold: f64,
     pub spam_threshold: f64,
@@ -52,6 +66,7 @@ pub struct EvalReport {
     pub auc: f64,
     pub sweep: Vec<SweepRow>,
     pub folders: Vec<FolderRow>,
+    pub groups: Vec<GroupRow>,
     pub false_positives: Vec<String>,
     pub false_negatives: Vec<String>,
 }
@@ -72,6 +87,31 @@ impl EvalReport {
         };
         row.messages += 1;
         row.called_spam += usize::from(called);
+    }
+
+    pub(crate) fn add_group(&mut self, group: &str, is_spam: bool, called: bool) {
+        let i = match self.groups.iter().position(|r| r.group == group) {
+            Some(i) => i,
+            None => {
+                self.groups.push(GroupRow {
+                    group: group.into(),
+                    is_spam,
+                    called_spam: 0,
+                    messages: 0,
+                    rate: 0.0,
+                });
+                self.groups.len() - 1
+            }
+        };
+        let row = &mut self.groups[i];
+        row.messages += 1;
+        row.called_spam += usize::from(called);
+        row.rate = ratio(row.called_spam, row.messages);
+    }
+
+    /// The row of a named group, if the corpus has it.
+    pub fn group(&self, name: &str) -> Option<&GroupRow> {
+        self.groups.iter().find(|g| g.group == name)
     }
 }
 
@@ -140,6 +180,8 @@ pub fn report(scored: &[Scored], (suspicious, spam): (f64, f64)) -> EvalReport {
     sweep_ts.sort_by(f64::total_cmp);
     sweep_ts.dedup();
     EvalReport {
+        corpus: String::new(),
+        split: String::new(),
         messages: scored.len(),
         suspicious_threshold: suspicious,
         spam_threshold: spam,
@@ -152,6 +194,7 @@ pub fn report(scored: &[Scored], (suspicious, spam): (f64, f64)) -> EvalReport {
         auc: auc(scored),
         sweep: sweep_ts.into_iter().map(|t| row(scored, t)).collect(),
         folders: Vec::new(),
+        groups: Vec::new(),
         false_positives: Vec::new(),
         false_negatives: Vec::new(),
     }
@@ -181,9 +224,41 @@ pub fn pick_thresholds(scored: &[Scored], max_fpr: f64) -> (f64, f64) {
     (suspicious, spam)
 }
 
+/// Default thresholds from several validation sets, each with its own false-positive ceiling:
+/// `suspicious` is the lowest cut (most spam caught) at which every set stays within its
+/// ceiling; `spam` is above every validation ham (and at least `suspicious + 1`).
+pub fn pick_calibrated(sets: &[(&[Scored], f64)]) -> (f64, f64) {
+    let mut scores: Vec<f64> = sets
+        .iter()
+        .flat_map(|s| s.0.iter().map(|x| x.score))
+        .collect();
+    scores.sort_by(f64::total_cmp);
+    scores.dedup();
+    let cuts: Vec<f64> = scores.windows(2).map(|w| (w[0] + w[1]) / 2.0).collect();
+    let ok = |t: f64| sets.iter().all(|(v, max)| row(v, t).fpr <= *max);
+    let best = cuts
+        .iter()
+        .copied()
+        .find(|&t| ok(t))
+        .unwrap_or_else(|| scores.last().copied().unwrap_or(0.0) + 0.01);
+    // Round up, so the rounded cut is never looser than the one found.
+    let suspicious = (best * 100.0).ceil() / 100.0;
+    let max_ham = sets
+        .iter()
+        .flat_map(|s| s.0.iter())
+        .filter(|s| !s.is_spam)
+        .map(|s| s.score)
+        .fold(f64::MIN, f64::max);
+    let spam = ((max_ham + 0.5).max(suspicious + 1.0) * 100.0).round() / 100.0;
+    (suspicious, spam)
+}
+
 impl fmt::Display for EvalReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let c = &self.confusion;
+        if !self.corpus.is_empty() {
+            writeln!(f, "corpus {} ({} split)", self.corpus, self.split)?;
+        }
         writeln!(
             f,
             "messages {}  thresholds suspicious {:.2} spam {:.2}",
@@ -225,6 +300,20 @@ impl fmt::Display for EvalReport {
                 writeln!(f, "  {:<12} {}/{}", r.folder, r.called_spam, r.messages)?;
             }
         }
+        if !self.groups.is_empty() {
+            writeln!(
+                f,
+                "\nper source group (called spam / messages: recall for spam, FPR for ham)"
+            )?;
+            for r in &self.groups {
+                let what = if r.is_spam { "recall" } else { "FPR" };
+                writeln!(
+                    f,
+                    "  {:<20} {}/{}  {what} {:.4}",
+                    r.group, r.called_spam, r.messages, r.rate
+                )?;
+            }
+        }
         Ok(())
     }
 }
@@ -258,6 +347,25 @@ mod tests {
         );
         assert!((r.precision - 0.5).abs() < 1e-9);
         assert!((r.auc - 5.0 / 6.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn calibrated_cut_respects_every_ceiling() {
+        // Set a allows one false positive in 4; set b (commercial ham) none.
+        let a = [
+            s(-2.0, false),
+            s(-1.0, false),
+            s(0.0, false),
+            s(3.0, false),
+            s(1.0, true),
+            s(4.0, true),
+        ];
+        let b = [s(2.0, false), s(-3.0, false)];
+        let (sus, spam) = pick_calibrated(&[(&a, 0.25), (&b, 0.0)]);
+        assert!(sus > 2.0 && sus <= 2.5, "{sus}");
+        assert!(spam >= 3.5);
+        let (sus, _) = pick_calibrated(&[(&a, 0.25)]);
+        assert!(sus > 0.0 && sus <= 0.5, "{sus}");
     }
 
     #[test]

@@ -3,8 +3,13 @@
 //! tokens (host, registrable domain, TLD). Every feature is an index into a 2^20 space made with
 //! xxh3 under a fixed seed, so a model file means the same thing on every machine and run.
 //!
-//! Deliberately absent: dates, Received chains, Message-IDs, X-Mailer and list headers — they
-//! describe where the 2002 training corpus came from, not whether a message is spam.
+//! Deliberately absent (collection artifacts or language shortcuts, see the crate README's
+//! "Excluded features"): dates, Received chains, Message-IDs, X-Mailer and list headers (they
+//! describe where a training corpus came from, not whether a message is spam); charset names (a
+//! language, not a behaviour: Japanese mail is not spam for being ISO-2022-JP); the RFC 2606
+//! placeholder domains (`example.com`…) that corpus redaction leaves in URLs; and the subject's
+//! reply/forward prefixes (`Re:`, `Fwd:`: one class of a corpus is mostly list conversation, and
+//! a prefix is trivially forged); and whether the body is plain text or HTML (see below).
 
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
@@ -28,12 +33,12 @@ enum Ns {
     Subject = 2,
     FromName = 3,
     ContentType = 4,
-    Charset = 5,
     AttachExt = 6,
     UrlHost = 7,
     UrlDomain = 8,
     UrlTld = 9,
     Pair = 10,
+    FromTld = 11,
 }
 
 impl Ns {
@@ -43,11 +48,11 @@ impl Ns {
             Ns::Subject => "subject:",
             Ns::FromName => "from-name:",
             Ns::ContentType => "content-type:",
-            Ns::Charset => "charset:",
             Ns::AttachExt => "attachment:",
             Ns::UrlHost => "url-host:",
             Ns::UrlDomain => "url-domain:",
             Ns::UrlTld => "url-tld:",
+            Ns::FromTld => "from-tld:",
             Ns::Pair => "",
         }
     }
@@ -178,26 +183,67 @@ fn token(ns: Ns, value: &str, emit: &mut Emit<'_>) {
 /// Header, attachment and URL tokens (cheap; always emitted first).
 fn meta_features(doc: &Doc, emit: &mut Emit<'_>) {
     for_each_word(&doc.from_name, 8, |w| token(Ns::FromName, w, emit));
-    if doc.html_parts > 0 {
-        token(Ns::ContentType, "html", emit);
+    // The sender's top-level domain (cheap new TLDs are bought by the thousand for campaigns);
+    // not the domain itself, which would only memorise senders.
+    if let Some(tld) = generic_tld(&doc.from_domain) {
+        token(Ns::FromTld, tld, emit);
     }
-    if doc.text_parts > 0 {
-        token(Ns::ContentType, "plain", emit);
-    }
+    // No `html` / `plain` body tokens: "plain text = list ham, HTML = spam" is how the corpora
+    // were collected (2002 ham and today's list posts are plain text; spam and newsletters are
+    // HTML). Structure is judged by signals (HTML_ONLY, IMAGE_HEAVY, HIDDEN_TEXT) instead.
     for a in doc.attachments.iter().take(8) {
         token(Ns::ContentType, &a.content_type, emit);
         if let Some((_, ext)) = a.name.rsplit_once('.') {
             token(Ns::AttachExt, ext, emit);
         }
     }
-    for cs in &doc.charsets {
-        token(Ns::Charset, cs, emit);
-    }
-    for u in &doc.urls {
+    for u in doc
+        .urls
+        .iter()
+        .filter(|u| !is_placeholder_domain(&u.domain))
+    {
         token(Ns::UrlHost, &u.host, emit);
         token(Ns::UrlDomain, &u.domain, emit);
-        if let Some((_, tld)) = u.domain.rsplit_once('.').filter(|_| !u.is_ip) {
+        if let Some(tld) = generic_tld(&u.domain).filter(|_| !u.is_ip) {
             token(Ns::UrlTld, tld, emit);
+        }
+    }
+}
+
+/// The top-level domain when it is a generic one (`com`, `shop`, `top`…). Two-letter country
+/// TLDs are left out: they stand for a country and its language (`jp`, `br`), and a message is
+/// not spam for coming from Japan.
+fn generic_tld(domain: &str) -> Option<&str> {
+    let (_, tld) = domain.rsplit_once('.')?;
+    (tld.len() > 2).then_some(tld)
+}
+
+/// RFC 2606 / 6761 names: never a real destination, but what redaction leaves behind.
+pub fn is_placeholder_domain(domain: &str) -> bool {
+    ["example.com", "example.net", "example.org"]
+        .iter()
+        .any(|d| domain == *d || domain.strip_suffix(d).is_some_and(|p| p.ends_with('.')))
+        || [".example", ".invalid", ".test", ".localhost"]
+            .iter()
+            .any(|s| domain.ends_with(s))
+}
+
+/// The subject without leading reply/forward prefixes (`Re: Fwd: AW: x` -> `x`).
+pub fn strip_reply_prefixes(subject: &str) -> &str {
+    let mut s = subject.trim_start();
+    loop {
+        let Some((head, rest)) = s.split_once(':') else {
+            return s;
+        };
+        let h = head.trim().to_ascii_lowercase();
+        let h = h.trim_end_matches(|c: char| c.is_ascii_digit() || "[]()".contains(c));
+        if matches!(
+            h,
+            "re" | "fw" | "fwd" | "aw" | "sv" | "vs" | "wg" | "tr" | "rv" | "enc"
+        ) {
+            s = rest.trim_start();
+        } else {
+            return s;
         }
     }
 }
@@ -206,7 +252,8 @@ fn meta_features(doc: &Doc, emit: &mut Emit<'_>) {
 /// early stopping: the emit callback may stop once it has what it needs).
 pub fn extract(doc: &Doc, budget: &Budget, emit: &mut Emit<'_>) {
     meta_features(doc, emit);
-    if text_features(&doc.subject, Ns::Subject, 64, budget, emit) {
+    let subject = strip_reply_prefixes(&doc.subject);
+    if text_features(subject, Ns::Subject, 64, budget, emit) {
         text_features(&doc.text, Ns::Body, MAX_TOKENS, budget, emit);
     }
 }
@@ -244,6 +291,29 @@ mod tests {
             v.push(w.to_string())
         });
         assert_eq!(v, ["hello", "world", "it's", "#4", "$100"]);
+    }
+
+    #[test]
+    fn reply_prefixes_and_placeholders_are_not_features() {
+        assert_eq!(strip_reply_prefixes("Re: Fwd: AW: invoice"), "invoice");
+        assert_eq!(strip_reply_prefixes("RE[2]: x"), "x");
+        assert_eq!(strip_reply_prefixes("Note: re-run"), "Note: re-run");
+        assert!(is_placeholder_domain("example.com"));
+        assert!(is_placeholder_domain("mail.test"));
+        assert!(is_placeholder_domain("shop.example.org"));
+        assert!(!is_placeholder_domain("myexample.com"));
+        assert!(!is_placeholder_domain("examples.com"));
+        let with = |subject: &str, charsets: &[&str]| {
+            let doc = Doc {
+                subject: subject.into(),
+                charsets: charsets.iter().map(|c| c.to_string()).collect(),
+                ..Doc::default()
+            };
+            indices(&doc, &Budget::new(Instant::now(), SCAN_BUDGET))
+        };
+        assert_eq!(with("Re: hello", &["iso-2022-jp"]), with("hello", &[]));
+        assert_eq!(generic_tld("mail.shop"), Some("shop"));
+        assert_eq!(generic_tld("kojima.co.jp"), None);
     }
 
     #[test]

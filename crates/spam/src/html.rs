@@ -18,7 +18,29 @@ pub struct HtmlInfo {
     /// Visible-looking characters inside elements styled to be invisible.
     pub hidden_chars: usize,
     pub hidden_sample: String,
+    /// Letters in the largest single hidden element (a paragraph of filler vs a preheader).
+    pub hidden_max: usize,
+    /// Byte ranges of `html` inside hidden filler elements (closed within the scan window, at
+    /// least `FILLER_LETTERS` letters), in order: left out of the words the model reads, so
+    /// hidden filler is not evidence either way (the HIDDEN_* signals still weigh it).
+    pub hidden_spans: Vec<(usize, usize)>,
     pub forms: usize,
+}
+
+/// Letters in one hidden element from which it is filler rather than a preheader line.
+const FILLER_LETTERS: usize = 100;
+
+/// `html` without the hidden spans `analyse` found.
+pub fn without_hidden(html: &str, spans: &[(usize, usize)]) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut at = 0;
+    for &(s, e) in spans {
+        out.push_str(&html[at..s]);
+        out.push(' ');
+        at = e;
+    }
+    out.push_str(&html[at..]);
+    out
 }
 
 /// Scans `html` once.
@@ -61,10 +83,20 @@ pub fn analyse(html: &str) -> HtmlInfo {
         if name_len > 0 && hidden_checks < 32 && is_hidden_style(attrs) {
             hidden_checks += 1;
             let closing = format!("</{}", name.to_ascii_lowercase());
-            let (text, _) = inner_text(html, i, &closing);
+            let (text, end) = inner_text(html, i, &closing);
             let n = text.chars().filter(|c| c.is_alphanumeric()).count();
+            let closed = html
+                .get(end..end + closing.len())
+                .is_some_and(|c| c.eq_ignore_ascii_case(&closing));
+            if closed
+                && n >= FILLER_LETTERS
+                && info.hidden_spans.last().is_none_or(|&(_, e)| e <= i)
+            {
+                info.hidden_spans.push((i, end));
+            }
             if n > 0 {
                 info.hidden_chars += n;
+                info.hidden_max = info.hidden_max.max(n);
                 if info.hidden_sample.len() < 60 {
                     info.hidden_sample
                         .push_str(&text.chars().take(60).collect::<String>());

@@ -39,7 +39,7 @@ pub struct Doc {
     /// Parts mail-parser flagged as badly encoded, plus unknown/mislabelled charsets.
     pub encoding_problems: usize,
     pub charsets: Vec<String>,
-    /// Raw 8-bit bytes in the header block (unencoded non-ASCII headers).
+    /// Raw 8-bit bytes in the header block that are not UTF-8 (unencoded legacy charsets).
     pub raw_8bit_headers: bool,
     pub list_unsubscribe: bool,
     pub precedence_bulk: bool,
@@ -70,14 +70,17 @@ pub fn parse(raw: &[u8]) -> Doc {
     };
     read_headers(&msg, &mut doc);
     read_parts(&msg, &mut doc);
-    if doc.text_parts == 0 && !doc.html.is_empty() {
-        let mut t = mail_parser::decoders::html::html_to_text(&doc.html);
-        truncate_str(&mut t, MAX_TEXT_BYTES);
-        doc.text = t;
-    }
     if !doc.html.is_empty() {
         doc.html_info = html::analyse(&doc.html);
     }
+    if doc.text_parts == 0 && !doc.html.is_empty() {
+        // Hidden text is what the reader never sees: the HIDDEN_* signals weigh it, the words do not.
+        let visible = html::without_hidden(&doc.html, &doc.html_info.hidden_spans);
+        let mut t = mail_parser::decoders::html::html_to_text(&visible);
+        truncate_str(&mut t, MAX_TEXT_BYTES);
+        doc.text = t;
+    }
+    scrub_placeholder_addresses(&mut doc.text);
     doc.urls = urls::collect(&doc.html_info.links, &doc.text);
     doc
 }
@@ -88,13 +91,17 @@ fn read_headers(msg: &mail_parser::Message<'_>, doc: &mut Doc) {
         doc.from_name = addr.name().unwrap_or("").chars().take(200).collect();
         doc.from_addr = addr.address().unwrap_or("").to_ascii_lowercase();
         doc.from_domain = urls::addr_domain(&doc.from_addr);
+        // A redacted sender (`user@example.com`) is an unknown sender, not a mismatch.
+        if crate::features::is_placeholder_domain(&doc.from_domain) {
+            doc.from_domain.clear();
+        }
     }
     doc.reply_to_domain = msg
         .reply_to()
         .and_then(|a| a.first())
         .and_then(|a| a.address())
         .map(|a| urls::addr_domain(&a.to_ascii_lowercase()))
-        .filter(|d| !d.is_empty());
+        .filter(|d| !d.is_empty() && !crate::features::is_placeholder_domain(d));
     doc.list_unsubscribe = msg.header(HeaderName::ListUnsubscribe).is_some();
     doc.precedence_bulk = msg
         .header_raw("Precedence")
@@ -151,6 +158,29 @@ fn read_parts(msg: &mail_parser::Message<'_>, doc: &mut Doc) {
             _ => {}
         }
     }
+}
+
+/// Blanks addresses at the RFC 2606 placeholder domains in body text (`user@example.com`):
+/// they are what corpus redaction leaves, never what a sender wrote, so their words must not
+/// become evidence for either class.
+fn scrub_placeholder_addresses(text: &mut String) {
+    if !text.contains("@example.") {
+        return;
+    }
+    let mut out = String::with_capacity(text.len());
+    for piece in text.split_inclusive(char::is_whitespace) {
+        let word = piece.trim_end();
+        let bare = word.trim_matches(|c: char| "<>()[]\"',;:".contains(c));
+        let is_placeholder = bare
+            .rsplit_once('@')
+            .is_some_and(|(_, d)| crate::features::is_placeholder_domain(&d.to_ascii_lowercase()));
+        if is_placeholder {
+            out.push_str(&piece[word.len()..]);
+        } else {
+            out.push_str(piece);
+        }
+    }
+    *text = out;
 }
 
 fn push_attachment(doc: &mut Doc, name: &str, ctype: &str, size: usize) {
@@ -210,7 +240,10 @@ fn cap_headers(raw: &[u8]) -> (Option<Vec<u8>>, bool, bool) {
                 cut_at = Some(pos);
             }
         }
-        if cut_at.is_none() && line.iter().any(|&b| b >= 0x80) {
+        // Raw UTF-8 in headers is legal (RFC 6532) and common in non-English mail: only bytes
+        // that are not UTF-8 count, so a language is never an anomaly.
+        if cut_at.is_none() && line.iter().any(|&b| b >= 0x80) && std::str::from_utf8(line).is_err()
+        {
             eight_bit = true;
         }
         pos = end;
@@ -244,10 +277,36 @@ mod tests {
     }
 
     #[test]
-    fn reads_basic_fields() {
-        let raw = b"From: \"Bob\" <bob@Example.COM>\r\nReply-To: x@gmail.com\r\nSubject: hi\r\n\r\nhello\r\n";
+    fn hidden_filler_is_not_read_as_words_but_a_preheader_is() {
+        let filler = "meeting agenda kernel patch review thanks regards ".repeat(4);
+        let raw = format!(
+            "From: a@shop.test\r\nSubject: hi\r\nContent-Type: text/html\r\n\r\n\
+             <div style=\"display:none\">{filler}</div>\
+             <span style=\"display:none\">Your order ships today</span>\
+             <p>Claim your prize now</p>\r\n"
+        );
+        let doc = parse(raw.as_bytes());
+        assert!(doc.text.contains("Claim your prize"), "{}", doc.text);
+        assert!(doc.text.contains("Your order ships"), "{}", doc.text);
+        assert!(!doc.text.contains("kernel"), "{}", doc.text);
+        assert!(doc.html_info.hidden_chars > 100, "the signal still sees it");
+    }
+
+    #[test]
+    fn placeholder_senders_and_addresses_are_not_evidence() {
+        let raw = b"From: \"PayPal\" <user@example.com>\r\nReply-To: a@example.org\r\nSubject: hi\r\n\r\nwrite to <user@example.com> or bob@real.org\r\n";
         let doc = parse(raw);
-        assert_eq!(doc.from_domain, "example.com");
+        assert_eq!(doc.from_domain, "");
+        assert_eq!(doc.reply_to_domain, None);
+        assert!(!doc.text.contains("example"), "{}", doc.text);
+        assert!(doc.text.contains("bob@real.org"));
+    }
+
+    #[test]
+    fn reads_basic_fields() {
+        let raw = b"From: \"Bob\" <bob@Bakery.COM>\r\nReply-To: x@gmail.com\r\nSubject: hi\r\n\r\nhello\r\n";
+        let doc = parse(raw);
+        assert_eq!(doc.from_domain, "bakery.com");
         assert_eq!(doc.from_name, "Bob");
         assert_eq!(doc.reply_to_domain.as_deref(), Some("gmail.com"));
         assert_eq!(doc.text_parts, 1);

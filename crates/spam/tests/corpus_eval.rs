@@ -1,5 +1,8 @@
-//! The shipped model on the corpus: TEST-split accuracy floors (a regression fails CI), the
-//! shipped file is exactly what training produces, and training is deterministic.
+//! The shipped model on the SpamAssassin corpus: TEST-split accuracy floors (a regression fails
+//! CI), and training is deterministic and never reads TEST. The shipped file is trained on
+//! SpamAssassin TRAIN + the modern corpus's train split, which a fresh clone does not have: its
+//! byte-exact reproduction is checked by `bench/scan.sh --check-model` (README "The shipped
+//! model"), not here.
 //! Corpus: found by `corpus::locate` ($OUTGUARD_CORPUS, ../shared beside the repository, or the
 //! cache `scripts/fetch-corpus` fills); missing corpus = failure.
 
@@ -17,22 +20,23 @@ fn shipped_model_meets_floor_on_test_split() {
     let report = corpus::eval(&Engine::builtin(), &corpus_dir()).expect("eval");
     eprintln!("{report}");
     assert_eq!(report.messages, 1197);
-    // Targets: F1 >= 0.975, FPR <= 0.004. Floors a little under them.
-    assert!(report.f1 >= 0.970, "F1 {:.4} under floor", report.f1);
-    assert!(report.fpr <= 0.006, "FPR {:.4} over floor", report.fpr);
+    // Targets: F1 >= 0.975, FPR <= 0.004. The defaults are calibrated on modern validation mail
+    // (issue 19), which costs SpamAssassin recall: F1 0.9586 at FPR 0.0036 when shipped, under
+    // the F1 target (README "Figures"). The floors hold that figure against regressions.
+    assert!(report.f1 >= 0.950, "F1 {:.4} under floor", report.f1);
+    assert!(report.fpr <= 0.004, "FPR {:.4} over target", report.fpr);
     assert!(report.auc >= 0.998, "AUC {:.4} under floor", report.auc);
 }
 
 #[test]
-fn shipped_model_is_reproduced_by_training() {
-    let bytes = corpus::train(&corpus_dir()).expect("train");
-    let shipped =
-        std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("model/default.bin")).unwrap();
-    assert!(bytes.len() <= 5 * 1024 * 1024);
-    assert!(
-        bytes == shipped,
-        "crates/spam/model/default.bin is stale: regenerate it (see crates/spam/README.md)"
-    );
+fn shipped_model_fits_the_size_budget_and_carries_calibrated_defaults() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("model/default.bin");
+    let shipped = std::fs::read(&path).unwrap();
+    assert!(shipped.len() <= 5 * 1024 * 1024, "{} bytes", shipped.len());
+    let e = Engine::from_model_bytes(&shipped).expect("the shipped model loads");
+    // The defaults chosen on modern validation when the model was trained (README).
+    assert_eq!(e.default_thresholds(), (3.59, 5.12));
+    assert_eq!(Engine::builtin().thresholds(), (3.59, 5.12));
 }
 
 #[test]

@@ -32,17 +32,22 @@ pub enum SpamCmd {
         #[arg(long)]
         overlay: Option<PathBuf>,
     },
-    /// Train a model on the `train` split of a corpus (manifest.csv) and write it.
+    /// Train a model on the `train` split of one or more corpora (manifest.csv) and write it.
+    /// Default thresholds are chosen on validation data only (a corpus's `validation` split,
+    /// else a slice of its `train` split); `test` is never read.
     Train {
-        #[arg(long)]
-        corpus: PathBuf,
+        #[arg(long, required = true)]
+        corpus: Vec<PathBuf>,
         #[arg(long)]
         out: PathBuf,
     },
-    /// Evaluate the model on the `test` split of a corpus.
+    /// Evaluate the model on each corpus's held-out split (`test`, else `validation`); each
+    /// corpus is reported separately, per folder / source tag and per source group.
     Eval {
+        /// Corpus directories (holding manifest.csv); same as `--corpus`.
+        dirs: Vec<PathBuf>,
         #[arg(long)]
-        corpus: PathBuf,
+        corpus: Vec<PathBuf>,
     },
     /// Learn messages as spam or ham into a per-tenant (or global) overlay.
     Learn {
@@ -101,17 +106,35 @@ pub fn run(cmd: SpamCmd, json: bool, model_override: Option<&Path>) -> anyhow::R
             Ok(0)
         }
         SpamCmd::Train { corpus, out } => {
-            let bytes = outguard_spam::corpus::train(&corpus)?;
+            let corpora = corpus
+                .iter()
+                .map(|d| outguard_spam::corpus::Corpus::open(d))
+                .collect::<Result<Vec<_>, _>>()?;
+            let bytes = outguard_spam::corpus::train_corpora(&corpora)?;
             std::fs::write(&out, &bytes).with_context(|| format!("writing {}", out.display()))?;
             eprintln!("wrote {} ({} bytes)", out.display(), bytes.len());
             Ok(0)
         }
-        SpamCmd::Eval { corpus } => {
-            let report = outguard_spam::corpus::eval(&engine()?, &corpus)?;
+        SpamCmd::Eval { dirs, corpus } => {
+            let dirs: Vec<PathBuf> = dirs.into_iter().chain(corpus).collect();
+            if dirs.is_empty() {
+                return Err(super::UsageError("spam eval: name a corpus directory".into()).into());
+            }
+            let engine = engine()?;
+            let reports = dirs
+                .iter()
+                .map(|d| outguard_spam::corpus::eval(&engine, d))
+                .collect::<Result<Vec<_>, _>>()?;
             if json {
-                out!("{}", serde_json::to_string(&report)?);
+                // One corpus: its report object (as before); several: an array of them.
+                match reports.as_slice() {
+                    [one] => out!("{}", serde_json::to_string(one)?),
+                    all => out!("{}", serde_json::to_string(all)?),
+                }
             } else {
-                out_text!("{report}");
+                for r in &reports {
+                    out_text!("{r}");
+                }
             }
             Ok(0)
         }

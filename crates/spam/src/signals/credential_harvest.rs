@@ -1,5 +1,7 @@
 //! CREDENTIAL_HARVEST: account/password/payment-verification wording together with a link or
-//! a form — the shape of a phishing mail.
+//! a form — the shape of a phishing mail. The phrases are in the languages phishing is written
+//! in (English, Portuguese, Spanish, French, German, Japanese): a request for credentials is the
+//! behaviour, whatever the language.
 
 use super::{Cx, Hit};
 
@@ -34,6 +36,46 @@ const PHRASES: &[&str] = &[
     "re-activate your account",
     "reactivate your account",
     "suspicious activity",
+    // Portuguese
+    "verifique sua conta",
+    "confirme seus dados",
+    "atualize seus dados",
+    "atualizar seus dados",
+    "atualize suas informa",
+    "sua conta foi suspensa",
+    "sua conta será bloqueada",
+    "sua conta sera bloqueada",
+    "acesse sua conta",
+    // Spanish
+    "verifique su cuenta",
+    "confirme sus datos",
+    "actualice sus datos",
+    "actualizar sus datos",
+    "su cuenta ha sido suspendida",
+    "su cuenta será bloqueada",
+    "inicie sesión",
+    // French
+    "vérifiez votre compte",
+    "confirmez vos informations",
+    "mettre à jour vos informations",
+    "votre compte a été suspendu",
+    "votre compte sera suspendu",
+    // German
+    "bestätigen sie ihr konto",
+    "bestätigen sie ihre identität",
+    "ihr konto wurde gesperrt",
+    "aktualisieren sie ihre daten",
+    // Japanese
+    "本人確認",
+    "アカウントを確認",
+    "アカウント情報",
+    "アカウントが停止",
+    "アカウントの停止",
+    "利用停止",
+    "お支払い情報",
+    "パスワードの有効期限",
+    "ログインして",
+    "カード情報",
 ];
 
 pub fn check(cx: &Cx<'_>, out: &mut Vec<Hit>) {

@@ -80,7 +80,13 @@ pub const BRANDS: &[(&str, &[&str])] = &[
     ("outlook", &["microsoft.com", "outlook.com"]),
     (
         "amazon",
-        &["amazon.com", "amazon.co.uk", "amazon.de", "amazonses.com"],
+        &[
+            "amazon.com",
+            "amazon.co.uk",
+            "amazon.de",
+            "amazon.co.jp",
+            "amazonses.com",
+        ],
     ),
     ("netflix", &["netflix.com"]),
     ("google", &["google.com", "gmail.com"]),
@@ -107,7 +113,44 @@ pub const BRANDS: &[(&str, &[&str])] = &[
     ("binance", &["binance.com"]),
     ("wetransfer", &["wetransfer.com"]),
     ("adobe", &["adobe.com"]),
+    ("sharepoint", &["microsoft.com", "sharepoint.com"]),
+    ("onedrive", &["microsoft.com", "live.com", "onedrive.com"]),
+    ("norton", &["norton.com"]),
+    ("mcafee", &["mcafee.com"]),
+    ("jcb", &["jcb.co.jp", "jcb.jp"]),
+    ("aeon", &["aeon.co.jp", "aeon.com"]),
+    ("mercari", &["mercari.com", "mercari.jp"]),
+    ("rakuten", &["rakuten.co.jp", "rakuten.com"]),
+    ("smbc", &["smbc.co.jp", "smbc-card.com"]),
+    ("mufg", &["mufg.jp"]),
+    ("bradesco", &["bradesco.com.br"]),
+    (
+        "santander",
+        &["santander.com.br", "santander.com", "santander.es"],
+    ),
+    ("itau", &["itau.com.br"]),
+    ("nubank", &["nubank.com.br"]),
+    ("correios", &["correios.com.br"]),
+    // The same brands as written in Japanese mail (matched as substrings: no word breaks).
+    ("アマゾン", &["amazon.co.jp", "amazon.com"]),
+    ("メルカリ", &["mercari.com", "mercari.jp"]),
+    ("楽天", &["rakuten.co.jp", "rakuten.com"]),
+    ("三井住友", &["smbc.co.jp", "smbc-card.com"]),
+    ("イオン", &["aeon.co.jp", "aeon.com"]),
+    ("えきねっと", &["eki-net.com"]),
 ];
+
+/// A brand named in `hay` (lowercase): a whole word for Latin names, a substring for names
+/// written in scripts without spaces between words.
+pub fn brand_in(hay: &str) -> Option<(&'static str, &'static [&'static str])> {
+    BRANDS.iter().copied().find(|(b, _)| {
+        if b.is_ascii() {
+            contains_word(hay, b)
+        } else {
+            hay.contains(b)
+        }
+    })
+}
 
 pub fn is_freemail(domain: &str) -> bool {
     FREEMAIL.contains(&domain)

@@ -6,21 +6,26 @@
 use crate::parse::Doc;
 
 mod all_caps;
+mod brand_links;
 mod bulk;
 mod charset;
 mod credential_harvest;
 mod display_name_spoof;
 mod exec_attachment;
 mod hidden_text;
+mod html_attachment;
 mod html_only;
 mod image_heavy;
 mod ip_url;
 mod link_mismatch;
 pub mod lists;
+mod lookalike;
 mod parse_limits;
 mod punctuation;
 mod reply_to_freemail;
+mod sender_links;
 mod shortener;
+mod url_tricks;
 
 /// One signal that fired: stable tag, strength (usually 1.0), and a human sentence.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,6 +62,11 @@ const CHECKS: &[Check] = &[
     bulk::check,
     ip_url::check,
     credential_harvest::check,
+    brand_links::check,
+    url_tricks::check,
+    html_attachment::check,
+    lookalike::check,
+    sender_links::check,
     parse_limits::check,
 ];
 
@@ -83,6 +93,14 @@ pub const TAGS: &[&str] = &[
     credential_harvest::TAG,
     parse_limits::TAG_TRUNCATED,
     parse_limits::TAG_UNPARSABLE,
+    brand_links::TAG,
+    url_tricks::TAG_OBFUSCATED,
+    url_tricks::TAG_BRAND_HOST,
+    html_attachment::TAG,
+    lookalike::TAG_LOOKALIKE,
+    lookalike::TAG_RANDOM_LOCAL,
+    sender_links::TAG,
+    hidden_text::TAG_FILLER,
 ];
 
 /// Position of `tag` in `TAGS`.
