@@ -27,6 +27,7 @@ pub mod rates;
 pub mod rcpt;
 pub mod reply;
 pub mod restriction;
+pub mod signals;
 pub mod unregistered;
 pub mod verdict;
 
@@ -45,3 +46,4 @@ pub use restriction::{
 };
 pub use unregistered::{UnregisteredDecision, admit_unregistered};
 pub use verdict::{ScannedMessage, VerdictOutcome, after_verdict};
+pub use signals::SignalStore;
