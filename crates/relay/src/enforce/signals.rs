@@ -91,6 +91,7 @@ pub async fn assess(
         tenant: input.tenant,
         domains: &domains,
         recipients: input.rcpts.len() as u64,
+        fingerprint: input.fingerprint,
     };
     if let Some(r) = pattern::assess(store, &sending, now).await? {
         v.score += r.weight;
