@@ -150,7 +150,18 @@ async fn compromised_account_is_restricted_within_ten_spam_and_no_spam_leaves_fr
             break;
         }
     }
-    let refused_at = refused_at.expect("the account was never restricted");
+    let Some(refused_at) = refused_at else {
+        let mut seen = Vec::new();
+        for id in &accepted {
+            let t = trace(&sc, id).await;
+            let v = t["events"]
+                .as_array()
+                .and_then(|e| e.iter().find(|e| e["kind"] == "verdict"))
+                .map(|e| e["detail"].to_string());
+            seen.push(format!("{} {:?}", t["message"]["class"], v));
+        }
+        panic!("the account was never restricted: {seen:#?}");
+    };
     assert!(
         refused_at <= 10,
         "restricted only after {} spam messages",
@@ -292,7 +303,7 @@ async fn an_admin_clears_a_reputation_and_only_its_own_tenants() {
         "--reason", "mine now",
     ]);
     assert_ne!(code, 0, "{err}");
-    assert!(err.contains("not found") || err.contains("404"), "{err}");
+    assert!(err.contains("no account or connector"), "{err}");
     let r = send(&relay, alice, "z@dest.example", subject, body).await;
     let still = trace(&sc, &queued_id(&r).unwrap()).await;
     assert_eq!(still["message"]["pool"], "high-risk");

@@ -173,6 +173,10 @@ impl SignalStore for MemoryCounters {
         ready(self.signals().reputation.remove(key).is_some())
     }
 
+    fn peek_reputation<'a>(&'a self, key: &'a str) -> CounterFuture<'a, Option<u32>> {
+        ready(self.signals().reputation.get(key).copied())
+    }
+
     fn hourly<'a>(
         &'a self,
         key: &'a str,

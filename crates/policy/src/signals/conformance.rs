@@ -40,6 +40,8 @@ pub async fn reputation_cycle(s: &dyn SignalStore, prefix: &str) -> Check {
     })?;
     s.reputation(&k, true, 3).await.map_err(err)?;
     s.reputation(&k, false, 3).await.map_err(err)?;
+    let peeked = s.peek_reputation(&k).await.map_err(err)?;
+    ensure(peeked == Some(1), || format!("peek: {peeked:?}"))?;
     let again = s.reputation(&k, true, 3).await.map_err(err)?;
     ensure(again == Some(1), || format!("before the second spam: {again:?}"))?;
     ensure(s.reputation(&k, false, 3).await.map_err(err)? == Some(0), || {

@@ -11,8 +11,8 @@
 //! baseline (the same figure over the tenant's whole mail, which is never below any one
 //! sender's); a tenant without history either has no baseline, and only the floors apply.
 //!
-//! A burst of mail whose body the sender has sent before (same fingerprint, digits folded: the
-//! month-end invoice run) does not raise the signal: what breaks the pattern is volume *and*
+//! A burst of mail whose body the sender already sent in an earlier hour of the week (same
+//! fingerprint, digits folded: the month-end invoice run) does not raise the signal: what breaks the pattern is volume *and*
 //! novelty, which is what a compromised account looks like.
 //!
 //! It is a spam *signal*, not a verdict: it adds [`WEIGHT`] to the message's score, so mail the
@@ -42,10 +42,6 @@ pub const DOMAIN_CAP: usize = 5_000;
 /// suspicious threshold (the builtin model's is 2.3, its spam threshold 3.3), far too little
 /// to make mail it calls clearly clean (newsletters score below 0) suspicious.
 pub const WEIGHT: f64 = 1.0;
-/// How many of a sender's own body fingerprints are remembered (30 days), to tell a burst of
-/// familiar mail (the month-end invoice run, the template the account always sends) from a
-/// burst of something new.
-pub const FINGERPRINT_CAP: usize = 200;
 
 /// One message's sending facts.
 pub struct Sending<'a> {
@@ -120,16 +116,15 @@ pub async fn assess(
     let t_fresh = store
         .hourly(&key(&tenant, "newdom"), u64::from(new), now, h)
         .await?;
-    // Familiar mail: this sender sent this very body (digits folded) in the last 30 days.
+    // Familiar mail: this sender sent this very body (digits folded) in an earlier hour of the
+    // week. Mail repeated within the burst's own hour is not familiar: that is the burst.
     let familiar = match s.fingerprint {
-        Some(fp) => {
-            let fps = [format!("{fp:016x}")];
-            let key = key(s.subject, "bodies");
-            store
-                .first_seen(&key, &fps, now, DOMAIN_TTL_MS, FINGERPRINT_CAP)
-                .await?
-                == 0
-        }
+        Some(fp) => store
+            .hourly(&key(s.subject, &format!("body:{fp:016x}")), 1, now, HISTORY_HOURS)
+            .await?
+            .iter()
+            .skip(1)
+            .any(|n| *n > 0),
         None => false,
     };
     if familiar {

@@ -94,9 +94,17 @@ pub async fn assess(
         fingerprint: input.fingerprint,
     };
     if let Some(r) = pattern::assess(store, &sending, now).await? {
-        v.score += r.weight;
-        v.class = class_of(v.score, t, v.class);
-        v.reasons.insert(0, r);
+        // A burst from a sender whose mail was just called spam is what a taken-over account
+        // looks like: suspicious outright. Otherwise the burst adds its weight to the score.
+        let rep = reputation::key(&input.subject);
+        if store.peek_reputation(&rep).await?.is_some() {
+            let detail = format!("{}; and this sender's mail was called spam recently", r.detail);
+            raise_to_suspicious(&mut v, t.suspicious, &r.tag, detail);
+        } else {
+            v.score += r.weight;
+            v.class = class_of(v.score, t, v.class);
+            v.reasons.insert(0, r);
+        }
     }
     let mut campaign_alert = None;
     if let Some(fp) = input.fingerprint {

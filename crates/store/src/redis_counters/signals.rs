@@ -145,6 +145,18 @@ impl RedisCounters {
         Ok(n > 0)
     }
 
+    async fn peek_inner(&self, key: &str) -> Result<Option<u32>, CounterError> {
+        let mut con = self.con.clone();
+        let v: Option<u32> = self
+            .bounded(
+                redis::cmd("GET")
+                    .arg(self.signal_key(key))
+                    .query_async(&mut con),
+            )
+            .await?;
+        Ok(v)
+    }
+
     async fn hourly_inner(
         &self,
         key: &str,
@@ -213,6 +225,10 @@ impl SignalStore for RedisCounters {
 
     fn clear_reputation<'a>(&'a self, key: &'a str) -> CounterFuture<'a, bool> {
         Box::pin(self.clear_inner(key))
+    }
+
+    fn peek_reputation<'a>(&'a self, key: &'a str) -> CounterFuture<'a, Option<u32>> {
+        Box::pin(self.peek_inner(key))
     }
 
     fn hourly<'a>(
