@@ -37,13 +37,7 @@ const CLEAN: [(&str, &str); 3] = [
     ),
 ];
 
-async fn send(
-    relay: &RelayProc,
-    who: (&str, &str),
-    to: &str,
-    subject: &str,
-    body: &str,
-) -> String {
+async fn send(relay: &RelayProc, who: (&str, &str), to: &str, subject: &str, body: &str) -> String {
     let data = message(who.0, to, subject, body);
     Client::send_mail(relay.addr("submission"), Some(who), who.0, &[to], &data).await
 }
@@ -59,8 +53,13 @@ fn queued_id(reply: &str) -> Option<String> {
 async fn trace(sc: &Scene, id: &str) -> serde_json::Value {
     for _ in 0..100 {
         let (code, out, _) = sc.cli(&["trace", "--id", id, "--json"]);
+        // The trace writer batches: wait for the record and its verdict event.
         if code == 0
             && let Ok(v) = serde_json::from_str::<serde_json::Value>(&out)
+            && v["message"].is_object()
+            && v["events"]
+                .as_array()
+                .is_some_and(|e| e.iter().any(|e| e["kind"] == "verdict"))
         {
             return v;
         }
@@ -96,10 +95,7 @@ const PHISHING: [(&str, &str); 5] = [
          https://secure-bank-verify.example/login\r\n\r\nFailure to verify will result in \
          permanent suspension.\r\n\r\nOnline Banking Security",
     ),
-    (
-        "You have received a document to review and sign",
-        DOC_PHISH,
-    ),
+    ("You have received a document to review and sign", DOC_PHISH),
     (
         "Netflix: your payment was declined",
         "Hi,\r\n\r\nWe were unable to process your last payment, so your membership is on hold. \
@@ -126,7 +122,14 @@ async fn compromised_account_is_restricted_within_ten_spam_and_no_spam_leaves_fr
     let alice = ("alice@a.example", "alice-pw");
     for i in 0..5 {
         let (subject, body) = CLEAN[i % CLEAN.len()];
-        let r = send(&relay, alice, &format!("colleague{i}@dest.example"), subject, body).await;
+        let r = send(
+            &relay,
+            alice,
+            &format!("colleague{i}@dest.example"),
+            subject,
+            body,
+        )
+        .await;
         assert!(r.starts_with("250"), "clean #{i}: {r}");
     }
     // Then the account is taken over: phishing to five recipients a message, each at a domain
@@ -140,8 +143,14 @@ async fn compromised_account_is_restricted_within_ten_spam_and_no_spam_leaves_fr
             .collect();
         let rcpts: Vec<&str> = to.iter().map(String::as_str).collect();
         let data = message(alice.0, &to[0], subject, body);
-        let r =
-            Client::send_mail(relay.addr("submission"), Some(alice), alice.0, &rcpts, &data).await;
+        let r = Client::send_mail(
+            relay.addr("submission"),
+            Some(alice),
+            alice.0,
+            &rcpts,
+            &data,
+        )
+        .await;
         if r.starts_with("250") {
             accepted.push(queued_id(&r).expect("queued id"));
         } else {
@@ -184,7 +193,11 @@ async fn compromised_account_is_restricted_within_ten_spam_and_no_spam_leaves_fr
     let phish: Vec<_> = got.iter().filter(|m| is_phishing(&m.data)).collect();
     assert!(!phish.is_empty(), "no phishing delivered at all");
     for m in &phish {
-        assert_eq!(m.peer.ip().to_string(), HIGH_RISK_IP, "spam left from a regular IP");
+        assert_eq!(
+            m.peer.ip().to_string(),
+            HIGH_RISK_IP,
+            "spam left from a regular IP"
+        );
     }
     let clean_from_regular = got
         .iter()
@@ -221,7 +234,14 @@ async fn the_third_account_of_a_campaign_is_suspicious_although_its_content_is_c
     ];
     let mut ids = Vec::new();
     for (i, (who, subject)) in senders.iter().enumerate() {
-        let r = send(&relay, *who, &format!("r{i}@dest.example"), subject, DOC_PHISH).await;
+        let r = send(
+            &relay,
+            *who,
+            &format!("r{i}@dest.example"),
+            subject,
+            DOC_PHISH,
+        )
+        .await;
         ids.push(queued_id(&r).unwrap_or_else(|| panic!("{}: {r}", who.0)));
     }
     let first = trace(&sc, &ids[0]).await;
@@ -293,14 +313,30 @@ async fn an_admin_clears_a_reputation_and_only_its_own_tenants() {
     let url = format!("http://{}", relay.addr("http"));
     let op = relay.token.clone().expect("operator token");
     let tb = sc.ok(&[
-        "--server", &url, "--token", &op, "admin", "token", "create", "--role", "tenant_admin",
-        "--tenant", "b",
+        "--server",
+        &url,
+        "--token",
+        &op,
+        "admin",
+        "token",
+        "create",
+        "--role",
+        "tenant_admin",
+        "--tenant",
+        "b",
     ]);
     let tb = tb.trim();
     // Another tenant's admin: not found, and nothing changes.
     let (code, _, err) = sc.cli(&[
-        "--server", &url, "--token", tb, "restricted", "clear-reputation", "alice@a.example",
-        "--reason", "mine now",
+        "--server",
+        &url,
+        "--token",
+        tb,
+        "restricted",
+        "clear-reputation",
+        "alice@a.example",
+        "--reason",
+        "mine now",
     ]);
     assert_ne!(code, 0, "{err}");
     assert!(err.contains("no account or connector"), "{err}");
@@ -309,8 +345,15 @@ async fn an_admin_clears_a_reputation_and_only_its_own_tenants() {
     assert_eq!(still["message"]["pool"], "high-risk");
     // The operator clears it: the next clean message leaves by its own verdict.
     let out = sc.ok(&[
-        "--server", &url, "--token", &op, "restricted", "clear-reputation", "alice@a.example",
-        "--reason", "password reset, mailbox cleaned",
+        "--server",
+        &url,
+        "--token",
+        &op,
+        "restricted",
+        "clear-reputation",
+        "alice@a.example",
+        "--reason",
+        "password reset, mailbox cleaned",
     ]);
     assert!(out.contains("reputation cleared"), "{out}");
     let r = send(&relay, alice, "w@dest.example", subject, body).await;

@@ -67,9 +67,7 @@ impl AlertKind {
             AlertKind::UserRestricted
             | AlertKind::TenantRestricted
             | AlertKind::IpListed
-            | AlertKind::CampaignDetected => {
-                Severity::High
-            }
+            | AlertKind::CampaignDetected => Severity::High,
             AlertKind::SuspiciousSendingPattern | AlertKind::ComplaintRateExceeded => {
                 Severity::Medium
             }

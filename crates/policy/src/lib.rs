@@ -44,6 +44,6 @@ pub use reply::{Measure, Reject};
 pub use restriction::{
     Lift, LimitKind, Restriction, RestrictionReason, Subject, next_utc_midnight,
 };
+pub use signals::SignalStore;
 pub use unregistered::{UnregisteredDecision, admit_unregistered};
 pub use verdict::{ScannedMessage, VerdictOutcome, after_verdict};
-pub use signals::SignalStore;

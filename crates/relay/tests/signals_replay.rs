@@ -159,7 +159,11 @@ fn history(accts: &[Account], rng: &mut Rng) -> Vec<Sent> {
             let t = a.tenant;
             let colleague = |rng: &mut Rng| format!("user{}@company{t}.example", rng.below(10));
             let contact = |rng: &mut Rng| {
-                format!("c{}@partner{}.example", rng.below(5), (i * 7 + rng.below(20) as usize))
+                format!(
+                    "c{}@partner{}.example",
+                    rng.below(5),
+                    (i * 7 + rng.below(20) as usize)
+                )
             };
             let mut push = |at: i64, template: (Kind, usize), rcpts: Vec<String>| {
                 out.push(Sent {
@@ -211,7 +215,11 @@ fn history(accts: &[Account], rng: &mut Rng) -> Vec<Sent> {
                                     format!("reader{s}@mail{}.example", (s * 13 + t) % 400)
                                 })
                                 .collect();
-                            push(10 * HOUR + chunk as i64 * 20_000, (Kind::Newsletter, 0), rcpts);
+                            push(
+                                10 * HOUR + chunk as i64 * 20_000,
+                                (Kind::Newsletter, 0),
+                                rcpts,
+                            );
                         }
                     } else if workday {
                         push(11 * HOUR, (Kind::Office, 1), vec![colleague(rng)]);
@@ -220,7 +228,13 @@ fn history(accts: &[Account], rng: &mut Rng) -> Vec<Sent> {
                 Kind::Invoices => {
                     // A few invoices a day, and the month-end run on the 30th: 250 customers.
                     let run = day == 29;
-                    let n = if run { 250 } else if workday { 2 + rng.below(4) } else { 0 };
+                    let n = if run {
+                        250
+                    } else if workday {
+                        2 + rng.below(4)
+                    } else {
+                        0
+                    };
                     for k in 0..n {
                         let cust = if run { k } else { rng.below(250) };
                         let rcpt = format!("billing@client{}-{t}.example", cust);

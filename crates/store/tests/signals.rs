@@ -61,8 +61,12 @@ async fn two_nodes_share_campaign_fingerprints_and_reputation() {
     let fp = campaign::fingerprint(text).unwrap();
     let u = |n: u32| Subject::Account(format!("u{n}@x.example"));
     campaign::assess(&a, fp, &u(1), true, NOW).await.unwrap();
-    campaign::assess(&b, fp, &u(2), false, NOW + 1).await.unwrap();
-    let third = campaign::assess(&a, fp, &u(3), false, NOW + 2).await.unwrap();
+    campaign::assess(&b, fp, &u(2), false, NOW + 1)
+        .await
+        .unwrap();
+    let third = campaign::assess(&a, fp, &u(3), false, NOW + 2)
+        .await
+        .unwrap();
     assert!(third.matched(), "{third:?}");
     reputation::note(&a, &u(1), outguard_types::verdict::Class::Spam)
         .await
@@ -85,7 +89,9 @@ async fn the_snapshot_keeps_the_signals() {
     m.save(&path).unwrap();
     let back = MemoryCounters::load(&path).unwrap();
     assert_eq!(
-        back.reputation("rep:a:x@y.example", false, 20).await.unwrap(),
+        back.reputation("rep:a:x@y.example", false, 20)
+            .await
+            .unwrap(),
         Some(0)
     );
     assert_eq!(back.hourly("h", 0, NOW, 2).await.unwrap(), vec![7, 0]);

@@ -15,9 +15,9 @@ use outguard_types::config::Config;
 use outguard_types::model::Millis;
 use serde_json::json;
 
-use super::{Unavailable, UsageError};
 use super::output::{now_ms, ops_error, print_list, time};
 use super::queue::SpoolQueue;
+use super::{Unavailable, UsageError};
 
 #[derive(Debug, Subcommand)]
 pub enum RestrictedCmd {

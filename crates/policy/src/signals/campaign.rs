@@ -196,14 +196,22 @@ mod tests {
     #[test]
     fn near_duplicates_are_close_and_other_mail_is_not() {
         let a = fingerprint(PHISH).unwrap();
-        let b = fingerprint(&PHISH.replace("1234", "98765").replace("Dear customer", "Dear user"))
-            .unwrap();
+        let b = fingerprint(
+            &PHISH
+                .replace("1234", "98765")
+                .replace("Dear customer", "Dear user"),
+        )
+        .unwrap();
         let c = fingerprint(
             "Hi team, the minutes of Tuesday's meeting are attached. We agreed to move the \
              release to next week and to review the budget on Friday afternoon.",
         )
         .unwrap();
-        assert!((a ^ b).count_ones() <= MAX_DISTANCE, "{}", (a ^ b).count_ones());
+        assert!(
+            (a ^ b).count_ones() <= MAX_DISTANCE,
+            "{}",
+            (a ^ b).count_ones()
+        );
         assert!((a ^ c).count_ones() > 10);
         // A near-duplicate shares at least one band with the original.
         let (ka, kb) = (band_keys(a), band_keys(b));

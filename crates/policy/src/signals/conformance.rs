@@ -22,12 +22,14 @@ fn err(e: crate::CounterError) -> String {
 /// over; clearing ends it at once.
 pub async fn reputation_cycle(s: &dyn SignalStore, prefix: &str) -> Check {
     let k = format!("{prefix}:rep");
-    ensure(s.reputation(&k, false, 3).await.map_err(err)?.is_none(), || {
-        "a sender with no spam is under reputation".into()
-    })?;
-    ensure(s.reputation(&k, true, 3).await.map_err(err)?.is_none(), || {
-        "state before the first spam".into()
-    })?;
+    ensure(
+        s.reputation(&k, false, 3).await.map_err(err)?.is_none(),
+        || "a sender with no spam is under reputation".into(),
+    )?;
+    ensure(
+        s.reputation(&k, true, 3).await.map_err(err)?.is_none(),
+        || "state before the first spam".into(),
+    )?;
     let mut seen = Vec::new();
     for _ in 0..3 {
         seen.push(s.reputation(&k, false, 3).await.map_err(err)?);
@@ -35,27 +37,32 @@ pub async fn reputation_cycle(s: &dyn SignalStore, prefix: &str) -> Check {
     ensure(seen == vec![Some(0), Some(1), Some(2)], || {
         format!("clean streak {seen:?}")
     })?;
-    ensure(s.reputation(&k, false, 3).await.map_err(err)?.is_none(), || {
-        "still under reputation after 3 clean in a row".into()
-    })?;
+    ensure(
+        s.reputation(&k, false, 3).await.map_err(err)?.is_none(),
+        || "still under reputation after 3 clean in a row".into(),
+    )?;
     s.reputation(&k, true, 3).await.map_err(err)?;
     s.reputation(&k, false, 3).await.map_err(err)?;
     let peeked = s.peek_reputation(&k).await.map_err(err)?;
     ensure(peeked == Some(1), || format!("peek: {peeked:?}"))?;
     let again = s.reputation(&k, true, 3).await.map_err(err)?;
-    ensure(again == Some(1), || format!("before the second spam: {again:?}"))?;
-    ensure(s.reputation(&k, false, 3).await.map_err(err)? == Some(0), || {
-        "a spam starts the streak over".into()
+    ensure(again == Some(1), || {
+        format!("before the second spam: {again:?}")
     })?;
+    ensure(
+        s.reputation(&k, false, 3).await.map_err(err)? == Some(0),
+        || "a spam starts the streak over".into(),
+    )?;
     ensure(s.clear_reputation(&k).await.map_err(err)?, || {
         "clear found nothing".into()
     })?;
     ensure(!s.clear_reputation(&k).await.map_err(err)?, || {
         "clear twice".into()
     })?;
-    ensure(s.reputation(&k, false, 3).await.map_err(err)?.is_none(), || {
-        "under reputation after a clear".into()
-    })
+    ensure(
+        s.reputation(&k, false, 3).await.map_err(err)?.is_none(),
+        || "under reputation after a clear".into(),
+    )
 }
 
 /// Units land in their hour; older hours than asked are 0 (and gone).
@@ -85,7 +92,13 @@ pub async fn first_seen_counts(s: &dyn SignalStore, prefix: &str, now: Millis) -
         .map_err(err)?;
     ensure(a == 2, || format!("first: {a}"))?;
     let b = s
-        .first_seen(&k, &v(&["a.example", "c.example", "d.example"]), now, ttl, 3)
+        .first_seen(
+            &k,
+            &v(&["a.example", "c.example", "d.example"]),
+            now,
+            ttl,
+            3,
+        )
         .await
         .map_err(err)?;
     ensure(b == 2, || format!("second: {b}"))?;

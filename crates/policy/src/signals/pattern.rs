@@ -120,7 +120,12 @@ pub async fn assess(
     // week. Mail repeated within the burst's own hour is not familiar: that is the burst.
     let familiar = match s.fingerprint {
         Some(fp) => store
-            .hourly(&key(s.subject, &format!("body:{fp:016x}")), 1, now, HISTORY_HOURS)
+            .hourly(
+                &key(s.subject, &format!("body:{fp:016x}")),
+                1,
+                now,
+                HISTORY_HOURS,
+            )
             .await?
             .iter()
             .skip(1)

@@ -8,7 +8,9 @@
 
 use std::collections::BTreeSet;
 
-use outguard_policy::signals::{CAMPAIGN_MATCH, campaign, pattern, raise_to_suspicious, reputation};
+use outguard_policy::signals::{
+    CAMPAIGN_MATCH, campaign, pattern, raise_to_suspicious, reputation,
+};
 use outguard_policy::{CounterError, SignalStore, Subject};
 use outguard_types::model::Millis;
 use outguard_types::verdict::{Class, Reason, Verdict};
@@ -98,7 +100,10 @@ pub async fn assess(
         // looks like: suspicious outright. Otherwise the burst adds its weight to the score.
         let rep = reputation::key(&input.subject);
         if store.peek_reputation(&rep).await?.is_some() {
-            let detail = format!("{}; and this sender's mail was called spam recently", r.detail);
+            let detail = format!(
+                "{}; and this sender's mail was called spam recently",
+                r.detail
+            );
             raise_to_suspicious(&mut v, t.suspicious, &r.tag, detail);
         } else {
             v.score += r.weight;
@@ -157,7 +162,11 @@ mod tests {
 
     #[test]
     fn domains_are_distinct_and_lowercase() {
-        let r = vec!["a@X.example".into(), "b@x.example".into(), "c@y.example".into()];
+        let r = vec![
+            "a@X.example".into(),
+            "b@x.example".into(),
+            "c@y.example".into(),
+        ];
         assert_eq!(rcpt_domains(&r), vec!["x.example", "y.example"]);
     }
 }
