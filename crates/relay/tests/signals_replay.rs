@@ -310,7 +310,10 @@ async fn thirty_days_of_normal_mail_restrict_nobody_and_stay_off_high_risk() {
                 restrictions.push(restriction);
             }
         }
-        if v.reasons.iter().any(|r| r.tag == "SUSPICIOUS_SENDING_PATTERN") {
+        if v.reasons
+            .iter()
+            .any(|r| r.tag == "SUSPICIOUS_SENDING_PATTERN")
+        {
             bursts += 1;
         }
         let hr = v.class.is_spam() || out.recent_spam.is_some();
@@ -339,7 +342,10 @@ async fn thirty_days_of_normal_mail_restrict_nobody_and_stay_off_high_risk() {
     );
     assert!(total > 30_000, "a realistic volume: {total}");
     // The newsletters' weekly hours are bursts by the rule: the replay exercises the signal.
-    assert!(bursts > 0, "no burst signal at all: the replay proves nothing");
+    assert!(
+        bursts > 0,
+        "no burst signal at all: the replay proves nothing"
+    );
     assert!(restrictions.is_empty(), "restricted: {restrictions:?}");
     assert!(share < 0.005, "{:.3} % from high-risk", share * 100.0);
 }
