@@ -21,6 +21,8 @@ pub enum AlertKind {
     IpListed,
     IpDelisted,
     ComplaintRateExceeded,
+    /// Near-identical mail from several accounts, one called spam (issue 19): the operator's.
+    CampaignDetected,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -31,7 +33,7 @@ pub enum Severity {
     High,
 }
 
-pub const ALERT_KINDS: [AlertKind; 7] = [
+pub const ALERT_KINDS: [AlertKind; 8] = [
     AlertKind::UserRestricted,
     AlertKind::SendingLimitExceeded,
     AlertKind::SuspiciousSendingPattern,
@@ -39,6 +41,7 @@ pub const ALERT_KINDS: [AlertKind; 7] = [
     AlertKind::IpListed,
     AlertKind::IpDelisted,
     AlertKind::ComplaintRateExceeded,
+    AlertKind::CampaignDetected,
 ];
 
 impl AlertKind {
@@ -51,6 +54,7 @@ impl AlertKind {
             AlertKind::IpListed => "ip_listed",
             AlertKind::IpDelisted => "ip_delisted",
             AlertKind::ComplaintRateExceeded => "complaint_rate_exceeded",
+            AlertKind::CampaignDetected => "campaign_detected",
         }
     }
 
@@ -60,9 +64,10 @@ impl AlertKind {
 
     pub fn severity(self) -> Severity {
         match self {
-            AlertKind::UserRestricted | AlertKind::TenantRestricted | AlertKind::IpListed => {
-                Severity::High
-            }
+            AlertKind::UserRestricted
+            | AlertKind::TenantRestricted
+            | AlertKind::IpListed
+            | AlertKind::CampaignDetected => Severity::High,
             AlertKind::SuspiciousSendingPattern | AlertKind::ComplaintRateExceeded => {
                 Severity::Medium
             }
@@ -80,12 +85,17 @@ impl AlertKind {
             AlertKind::TenantRestricted => 5,
             AlertKind::IpListed | AlertKind::IpDelisted => 50,
             AlertKind::ComplaintRateExceeded => 10,
+            AlertKind::CampaignDetected => 20,
         }
     }
 
-    /// `ip_listed` / `ip_delisted` concern the service, not a tenant.
+    /// `ip_listed` / `ip_delisted` / `campaign_detected` concern the service, not a tenant (a
+    /// campaign spans tenants): they go to the operator.
     pub fn is_service_wide(self) -> bool {
-        matches!(self, AlertKind::IpListed | AlertKind::IpDelisted)
+        matches!(
+            self,
+            AlertKind::IpListed | AlertKind::IpDelisted | AlertKind::CampaignDetected
+        )
     }
 }
 

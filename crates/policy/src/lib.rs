@@ -27,6 +27,7 @@ pub mod rates;
 pub mod rcpt;
 pub mod reply;
 pub mod restriction;
+pub mod signals;
 pub mod unregistered;
 pub mod verdict;
 
@@ -43,5 +44,6 @@ pub use reply::{Measure, Reject};
 pub use restriction::{
     Lift, LimitKind, Restriction, RestrictionReason, Subject, next_utc_midnight,
 };
+pub use signals::SignalStore;
 pub use unregistered::{UnregisteredDecision, admit_unregistered};
 pub use verdict::{ScannedMessage, VerdictOutcome, after_verdict};

@@ -127,9 +127,16 @@ pub async fn accept(relay: &Relay, sub: Submission<'_>, body: Vec<u8>) -> Reply 
     };
     let facts = HeaderFacts::parse(&body, from);
     let id = new_message_id();
-    let verdict = relay.scan(&sub, &body).await;
+    let scanned = relay.scan(&sub, &body).await;
+    let signalled = match relay.sender_signals(&sub, &body, scanned).await {
+        Ok(s) => s,
+        Err(reply) => return reply,
+    };
+    let verdict = signalled.verdict;
     relay.metrics.verdict(verdict.class.as_str());
-    let after = relay.policy_after_scan(&sub, &verdict, &id).await;
+    let after = relay
+        .policy_after_scan(&sub, &verdict, signalled.recent_spam.as_ref(), &id)
+        .await;
     let mut record = message_record(relay, &id, &sub, &facts, &verdict, body.len());
     // What a complaint's attached copy must match to train the overlay (SPEC §9).
     record.body_digest = Some(crate::fbl::digest::body_digest(&body));

@@ -9,6 +9,7 @@
 
 pub mod files;
 pub mod memory_counters;
+pub mod memory_signals;
 pub mod redis_counters;
 pub mod spool;
 pub mod trace;

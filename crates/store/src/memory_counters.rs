@@ -112,6 +112,8 @@ struct Shard {
 /// In-process, exact, concurrency-safe counters; see the module docs.
 pub struct MemoryCounters {
     shards: Vec<Mutex<Shard>>,
+    /// The sender signals' state (`crate::memory_signals`), saved in the same snapshot.
+    signals: Mutex<crate::memory_signals::SignalState>,
 }
 
 impl Default for MemoryCounters {
@@ -136,7 +138,12 @@ impl MemoryCounters {
     pub fn new() -> MemoryCounters {
         MemoryCounters {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            signals: Mutex::new(Default::default()),
         }
+    }
+
+    pub(crate) fn signals(&self) -> MutexGuard<'_, crate::memory_signals::SignalState> {
+        self.signals.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn reserve_now(&self, checks: &[WindowCheck], n: u32, now: Millis) -> ReserveOutcome {
@@ -224,6 +231,7 @@ impl MemoryCounters {
 
     /// Drop events no window can see any more and empty series (bounded memory).
     pub fn sweep(&self, now: Millis) {
+        self.signals().sweep(now);
         for shard in &self.shards {
             let mut g = lock(shard);
             g.series.retain(|_, s| {
@@ -306,6 +314,9 @@ struct Snapshot {
     version: u32,
     series: HashMap<String, SnapshotSeries>,
     recent: HashMap<String, Vec<bool>>,
+    /// Absent in snapshots written before the sender signals existed.
+    #[serde(default)]
+    signals: Option<crate::memory_signals::SignalState>,
 }
 
 fn io_err(path: &Path, source: std::io::Error) -> CounterError {
@@ -333,6 +344,9 @@ impl MemoryCounters {
             message: e.to_string(),
         })?;
         let me = MemoryCounters::new();
+        if let Some(signals) = snap.signals {
+            *me.signals() = signals;
+        }
         for (key, s) in snap.series {
             let mut series = Series {
                 events: VecDeque::new(),
@@ -381,6 +395,7 @@ impl MemoryCounters {
             version: 1,
             series: HashMap::new(),
             recent: HashMap::new(),
+            signals: Some(self.signals().clone()),
         };
         for shard in &self.shards {
             let g = lock(shard);

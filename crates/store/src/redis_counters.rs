@@ -22,6 +22,9 @@
 //! resumes without a restart when Redis is back.
 
 mod scripts;
+mod signals;
+
+pub use signals::REPUTATION_TTL_MS;
 
 use std::time::Duration;
 
@@ -54,6 +57,7 @@ pub struct RedisCounters {
     clock: RedisClock,
     timeout: Duration,
     scripts: scripts::Scripts,
+    signal_scripts: signals::SignalScripts,
 }
 
 impl std::fmt::Debug for RedisCounters {
@@ -114,6 +118,7 @@ impl RedisCounters {
             clock: RedisClock::Server,
             timeout: DEFAULT_TIMEOUT,
             scripts: scripts::Scripts::new(),
+            signal_scripts: signals::SignalScripts::new(),
         };
         me.ping().await?;
         Ok(me)

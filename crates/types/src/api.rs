@@ -79,6 +79,16 @@ pub struct LiftRequest {
     pub release_held: bool,
 }
 
+/// Clearing a sender's reputation (`POST /api/v1/restricted/{address}/clear-reputation`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ClearReputationRequest {
+    /// Why (required, recorded in the audit log).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
 /// A webhook subscription (`POST /api/v1/webhooks`).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -7,7 +7,7 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use outguard_store::StoredRestriction;
-pub use outguard_types::api::LiftRequest;
+pub use outguard_types::api::{ClearReputationRequest, LiftRequest};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -26,6 +26,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list))
         .routes(routes!(get_one))
         .routes(routes!(lift_one))
+        .routes(routes!(clear_reputation))
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -144,4 +145,40 @@ async fn lift_one(
     ApiJson(req): ApiJson<LiftRequest>,
 ) -> ApiResult<Json<LiftResult>> {
     Ok(Json(lift_address(&s, &caller, &address, &req).await?))
+}
+
+/// What clearing a reputation did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClearReputationResult {
+    /// The sender (account address or connector CIDR).
+    pub subject: String,
+    /// Its mail was leaving from `high-risk` (`ACCOUNT_RECENT_SPAM`) until now.
+    pub was_recent_spam: bool,
+}
+
+/// Ends `ACCOUNT_RECENT_SPAM` for an account or connector at once (`ops::reputation::clear`):
+/// its next message leaves by its own verdict. Tenant admins for their own tenant only.
+#[utoipa::path(post, path = "/api/v1/restricted/{address}/clear-reputation", tag = "restricted",
+    params(("address" = String, Path, description = "account address or connector CIDR")),
+    request_body = ClearReputationRequest,
+    responses((status = 200, body = ClearReputationResult), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn clear_reputation(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(address): Path<String>,
+    ApiJson(req): ApiJson<ClearReputationRequest>,
+) -> ApiResult<Json<ClearReputationResult>> {
+    let done = ops::reputation::clear(
+        &s.relay.store,
+        &*s.relay.enforcer.signals,
+        &caller.ops_actor(),
+        &address,
+        req.reason.as_deref().unwrap_or(""),
+    )
+    .await?;
+    Ok(Json(ClearReputationResult {
+        subject: done.subject,
+        was_recent_spam: done.was_recent_spam,
+    }))
 }

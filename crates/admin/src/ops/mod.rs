@@ -18,6 +18,7 @@ pub mod domains;
 pub mod fbl;
 pub mod policies;
 pub mod queue;
+pub mod reputation;
 pub mod restricted;
 pub mod tenants;
 pub mod tokens;

@@ -15,9 +15,9 @@ use outguard_types::config::Config;
 use outguard_types::model::Millis;
 use serde_json::json;
 
-use super::UsageError;
 use super::output::{now_ms, ops_error, print_list, time};
 use super::queue::SpoolQueue;
+use super::{Unavailable, UsageError};
 
 #[derive(Debug, Subcommand)]
 pub enum RestrictedCmd {
@@ -30,6 +30,17 @@ pub enum RestrictedCmd {
     },
     /// Lift the restriction of an account (address), connector (CIDR) or tenant (name).
     Lift(LiftArgs),
+    /// End ACCOUNT_RECENT_SPAM for an account (address) or connector (CIDR): its next message
+    /// leaves by its own verdict instead of from the high-risk pool.
+    ClearReputation(ClearArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ClearArgs {
+    pub address: String,
+    /// Why (recorded in the audit log).
+    #[arg(long)]
+    pub reason: String,
 }
 
 #[derive(Debug, Args)]
@@ -64,6 +75,60 @@ pub async fn run(
                 print_lift(&args, &outcome);
             }
             Ok(())
+        }
+        RestrictedCmd::ClearReputation(args) => {
+            let done = clear_as_operator(cfg, store, &args).await?;
+            if json {
+                out!("{}", serde_json::to_string_pretty(&done)?);
+            } else {
+                print_cleared(&done.subject, done.was_recent_spam);
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The human answer to a reputation clear.
+pub(super) fn print_cleared(subject: &str, was: bool) {
+    if was {
+        out!("{subject}: reputation cleared; its next message leaves by its own verdict");
+    } else {
+        out!("{subject}: was not under ACCOUNT_RECENT_SPAM; nothing to clear");
+    }
+}
+
+/// Clear a sender's reputation as the operator, on the counter store the server uses: Redis
+/// in cluster mode; in the embedded mode the counters' snapshot, which only a stopped server
+/// leaves alone (a running one holds the spool: then use the API, exit 69).
+async fn clear_as_operator(
+    cfg: &Config,
+    store: &Store,
+    args: &ClearArgs,
+) -> anyhow::Result<ops::reputation::Cleared> {
+    outguard_types::text::check_no_control("--reason", &args.reason).map_err(UsageError)?;
+    if args.reason.trim().is_empty() {
+        return Err(UsageError("--reason must say why the reputation is cleared".into()).into());
+    }
+    let actor = Actor::cli();
+    match cfg.counters.as_deref() {
+        Some(url) if url.starts_with("redis://") => {
+            let redis = outguard_store::redis_counters::RedisCounters::from_url(url)
+                .await
+                .map_err(|e| Unavailable(format!("counters: {e}")))?;
+            ops::reputation::clear(store, &redis, &actor, &args.address, &args.reason)
+                .await
+                .map_err(ops_error)
+        }
+        _ => {
+            let _spool = SpoolQueue::open(cfg, store, "clear a reputation")?;
+            use outguard_store::memory_counters::MemoryCounters;
+            let path = MemoryCounters::snapshot_path(&cfg.server.data_dir);
+            let mem = MemoryCounters::load(&path)?;
+            let done = ops::reputation::clear(store, &mem, &actor, &args.address, &args.reason)
+                .await
+                .map_err(ops_error)?;
+            mem.save(&path)?;
+            Ok(done)
         }
     }
 }

@@ -32,7 +32,9 @@ use super::records::{
     print_tenants, print_tokens, read_password_line,
 };
 use super::remote::{Remote, decode};
-use super::restricted::{LiftOutcome, RestrictedCmd, print_lift, print_restrictions};
+use super::restricted::{
+    LiftOutcome, RestrictedCmd, print_cleared, print_lift, print_restrictions,
+};
 use super::trace::{
     MessageLine, TraceArgs, parse_since, print_events, print_message_header, print_message_line,
     print_messages,
@@ -419,6 +421,28 @@ async fn restricted(cmd: RestrictedCmd, api: &Remote, json: bool) -> anyhow::Res
             }
             let outcome: LiftOutcome = decode(&v, "the lift")?;
             print_lift(&args, &outcome);
+            Ok(())
+        }
+        RestrictedCmd::ClearReputation(args) => {
+            if args.reason.trim().is_empty() {
+                return Err(
+                    UsageError("--reason must say why the reputation is cleared".into()).into(),
+                );
+            }
+            let body = outguard_types::api::ClearReputationRequest {
+                reason: Some(args.reason.clone()),
+            };
+            let v = api
+                .post(
+                    &["restricted", &args.address, "clear-reputation"],
+                    Some(&body),
+                )
+                .await?;
+            if json {
+                return print_json(&v);
+            }
+            let subject = v["subject"].as_str().unwrap_or(&args.address);
+            print_cleared(subject, v["was_recent_spam"].as_bool().unwrap_or(false));
             Ok(())
         }
     }

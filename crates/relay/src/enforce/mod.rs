@@ -7,12 +7,14 @@
 mod actions;
 mod cache;
 pub mod lift;
+pub mod signals;
 mod unregistered;
 
 use std::sync::Arc;
 
 use outguard_policy::{
-    Counters, Measure, RcptDecision, RcptRequest, Reject, Reservation, ScannedMessage, SenderRef,
+    AlertKind, Counters, Measure, RcptDecision, RcptRequest, Reject, Reservation, ScannedMessage,
+    SenderRef,
 };
 use outguard_proto::Reply;
 use outguard_types::policy::EffectivePolicy;
@@ -31,6 +33,8 @@ use crate::smtp::identity::Identity;
 /// The policy state of one node: counters and the caches of policies and restrictions.
 pub struct Enforcer {
     pub counters: Arc<dyn Counters>,
+    /// Sender reputation, hourly history and campaign fingerprints ([`signals`]).
+    pub signals: Arc<dyn outguard_policy::SignalStore>,
     pub cache: PolicyCache,
     /// False only in the relay benchmark's policy-off row (`serve --bench-policy-off`).
     pub enabled: bool,
@@ -222,6 +226,7 @@ impl Relay {
         &self,
         sub: &Submission<'_>,
         v: &Verdict,
+        recent_spam: Option<&outguard_types::verdict::Reason>,
         message_id: &str,
     ) -> AfterScan {
         let tenant = sub.identity.tenant().unwrap_or_default().to_string();
@@ -298,11 +303,21 @@ impl Relay {
                 } else {
                     pool
                 };
+                // A sender whose mail was called spam recently: high-risk until it has sent
+                // enough clean mail in a row (`outguard_policy::signals::reputation`).
+                let (pool, header, why) = match recent_spam {
+                    Some(r) if pool == outguard_policy::disposition::POOL_REGULAR => (
+                        outguard_policy::disposition::POOL_HIGH_RISK,
+                        Some(outguard_policy::disposition::verdict_header(v)),
+                        format!("{}: {}", r.tag, r.detail),
+                    ),
+                    _ => (pool, header, why.to_string()),
+                };
                 let mut extra = Vec::new();
                 if let Some(h) = header {
                     extra.push(("X-Outguard-Verdict".to_string(), h));
                 }
-                measures.push(why.to_string());
+                measures.push(why);
                 let bcc = self.count_bcc(sub, &eff, bcc, &mut measures).await;
                 Disposition::Deliver {
                     pool: pool.to_string(),
@@ -316,6 +331,60 @@ impl Relay {
             measures,
             hold,
             policy_name,
+        }
+    }
+
+    /// The sender signals after the scan (`signals`): the verdict they leave, and the
+    /// `ACCOUNT_RECENT_SPAM` reason when the sender's reputation keeps it on `high-risk`. A
+    /// counter store that fails defers the message (`451 4.3.0`), as for the limits.
+    pub async fn sender_signals(
+        &self,
+        sub: &Submission<'_>,
+        body: &[u8],
+        v: Verdict,
+    ) -> Result<signals::Signalled, Reply> {
+        let (Some(sender), Some(tenant)) = (sender_ref(sub.identity), sub.identity.tenant()) else {
+            return Ok(signals::Signalled {
+                verdict: v,
+                recent_spam: None,
+                campaign_alert: None,
+            });
+        };
+        if !self.enforcer.enabled {
+            return Ok(signals::Signalled {
+                verdict: v,
+                recent_spam: None,
+                campaign_alert: None,
+            });
+        }
+        let (suspicious, spam) = self.scanner.thresholds();
+        let input = signals::SignalInput {
+            subject: sender.subject(),
+            tenant,
+            rcpts: sub.rcpts,
+            fingerprint: signals::body_fingerprint(body),
+        };
+        let now = self.clock.now_ms();
+        let t = signals::Thresholds { suspicious, spam };
+        match signals::assess(&*self.enforcer.signals, t, &input, v, now).await {
+            Ok(out) => {
+                if let Some((summary, key)) = &out.campaign_alert {
+                    tracing::warn!(%summary, "campaign detected");
+                    crate::dnsbl::monitor::service_alert(
+                        self,
+                        AlertKind::CampaignDetected,
+                        summary.clone(),
+                        Some(key.clone()),
+                        now,
+                    )
+                    .await;
+                }
+                Ok(out)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "signal store failed after scan: deferring");
+                Err(counter_trouble())
+            }
         }
     }
 

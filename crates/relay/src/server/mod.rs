@@ -91,6 +91,7 @@ async fn start_counters(
     shutdown: &Shutdown,
 ) -> anyhow::Result<(
     Arc<dyn outguard_policy::Counters>,
+    Arc<dyn outguard_policy::SignalStore>,
     tokio::task::JoinHandle<()>,
 )> {
     match cfg.counters.as_deref() {
@@ -106,8 +107,9 @@ async fn start_counters(
                     )))
                 })?;
             tracing::info!(url = %redis_url, prefix = prefix.as_deref().unwrap_or(outguard_store::redis_counters::DEFAULT_PREFIX), "counters on Redis");
-            // Nothing to persist: Redis holds the windows.
-            return Ok((Arc::new(redis), tokio::spawn(async {})));
+            // Nothing to persist: Redis holds the windows and the sender signals.
+            let redis = Arc::new(redis);
+            return Ok((redis.clone(), redis, tokio::spawn(async {})));
         }
         Some(url) => anyhow::bail!("counters = {url:?}: use \"memory\" or \"redis://…\""),
     }
@@ -130,7 +132,7 @@ async fn start_counters(
             tracing::error!(error = %e, "cannot persist counters");
         }
     });
-    Ok((mem, task))
+    Ok((mem.clone(), mem, task))
 }
 
 /// The tasks `build` started that outlive the relay's handles: joined (with a bound) at the end
@@ -175,7 +177,7 @@ impl Relay {
         let clock = outguard_types::time::Clock::new();
         let (tracer, trace) = Tracer::start(store.clone(), clock);
         let shutdown = Shutdown::new();
-        let (counters, counters_task) = start_counters(&cfg, &shutdown).await?;
+        let (counters, signals, counters_task) = start_counters(&cfg, &shutdown).await?;
         let queue = outguard_delivery::queue::start(
             &cfg,
             spool.clone(),
@@ -205,6 +207,7 @@ impl Relay {
                 auth_limiter: AuthLimiter::new(AuthLimits::from_config(&cfg.listeners)),
                 enforcer: crate::enforce::Enforcer {
                     counters,
+                    signals,
                     cache: crate::enforce::PolicyCache::default(),
                     enabled: policy,
                 },

@@ -1,0 +1,185 @@
+//! The [`SignalStore`] contract as executable checks (STYLE rule 7), run by the store's tests on
+//! the embedded backend and on Redis alike. Keys start with `prefix` so runs can share a Redis.
+
+use outguard_types::model::Millis;
+
+use super::SignalStore;
+use super::campaign;
+use crate::counters::HOUR_MS;
+use crate::restriction::Subject;
+
+type Check = Result<(), String>;
+
+fn ensure(ok: bool, what: impl FnOnce() -> String) -> Check {
+    if ok { Ok(()) } else { Err(what()) }
+}
+
+fn err(e: crate::CounterError) -> String {
+    e.to_string()
+}
+
+/// Spam sets the state; `clear_after` clean outcomes in a row end it; a spam in between starts
+/// over; clearing ends it at once.
+pub async fn reputation_cycle(s: &dyn SignalStore, prefix: &str) -> Check {
+    let k = format!("{prefix}:rep");
+    ensure(
+        s.reputation(&k, false, 3).await.map_err(err)?.is_none(),
+        || "a sender with no spam is under reputation".into(),
+    )?;
+    ensure(
+        s.reputation(&k, true, 3).await.map_err(err)?.is_none(),
+        || "state before the first spam".into(),
+    )?;
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        seen.push(s.reputation(&k, false, 3).await.map_err(err)?);
+    }
+    ensure(seen == vec![Some(0), Some(1), Some(2)], || {
+        format!("clean streak {seen:?}")
+    })?;
+    ensure(
+        s.reputation(&k, false, 3).await.map_err(err)?.is_none(),
+        || "still under reputation after 3 clean in a row".into(),
+    )?;
+    s.reputation(&k, true, 3).await.map_err(err)?;
+    s.reputation(&k, false, 3).await.map_err(err)?;
+    let peeked = s.peek_reputation(&k).await.map_err(err)?;
+    ensure(peeked == Some(1), || format!("peek: {peeked:?}"))?;
+    let again = s.reputation(&k, true, 3).await.map_err(err)?;
+    ensure(again == Some(1), || {
+        format!("before the second spam: {again:?}")
+    })?;
+    ensure(
+        s.reputation(&k, false, 3).await.map_err(err)? == Some(0),
+        || "a spam starts the streak over".into(),
+    )?;
+    ensure(s.clear_reputation(&k).await.map_err(err)?, || {
+        "clear found nothing".into()
+    })?;
+    ensure(!s.clear_reputation(&k).await.map_err(err)?, || {
+        "clear twice".into()
+    })?;
+    ensure(
+        s.reputation(&k, false, 3).await.map_err(err)?.is_none(),
+        || "under reputation after a clear".into(),
+    )
+}
+
+/// Units land in their hour; older hours than asked are 0 (and gone).
+pub async fn hourly_buckets(s: &dyn SignalStore, prefix: &str, start: Millis) -> Check {
+    let k = format!("{prefix}:hourly");
+    let t0 = start - start.rem_euclid(HOUR_MS);
+    let a = s.hourly(&k, 2, t0 + 10, 4).await.map_err(err)?;
+    ensure(a == vec![2, 0, 0, 0], || format!("first: {a:?}"))?;
+    let b = s.hourly(&k, 3, t0 + HOUR_MS - 1, 4).await.map_err(err)?;
+    ensure(b == vec![5, 0, 0, 0], || format!("same hour: {b:?}"))?;
+    let c = s.hourly(&k, 1, t0 + 2 * HOUR_MS, 4).await.map_err(err)?;
+    ensure(c == vec![1, 0, 5, 0], || format!("two hours on: {c:?}"))?;
+    let d = s.hourly(&k, 0, t0 + 5 * HOUR_MS, 4).await.map_err(err)?;
+    ensure(d == vec![0, 0, 0, 1], || format!("read only: {d:?}"))?;
+    let e = s.hourly(&k, 0, t0 + 9 * HOUR_MS, 4).await.map_err(err)?;
+    ensure(e == vec![0, 0, 0, 0], || format!("all old: {e:?}"))
+}
+
+/// New members are counted once; the cap bounds what is remembered.
+pub async fn first_seen_counts(s: &dyn SignalStore, prefix: &str, now: Millis) -> Check {
+    let k = format!("{prefix}:seen");
+    let v = |x: &[&str]| x.iter().map(|m| m.to_string()).collect::<Vec<_>>();
+    let ttl = 30 * 86_400_000;
+    let a = s
+        .first_seen(&k, &v(&["a.example", "b.example"]), now, ttl, 3)
+        .await
+        .map_err(err)?;
+    ensure(a == 2, || format!("first: {a}"))?;
+    let b = s
+        .first_seen(
+            &k,
+            &v(&["a.example", "c.example", "d.example"]),
+            now,
+            ttl,
+            3,
+        )
+        .await
+        .map_err(err)?;
+    ensure(b == 2, || format!("second: {b}"))?;
+    let c = s
+        .first_seen(&k, &v(&["d.example", "b.example"]), now, ttl, 3)
+        .await
+        .map_err(err)?;
+    ensure(c == 1, || format!("d was over the cap: {c}"))
+}
+
+/// A timed list returns what it held before, within the window, and drops older entries.
+pub async fn near_lists(s: &dyn SignalStore, prefix: &str, start: Millis) -> Check {
+    let keys = vec![format!("{prefix}:n1"), format!("{prefix}:n2")];
+    let one = vec![keys[0].clone()];
+    let a = s.near(&keys, "m1", start, HOUR_MS, 10).await.map_err(err)?;
+    ensure(a.is_empty(), || format!("first: {a:?}"))?;
+    let mut b = s
+        .near(&one, "m2", start + 1000, HOUR_MS, 10)
+        .await
+        .map_err(err)?;
+    b.sort();
+    ensure(b == vec!["m1"], || format!("second: {b:?}"))?;
+    let mut c = s
+        .near(&keys, "m3", start + 2000, HOUR_MS, 10)
+        .await
+        .map_err(err)?;
+    c.sort();
+    ensure(c == vec!["m1", "m2"], || format!("deduplicated: {c:?}"))?;
+    let d = s
+        .near(&one, "m4", start + 1000 + HOUR_MS, HOUR_MS, 10)
+        .await
+        .map_err(err)?;
+    ensure(d == vec!["m3"], || format!("window: {d:?}"))?;
+    let capped = vec![format!("{prefix}:cap")];
+    for i in 0..5 {
+        s.near(&capped, &format!("c{i}"), start + i, HOUR_MS, 2)
+            .await
+            .map_err(err)?;
+    }
+    let mut e = s
+        .near(&capped, "c5", start + 10, HOUR_MS, 2)
+        .await
+        .map_err(err)?;
+    e.sort();
+    ensure(e == vec!["c3", "c4"], || format!("cap: {e:?}"))
+}
+
+/// Three senders (two tenants' worth) share one campaign through the store: the third sees two
+/// others, and the spam bit of the first.
+pub async fn campaign_is_shared(s: &dyn SignalStore, prefix: &str, start: Millis) -> Check {
+    let text = format!(
+        "{prefix} Your parcel could not be delivered because the customs fee of 1.99 EUR was \
+         not paid. Pay now to release it: https://parcel-fee.example/pay?id=123 otherwise it \
+         goes back to the sender within 48 hours."
+    );
+    let fp = campaign::fingerprint(&text).ok_or("no fingerprint")?;
+    let who = |n: u32| Subject::Account(format!("u{n}@{prefix}.example"));
+    let a = campaign::assess(s, fp, &who(1), true, start)
+        .await
+        .map_err(err)?;
+    ensure(a.senders == 1 && !a.matched(), || format!("first: {a:?}"))?;
+    let b = campaign::assess(s, fp ^ 0b101, &who(2), false, start + 1)
+        .await
+        .map_err(err)?;
+    ensure(b.senders == 2 && !b.matched(), || format!("second: {b:?}"))?;
+    let same = campaign::assess(s, fp, &who(2), false, start + 2)
+        .await
+        .map_err(err)?;
+    ensure(same.senders == 2, || format!("one sender twice: {same:?}"))?;
+    let c = campaign::assess(s, fp ^ 0b1, &who(3), false, start + 3)
+        .await
+        .map_err(err)?;
+    ensure(c.senders == 3 && c.matched() && c.alert_now(), || {
+        format!("third: {c:?}")
+    })?;
+    let far = campaign::assess(s, !fp, &who(4), false, start + 4)
+        .await
+        .map_err(err)?;
+    ensure(far.senders == 1, || format!("unrelated mail: {far:?}"))?;
+    let late = campaign::assess(s, fp, &who(5), false, start + 3 + HOUR_MS)
+        .await
+        .map_err(err)?;
+    ensure(late.senders == 1, || format!("an hour later: {late:?}"))
+}

@@ -1,0 +1,241 @@
+//! The embedded backend of [`outguard_policy::SignalStore`] (issue 19): sender reputation,
+//! hourly buckets, remembered recipient domains and the campaign lists, in process memory beside
+//! [`MemoryCounters`]' windows and saved in the same snapshot, so a restart keeps them.
+//!
+//! Bounded: a bucket series keeps at most the hours asked of it, a domain set at most its cap,
+//! a campaign list at most its cap and only its window; [`SignalState::sweep`] drops what has
+//! expired. One mutex: every operation is a few map lookups, never held across an `.await`.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+
+use outguard_policy::SignalStore;
+use outguard_policy::counters::CounterFuture;
+use outguard_policy::signals::hour_of;
+use outguard_types::model::Millis;
+use serde::{Deserialize, Serialize};
+
+use crate::memory_counters::MemoryCounters;
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+struct Buckets {
+    /// `hour → units`, at most `keep` hours back from the latest.
+    hours: BTreeMap<i64, u64>,
+    keep: u32,
+}
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+struct Seen {
+    expires: Millis,
+    members: HashSet<String>,
+}
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+struct Timed {
+    window_ms: i64,
+    entries: VecDeque<(Millis, String)>,
+}
+
+/// Everything the signals keep (serialised into the counter snapshot).
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct SignalState {
+    reputation: HashMap<String, u32>,
+    buckets: HashMap<String, Buckets>,
+    seen: HashMap<String, Seen>,
+    timed: HashMap<String, Timed>,
+}
+
+impl SignalState {
+    fn reputation(&mut self, key: &str, spam: bool, clear_after: u32) -> Option<u32> {
+        let before = self.reputation.get(key).copied();
+        match (spam, before) {
+            (true, _) => {
+                self.reputation.insert(key.to_string(), 0);
+            }
+            (false, Some(k)) if k + 1 >= clear_after => {
+                self.reputation.remove(key);
+            }
+            (false, Some(k)) => {
+                self.reputation.insert(key.to_string(), k + 1);
+            }
+            (false, None) => {}
+        }
+        before
+    }
+
+    fn hourly(&mut self, key: &str, n: u64, now: Millis, hours: u32) -> Vec<u64> {
+        let hour = hour_of(now);
+        let b = self.buckets.entry(key.to_string()).or_default();
+        b.keep = b.keep.max(hours);
+        if n > 0 {
+            *b.hours.entry(hour).or_default() += n;
+        }
+        let latest = b.hours.last_key_value().map_or(hour, |(h, _)| *h).max(hour);
+        let keep = i64::from(b.keep.max(1));
+        b.hours.retain(|h, _| *h > latest - keep);
+        let mut out = vec![0u64; hours.max(1) as usize];
+        for (h, units) in &b.hours {
+            let back = hour - h;
+            if (0..i64::from(hours.max(1))).contains(&back) {
+                out[back as usize] = *units;
+            }
+        }
+        out
+    }
+
+    fn first_seen(
+        &mut self,
+        key: &str,
+        members: &[String],
+        now: Millis,
+        ttl_ms: i64,
+        cap: usize,
+    ) -> u32 {
+        let set = self.seen.entry(key.to_string()).or_default();
+        if set.expires <= now {
+            set.members.clear();
+        }
+        set.expires = now.saturating_add(ttl_ms);
+        let mut new = 0;
+        for m in members {
+            if set.members.contains(m) {
+                continue;
+            }
+            new += 1;
+            if set.members.len() < cap {
+                set.members.insert(m.clone());
+            }
+        }
+        new
+    }
+
+    fn near(
+        &mut self,
+        keys: &[String],
+        member: &str,
+        now: Millis,
+        window_ms: i64,
+        cap: usize,
+    ) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut seen = HashSet::new();
+        for key in keys {
+            let list = self.timed.entry(key.clone()).or_default();
+            list.window_ms = list.window_ms.max(window_ms);
+            let start = now.saturating_sub(window_ms);
+            while list.entries.front().is_some_and(|(at, _)| *at <= start) {
+                list.entries.pop_front();
+            }
+            for (_, m) in &list.entries {
+                if seen.insert(m.clone()) {
+                    out.push(m.clone());
+                }
+            }
+            list.entries.push_back((now, member.to_string()));
+            while list.entries.len() > cap.max(1) {
+                list.entries.pop_front();
+            }
+        }
+        out
+    }
+
+    /// Drop what has expired by `now` (empty bucket series, expired sets, old list entries).
+    pub fn sweep(&mut self, now: Millis) {
+        let hour = hour_of(now);
+        self.buckets.retain(|_, b| {
+            b.hours
+                .last_key_value()
+                .is_some_and(|(h, _)| *h > hour - i64::from(b.keep.max(1)))
+        });
+        self.seen.retain(|_, s| s.expires > now);
+        self.timed.retain(|_, t| {
+            let start = now.saturating_sub(t.window_ms);
+            t.entries.retain(|(at, _)| *at > start);
+            !t.entries.is_empty()
+        });
+    }
+}
+
+fn ready<'a, T: Send + 'a>(v: T) -> CounterFuture<'a, T> {
+    Box::pin(std::future::ready(Ok(v)))
+}
+
+impl SignalStore for MemoryCounters {
+    fn reputation<'a>(
+        &'a self,
+        key: &'a str,
+        spam: bool,
+        clear_after: u32,
+    ) -> CounterFuture<'a, Option<u32>> {
+        ready(self.signals().reputation(key, spam, clear_after))
+    }
+
+    fn clear_reputation<'a>(&'a self, key: &'a str) -> CounterFuture<'a, bool> {
+        ready(self.signals().reputation.remove(key).is_some())
+    }
+
+    fn peek_reputation<'a>(&'a self, key: &'a str) -> CounterFuture<'a, Option<u32>> {
+        ready(self.signals().reputation.get(key).copied())
+    }
+
+    fn hourly<'a>(
+        &'a self,
+        key: &'a str,
+        n: u64,
+        now: Millis,
+        hours: u32,
+    ) -> CounterFuture<'a, Vec<u64>> {
+        ready(self.signals().hourly(key, n, now, hours))
+    }
+
+    fn first_seen<'a>(
+        &'a self,
+        key: &'a str,
+        members: &'a [String],
+        now: Millis,
+        ttl_ms: i64,
+        cap: usize,
+    ) -> CounterFuture<'a, u32> {
+        ready(self.signals().first_seen(key, members, now, ttl_ms, cap))
+    }
+
+    fn near<'a>(
+        &'a self,
+        keys: &'a [String],
+        member: &'a str,
+        now: Millis,
+        window_ms: i64,
+        cap: usize,
+    ) -> CounterFuture<'a, Vec<String>> {
+        ready(self.signals().near(keys, member, now, window_ms, cap))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H: i64 = 3_600_000;
+
+    #[test]
+    fn buckets_roll_by_hour_and_stay_bounded() {
+        let mut s = SignalState::default();
+        assert_eq!(s.hourly("k", 2, 10, 3), vec![2, 0, 0]);
+        assert_eq!(s.hourly("k", 3, 20, 3), vec![5, 0, 0]);
+        assert_eq!(s.hourly("k", 1, H + 5, 3), vec![1, 5, 0]);
+        assert_eq!(s.hourly("k", 1, 5 * H, 3), vec![1, 0, 0]);
+        assert!(s.buckets["k"].hours.len() <= 3);
+        s.sweep(9 * H);
+        assert!(s.buckets.is_empty());
+    }
+
+    #[test]
+    fn domain_sets_expire_and_cap() {
+        let mut s = SignalState::default();
+        let d = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(s.first_seen("k", &d(&["a", "b"]), 0, 100, 3), 2);
+        assert_eq!(s.first_seen("k", &d(&["a", "c", "d"]), 50, 100, 3), 2);
+        // Capped at 3: "d" was counted new but not remembered.
+        assert_eq!(s.first_seen("k", &d(&["d"]), 60, 100, 3), 1);
+        assert_eq!(s.first_seen("k", &d(&["a"]), 500, 100, 3), 1, "expired");
+    }
+}
