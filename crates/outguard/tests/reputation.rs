@@ -224,8 +224,9 @@ async fn the_third_account_of_a_campaign_is_suspicious_although_its_content_is_c
     sc.provision().await;
     let relay = RelayProc::start(sc.dir());
     // One body, three accounts of two tenants. The first copy's subject makes the engine call
-    // it suspicious; the others' bland subject leaves the content score clean.
-    let loud = "Final notice: confirm your email credentials immediately to avoid deactivation";
+    // it spam (suspicious or spam, by a clear margin); the others' bland subject leaves the
+    // content score clean.
+    let loud = "FREE $$$ WINNER!!! CLAIM YOUR CASH PRIZE NOW!!! 100% GUARANTEED";
     let bland = "Document shared with you";
     let senders = [
         (("alice@a.example", "alice-pw"), loud),
@@ -245,7 +246,7 @@ async fn the_third_account_of_a_campaign_is_suspicious_although_its_content_is_c
         ids.push(queued_id(&r).unwrap_or_else(|| panic!("{}: {r}", who.0)));
     }
     let first = trace(&sc, &ids[0]).await;
-    assert_eq!(first["message"]["class"], "suspicious", "{first:#}");
+    assert_ne!(first["message"]["class"], "clean", "{first:#}");
     let second = trace(&sc, &ids[1]).await;
     assert_eq!(
         second["message"]["class"], "clean",
