@@ -43,6 +43,7 @@ pub use audit::AuditEntry;
 pub use db::Backend;
 pub use dnsbl::{DnsblCheck, DnsblListing, DnsblTrack, MAX_DNSBL_HISTORY};
 pub use domains::normalize_domain;
+pub use messages::TraceWrite;
 pub use error::StoreError;
 pub use fbl::{FblAttribution, FblRecord, MAX_FBL_LIMIT};
 pub use messages::{DEFAULT_SEARCH_LIMIT, HourlyVolume, MAX_SEARCH_LIMIT, SenderVolume};
