@@ -92,6 +92,11 @@ trap cleanup EXIT
 redis-server --bind 127.0.0.1 --port "$RPORT" --save "" --appendonly no >"$WORK/redis.log" 2>&1 &
 PIDS+=($!)
 "${PSQL[@]}" -d test -c "CREATE DATABASE \"$DB\"" >/dev/null
+# BENCH_PG_LOG=/var/log/postgresql/postgresql-15-main.log: log this database's statements
+# during the measurements and print them by kind, per message (PostgreSQL's log must be there).
+if [ -n "${BENCH_PG_LOG:-}" ]; then
+  "${PSQL[@]}" -d test -c "ALTER DATABASE \"$DB\" SET log_statement = 'all'" >/dev/null
+fi
 
 node_config() {  # n port pool-ip
   mkdir -p "$WORK/n$1"
@@ -170,6 +175,12 @@ redis_calls() {  # -> "commands in_bytes out_bytes evalsha_calls"
     /^total_net_output_bytes:/ {o=$2} /^cmdstat_evalsha:/ {e=$3}
     END {print c+0, i+0, o+0, e+0}'
 }
+cmdstats() {  # -> "command calls" lines (Redis counts a script's own calls under their names)
+  redis-cli -p "$RPORT" info commandstats | tr -d '\r' | sed -n 's/^cmdstat_\([^:]*\):calls=\([0-9]*\).*/\1 \2/p' | sort
+}
+tablestats() {  # -> "table ins upd del" lines
+  "${PSQL[@]}" -d "$DB" -F' ' -c "SELECT relname, n_tup_ins, n_tup_upd, n_tup_del FROM pg_stat_user_tables ORDER BY relname"
+}
 pg_stats() {  # -> "xacts rows_written table_bytes"
   "${PSQL[@]}" -d "$DB" -F' ' -c "SELECT
       (SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()),
@@ -183,10 +194,12 @@ sleep 2
 
 ROWS="$WORK/rows"
 : >"$ROWS"
+: >"$WORK/detail"
 TCK=$(getconf CLK_TCK)
 for n in $(tr ',' ' ' <<<"$NODES"); do
   sleep 3   # let the previous round's deliveries and trace flushes drain
   "${PSQL[@]}" -d "$DB" -c "SELECT pg_stat_clear_snapshot()" >/dev/null
+  cmdstats >"$WORK/cmd0"; tablestats >"$WORK/tab0"
   read -r c0 i0 o0 e0 < <(redis_calls)
   read -r x0 w0 b0 < <(pg_stats)
   CPU0=(); for k in $(seq 1 "$n"); do CPU0[$k]=$(cpu_ticks "${NODE_PID[$k]}"); done
@@ -201,9 +214,24 @@ for n in $(tr ',' ' ' <<<"$NODES"); do
   read -r c1 i1 o1 e1 < <(redis_calls)
   sleep 0.5
   read -r x1 w1 b1 < <(pg_stats)
+  cmdstats >"$WORK/cmd1"; tablestats >"$WORK/tab1"
+  { echo "nodes=$n per message: Redis calls by command (script-internal calls included; evalsha/ping are round trips):"
+    join -a2 -e0 -o 0,1.2,2.2 "$WORK/cmd0" "$WORK/cmd1" | awk -v m=$((n * MESSAGES)) '{d=$3-$2; if (d>0) printf "  %s %.2f\n", $1, d/m}'
+    echo "nodes=$n per message: PostgreSQL rows by table (inserted updated deleted):"
+    join -a2 -e0 -o 0,1.2,1.3,1.4,2.2,2.3,2.4 "$WORK/tab0" "$WORK/tab1" | awk -v m=$((n * MESSAGES)) '{i=$5-$2; u=$6-$3; d=$7-$4; if (i+u+d>0) printf "  %s %.2f %.2f %.2f\n", $1, i/m, u/m, d/m}'
+  } >>"$WORK/detail"
   echo "$n $(echo "$T1 - $T0" | bc -l) $((c1 - c0)) $((i1 - i0 + o1 - o0)) $((e1 - e0)) $((x1 - x0)) $((w1 - w0)) $((b1 - b0)) $CPUS" >>"$ROWS"
 done
 
+if [ -n "${BENCH_PG_LOG:-}" ]; then
+  TOTAL=$(awk '{s += $1} END {print s}' "$ROWS" | head -1)
+  TOTAL=0; for n in $(tr ',' ' ' <<<"$NODES"); do TOTAL=$((TOTAL + n * MESSAGES)); done
+  { echo "PostgreSQL statements per message (all rounds, log_statement = all):"
+    grep "@$DB " "$BENCH_PG_LOG" | sed -n 's/.*\(statement\|execute [^:]*\): *//p' \
+      | sed -E 's/\$[0-9]+/?/g; s/VALUES \(.*/VALUES (…)/; s/ +/ /g' | cut -c1-90 | sort | uniq -c | sort -rn \
+      | awk -v m="$TOTAL" '$1 / m >= 0.01 {c=$1; $1=""; printf "  %.2f %s\n", c / m, $0}'
+  } >>"$WORK/detail"
+fi
 mkdir -p "$ROOT/bench/results"
 OUT="$ROOT/bench/results/cluster-$(date +%F).md"
 { echo "# Cluster scaling ($(date -u +%FT%TZ)): bench/cluster.sh --cpu-quota $QUOTA --nodes $NODES --messages $MESSAGES --sessions $SESSIONS"
@@ -227,4 +255,5 @@ for line in open(rows):
           f"{rbytes / total:.0f} | {xacts / secs:.0f} | {xacts / total:.2f} | {rw / total:.2f} | {tb / total:.0f} |")
 PY
   echo; echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo; echo '```'; cat "$WORK/detail"; echo '```'
 } | tee "$OUT"

@@ -63,6 +63,7 @@ struct Inner {
     pools: db::Pools,
     creds: credcache::CredCache,
     connectors: connectors::ConnectorCache,
+    domains: domains::DomainCache,
 }
 
 impl std::fmt::Debug for Store {
@@ -85,6 +86,7 @@ impl Store {
                 pools,
                 creds: credcache::CredCache::new(),
                 connectors: connectors::ConnectorCache::new(),
+                domains: domains::DomainCache::new(),
             }),
         })
     }
