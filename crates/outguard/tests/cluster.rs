@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use common::client::Client;
 use common::cluster::{
-    PgSchema, WAIT, accepted, cli_ok, node_config, pg, provision, redis_url, require_servers,
-    send_n, start_both,
+    PgSchema, WAIT, accepted, cli_ok, node_config, provision, redis_url, require_servers, send_n,
+    start_both,
 };
 use common::{RelayProc, Scene, message, scene};
 use outguard_store::Store;

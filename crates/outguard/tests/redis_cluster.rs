@@ -105,12 +105,24 @@ impl RedisCluster {
         let port = self.ports[i];
         let child = Command::new("redis-server")
             .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"])
+            .args([
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+            ])
             .args(["--cluster-node-timeout", "1000"])
             // A dead master stops only its own slots, not the whole cluster.
             .args(["--cluster-require-full-coverage", "no"])
             // Every acknowledged write is on disk: a killed master restarts with its windows.
-            .args(["--appendonly", "yes", "--appendfsync", "always", "--save", ""])
+            .args([
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+            ])
             .arg("--dir")
             .arg(&dir)
             .stdout(Stdio::null())
@@ -119,7 +131,10 @@ impl RedisCluster {
         self.children[i] = Some(child);
         let deadline = Instant::now() + Duration::from_secs(5);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server on {port} did not start");
+            assert!(
+                Instant::now() < deadline,
+                "redis-server on {port} did not start"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -154,13 +169,19 @@ impl RedisCluster {
 
     /// Which master (index) serves the slot of hash tag `tag`.
     fn master_of(&self, tag: &str) -> usize {
-        let slot: u32 = redis_cli(self.ports[0], &["CLUSTER", "KEYSLOT", &format!("{{{tag}}}")])
-            .trim()
-            .parse()
-            .expect("slot");
+        let slot: u32 = redis_cli(
+            self.ports[0],
+            &["CLUSTER", "KEYSLOT", &format!("{{{tag}}}")],
+        )
+        .trim()
+        .parse()
+        .expect("slot");
         for (i, p) in self.ports.iter().enumerate() {
             let nodes = redis_cli(*p, &["CLUSTER", "NODES"]);
-            let me = nodes.lines().find(|l| l.contains("myself")).expect("myself");
+            let me = nodes
+                .lines()
+                .find(|l| l.contains("myself"))
+                .expect("myself");
             for range in me.split_whitespace().skip(8) {
                 let (a, b) = range.split_once('-').unwrap_or((range, range));
                 if let (Ok(a), Ok(b)) = (a.parse::<u32>(), b.parse::<u32>())
@@ -244,7 +265,13 @@ async fn a_limit_shared_through_a_redis_cluster_survives_a_dead_master() {
     let d2 = node_config(&sc, 2, &schema.url(), &rc.url());
     cli_ok(
         &d1,
-        &["policy", "set", "--tenant", "a", "recipient_limit_external_per_hour=100"],
+        &[
+            "policy",
+            "set",
+            "--tenant",
+            "a",
+            "recipient_limit_external_per_hour=100",
+        ],
     );
 
     // Two accounts on different masters, neither on the tenant's master (the tenant's keys
@@ -252,8 +279,15 @@ async fn a_limit_shared_through_a_redis_cluster_survives_a_dead_master() {
     let names: Vec<String> = (0..16).map(|i| format!("u{i}@a.example")).collect();
     add_accounts(&d1, &names);
     let tenant_master = rc.master_of("t:a");
-    let on = |i: usize| names.iter().filter(move |n| rc.master_of(&format!("a:{n}")) == i);
-    let victim_master = (0..3).find(|m| *m != tenant_master).expect("another master");
+    let rcr = &rc;
+    let on = |i: usize| {
+        names
+            .iter()
+            .filter(move |n| rcr.master_of(&format!("a:{n}")) == i)
+    };
+    let victim_master = (0..3)
+        .find(|m| *m != tenant_master)
+        .expect("another master");
     let victim: &'static str = on(victim_master)
         .next()
         .expect("an account on the victim master")
@@ -277,7 +311,11 @@ async fn a_limit_shared_through_a_redis_cluster_survives_a_dead_master() {
         burst(nodes, victim, "v", 12),
         burst(nodes, survivor, "s", 12)
     );
-    assert_eq!((v.0, s.0), (60, 60), "all admitted below the limit: {v:?} {s:?}");
+    assert_eq!(
+        (v.0, s.0),
+        (60, 60),
+        "all admitted below the limit: {v:?} {s:?}"
+    );
     assert!(
         rc.keys_on(victim_master) > 0,
         "the victim's windows live on its master"
@@ -290,12 +328,23 @@ async fn a_limit_shared_through_a_redis_cluster_survives_a_dead_master() {
     let (r, fin) = send_n(nodes[0], (victim, "pw"), "dead", 0, 1).await;
     assert_eq!(r[0], DEFER, "the victim while its master is down");
     assert!(fin.is_none());
-    assert!(t.elapsed() < Duration::from_secs(3), "deferral took {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "deferral took {:?}",
+        t.elapsed()
+    );
     let (s2, s2_deferred) = burst(nodes, survivor, "s2", 12).await;
     assert_eq!(s2_deferred, 0, "the survivor is not on the dead master");
-    assert_eq!(s2, 40, "survivor: 60 + {s2} admitted against a limit of 100");
+    assert_eq!(
+        s2, 40,
+        "survivor: 60 + {s2} admitted against a limit of 100"
+    );
     let (v2, v2_deferred) = burst(nodes, victim, "dead", 4).await;
-    assert_eq!((v2, v2_deferred), (0, 4), "the victim admitted nothing uncounted");
+    assert_eq!(
+        (v2, v2_deferred),
+        (0, 4),
+        "the victim admitted nothing uncounted"
+    );
 
     // The master is back with its AOF: the victim resumes, held to the 40 it had left.
     rc.start_master(victim_master);

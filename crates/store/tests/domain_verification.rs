@@ -123,20 +123,35 @@ async fn domain_owner_cache_follows_changes(db: &TestDb) {
     let s = &db.store;
     let other = outguard_store::Store::open(&db.url).await.unwrap();
     s.add_tenant("cached", 1).await.unwrap();
-    assert_eq!(s.verified_tenant_of_domain("c.example").await.unwrap(), None);
+    assert_eq!(
+        s.verified_tenant_of_domain("c.example").await.unwrap(),
+        None
+    );
     s.add_domain("cached", "c.example").await.unwrap();
     assert_eq!(
-        s.verified_tenant_of_domain("c.example").await.unwrap().as_deref(),
+        s.verified_tenant_of_domain("c.example")
+            .await
+            .unwrap()
+            .as_deref(),
         Some("cached"),
         "the writing handle sees its own change at once"
     );
     assert_eq!(
-        other.verified_tenant_of_domain("c.example").await.unwrap().as_deref(),
+        other
+            .verified_tenant_of_domain("c.example")
+            .await
+            .unwrap()
+            .as_deref(),
         Some("cached")
     );
     other.remove_domain("c.example").await.unwrap();
     let t = std::time::Instant::now();
-    while s.verified_tenant_of_domain("c.example").await.unwrap().is_some() {
+    while s
+        .verified_tenant_of_domain("c.example")
+        .await
+        .unwrap()
+        .is_some()
+    {
         assert!(
             t.elapsed() < std::time::Duration::from_millis(1500),
             "a domain removed on another node is still an owner after {:?}",

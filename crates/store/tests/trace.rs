@@ -330,7 +330,13 @@ async fn trace_batch_in_one_transaction(db: &TestDb) {
     use outguard_store::TraceWrite;
     let s = &db.store;
     let m1 = msg("tb1", "alice@acme.example", &["x@dest.example"], T0, "acme");
-    let m2 = msg("tb2", "alice@acme.example", &["y@dest.example"], T0 + 1, "acme");
+    let m2 = msg(
+        "tb2",
+        "alice@acme.example",
+        &["y@dest.example"],
+        T0 + 1,
+        "acme",
+    );
     let (e1, e2, e3) = (
         ev("tb1", 1, EventKind::Received),
         ev("tb1", 2, EventKind::Attempt),
@@ -376,7 +382,13 @@ async fn trace_batch_in_one_transaction(db: &TestDb) {
 
     // All or nothing: a record the database refuses (an event with a NUL byte in its text)
     // takes the whole batch back, the message record before it too.
-    let m3 = msg("tb3", "alice@acme.example", &["z@dest.example"], T0 + 2, "acme");
+    let m3 = msg(
+        "tb3",
+        "alice@acme.example",
+        &["z@dest.example"],
+        T0 + 2,
+        "acme",
+    );
     let mut bad = ev("tb3", 4, EventKind::Received);
     bad.detail = "nul \u{0} byte".into();
     assert!(

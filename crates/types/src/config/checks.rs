@@ -360,6 +360,9 @@ fn check_cluster_counters(rest: &str, p: &mut Problems) {
         .filter_map(|kv| kv.strip_prefix("prefix="))
         .any(|v| v.contains(['{', '}']))
     {
-        p.add("counters", "a cluster key prefix may not contain `{` or `}`");
+        p.add(
+            "counters",
+            "a cluster key prefix may not contain `{` or `}`",
+        );
     }
 }
