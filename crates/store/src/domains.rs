@@ -6,6 +6,16 @@
 //! publish in DNS (SPEC §9). Who may add which domain, and when a pending one becomes verified,
 //! is decided above the store (`ops::domains`); the store keeps the records and answers the
 //! lookups those rules need. Conflict messages never name the owning tenant.
+//!
+//! `verified_tenant_of_domain` runs twice per message (envelope and `From:` domains), so its
+//! answers are cached per process (issue 18: two PostgreSQL round trips per message, from every
+//! node, were most of the database's transactions in cluster mode). A change made through this
+//! handle clears the cache at once; one made on another node is seen within
+//! [`DOMAIN_CACHE_MAX_AGE`], like the connector snapshot.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use outguard_types::model::{Domain, DomainStatus};
 use sqlx::Row;
@@ -48,6 +58,43 @@ pub fn normalize_domain(domain: &str) -> Result<String, StoreError> {
     names::domain(domain)
 }
 
+/// How long a cached answer of `verified_tenant_of_domain` is believed.
+pub(crate) const DOMAIN_CACHE_MAX_AGE: Duration = Duration::from_secs(1);
+/// Bound on the cached domains (the map is emptied when full: a miss costs one indexed read).
+const DOMAIN_CACHE_MAX: usize = 20_000;
+
+/// Verified-domain owners (or their absence), each with the time it was read.
+pub(crate) struct DomainCache {
+    map: Mutex<HashMap<String, (Instant, Option<String>)>>,
+}
+
+impl DomainCache {
+    pub(crate) fn new() -> Self {
+        DomainCache {
+            map: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn get(&self, domain: &str, now: Instant) -> Option<Option<String>> {
+        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(domain)
+            .filter(|(at, _)| now.duration_since(*at) < DOMAIN_CACHE_MAX_AGE)
+            .map(|(_, tenant)| tenant.clone())
+    }
+
+    fn put(&self, domain: String, tenant: Option<String>, at: Instant) {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= DOMAIN_CACHE_MAX {
+            map.clear();
+        }
+        map.insert(domain, (at, tenant));
+    }
+
+    pub(crate) fn clear(&self) {
+        self.map.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+}
+
 impl Store {
     /// Accepts `domain` for `tenant`, verified at once (an operator's or the CLI's domain).
     pub async fn add_domain(&self, tenant: &str, domain: &str) -> Result<Domain, StoreError> {
@@ -86,6 +133,7 @@ impl Store {
         .execute(self.w())
         .await
         .map_err(|e| unique_as_conflict(e, format!("domain {domain} is not available")))?;
+        self.inner.domains.clear();
         Ok(Domain {
             domain,
             tenant: tenant.to_string(),
@@ -108,6 +156,7 @@ impl Store {
         .bind(&domain)
         .execute(self.w())
         .await?;
+        self.inner.domains.clear();
         if done.rows_affected() == 0 {
             return Err(StoreError::not_found(format!("domain {domain}")));
         }
@@ -196,6 +245,7 @@ impl Store {
             return Err(StoreError::not_found(format!("domain {domain}")));
         }
         tx.commit().await?;
+        self.inner.domains.clear();
         Ok(())
     }
 
@@ -206,12 +256,18 @@ impl Store {
         domain: &str,
     ) -> Result<Option<String>, StoreError> {
         let domain = normal(domain);
+        let now = Instant::now();
+        if let Some(hit) = self.inner.domains.get(&domain, now) {
+            return Ok(hit);
+        }
         let row: Option<(String,)> =
             sqlx::query_as("SELECT tenant FROM domains WHERE domain = $1 AND verified <> 0")
                 .bind(&domain)
                 .fetch_optional(self.r())
                 .await?;
-        Ok(row.map(|r| r.0))
+        let tenant = row.map(|r| r.0);
+        self.inner.domains.put(domain, tenant.clone(), now);
+        Ok(tenant)
     }
 
     /// The tenant that accepted `domain`, verified or pending, if any (case-insensitive,

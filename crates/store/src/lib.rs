@@ -47,6 +47,7 @@ pub use dnsbl::{DnsblCheck, DnsblListing, DnsblTrack, MAX_DNSBL_HISTORY};
 pub use domains::normalize_domain;
 pub use error::StoreError;
 pub use fbl::{FblAttribution, FblRecord, MAX_FBL_LIMIT};
+pub use messages::TraceWrite;
 pub use messages::{DEFAULT_SEARCH_LIMIT, HourlyVolume, MAX_SEARCH_LIMIT, SenderVolume};
 pub use policies::DEFAULT_POLICY;
 pub use restrictions::StoredRestriction;
@@ -65,6 +66,7 @@ struct Inner {
     pools: db::Pools,
     creds: credcache::CredCache,
     connectors: connectors::ConnectorCache,
+    domains: domains::DomainCache,
 }
 
 impl std::fmt::Debug for Store {
@@ -87,6 +89,7 @@ impl Store {
                 pools,
                 creds: credcache::CredCache::new(),
                 connectors: connectors::ConnectorCache::new(),
+                domains: domains::DomainCache::new(),
             }),
         })
     }

@@ -104,6 +104,116 @@ fn values_clause(rows: usize, per_row: usize) -> String {
     s
 }
 
+/// The statements of [`Store::insert_message`] on one connection (inside a transaction).
+async fn insert_message_on(
+    conn: &mut sqlx::AnyConnection,
+    m: &MessageRecord,
+) -> Result<(), StoreError> {
+    let (kind, sid) = submitter_parts(&m.submitter);
+    // sqlx's Any driver sends a NULL f64 as a float4 NULL on PostgreSQL, which poisons the
+    // statement cached on that connection for later non-NULL f64 binds (22P03). So a
+    // missing score is written as a literal NULL in a statement of its own.
+    let sql = INSERT_MESSAGE.replace("$SCORE", if m.score.is_some() { "$16" } else { "NULL" });
+    let mut q = sqlx::query(AssertSqlSafe(sql))
+        .bind(&m.id)
+        .bind(m.tenant.as_deref())
+        .bind(kind)
+        .bind(sid)
+        .bind(&m.mail_from)
+        .bind(m.header_from.as_deref())
+        .bind(m.message_id_header.as_deref())
+        .bind(m.subject.as_deref())
+        .bind(i64::try_from(m.size).unwrap_or(i64::MAX))
+        .bind(m.received_at)
+        .bind(m.state.as_str())
+        .bind(m.pool.as_deref())
+        .bind(m.class.map(|c| c.as_str()))
+        .bind(&m.node)
+        .bind(m.body_digest.as_deref());
+    if let Some(score) = m.score {
+        q = q.bind(score);
+    }
+    q.execute(&mut *conn).await?;
+    sqlx::query("DELETE FROM message_rcpts WHERE message_id = $1")
+        .bind(&m.id)
+        .execute(&mut *conn)
+        .await?;
+    let mut idx = 0i64;
+    for chunk in m.rcpts.chunks(RCPT_CHUNK) {
+        let sql = format!(
+            "INSERT INTO message_rcpts (message_id, idx, rcpt) VALUES {}",
+            values_clause(chunk.len(), 3)
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for rcpt in chunk {
+            q = q.bind(&m.id).bind(idx).bind(rcpt);
+            idx += 1;
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Multi-row INSERTs of `events` on one connection (inside a transaction).
+async fn append_events_on(
+    conn: &mut sqlx::AnyConnection,
+    events: &[&TraceEvent],
+) -> Result<(), StoreError> {
+    for chunk in events.chunks(EVENT_CHUNK) {
+        let sql = format!(
+            "INSERT INTO events (message_id, at, kind, detail, data) VALUES {}",
+            values_clause(chunk.len(), 5)
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for e in chunk {
+            let data = if e.data.is_null() {
+                "null".to_string()
+            } else {
+                e.data.to_string()
+            };
+            q = q
+                .bind(&e.message_id)
+                .bind(e.at)
+                .bind(e.kind.as_str())
+                .bind(&e.detail)
+                .bind(data);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+const UPDATE_STATE: &str = "UPDATE messages SET state = $1, pool = COALESCE($2, pool) WHERE id = $3 \
+     AND state NOT IN ('delivered', 'bounced', 'rejected', 'deleted')";
+
+/// Moves a message forward (see [`Store::set_message_state`]); returns the rows changed.
+async fn update_state_on(
+    conn: &mut sqlx::AnyConnection,
+    id: &str,
+    state: MessageState,
+    pool: Option<&str>,
+) -> Result<u64, StoreError> {
+    let done = sqlx::query(UPDATE_STATE)
+        .bind(state.as_str())
+        .bind(pool)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+/// One write of a trace batch ([`Store::write_trace_batch`]).
+#[derive(Debug, Clone, Copy)]
+pub enum TraceWrite<'a> {
+    Message(&'a MessageRecord),
+    Event(&'a TraceEvent),
+    State {
+        id: &'a str,
+        state: MessageState,
+        pool: Option<&'a str>,
+    },
+}
+
 /// A bind value for dynamically built searches.
 enum Param {
     Text(String),
@@ -113,49 +223,39 @@ enum Param {
 impl Store {
     /// Records (or replaces) one message and its recipients.
     pub async fn insert_message(&self, m: &MessageRecord) -> Result<(), StoreError> {
-        let (kind, sid) = submitter_parts(&m.submitter);
         let mut tx = self.w().begin().await?;
-        // sqlx's Any driver sends a NULL f64 as a float4 NULL on PostgreSQL, which poisons the
-        // statement cached on that connection for later non-NULL f64 binds (22P03). So a
-        // missing score is written as a literal NULL in a statement of its own.
-        let sql = INSERT_MESSAGE.replace("$SCORE", if m.score.is_some() { "$16" } else { "NULL" });
-        let mut q = sqlx::query(AssertSqlSafe(sql))
-            .bind(&m.id)
-            .bind(m.tenant.as_deref())
-            .bind(kind)
-            .bind(sid)
-            .bind(&m.mail_from)
-            .bind(m.header_from.as_deref())
-            .bind(m.message_id_header.as_deref())
-            .bind(m.subject.as_deref())
-            .bind(i64::try_from(m.size).unwrap_or(i64::MAX))
-            .bind(m.received_at)
-            .bind(m.state.as_str())
-            .bind(m.pool.as_deref())
-            .bind(m.class.map(|c| c.as_str()))
-            .bind(&m.node)
-            .bind(m.body_digest.as_deref());
-        if let Some(score) = m.score {
-            q = q.bind(score);
+        insert_message_on(&mut tx, m).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// One trace batch — message records, events and state changes, in order — in ONE
+    /// transaction (issue 18: a commit per message record and per state change was several
+    /// commits per message on the one writer task of each node, and the nodes' commits queued
+    /// on PostgreSQL's WAL flush). A state change for a message not (yet) recorded changes
+    /// nothing, as with [`Store::set_message_state`] minus the not-found error.
+    pub async fn write_trace_batch(&self, batch: &[TraceWrite<'_>]) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
         }
-        q.execute(&mut *tx).await?;
-        sqlx::query("DELETE FROM message_rcpts WHERE message_id = $1")
-            .bind(&m.id)
-            .execute(&mut *tx)
-            .await?;
-        let mut idx = 0i64;
-        for chunk in m.rcpts.chunks(RCPT_CHUNK) {
-            let sql = format!(
-                "INSERT INTO message_rcpts (message_id, idx, rcpt) VALUES {}",
-                values_clause(chunk.len(), 3)
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            for rcpt in chunk {
-                q = q.bind(&m.id).bind(idx).bind(rcpt);
-                idx += 1;
+        let mut tx = self.w().begin().await?;
+        let mut events: Vec<&TraceEvent> = Vec::new();
+        for w in batch {
+            match w {
+                TraceWrite::Event(e) => events.push(e),
+                TraceWrite::Message(m) => {
+                    append_events_on(&mut tx, &events).await?;
+                    events.clear();
+                    insert_message_on(&mut tx, m).await?;
+                }
+                TraceWrite::State { id, state, pool } => {
+                    append_events_on(&mut tx, &events).await?;
+                    events.clear();
+                    update_state_on(&mut tx, id, *state, *pool).await?;
+                }
             }
-            q.execute(&mut *tx).await?;
         }
+        append_events_on(&mut tx, &events).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -169,19 +269,11 @@ impl Store {
         state: MessageState,
         pool: Option<&str>,
     ) -> Result<(), StoreError> {
-        let done = sqlx::query(
-            "UPDATE messages SET state = $1, pool = COALESCE($2, pool) WHERE id = $3 \
-             AND state NOT IN ('delivered', 'bounced', 'rejected', 'deleted')",
-        )
-        .bind(state.as_str())
-        .bind(pool)
-        .bind(id)
-        .execute(self.w())
-        .await?;
-        if done.rows_affected() == 0 {
+        let mut conn = self.w().acquire().await?;
+        if update_state_on(&mut conn, id, state, pool).await? == 0 {
             let exists = sqlx::query("SELECT id FROM messages WHERE id = $1")
                 .bind(id)
-                .fetch_optional(self.w())
+                .fetch_optional(&mut *conn)
                 .await?;
             if exists.is_none() {
                 return Err(StoreError::not_found(format!("message {id}")));
@@ -299,28 +391,9 @@ impl Store {
         if events.is_empty() {
             return Ok(());
         }
+        let refs: Vec<&TraceEvent> = events.iter().collect();
         let mut tx = self.w().begin().await?;
-        for chunk in events.chunks(EVENT_CHUNK) {
-            let sql = format!(
-                "INSERT INTO events (message_id, at, kind, detail, data) VALUES {}",
-                values_clause(chunk.len(), 5)
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            for e in chunk {
-                let data = if e.data.is_null() {
-                    "null".to_string()
-                } else {
-                    e.data.to_string()
-                };
-                q = q
-                    .bind(&e.message_id)
-                    .bind(e.at)
-                    .bind(e.kind.as_str())
-                    .bind(&e.detail)
-                    .bind(data);
-            }
-            q.execute(&mut *tx).await?;
-        }
+        append_events_on(&mut tx, &refs).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -21,10 +21,13 @@
 //! units counted (the safe side). The [`ConnectionManager`] reconnects by itself, so service
 //! resumes without a restart when Redis is back.
 
+mod conn;
 mod scripts;
 mod signals;
 
 pub use signals::REPUTATION_TTL_MS;
+
+pub use conn::{CLUSTER_SCHEME, cluster_nodes};
 
 use std::time::Duration;
 
@@ -32,7 +35,6 @@ use outguard_policy::{
     CounterError, CounterFuture, Counters, Reservation, ReserveOutcome, WindowCheck,
 };
 use outguard_types::model::Millis;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 /// Default bound on one counter operation (connect, send, script, reply).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(500);
@@ -50,10 +52,10 @@ pub enum RedisClock {
     Caller,
 }
 
-/// Counters on one Redis server (or a primary); see the module docs.
+/// Counters on one Redis server (or a primary), or on a Redis Cluster; see the module docs.
 pub struct RedisCounters {
-    con: ConnectionManager,
-    prefix: String,
+    con: conn::Conn,
+    layout: conn::Layout,
     clock: RedisClock,
     timeout: Duration,
     scripts: scripts::Scripts,
@@ -63,7 +65,7 @@ pub struct RedisCounters {
 impl std::fmt::Debug for RedisCounters {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisCounters")
-            .field("prefix", &self.prefix)
+            .field("layout", &self.layout)
             .field("clock", &self.clock)
             .field("timeout", &self.timeout)
             .finish()
@@ -100,21 +102,25 @@ pub fn split_prefix(url: &str) -> (String, Option<String>) {
 }
 
 impl RedisCounters {
-    /// Connect to `url` (`redis://host:port[/db]`) and check Redis answers within the timeout.
+    /// Connect to `url` (`redis://host:port[/db]`, or a cluster:
+    /// `redis+cluster://host:port,host:port,…`) and check Redis answers within the timeout.
     /// Every key is stored under `key_prefix:` so several deployments (or tests) can share one
     /// Redis. The server clock is used; see [`RedisCounters::with_clock`].
     pub async fn connect(url: &str, key_prefix: &str) -> Result<RedisCounters, CounterError> {
-        let client = redis::Client::open(url).map_err(unavailable)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(DEFAULT_TIMEOUT))
-            .set_response_timeout(Some(DEFAULT_TIMEOUT))
-            .set_number_of_retries(1)
-            .set_min_delay(Duration::from_millis(50))
-            .set_max_delay(DEFAULT_TIMEOUT);
-        let con = ConnectionManager::new_lazy_with_config(client, config).map_err(unavailable)?;
+        let cluster = url.starts_with(CLUSTER_SCHEME);
+        if cluster && key_prefix.contains(['{', '}']) {
+            // A brace in the prefix would become the hash tag and split a decision's keys.
+            return Err(unavailable(format!(
+                "prefix {key_prefix:?}: no braces on a cluster"
+            )));
+        }
+        let con = conn::connect(url, DEFAULT_TIMEOUT).await?;
         let me = RedisCounters {
             con,
-            prefix: key_prefix.to_string(),
+            layout: conn::Layout {
+                prefix: key_prefix.to_string(),
+                cluster,
+            },
             clock: RedisClock::Server,
             timeout: DEFAULT_TIMEOUT,
             scripts: scripts::Scripts::new(),
@@ -143,7 +149,12 @@ impl RedisCounters {
     }
 
     pub fn prefix(&self) -> &str {
-        &self.prefix
+        &self.layout.prefix
+    }
+
+    /// Whether this is a Redis Cluster (`redis+cluster://`).
+    pub fn is_cluster(&self) -> bool {
+        self.layout.cluster
     }
 
     /// One round trip, bounded by the timeout (start-up check and health probes).
@@ -162,7 +173,22 @@ impl RedisCounters {
     /// Delete every key under this prefix (tests clean up after themselves); returns how many.
     pub async fn purge(&self) -> Result<u64, CounterError> {
         let mut con = self.con.clone();
-        let pattern = format!("{}:*", self.prefix);
+        let pattern = format!("{}:*", self.layout.prefix);
+        if self.layout.cluster {
+            // KEYS goes to every master (the cluster client merges the answers); a test's
+            // handful of keys, never a production verb.
+            let keys: Vec<String> = self
+                .bounded(redis::cmd("KEYS").arg(&pattern).query_async(&mut con))
+                .await?;
+            let mut deleted = 0u64;
+            for k in keys {
+                let n: u64 = self
+                    .bounded(redis::cmd("DEL").arg(&k).query_async(&mut con))
+                    .await?;
+                deleted += n;
+            }
+            return Ok(deleted);
+        }
         let mut cursor: u64 = 0;
         let mut deleted = 0u64;
         loop {
@@ -205,15 +231,15 @@ impl RedisCounters {
     }
 
     fn log_key(&self, key: &str) -> String {
-        format!("{}:z:{key}", self.prefix)
+        self.layout.log_key(key)
     }
 
     fn meta_key(&self, key: &str) -> String {
-        format!("{}:z:{key}|m", self.prefix)
+        self.layout.meta_key(key)
     }
 
     fn recent_key(&self, key: &str) -> String {
-        format!("{}:l:{key}", self.prefix)
+        self.layout.recent_key(key)
     }
 
     fn clock_arg(&self) -> &'static str {

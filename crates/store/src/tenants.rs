@@ -92,6 +92,7 @@ impl Store {
             return Err(StoreError::not_found(format!("tenant {name}")));
         }
         tx.commit().await?;
+        self.inner.domains.clear();
         Ok(())
     }
 }

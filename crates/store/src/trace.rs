@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use crate::Store;
+use crate::messages::TraceWrite;
 use outguard_types::model::{EventKind, MessageRecord, MessageState, TraceEvent};
 use tokio::sync::mpsc;
 
@@ -141,9 +142,40 @@ fn printable(s: &str) -> std::borrow::Cow<'_, str> {
 }
 
 async fn flush(store: &Store, batch: &mut Vec<TraceRecord>) {
+    for r in batch.iter() {
+        log_line(r);
+    }
+    // The whole batch in one transaction (one commit for hundreds of records); should it fail
+    // (one bad record aborts a PostgreSQL transaction), record by record, so the others land.
+    let writes: Vec<TraceWrite<'_>> = batch
+        .iter()
+        .map(|r| match r {
+            TraceRecord::Event(e) => TraceWrite::Event(e),
+            TraceRecord::Message(m) => TraceWrite::Message(m),
+            TraceRecord::State { id, state, pool } => TraceWrite::State {
+                id,
+                state: *state,
+                pool: pool.as_deref(),
+            },
+        })
+        .collect();
+    let one_by_one = match store.write_trace_batch(&writes).await {
+        Ok(()) => false,
+        Err(e) => {
+            tracing::warn!(error = %e, count = writes.len(), "trace batch failed; writing record by record");
+            true
+        }
+    };
+    drop(writes);
+    if one_by_one {
+        flush_one_by_one(store, batch).await;
+    }
+    batch.clear();
+}
+
+async fn flush_one_by_one(store: &Store, batch: &mut Vec<TraceRecord>) {
     let mut events = Vec::new();
     for r in batch.drain(..) {
-        log_line(&r);
         match r {
             TraceRecord::Event(e) => events.push(e),
             TraceRecord::Message(m) => {

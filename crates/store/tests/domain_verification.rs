@@ -115,3 +115,50 @@ async fn related_domains_both_ways(db: &TestDb) {
     ));
 }
 store_test!(related_domains_both_ways);
+
+/// Issue 18: verified-domain owners are cached per handle (two reads per message otherwise).
+/// A change through the same handle is seen at once; one made through another handle (another
+/// node) within the cache's age of one second, never later.
+async fn domain_owner_cache_follows_changes(db: &TestDb) {
+    let s = &db.store;
+    let other = outguard_store::Store::open(&db.url).await.unwrap();
+    s.add_tenant("cached", 1).await.unwrap();
+    assert_eq!(
+        s.verified_tenant_of_domain("c.example").await.unwrap(),
+        None
+    );
+    s.add_domain("cached", "c.example").await.unwrap();
+    assert_eq!(
+        s.verified_tenant_of_domain("c.example")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("cached"),
+        "the writing handle sees its own change at once"
+    );
+    assert_eq!(
+        other
+            .verified_tenant_of_domain("c.example")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("cached")
+    );
+    other.remove_domain("c.example").await.unwrap();
+    let t = std::time::Instant::now();
+    while s
+        .verified_tenant_of_domain("c.example")
+        .await
+        .unwrap()
+        .is_some()
+    {
+        assert!(
+            t.elapsed() < std::time::Duration::from_millis(1500),
+            "a domain removed on another node is still an owner after {:?}",
+            t.elapsed()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    other.close().await;
+}
+store_test!(domain_owner_cache_follows_changes);

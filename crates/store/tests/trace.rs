@@ -330,6 +330,86 @@ async fn event_batches(db: &TestDb) {
 }
 store_test!(event_batches);
 
+/// Issue 18: a trace batch (records, events, state changes in order) is written in one
+/// transaction: the same result as writing them one by one, and all or nothing.
+async fn trace_batch_in_one_transaction(db: &TestDb) {
+    use outguard_store::TraceWrite;
+    let s = &db.store;
+    let m1 = msg("tb1", "alice@acme.example", &["x@dest.example"], T0, "acme");
+    let m2 = msg(
+        "tb2",
+        "alice@acme.example",
+        &["y@dest.example"],
+        T0 + 1,
+        "acme",
+    );
+    let (e1, e2, e3) = (
+        ev("tb1", 1, EventKind::Received),
+        ev("tb1", 2, EventKind::Attempt),
+        ev("tb2", 3, EventKind::Received),
+    );
+    let batch = [
+        TraceWrite::Event(&e1),
+        TraceWrite::Message(&m1),
+        TraceWrite::Message(&m2),
+        TraceWrite::Event(&e3),
+        TraceWrite::State {
+            id: "tb1",
+            state: MessageState::Delivered,
+            pool: Some("regular"),
+        },
+        TraceWrite::Event(&e2),
+        // Overtaken: a late deferral does not move a delivered message back.
+        TraceWrite::State {
+            id: "tb1",
+            state: MessageState::Deferred,
+            pool: None,
+        },
+        // A state for a message never recorded changes nothing (and fails nothing).
+        TraceWrite::State {
+            id: "nowhere",
+            state: MessageState::Delivered,
+            pool: None,
+        },
+    ];
+    s.write_trace_batch(&batch).await.unwrap();
+    s.write_trace_batch(&[]).await.unwrap();
+    let got = s.message("tb1").await.unwrap().expect("tb1");
+    assert_eq!(
+        (got.state, got.pool.as_deref()),
+        (MessageState::Delivered, Some("regular"))
+    );
+    assert_eq!(s.events("tb1").await.unwrap(), vec![e1, e2]);
+    assert_eq!(s.events("tb2").await.unwrap(), vec![e3]);
+    assert_eq!(
+        s.message("tb2").await.unwrap().map(|m| m.state),
+        Some(MessageState::Queued)
+    );
+
+    // All or nothing: a record the database refuses (an event with a NUL byte in its text)
+    // takes the whole batch back, the message record before it too.
+    let m3 = msg(
+        "tb3",
+        "alice@acme.example",
+        &["z@dest.example"],
+        T0 + 2,
+        "acme",
+    );
+    let mut bad = ev("tb3", 4, EventKind::Received);
+    bad.detail = "nul \u{0} byte".into();
+    assert!(
+        s.write_trace_batch(&[TraceWrite::Message(&m3), TraceWrite::Event(&bad)])
+            .await
+            .is_err()
+            || s.backend() == outguard_store::Backend::Sqlite,
+        "PostgreSQL refuses NUL in text"
+    );
+    if s.backend() == outguard_store::Backend::Postgres {
+        assert_eq!(s.message("tb3").await.unwrap(), None, "rolled back");
+    }
+}
+store_test!(trace_batch_in_one_transaction);
+
 /// Throughput of `append_events` with batches of 100 (printed, not asserted).
 async fn append_events_throughput(db: &TestDb) {
     let s = &db.store;

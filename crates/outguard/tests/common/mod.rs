@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod client;
+pub mod cluster;
 
 use std::collections::HashMap;
 use std::io::{BufRead as _, BufReader};

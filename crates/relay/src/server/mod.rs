@@ -84,7 +84,8 @@ fn load_scanner(cfg: &Config) -> anyhow::Result<outguard_spam::Engine> {
 
 /// The counter store. `memory` (default): in-process windows persisted under data_dir (saved
 /// every few seconds and at shutdown, loaded at start so a restart keeps the windows).
-/// `redis://…[?prefix=NAME]` (cluster mode): shared windows on Redis, time from Redis; it must
+/// `redis://…[?prefix=NAME]` or `redis+cluster://h1:p1,h2:p2,…[?prefix=NAME]` (cluster mode):
+/// shared windows on Redis (or a Redis Cluster, keys hash-tagged by subject), time from Redis; it must
 /// answer at start, and later outages defer submissions (`451 4.3.0`) until it is back.
 async fn start_counters(
     cfg: &Config,
@@ -96,7 +97,7 @@ async fn start_counters(
 )> {
     match cfg.counters.as_deref() {
         None | Some("memory") => {}
-        Some(url) if url.starts_with("redis://") => {
+        Some(url) if url.starts_with("redis://") || url.starts_with("redis+cluster://") => {
             let (redis_url, prefix) = outguard_store::redis_counters::split_prefix(url);
             // Unreachable at start: exit 69 (service unavailable), like an unreachable store.
             let redis = outguard_store::redis_counters::RedisCounters::from_url(url)
@@ -111,7 +112,9 @@ async fn start_counters(
             let redis = Arc::new(redis);
             return Ok((redis.clone(), redis, tokio::spawn(async {})));
         }
-        Some(url) => anyhow::bail!("counters = {url:?}: use \"memory\" or \"redis://…\""),
+        Some(url) => anyhow::bail!(
+            "counters = {url:?}: use \"memory\", \"redis://…\" or \"redis+cluster://…\""
+        ),
     }
     let path = outguard_store::memory_counters::MemoryCounters::snapshot_path(&cfg.server.data_dir);
     let mem = Arc::new(

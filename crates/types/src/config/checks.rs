@@ -195,10 +195,12 @@ impl Config {
         {
             p.add("store", format!("unsupported URL `{u}`"));
         }
-        if let Some(u) = &self.counters
-            && !(u == "memory" || u.starts_with("redis://"))
-        {
-            p.add("counters", format!("unsupported URL `{u}`"));
+        if let Some(u) = &self.counters {
+            if let Some(rest) = u.strip_prefix("redis+cluster://") {
+                check_cluster_counters(rest, p);
+            } else if !(u == "memory" || u.starts_with("redis://")) {
+                p.add("counters", format!("unsupported URL `{u}`"));
+            }
         }
     }
 
@@ -335,5 +337,33 @@ impl DnsblConfig {
             }
             names.push(name);
         }
+    }
+}
+
+/// `counters = "redis+cluster://h1:p1,h2:p2,…[?prefix=NAME]"`: at least one `host:port`, no
+/// path (a cluster has no databases), no braces in the prefix (they would become the hash tag).
+fn check_cluster_counters(rest: &str, p: &mut Problems) {
+    let (hosts, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let bad_host = |h: &str| {
+        let Some((host, port)) = h.rsplit_once(':') else {
+            return true;
+        };
+        host.is_empty() || h.contains('/') || port.parse::<u16>().map_or(true, |p| p == 0)
+    };
+    if let Some(h) = hosts.split(',').find(|h| bad_host(h)) {
+        p.add(
+            "counters",
+            format!("cluster node `{h}`: use redis+cluster://host:port,host:port,…"),
+        );
+    }
+    if query
+        .split('&')
+        .filter_map(|kv| kv.strip_prefix("prefix="))
+        .any(|v| v.contains(['{', '}']))
+    {
+        p.add(
+            "counters",
+            "a cluster key prefix may not contain `{` or `}`",
+        );
     }
 }

@@ -440,3 +440,23 @@ fn check_for_serve_reads_the_files_too() {
         "{e}"
     );
 }
+
+/// Issue 18: a Redis Cluster counter URL is accepted; a malformed one names `counters`.
+#[test]
+fn cluster_counter_urls_are_checked() {
+    for ok in [
+        "counters = \"redis+cluster://127.0.0.1:7000,127.0.0.1:7001,127.0.0.1:7002\"\n",
+        "counters = \"redis+cluster://r1.internal:6379?prefix=eu1\"\n",
+    ] {
+        assert_eq!(problems(ok), Vec::<String>::new(), "{ok}");
+    }
+    for bad in [
+        "counters = \"redis+cluster://\"\n",
+        "counters = \"redis+cluster://h1:7000,h2\"\n",
+        "counters = \"redis+cluster://h1:7000/2\"\n",
+        "counters = \"redis+cluster://h1:0\"\n",
+        "counters = \"redis+cluster://h1:7000?prefix=a{b}\"\n",
+    ] {
+        assert_eq!(keys(bad), ["counters"], "{bad}");
+    }
+}
