@@ -129,6 +129,9 @@ pub async fn accept(relay: &Relay, sub: Submission<'_>, body: Vec<u8>) -> Reply 
     let id = new_message_id();
     let verdict = relay.scan(&sub, &body).await;
     relay.metrics.verdict(verdict.class.as_str());
+    if let Some(tenant) = sub.identity.tenant() {
+        relay.metrics.tenant_message(tenant, verdict.class.as_str());
+    }
     let after = relay.policy_after_scan(&sub, &verdict, &id).await;
     let mut record = message_record(relay, &id, &sub, &facts, &verdict, body.len());
     // What a complaint's attached copy must match to train the overlay (SPEC §9).
