@@ -17,7 +17,7 @@ const CSS: &str = "\
 body{font:15px/1.45 system-ui,sans-serif;margin:0;color:#1b1f24;background:#f6f7f9}\
 header{background:#1f3a5f;color:#fff;padding:.5rem 1rem;display:flex;gap:.5rem 1rem;align-items:center;flex-wrap:wrap}\
 header a{color:#fff}nav ul{list-style:none;display:flex;flex-wrap:wrap;gap:.25rem 1rem;margin:0;padding:0}\
-main{padding:1rem clamp(.5rem,2vw,1.5rem)}main>p{max-width:72rem}\
+main{padding:1rem clamp(.5rem,2vw,1.5rem);overflow-wrap:anywhere}main>p{max-width:72rem}\
 table{border-collapse:collapse;background:#fff;margin:.5rem 0;max-width:100%}\
 th,td{border:1px solid #ccd;padding:.25rem .5rem;text-align:left;vertical-align:top;overflow-wrap:anywhere}\
 caption{text-align:left;font-weight:bold;padding:.25rem 0}\
