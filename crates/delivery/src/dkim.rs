@@ -70,6 +70,15 @@ fn load_key(cfg: &DkimConfig) -> Result<Signer, DkimError> {
     Ok(signer)
 }
 
+/// Whether `serve` will be able to sign with this key: what is wrong with it otherwise
+/// (`check-config` reports it under `dkim[i].key`).
+pub fn check_key(cfg: &DkimConfig) -> Result<(), String> {
+    match load_key(cfg) {
+        Ok(_) => Ok(()),
+        Err(DkimError::Key { reason, .. }) => Err(reason),
+    }
+}
+
 impl DkimSigners {
     pub fn load(cfgs: &[DkimConfig]) -> Result<DkimSigners, DkimError> {
         let mut by_domain = HashMap::new();

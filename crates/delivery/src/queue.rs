@@ -345,7 +345,11 @@ async fn run_message(inner: &Arc<Inner>, id: &str) {
     }
     let payload = super::attempt::payload(inner, &env, &body);
     let results = super::attempt::run(inner, &env, &state, &payload).await;
-    inner.attempts.count(&results);
+    let waited = inner.clock.now_ms().saturating_sub(env.received_at).max(0);
+    inner.attempts.count(
+        &results,
+        std::time::Duration::from_millis(u64::try_from(waited).unwrap_or(0)),
+    );
     finish(inner, &env, state, results, &body).await;
 }
 
@@ -737,26 +741,63 @@ impl QueueHandle {
 }
 pub use super::glue::start;
 
-/// Delivery attempts per recipient by result, counted by the queue after every round.
+/// Upper bounds (seconds) of the delivery-latency histogram: from a next-hop answering at once
+/// to a message that needed the retry schedule for a day.
+pub const DELIVERY_BUCKETS: [f64; 12] = [
+    0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 14_400.0, 43_200.0, 86_400.0,
+];
+
+/// Delivery attempts per recipient by result, counted by the queue after every round, and how
+/// long each delivered recipient waited from entering the queue to the remote's 2xx.
 #[derive(Debug, Default)]
 pub struct DeliveryAttempts {
     delivered: AtomicU64,
     deferred: AtomicU64,
     bounced: AtomicU64,
+    latency_buckets: [AtomicU64; DELIVERY_BUCKETS.len()],
+    latency_count: AtomicU64,
+    latency_sum_ms: AtomicU64,
 }
 
 impl DeliveryAttempts {
     /// Count one round's per-recipient outcomes (pending after a try = deferred, failed =
-    /// bounced).
-    pub fn count(&self, results: &[(String, RcptState)]) {
+    /// bounced); each delivered recipient waited `waited` since the message was queued.
+    pub fn count(&self, results: &[(String, RcptState)], waited: std::time::Duration) {
         for (_, st) in results {
             let c = match st.status {
-                RcptStatus::Delivered => &self.delivered,
+                RcptStatus::Delivered => {
+                    self.observe_latency(waited);
+                    &self.delivered
+                }
                 RcptStatus::Pending => &self.deferred,
                 RcptStatus::Failed => &self.bounced,
             };
             c.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    fn observe_latency(&self, waited: std::time::Duration) {
+        let secs = waited.as_secs_f64();
+        for (i, le) in DELIVERY_BUCKETS.iter().enumerate() {
+            if secs <= *le {
+                self.latency_buckets[i].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.latency_count.fetch_add(1, Ordering::Relaxed);
+        let ms = u64::try_from(waited.as_millis()).unwrap_or(u64::MAX);
+        self.latency_sum_ms.fetch_add(ms, Ordering::Relaxed);
+    }
+
+    /// The latency histogram: cumulative count per bucket of [`DELIVERY_BUCKETS`], the total
+    /// count and the sum in seconds.
+    pub fn latency(&self) -> (Vec<u64>, u64, f64) {
+        let buckets = self
+            .latency_buckets
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .collect();
+        let sum = self.latency_sum_ms.load(Ordering::Relaxed) as f64 / 1000.0;
+        (buckets, self.latency_count.load(Ordering::Relaxed), sum)
     }
 
     pub fn delivered(&self) -> u64 {

@@ -12,4 +12,4 @@ mod tls;
 
 pub use dns::{DnsServer, Zones};
 pub use sink::{Received, Reply, Script, SinkOptions, SmtpSink};
-pub use tls::TestCa;
+pub use tls::{TestCa, self_signed_pem};

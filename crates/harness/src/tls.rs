@@ -34,6 +34,14 @@ pub(crate) fn self_signed_config(hostname: &str) -> Result<Arc<ServerConfig>, St
     server_config(vec![cert], key)
 }
 
+/// A self-signed certificate for `name` and its private key, both PEM (the `[tls] cert` and
+/// `key` files of a test's config).
+pub fn self_signed_pem(name: &str) -> Result<(String, String), String> {
+    let ck =
+        rcgen::generate_simple_self_signed(vec![name.to_string()]).map_err(|e| e.to_string())?;
+    Ok((ck.cert.pem(), ck.signing_key.serialize_pem()))
+}
+
 /// A certificate authority made for one test: it signs server certificates for loopback peers,
 /// and its [`TestCa::pem`] is what the client under test is told to trust.
 pub struct TestCa {

@@ -24,7 +24,7 @@ async fn first_start_token(store: &Store) -> anyhow::Result<()> {
 /// reads the configuration again on SIGHUP.
 pub async fn serve(cfg: Config, policy: bool, reload: Loader) -> anyhow::Result<()> {
     // Refuse a bad configuration (exit 64, every problem listed) before creating anything.
-    cfg.check_for_serve()?;
+    cfg.check_for_serve_with(&outguard_relay::load_checks)?;
     for w in cfg.warnings() {
         tracing::warn!("{w}");
     }

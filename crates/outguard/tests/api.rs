@@ -177,6 +177,12 @@ async fn trace_tokens_audit_and_metrics_over_http() {
     for want in [
         "outguard_delivery_attempts_total{result=\"delivered\"} 1\n",
         "outguard_verdicts_total{verdict=\"clean\"} 1\n",
+        "outguard_tenant_messages_total{tenant=\"a\",verdict=\"clean\"} 1\n",
+        // Queue entry to the sink's 250 on loopback: well under a minute, over no time at all.
+        "# TYPE outguard_delivery_seconds histogram\n",
+        "outguard_delivery_seconds_bucket{le=\"60\"} 1\n",
+        "outguard_delivery_seconds_bucket{le=\"+Inf\"} 1\n",
+        "outguard_delivery_seconds_count 1\n",
         "outguard_restricted_current{subject=\"account\"} 0\n",
         "# TYPE outguard_restrictions_total counter\n",
     ] {

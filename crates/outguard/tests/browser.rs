@@ -205,6 +205,64 @@ async fn tenant_admin_lifts_a_restricted_user() {
     );
     b.screenshot(&shots.join("restricted.png")).await;
 
+    // Issue 20: every page fits 1400 and 390 px windows (no sideways scrolling) and the Lift
+    // button, the page's main action, is inside the window and is what a click there hits.
+    let (_, fin) = submit(&relay, ("alice@a.example", "alice-pw"), 20, 1).await;
+    let alice_id = queued_id(&fin.expect("alice's message is accepted"));
+    let pages = [
+        "/".to_string(),
+        "/trace".to_string(),
+        format!("/trace/{alice_id}"),
+        "/restricted".to_string(),
+        "/queue".to_string(),
+        "/alerts".to_string(),
+        "/policies".to_string(),
+        "/pools".to_string(),
+    ];
+    for width in [1400, 390] {
+        b.set_window(width, 900).await;
+        for path in &pages {
+            b.goto(&format!("{base}{path}")).await;
+            let v = b
+                .exec("return [document.documentElement.scrollWidth, window.innerWidth, document.querySelector('h1') ? document.querySelector('h1').textContent : '']")
+                .await;
+            let (scroll, inner) = (
+                v[0].as_u64().expect("scrollWidth"),
+                v[1].as_u64().expect("innerWidth"),
+            );
+            assert!(
+                inner <= u64::from(width) && inner + 40 >= u64::from(width),
+                "the window is not {width} px wide: innerWidth {inner}"
+            );
+            assert!(
+                scroll <= inner,
+                "{path} ({}) overflows a {width} px window: scrollWidth {scroll} > innerWidth {inner}",
+                v[2]
+            );
+        }
+        b.goto(&format!("{base}/restricted")).await;
+        let v = b
+            .exec(
+                "const b = document.querySelector(\"button[aria-label='Lift restriction of bob@a.example']\");\
+                 b.scrollIntoView({block: 'center', inline: 'nearest'});\
+                 const r = b.getBoundingClientRect();\
+                 const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);\
+                 return [r.left, r.right, r.width, r.height, window.innerWidth, hit === b || b.contains(hit)];",
+            )
+            .await;
+        let num = |i: usize| v[i].as_f64().expect("number");
+        assert!(
+            num(0) >= 0.0 && num(1) <= num(4) && num(2) > 0.0 && num(3) > 0.0,
+            "Lift is not inside a {width} px window: {v}"
+        );
+        assert_eq!(v[5], true, "Lift is covered at {width} px: {v}");
+        b.screenshot(&shots.join(format!("restricted-{width}.png")))
+            .await;
+    }
+    b.set_window(1400, 900).await;
+    b.goto(&format!("{base}/restricted")).await;
+    b.wait_text("h1", "Restricted users").await;
+
     // The reason is required: the browser refuses to submit an empty one (no request is made).
     b.click("button[aria-label='Lift restriction of bob@a.example']")
         .await;
@@ -255,7 +313,12 @@ async fn tenant_admin_lifts_a_restricted_user() {
     );
     let out = artifact_dir();
     std::fs::create_dir_all(&out).expect("artifact dir");
-    for f in ["restricted.png", "restricted-lifted.png"] {
+    for f in [
+        "restricted.png",
+        "restricted-1400.png",
+        "restricted-390.png",
+        "restricted-lifted.png",
+    ] {
         let png = std::fs::read(shots.join(f)).expect("screenshot");
         assert!(png.len() > 2000, "{f} is suspiciously small");
         std::fs::copy(shots.join(f), out.join(f)).expect("copy artifact");

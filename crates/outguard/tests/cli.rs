@@ -196,18 +196,7 @@ fn check_config_and_serve_refuse_missing_files_before_creating_anything() {
         "serve created its data dir before refusing the config"
     );
     // With the files in place, the same file is fine.
-    std::fs::write(
-        dir.path().join("cert.pem"),
-        "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
-    )
-    .expect("write");
-    for k in ["key.pem", "dkim.pem"] {
-        std::fs::write(
-            dir.path().join(k),
-            "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n",
-        )
-        .expect("write");
-    }
+    write_tls_and_dkim(dir.path());
     let out = Command::new(BIN)
         .arg("check-config")
         .arg(&f)
@@ -218,6 +207,74 @@ fn check_config_and_serve_refuse_missing_files_before_creating_anything() {
         Some(0),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A matching self-signed certificate and key (`cert.pem`, `key.pem`) and an Ed25519 DKIM key
+/// (`dkim.pem`) in `dir`.
+fn write_tls_and_dkim(dir: &std::path::Path) {
+    use base64::Engine as _;
+    let (cert, key) = outguard_harness::self_signed_pem("relay.test").expect("cert");
+    std::fs::write(dir.join("cert.pem"), cert).expect("write");
+    std::fs::write(dir.join("key.pem"), key).expect("write");
+    let pkcs8 = mail_auth::common::crypto::Ed25519Key::generate_pkcs8().expect("key");
+    let pem = format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        base64::engine::general_purpose::STANDARD.encode(&pkcs8)
+    );
+    std::fs::write(dir.join("dkim.pem"), pem).expect("write");
+}
+
+/// Issue 20: what only loading can tell — a TLS key that is not the certificate's, a DKIM key
+/// that is PEM but no key — was found by `serve` at start (exit 1, data dir created). Both
+/// now refuse the file with 64 naming the key, `serve` before creating anything.
+#[test]
+fn check_config_and_serve_load_the_files_a_mismatched_tls_key_and_a_bad_dkim_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().display();
+    let f = dir.path().join("outguard.toml");
+    std::fs::write(
+        &f,
+        format!(
+            "[server]\ndata_dir = \"{d}/data\"\n\
+             [listeners]\nsubmission = \"127.0.0.1:0\"\nsubmissions = \"127.0.0.1:0\"\n\
+             connector = \"127.0.0.1:0\"\nfbl = \"127.0.0.1:0\"\nhttp = \"127.0.0.1:0\"\n\
+             [tls]\ncert = \"{d}/cert.pem\"\nkey = \"{d}/key.pem\"\n\
+             [[dkim]]\ndomain = \"a.example\"\nselector = \"s1\"\nkey = \"{d}/dkim.pem\"\n"
+        ),
+    )
+    .expect("write");
+    write_tls_and_dkim(dir.path());
+    // Another certificate's key; a PEM block that holds no key.
+    let (_, other_key) = outguard_harness::self_signed_pem("other.test").expect("cert");
+    std::fs::write(dir.path().join("key.pem"), other_key).expect("write");
+    std::fs::write(
+        dir.path().join("dkim.pem"),
+        "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n",
+    )
+    .expect("write");
+    let out = Command::new(BIN)
+        .arg("check-config")
+        .arg(&f)
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{err}");
+    for want in [
+        format!("line 11: tls.key: {d}/key.pem does not match the certificate in tls.cert"),
+        format!("line 15: dkim[0].key: {d}/dkim.pem cannot be used to sign"),
+    ] {
+        assert!(err.contains(&want), "{err} lacks {want}");
+    }
+    let (code, err) = serve(dir.path(), &f);
+    assert_eq!(code, 64, "{err}");
+    assert!(
+        err.contains("tls.key") && err.contains("does not match") && err.contains("dkim[0].key"),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("data").exists(),
+        "serve created its data dir before refusing the config"
     );
 }
 

@@ -65,6 +65,72 @@ fn the_demo_tells_the_whole_story_in_scripted_mode() {
     assert!(stdout.contains("verdict: spam score"), "{ctx}");
     assert!(stdout.contains("Subject: Outbound spam notification - mallory@acme.example blocked from sending outbound mail"), "{ctx}");
     assert!(!stdout.contains("MISSING"), "{ctx}");
+    if let Err(e) = deliveries_follow_their_own_verdicts(&stdout) {
+        panic!("{e}\n{ctx}");
+    }
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("the relay's notification delivered to mx.acme.example")),
+        "the notification's delivery is told as the relay's own\n{ctx}"
+    );
+}
+
+/// Issue 20: the narration printed "delivered" before "verdict", and the relay's notification
+/// under the newsletter's block as if it were the newsletter. Now a narrated `delivered to`
+/// line comes after the verdict of the message queued last, and is from that message's sender;
+/// mail from postmaster is told only as the relay's notification.
+fn deliveries_follow_their_own_verdicts(stdout: &str) -> Result<(), String> {
+    // (sender, verdict seen) of the block being narrated.
+    let mut block: Option<(String, bool)> = None;
+    let mut narrated = 0;
+    for line in stdout.lines() {
+        // "  12.3s   text": drop the elapsed-time stamp.
+        let t = line.trim_start();
+        let text = match t.split_once(' ') {
+            Some((stamp, rest))
+                if stamp
+                    .strip_suffix('s')
+                    .is_some_and(|n| n.parse::<f64>().is_ok()) =>
+            {
+                rest.trim_start()
+            }
+            _ => t,
+        };
+        if let Some((who, _)) = text.split_once(" recipient(s): 250 queued as ") {
+            let sender = who.split(" → ").next().unwrap_or(who).to_string();
+            block = Some((sender, false));
+        } else if text.starts_with("verdict: ") {
+            if let Some(b) = &mut block {
+                b.1 = true;
+            }
+        } else if let Some(rest) = text.strip_prefix("delivered to ") {
+            let from = rest
+                .split_once("]: ")
+                .and_then(|(_, r)| r.split(" → ").next())
+                .unwrap_or("");
+            match &block {
+                Some((sender, true)) if sender == from => narrated += 1,
+                Some((sender, false)) => {
+                    return Err(format!("delivered before its verdict ({sender}): {line}"));
+                }
+                Some((sender, _)) => {
+                    return Err(format!("{from}'s delivery under {sender}'s block: {line}"));
+                }
+                None => return Err(format!("a delivery before any message: {line}")),
+            }
+        } else if text.contains(" delivered to ") && text.contains("postmaster@") {
+            if !text.starts_with("the relay's notification delivered to ") {
+                return Err(format!("the relay's mail not told as such: {line}"));
+            }
+        } else if text.starts_with("[") {
+            block = None;
+        }
+    }
+    if narrated == 0 {
+        return Err("no narrated delivery at all".into());
+    }
+    Ok(())
 }
 
 #[test]

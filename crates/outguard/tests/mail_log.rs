@@ -57,3 +57,71 @@ async fn a_message_life_is_one_log_line_per_event() {
         "colour codes in a log file"
     );
 }
+
+/// A refusal at RCPT has no message id, so it is a line of its own: event `refused`, the stage,
+/// the code, the account, the tenant and the client IP (issue 20). Here bob's tenant allows two
+/// external recipients per hour and bob asks for three.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_at_rcpt_is_one_log_line_with_code_account_and_ip() {
+    let sc = scene("").await;
+    sc.provision().await;
+    sc.ok(&[
+        "policy",
+        "set",
+        "--tenant",
+        "a",
+        "recipient_limit_external_per_hour=2",
+    ]);
+    let relay = RelayProc::start(sc.dir());
+    let (mut c, _) = Client::connect(relay.addr("submission")).await;
+    c.cmd("EHLO c.test").await;
+    assert!(
+        c.auth_plain("bob@a.example", "bob-pw")
+            .await
+            .starts_with("235")
+    );
+    assert!(c.cmd("MAIL FROM:<bob@a.example>").await.starts_with("250"));
+    let mut replies = Vec::new();
+    for i in 0..3 {
+        replies.push(c.cmd(&format!("RCPT TO:<r{i}@dest.example>")).await);
+    }
+    assert_eq!(
+        replies[2], "550 5.2.2 Submission quota exceeded",
+        "{replies:?}"
+    );
+    c.cmd("QUIT").await;
+
+    let mut line = None;
+    for _ in 0..100 {
+        line = relay
+            .stderr()
+            .lines()
+            .find(|l| l.contains("outguard::mail") && l.contains("event=\"refused\""))
+            .map(str::to_string);
+        if line.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let line = line.expect("no refused line in the mail log");
+    for want in [
+        "refused at RCPT: Submission quota exceeded",
+        "stage=\"rcpt\"",
+        "code=\"550 5.2.2\"",
+        "account=\"bob@a.example\"",
+        "tenant=\"a\"",
+        "client=127.0.0.1",
+        "listener=\"submission\"",
+        "from=\"bob@a.example\"",
+        "rcpt=\"r2@dest.example\"",
+    ] {
+        assert!(line.contains(want), "{want} missing in: {line}");
+    }
+    // One line per refusal: the two accepted recipients are not logged as refused.
+    let refused = relay
+        .stderr()
+        .lines()
+        .filter(|l| l.contains("event=\"refused\""))
+        .count();
+    assert_eq!(refused, 1, "{}", relay.stderr());
+}

@@ -16,3 +16,19 @@ pub mod smtp;
 pub mod srs;
 pub mod tls;
 pub mod webhooks;
+
+/// What only loading the config's files can tell, for `check-config` and `serve` before they
+/// create anything (issue 20): the TLS certificate and key (parse, and match each other) and
+/// every DKIM key (parses as a key mail-auth can sign with). `(config key, what is wrong)`.
+pub fn load_checks(cfg: &outguard_types::config::Config) -> Vec<(String, String)> {
+    let mut out = tls::check(cfg);
+    for (i, d) in cfg.dkim.iter().enumerate() {
+        if let Err(why) = outguard_delivery::dkim::check_key(d) {
+            out.push((
+                format!("dkim[{i}].key"),
+                format!("{} cannot be used to sign: {why}", d.key.display()),
+            ));
+        }
+    }
+    out
+}

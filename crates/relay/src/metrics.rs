@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use outguard_delivery::queue::DeliveryAttempts;
+use outguard_delivery::queue::{DELIVERY_BUCKETS, DeliveryAttempts};
 use outguard_policy::{Restriction, Subject};
 
 use crate::server::Relay;
@@ -30,6 +30,9 @@ pub struct Metrics {
     messages: Mutex<BTreeMap<(String, String), u64>>,
     /// Scan verdict class → messages.
     verdicts: Mutex<BTreeMap<String, u64>>,
+    /// (tenant, verdict class) → messages scanned for the tenant's accounts and connectors.
+    /// Bounded: tenants are made by operators. The relay's own mail is not a tenant's.
+    tenant_messages: Mutex<BTreeMap<(String, String), u64>>,
     /// (subject kind, limit) → restrictions this node made.
     restrictions: Mutex<BTreeMap<(String, String), u64>>,
     /// (effect, result) → effects of the outbox (`done`, `retried`, `given_up`, `deduplicated`,
@@ -77,6 +80,14 @@ impl Metrics {
     /// Count one scan verdict (`clean`, `suspicious`, `spam`).
     pub fn verdict(&self, class: &str) {
         bump(&self.verdicts, class.to_string());
+    }
+
+    /// Count one message submitted by `tenant` (an account or connector) and its verdict class.
+    pub fn tenant_message(&self, tenant: &str, class: &str) {
+        bump(
+            &self.tenant_messages,
+            (tenant.to_string(), class.to_string()),
+        );
     }
 
     /// Count one restriction this node made (by the policy; not repeats of one already active).
@@ -212,6 +223,13 @@ impl Metrics {
             "Spam scan verdicts by class.",
             &self.verdicts,
             |k| format!("verdict=\"{}\"", esc(k)),
+        );
+        labelled(
+            out,
+            "outguard_tenant_messages_total",
+            "Messages submitted by each tenant's accounts and connectors, by scan verdict.",
+            &self.tenant_messages,
+            |(tenant, verdict)| format!("tenant=\"{}\",verdict=\"{}\"", esc(tenant), esc(verdict)),
         );
         labelled(
             out,
@@ -397,6 +415,22 @@ fn render_delivery_attempts(a: &DeliveryAttempts, out: &mut String) {
             "outguard_delivery_attempts_total{{result=\"{result}\"}} {n}"
         );
     }
+    family(
+        out,
+        "outguard_delivery_seconds",
+        "histogram",
+        "Per delivered recipient: time from entering the queue to the remote's 2xx, retries included.",
+    );
+    let (buckets, count, sum) = a.latency();
+    for (le, n) in DELIVERY_BUCKETS.iter().zip(buckets) {
+        let _ = writeln!(out, "outguard_delivery_seconds_bucket{{le=\"{le}\"}} {n}");
+    }
+    let _ = writeln!(
+        out,
+        "outguard_delivery_seconds_bucket{{le=\"+Inf\"}} {count}"
+    );
+    let _ = writeln!(out, "outguard_delivery_seconds_sum {sum}");
+    let _ = writeln!(out, "outguard_delivery_seconds_count {count}");
 }
 
 #[cfg(test)]
@@ -445,6 +479,9 @@ mod tests {
         m.verdict("clean");
         m.verdict("clean");
         m.verdict("spam");
+        m.tenant_message("acme", "clean");
+        m.tenant_message("acme", "clean");
+        m.tenant_message("globex", "spam");
         let r = restriction(Subject::Account("bob@a".into()), LimitKind::ExternalPerHour);
         m.restriction(&r);
         m.restriction(&restriction(
@@ -466,6 +503,14 @@ mod tests {
             "{out}"
         );
         assert!(
+            out.contains("outguard_tenant_messages_total{tenant=\"acme\",verdict=\"clean\"} 2\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("outguard_tenant_messages_total{tenant=\"globex\",verdict=\"spam\"} 1\n"),
+            "{out}"
+        );
+        assert!(
             out.contains(
                 "outguard_restrictions_total{subject=\"account\",reason=\"external_per_hour\"} 1\n"
             ),
@@ -481,12 +526,18 @@ mod tests {
             reply: None,
             remote: None,
         };
-        a.count(&[
-            ("x".into(), st(RcptStatus::Delivered)),
-            ("y".into(), st(RcptStatus::Delivered)),
-            ("z".into(), st(RcptStatus::Pending)),
-        ]);
-        a.count(&[("z".into(), st(RcptStatus::Failed))]);
+        a.count(
+            &[
+                ("x".into(), st(RcptStatus::Delivered)),
+                ("y".into(), st(RcptStatus::Delivered)),
+                ("z".into(), st(RcptStatus::Pending)),
+            ],
+            Duration::from_millis(300),
+        );
+        a.count(
+            &[("z".into(), st(RcptStatus::Failed))],
+            Duration::from_secs(7200),
+        );
         let mut out = String::new();
         render_delivery_attempts(&a, &mut out);
         assert!(
@@ -495,6 +546,21 @@ mod tests {
         );
         assert!(out.contains("outguard_delivery_attempts_total{result=\"deferred\"} 1\n"));
         assert!(out.contains("outguard_delivery_attempts_total{result=\"bounced\"} 1\n"));
+        // Only the delivered recipients are timed (both at 0.3 s).
+        assert!(
+            out.contains("outguard_delivery_seconds_bucket{le=\"0.1\"} 0\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("outguard_delivery_seconds_bucket{le=\"0.5\"} 2\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("outguard_delivery_seconds_bucket{le=\"+Inf\"} 2\n"),
+            "{out}"
+        );
+        assert!(out.contains("outguard_delivery_seconds_sum 0.6\n"), "{out}");
+        assert!(out.contains("outguard_delivery_seconds_count 2\n"), "{out}");
 
         // In force: active ones only (lifted and expired ones are not).
         let mut lifted = restriction(Subject::Account("c@a".into()), LimitKind::Manual);

@@ -134,6 +134,9 @@ pub async fn accept(relay: &Relay, sub: Submission<'_>, body: Vec<u8>) -> Reply 
     };
     let verdict = signalled.verdict;
     relay.metrics.verdict(verdict.class.as_str());
+    if let Some(tenant) = sub.identity.tenant() {
+        relay.metrics.tenant_message(tenant, verdict.class.as_str());
+    }
     let after = relay
         .policy_after_scan(&sub, &verdict, signalled.recent_spam.as_ref(), &id)
         .await;

@@ -65,6 +65,50 @@ pub fn server_config(cfg: &Config) -> anyhow::Result<Arc<ServerConfig>> {
     Ok(Arc::new(sc))
 }
 
+/// The configured certificate and key as `serve` loads them: each parses, and the key is the
+/// certificate's (rustls compares the key's public half with the certificate's). Nothing is
+/// generated: without both paths there is nothing to check.
+pub fn check(cfg: &Config) -> Vec<(String, String)> {
+    let (Some(cert), Some(key)) = (&cfg.tls.cert, &cfg.tls.key) else {
+        return Vec::new();
+    };
+    install_provider();
+    let certs: Result<Vec<CertificateDer<'static>>, _> =
+        CertificateDer::pem_file_iter(cert).and_then(Iterator::collect);
+    let certs = match certs {
+        Ok(c) if !c.is_empty() => Some(c),
+        Ok(_) => {
+            let why = format!("{} holds no certificate", cert.display());
+            return vec![("tls.cert".into(), why)];
+        }
+        Err(e) => {
+            let why = format!("{} is not a readable PEM certificate: {e}", cert.display());
+            return vec![("tls.cert".into(), why)];
+        }
+    };
+    let key_der = match PrivateKeyDer::from_pem_file(key) {
+        Ok(k) => k,
+        Err(e) => {
+            let why = format!("{} is not a readable PEM private key: {e}", key.display());
+            return vec![("tls.key".into(), why)];
+        }
+    };
+    match ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs.unwrap_or_default(), key_der)
+    {
+        Ok(_) => Vec::new(),
+        Err(e) => vec![(
+            "tls.key".into(),
+            format!(
+                "{} does not match the certificate in tls.cert ({}): {e}",
+                key.display(),
+                cert.display()
+            ),
+        )],
+    }
+}
+
 /// The listeners' TLS acceptor, replaceable while the relay runs (SIGHUP reloads the
 /// certificate): a session takes the acceptor in force when it starts TLS; sessions already
 /// encrypted keep theirs.

@@ -236,7 +236,12 @@ async fn migrate_postgres(pool: &AnyPool, schema: Option<&str>) -> Result<(), St
             let create = format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"");
             conn.execute(AssertSqlSafe(create)).await?;
         }
-        migrator(Backend::Postgres).run(&mut *conn).await?;
+        let migrator = migrator(Backend::Postgres);
+        let known = migrator.iter().count();
+        migrator
+            .run(&mut *conn)
+            .await
+            .map_err(|e| StoreError::migration(e, known))?;
         Ok::<(), StoreError>(())
     }
     .await;
@@ -289,7 +294,12 @@ async fn lock_file(path: &str) -> Result<std::fs::File, StoreError> {
 }
 
 async fn run_migrations(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {
-    migrator(backend).run(pool).await?;
+    let migrator = migrator(backend);
+    let known = migrator.iter().count();
+    migrator
+        .run(pool)
+        .await
+        .map_err(|e| StoreError::migration(e, known))?;
     Ok(())
 }
 

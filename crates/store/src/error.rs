@@ -17,6 +17,15 @@ pub enum StoreError {
     /// The database failed (unreachable, I/O, migration).
     #[error("store backend: {0}")]
     Backend(#[from] sqlx::Error),
+    /// The database was migrated by a newer Outguard: it has migration `applied`, which this
+    /// binary does not have (it knows migrations 1 to `known`). Migrations are forward-only and
+    /// this binary changes nothing then (README "Upgrade and rollback").
+    #[error(
+        "the database schema is newer than this binary: migration {applied} is applied, this \
+         binary knows migrations 1 to {known}; run the newer version, or restore the backup taken \
+         before the upgrade"
+    )]
+    SchemaNewer { applied: i64, known: usize },
 }
 
 impl StoreError {
@@ -34,6 +43,18 @@ impl StoreError {
 impl From<sqlx::migrate::MigrateError> for StoreError {
     fn from(e: sqlx::migrate::MigrateError) -> Self {
         StoreError::Backend(sqlx::Error::Migrate(Box::new(e)))
+    }
+}
+
+impl StoreError {
+    /// A failed migration run; a database a newer binary migrated is named as such.
+    pub(crate) fn migration(e: sqlx::migrate::MigrateError, known: usize) -> Self {
+        match e {
+            sqlx::migrate::MigrateError::VersionMissing(applied) => {
+                StoreError::SchemaNewer { applied, known }
+            }
+            e => e.into(),
+        }
     }
 }
 

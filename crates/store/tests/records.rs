@@ -525,6 +525,47 @@ async fn concurrent_open(db: &TestDb) {
 }
 store_test!(concurrent_open);
 
+/// Rollback (README "Upgrade and rollback"): a database a newer Outguard migrated (here: a
+/// migration this binary does not have) is refused at open, naming the migration and what this
+/// binary knows; the schema is left as it was.
+async fn newer_schema_is_refused(db: &TestDb) {
+    use sqlx::{Connection, Executor};
+    let insert = "INSERT INTO {table} (version, description, success, checksum, execution_time) \
+                  VALUES (9999, 'from a newer outguard', true, {blob}, 0)";
+    match db.url.split_once("?schema=") {
+        Some((base, schema)) => {
+            let mut c = sqlx::postgres::PgConnection::connect(base).await.unwrap();
+            let sql = insert
+                .replace("{table}", &format!("\"{schema}\"._sqlx_migrations"))
+                .replace("{blob}", "'\\x00'::bytea");
+            c.execute(sqlx::AssertSqlSafe(sql)).await.unwrap();
+        }
+        None => {
+            let mut c = sqlx::sqlite::SqliteConnection::connect(&db.url)
+                .await
+                .unwrap();
+            let sql = insert
+                .replace("{table}", "_sqlx_migrations")
+                .replace("{blob}", "x'00'");
+            c.execute(sqlx::AssertSqlSafe(sql)).await.unwrap();
+        }
+    }
+    let Err(err) = Store::open(&db.url).await else {
+        panic!("a newer schema must be refused");
+    };
+    assert!(
+        matches!(err, StoreError::SchemaNewer { applied: 9999, known } if known >= 6),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("migration 9999 is applied"),
+        "{err}"
+    );
+    // The records are untouched: the current binary still opens it once the row is gone.
+    db.store.ping().await.unwrap();
+}
+store_test!(newer_schema_is_refused);
+
 /// Relative paths (with capitals, which a URL parser would lowercase as a host name) and spaces.
 #[tokio::test]
 async fn sqlite_relative_path_and_memory() {

@@ -83,7 +83,7 @@ impl From<StoreError> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
             }
             StoreError::Invalid { .. } => ApiError::invalid(e.to_string()),
-            StoreError::Backend(_) => {
+            StoreError::Backend(_) | StoreError::SchemaNewer { .. } => {
                 tracing::error!(error = %e, "store failure in the admin API");
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,

@@ -777,6 +777,70 @@ async fn metrics_exposition() {
     assert!(text.contains("outguard_trace_backlog "));
 }
 
+/// The validator `scripts/test` installs: `openapi-spec-validator` (PyPI, pinned) in a venv.
+fn openapi_validator() -> String {
+    std::env::var("OUTGUARD_OPENAPI_VALIDATOR").unwrap_or_else(|_| {
+        panic!(
+            "OUTGUARD_OPENAPI_VALIDATOR is not set: run the tests with scripts/test, which installs \
+             openapi-spec-validator into a venv, or: python3 -m venv /tmp/oasv && \
+             /tmp/oasv/bin/pip install openapi-spec-validator==0.9.0 && \
+             export OUTGUARD_OPENAPI_VALIDATOR=/tmp/oasv/bin/openapi-spec-validator"
+        )
+    })
+}
+
+/// Runs the validator on `doc`: Ok, or its report.
+fn validate_openapi(doc: &serde_json::Value) -> Result<(), String> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("openapi.json");
+    std::fs::write(&file, doc.to_string()).expect("write");
+    let out = std::process::Command::new(openapi_validator())
+        .arg(&file)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", openapi_validator()));
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(report)
+    }
+}
+
+/// Issue 20: the document is checked by a maintained validator (openapi-spec-validator), not
+/// only by our own structural test; the same validator refuses the document with the bug the
+/// issue found (a query-string parameter declared `in: path`), so the check can fail.
+#[tokio::test]
+async fn openapi_passes_a_maintained_validator() {
+    let f = fixture().await;
+    let (s, doc) = call(&f.app, "GET", "/api/v1/openapi.json", None, None).await;
+    assert_eq!(s, 200);
+    if let Err(report) = validate_openapi(&doc) {
+        panic!("openapi-spec-validator refuses /api/v1/openapi.json:\n{report}");
+    }
+    let mut broken = doc.clone();
+    let moved = broken["paths"]
+        .as_object_mut()
+        .expect("paths")
+        .values_mut()
+        .flat_map(|item| item.as_object_mut().expect("item").values_mut())
+        .filter_map(|op| op.get_mut("parameters").and_then(|p| p.as_array_mut()))
+        .flatten()
+        .find(|p| p["in"] == "query")
+        .map(|p| {
+            p["in"] = "path".into();
+            p["required"] = true.into();
+        });
+    assert!(moved.is_some(), "the document has a query parameter");
+    assert!(
+        validate_openapi(&broken).is_err(),
+        "the validator let a query parameter declared in: path pass"
+    );
+}
+
 /// OpenAPI 3 requires every `in: path` parameter to be a `{name}` of its path and every
 /// `{name}` to be declared: query-string parameters declared as path parameters (all 32 of them
 /// were) break generated clients (issue 20).

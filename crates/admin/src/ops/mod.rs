@@ -146,7 +146,7 @@ impl From<StoreError> for OpsError {
             StoreError::Invalid { what } => OpsError::Invalid(what),
             StoreError::Conflict { what } => OpsError::Conflict(what),
             e @ StoreError::NotFound { .. } => OpsError::NotFound(e.to_string()),
-            e @ StoreError::Backend(_) => OpsError::Store(e),
+            e @ (StoreError::Backend(_) | StoreError::SchemaNewer { .. }) => OpsError::Store(e),
         }
     }
 }

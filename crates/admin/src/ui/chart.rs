@@ -156,7 +156,7 @@ pub fn stacked(spec: &Spec<'_>, hours: &Hours, order: &[&str]) -> Markup {
     html! {
         figure.chart id=(spec.id) {
             svg role="img" aria-labelledby=(format!("{0}-title {0}-desc", spec.id))
-                viewBox=(format!("0 0 {W} {H}")) width="100%" style="max-width:720px;background:#fff" {
+                viewBox=(format!("0 0 {W} {H}")) width="100%" style="background:#fff" {
                 title id=(format!("{}-title", spec.id)) { (spec.title) }
                 desc id=(format!("{}-desc", spec.id)) { (desc) }
                 (frame(spec, &max.to_string(), &mid, &ticks))
@@ -250,7 +250,7 @@ pub fn ratio_line(spec: &Spec<'_>, counts: &BTreeMap<i64, (u64, u64)>) -> Markup
     html! {
         figure.chart id=(spec.id) {
             svg role="img" aria-labelledby=(format!("{0}-title {0}-desc", spec.id))
-                viewBox=(format!("0 0 {W} {H}")) width="100%" style="max-width:720px;background:#fff" {
+                viewBox=(format!("0 0 {W} {H}")) width="100%" style="background:#fff" {
                 title id=(format!("{}-title", spec.id)) { (spec.title) }
                 desc id=(format!("{}-desc", spec.id)) { (desc) }
                 (frame(spec, "100 %", "50 %", &ticks))

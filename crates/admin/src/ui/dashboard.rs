@@ -99,10 +99,13 @@ fn render(d: &Data) -> Markup {
         p id="totals" { (total) " messages, " (spam_total) " called spam ("
             (format!("{:.1} %", 100.0 * spam_total as f64 / total.max(1) as f64)) "), "
             (complaint_total) " complaints." }
-        (chart::stacked(&Spec { id: "by-disposition", title: "Messages per hour by disposition", y_label: "Messages" }, &by_state, &DISPOSITIONS))
-        (chart::stacked(&Spec { id: "by-pool", title: "Messages per hour by pool", y_label: "Messages" }, &by_pool, &["regular", "high-risk", "relay"]))
-        (chart::ratio_line(&Spec { id: "spam-ratio", title: "Spam ratio per hour", y_label: "Spam %" }, &spam))
-        (chart::stacked(&Spec { id: "complaints", title: "Complaints per hour", y_label: "Complaints" }, &complaints, &[]))
+        // Two charts a row on a wide page, one on a narrow one: they use the page's width.
+        div.charts {
+            (chart::stacked(&Spec { id: "by-disposition", title: "Messages per hour by disposition", y_label: "Messages" }, &by_state, &DISPOSITIONS))
+            (chart::stacked(&Spec { id: "by-pool", title: "Messages per hour by pool", y_label: "Messages" }, &by_pool, &["regular", "high-risk", "relay"]))
+            (chart::ratio_line(&Spec { id: "spam-ratio", title: "Spam ratio per hour", y_label: "Spam %" }, &spam))
+            (chart::stacked(&Spec { id: "complaints", title: "Complaints per hour", y_label: "Complaints" }, &complaints, &[]))
+        }
         h2 { "Complaints by account" }
         @if d.by_account.is_empty() { p { "No complaints attributed to an account in this window." } } @else {
             table id="complaints-by-account" {

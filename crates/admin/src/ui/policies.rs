@@ -1,12 +1,15 @@
 //! Policies: a tenant's default and custom outbound spam policies (SPEC §2.4), and an edit form
-//! for the tenant default (one labelled field per SPEC §8 key; empty = unset, CSRF). Operators
-//! pick the tenant; tenant roles see their own. Saving goes through the API's `put_settings`.
+//! for the tenant default (one labelled field per SPEC §8 key — a select for the enum and
+//! boolean keys, text otherwise; empty = unset, CSRF) beside the value in force and the
+//! operator's ceiling for tenant admins. Operators pick the tenant; tenant roles see their own.
+//! Saving goes through the API's `put_settings`.
 
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
-use outguard_types::policy::{POLICY_KEYS, PolicySettings};
+use outguard_types::ceilings::{OPERATOR_ONLY_KEYS, PolicyCeilings};
+use outguard_types::policy::{EffectivePolicy, POLICY_KEYS, PolicySettings};
 use serde::Deserialize;
 
 use super::layout::{error_page, page};
@@ -52,18 +55,112 @@ fn scope_text(p: &PolicyView) -> String {
     parts.join("; ")
 }
 
-fn edit_form(user: &UiUser, tenant: &str, default: &PolicySettings) -> Markup {
+/// The choices of a key with a fixed set of values (`None`: free text). The empty choice is
+/// "unset": the service default applies.
+fn choices(key: &str) -> Option<&'static [&'static str]> {
+    match key {
+        "action_when_threshold_reached" | "action_when_spam_threshold_reached" => {
+            Some(&["alert", "block_user_for_today", "block_user"])
+        }
+        "quarantine" | "bcc_suspicious_outbound_mail" => Some(&["true", "false"]),
+        _ => None,
+    }
+}
+
+/// Each key's value in force for the tenant's accounts (the tenant default over the service's
+/// `[policy.default]` over the built-in defaults), in [`POLICY_KEYS`] order.
+fn in_force(e: &EffectivePolicy) -> [String; 14] {
+    let list = |l: &[String]| {
+        if l.is_empty() {
+            "none".to_string()
+        } else {
+            l.join(", ")
+        }
+    };
+    [
+        e.external_per_hour.to_string(),
+        e.internal_per_hour.to_string(),
+        e.per_day.to_string(),
+        e.action.as_str().to_string(),
+        e.spam_action.as_str().to_string(),
+        e.spam_messages_per_hour.to_string(),
+        e.spam_ratio.to_string(),
+        e.tenant_spam_messages_per_hour.to_string(),
+        e.reject_score
+            .map_or_else(|| "never refused".to_string(), |v| v.to_string()),
+        e.quarantine.to_string(),
+        e.bcc_suspicious_outbound_mail.to_string(),
+        list(&e.bcc_recipients),
+        list(&e.notify_recipients),
+        e.max_unblocks_per_day.to_string(),
+    ]
+}
+
+/// The highest value a tenant admin may give `key` (`[policy.ceilings]`), or why there is none.
+fn ceiling(c: &PolicyCeilings, key: &str) -> String {
+    if OPERATOR_ONLY_KEYS.contains(&key) {
+        return "operator only".into();
+    }
+    match key {
+        "recipient_limit_external_per_hour" => c.recipient_limit_external_per_hour.to_string(),
+        "recipient_limit_internal_per_hour" => c.recipient_limit_internal_per_hour.to_string(),
+        "recipient_limit_per_day" => c.recipient_limit_per_day.to_string(),
+        "spam_messages_per_hour" => c.spam_messages_per_hour.to_string(),
+        "spam_ratio" => c.spam_ratio.to_string(),
+        "reject_score" => c
+            .reject_score
+            .map_or_else(|| "none".to_string(), |v| v.to_string()),
+        _ => "-".into(),
+    }
+}
+
+fn control(key: &str, value: Option<&str>) -> Markup {
+    html! {
+        @if let Some(options) = choices(key) {
+            select id=(key) name=(key) {
+                option value="" selected[value.is_none()] { "(unset: service default)" }
+                @for o in options {
+                    option value=(o) selected[value == Some(*o)] { (o) }
+                }
+            }
+        } @else {
+            input id=(key) type="text" name=(key) value=(value.unwrap_or_default()) size="20";
+        }
+    }
+}
+
+fn edit_form(
+    user: &UiUser,
+    tenant: &str,
+    default: &PolicySettings,
+    forced: &[String; 14],
+    ceilings: &PolicyCeilings,
+) -> Markup {
     html! {
         form method="post" action=(format!("/policies/{tenant}/default")) {
             input type="hidden" name="csrf" value=(user.csrf);
             fieldset {
                 legend { "Default policy of " (tenant) " (empty = service default)" }
-                dl {
-                    @for (key, value) in default.entries() {
-                        dt { label for=(key) { (key) } }
-                        dd { input id=(key) type="text" name=(key) value=(value.unwrap_or_default()); }
+                div.scroll {
+                    table #policy-form {
+                        thead { tr {
+                            th scope="col" { "Key" } th scope="col" { "Tenant default" }
+                            th scope="col" { "In force" }
+                            th scope="col" { "Ceiling for tenant admins" }
+                        } }
+                        tbody {
+                            @for ((key, value), now) in default.entries().into_iter().zip(forced) {
+                                tr {
+                                    th scope="row" { label for=(key) { (key) } }
+                                    td { (control(key, value.as_deref())) }
+                                    td { (now) }
+                                    td { (ceiling(ceilings, key)) }
+                                }
+                            }
+                        }
                     }
                 }
+                p { "In force: the tenant default, else the service's [policy.default], else the built-in default. Operators are not capped by the ceilings." }
                 button type="submit" { "Save default policy" }
             }
         }
@@ -94,9 +191,11 @@ pub async fn show(
         Err(e) => return error_page(Some(&user), e),
     };
     let default = list.first().map(|p| p.settings.clone()).unwrap_or_default();
+    let cfg = &s.relay.cfg;
+    let forced = in_force(&default.resolve(&default, &cfg.policy.default));
     let body = html! {
         @if q.saved.is_some() { p role="status" { "The default policy was saved." } }
-        table {
+        div.scroll { table {
             caption { "Policies of " (tenant) ", first match wins" }
             thead { tr { th scope="col" { "Name" } th scope="col" { "Priority" } th scope="col" { "Applies to" } th scope="col" { "Settings" } } }
             tbody { @for p in &list { tr {
@@ -105,8 +204,10 @@ pub async fn show(
                 td { (scope_text(p)) }
                 td { (set_keys(&p.settings)) }
             } } }
+        } }
+        @if user.caller.require_write().is_ok() {
+            (edit_form(&user, &tenant, &default, &forced, &cfg.policy.ceilings))
         }
-        @if user.caller.require_write().is_ok() { (edit_form(&user, &tenant, &default)) }
     };
     page(&format!("Policies of {tenant}"), Some(&user), body).into_response()
 }

@@ -46,14 +46,15 @@ fn field(row: usize, name: &str) -> String {
 fn lift_form(user: &UiUser, row: usize, subject: &str) -> Markup {
     let action = format!("/restricted/{}/lift", urlencoding(subject));
     html! {
-        form method="post" action=(action) {
+        form.lift method="post" action=(action) {
             input type="hidden" name="csrf" value=(user.csrf);
             label for=(field(row, "reason")) { "Reason for lifting " (subject) }
-            input id=(field(row, "reason")) type="text" name="reason" required minlength="1" size="28";
-            " "
-            input id=(field(row, "held")) type="checkbox" name="release_held" value="on";
-            label for=(field(row, "held")) { "Release held mail" }
-            " "
+            input id=(field(row, "reason")) type="text" name="reason" required minlength="1";
+            span {
+                input id=(field(row, "held")) type="checkbox" name="release_held" value="on";
+                " "
+                label for=(field(row, "held")) { "Release held mail" }
+            }
             button type="submit" aria-label=(format!("Lift restriction of {subject}")) { "Lift" }
         }
     }
@@ -71,32 +72,46 @@ fn urlencoding(s: &str) -> String {
         .collect()
 }
 
+/// Five columns, so the table and its Lift forms fit a 1400 px page (issue 20: ten columns and
+/// an inline form pushed Lift out of the window); narrower windows break cells' text instead
+/// of scrolling the page.
 fn table(user: &UiUser, list: &[StoredRestriction]) -> Markup {
     html! {
-        table {
+        table #restrictions {
             caption { "Restrictions in force" }
             thead { tr {
-                th scope="col" { "Subject" } th scope="col" { "Kind" } th scope="col" { "Tenant" }
-                th scope="col" { "Reason" } th scope="col" { "Counts" } th scope="col" { "Top spam reasons" }
-                th scope="col" { "Sample messages" } th scope="col" { "Since" } th scope="col" { "Until" }
+                th scope="col" { "Subject" } th scope="col" { "Reason and counts" }
+                th scope="col" { "Evidence" } th scope="col" { "Since / until" }
                 th scope="col" { "Lift" }
             } }
             tbody {
                 @for (row, s) in list.iter().enumerate() {
                     @let r = &s.restriction;
                     tr {
-                        th scope="row" { (r.subject.id()) }
-                        td { (kind(&r.subject)) }
-                        td { (r.tenant) }
-                        td { (r.reason.limit.describe()) }
-                        td { ul { @for m in &r.reason.counts { li { (m.to_string()) } } } }
-                        td { @if r.reason.top_spam_reasons.is_empty() { "-" } @else {
-                            ul { @for t in &r.reason.top_spam_reasons { li { (t) } } } } }
-                        td { @if r.reason.sample_message_ids.is_empty() { "-" } @else {
-                            ul { @for id in &r.reason.sample_message_ids {
-                                li { a href=(format!("/trace/{}", urlencoding(id))) { (id) } } } } } }
-                        td { (when(r.created_at)) }
-                        td { (r.until.map_or_else(|| "until lifted".to_string(), when)) }
+                        th scope="row" {
+                            (r.subject.id())
+                            br; small { (kind(&r.subject)) " of tenant " (r.tenant) }
+                        }
+                        td {
+                            strong { (r.reason.limit.describe()) }
+                            ul { @for m in &r.reason.counts { li { (m.to_string()) } } }
+                        }
+                        td {
+                            @if r.reason.top_spam_reasons.is_empty() && r.reason.sample_message_ids.is_empty() { "-" }
+                            @if !r.reason.top_spam_reasons.is_empty() {
+                                "Top spam reasons:"
+                                ul { @for t in &r.reason.top_spam_reasons { li { (t) } } }
+                            }
+                            @if !r.reason.sample_message_ids.is_empty() {
+                                "Sample messages:"
+                                ul { @for id in &r.reason.sample_message_ids {
+                                    li { a href=(format!("/trace/{}", urlencoding(id))) { (id) } } } }
+                            }
+                        }
+                        td {
+                            (when(r.created_at)) br;
+                            (r.until.map_or_else(|| "until lifted".to_string(), when))
+                        }
                         td { (lift_form(user, row, r.subject.id())) }
                     }
                 }

@@ -194,7 +194,7 @@ pub fn load_config(
     for_serve: bool,
 ) -> anyhow::Result<Config> {
     let mut cfg = match cli_config {
-        Some(p) if for_serve => Config::load_for_serve(p)?,
+        Some(p) if for_serve => Config::load_for_serve_with(p, &outguard_relay::load_checks)?,
         Some(p) => Config::load(p)?,
         None => Config::default(),
     };
@@ -239,7 +239,7 @@ pub async fn open_store_for_serve(cfg: &Config) -> anyhow::Result<outguard_store
 fn run(cli: Cli) -> anyhow::Result<u8> {
     if let Command::CheckConfig { file } = &cli.command {
         // What `serve` checks before it creates anything: values and the files named.
-        let cfg = Config::load_for_serve(file)?;
+        let cfg = Config::load_for_serve_with(file, &outguard_relay::load_checks)?;
         for w in cfg.warnings() {
             eprintln!("warning: {w}");
         }

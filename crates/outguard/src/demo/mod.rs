@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use outguard_types::config::Config;
 
-use narrate::{Pace, outguard_id, watch_deliveries};
+use narrate::{Deliveries, Pace, outguard_id, watch_deliveries};
 use scene::{HIGH_RISK_IP, REGULAR_IP, RelayProc, TempDir, World, config_text, pool_of};
 use story::{Facts, Stage};
 
@@ -84,13 +84,15 @@ async fn demo(args: DemoArgs) -> anyhow::Result<u8> {
     let store = outguard_store::Store::open(&cfg.store_url())
         .await
         .context("opening the demo store")?;
-    let watcher = watch_deliveries(pace, world.clone());
+    let deliveries = Deliveries::new(world.clone());
+    let watcher = watch_deliveries(pace, deliveries.clone());
     let stage = Stage {
         pace,
         config: &cfg_path,
         relay: &relay,
         world: &world,
         store: &store,
+        deliveries: &deliveries,
     };
     let told = match deadline {
         Some(d) => tokio::time::timeout_at(d.into(), story::tell(&stage, &mut facts))

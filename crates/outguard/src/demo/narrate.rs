@@ -122,31 +122,163 @@ fn subject_of(data: &[u8]) -> String {
         .unwrap_or_default()
 }
 
-/// Print each message a destination MX receives, as it arrives, until the task is aborted.
-pub fn watch_deliveries(pace: Pace, world: Arc<World>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut seen: HashSet<(usize, usize)> = HashSet::new();
-        loop {
-            for (s, (name, sink)) in world.sinks().iter().enumerate() {
-                for (i, m) in sink.messages().iter().enumerate() {
-                    if !seen.insert((s, i)) {
-                        continue;
-                    }
-                    let ip = m.peer.ip();
-                    let from = if m.mail_from.is_empty() {
-                        "<>"
-                    } else {
-                        &m.mail_from
-                    };
-                    pace.say(&format!(
-                        "  delivered to {name} [{}]: {from} → {} \"{}\" from pool {} {ip} (EHLO {})",
+/// One message a destination MX received, as the narration shows it.
+struct Received {
+    id: Option<String>,
+    text: String,
+    /// The relay's own mail (a notification, a DSN): told as such, never under a tenant's block.
+    own: Option<&'static str>,
+    seen_at: Instant,
+}
+
+#[derive(Default)]
+struct BoardState {
+    seen: HashSet<(usize, usize)>,
+    waiting: Vec<Received>,
+    /// Queue ids the story is narrating: their deliveries wait for [`Deliveries::show`].
+    expected: HashSet<String>,
+}
+
+/// What the destination MX hosts received, for the narration (issue 20: deliveries were printed
+/// the moment they arrived, so "delivered" came before the message's verdict and the relay's
+/// notification showed under the newsletter's block). A message the story submits has its
+/// delivery shown under its own block, after its verdict ([`Deliveries::show`]); the relay's
+/// own mail is shown as a notification or DSN as it arrives; a later delivery (after a
+/// greylisting retry) is shown as such.
+pub struct Deliveries {
+    world: Arc<World>,
+    state: std::sync::Mutex<BoardState>,
+}
+
+/// How long an unexpected tenant delivery waits before the watcher tells it: the story marks
+/// a message expected just after its `250`, which the delivery may beat by a few milliseconds.
+const GRACE: Duration = Duration::from_secs(1);
+
+impl Deliveries {
+    pub fn new(world: Arc<World>) -> Arc<Deliveries> {
+        Arc::new(Deliveries {
+            world,
+            state: std::sync::Mutex::new(BoardState::default()),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BoardState> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Collect what the sinks received since the last look.
+    fn poll(&self) {
+        let mut st = self.lock();
+        for (s, (name, sink)) in self.world.sinks().iter().enumerate() {
+            for (i, m) in sink.messages().iter().enumerate() {
+                if !st.seen.insert((s, i)) {
+                    continue;
+                }
+                let ip = m.peer.ip();
+                let from = if m.mail_from.is_empty() {
+                    "<>"
+                } else {
+                    &m.mail_from
+                };
+                let own = if m.mail_from.is_empty() {
+                    Some("DSN")
+                } else if m.mail_from.starts_with("postmaster@") {
+                    Some("the relay's notification")
+                } else {
+                    None
+                };
+                st.waiting.push(Received {
+                    id: outguard_id(&m.data),
+                    text: format!(
+                        "{name} [{}]: {from} → {} \"{}\" from pool {} {ip} (EHLO {})",
                         m.local.ip(),
                         m.rcpts.join(", "),
                         subject_of(&m.data),
                         pool_of(ip),
                         m.ehlo
-                    ));
-                }
+                    ),
+                    own,
+                    seen_at: Instant::now(),
+                });
+            }
+        }
+    }
+
+    /// The story is about to narrate queue id `id`: hold its delivery for [`Deliveries::show`].
+    pub fn expect(&self, id: &str) {
+        self.lock().expected.insert(id.to_string());
+    }
+
+    /// Under `id`'s block, after its verdict: what its first delivery round delivered. Waits
+    /// until the trace shows that round over (delivered, deferred, bounced) or the message
+    /// held, at most `wait`; a later delivery (greylisting) is told by the watcher.
+    pub async fn show(&self, pace: &Pace, store: &Store, id: &str, wait: Duration) {
+        let until = Instant::now() + wait;
+        loop {
+            let events = store.events(id).await.unwrap_or_default();
+            let round_over = events.iter().any(|e| {
+                matches!(
+                    e.kind,
+                    EventKind::Delivered
+                        | EventKind::Deferred
+                        | EventKind::Bounced
+                        | EventKind::Held
+                        | EventKind::Quarantined
+                )
+            });
+            if round_over || Instant::now() >= until {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.poll();
+        let mine: Vec<Received> = {
+            let mut st = self.lock();
+            let (mine, rest) = std::mem::take(&mut st.waiting)
+                .into_iter()
+                .partition(|r| r.id.as_deref() == Some(id) && r.own.is_none());
+            st.waiting = rest;
+            st.expected.remove(id);
+            mine
+        };
+        for r in &mine {
+            pace.say(&format!("  delivered to {}", r.text));
+        }
+    }
+
+    /// What nobody is waiting for: the relay's own mail at once, a tenant message's later
+    /// delivery once past [`GRACE`].
+    fn unclaimed(&self) -> Vec<String> {
+        let mut st = self.lock();
+        let now = Instant::now();
+        let expected = st.expected.clone();
+        let (tell, keep): (Vec<Received>, Vec<Received>) = std::mem::take(&mut st.waiting)
+            .into_iter()
+            .partition(|r| match (r.own, &r.id) {
+                (Some(_), _) => true,
+                (None, Some(id)) if expected.contains(id) => false,
+                (None, _) => now.duration_since(r.seen_at) >= GRACE,
+            });
+        st.waiting = keep;
+        tell.into_iter()
+            .map(|r| match (r.own, r.id) {
+                (Some(what), _) => format!("  {what} delivered to {}", r.text),
+                (None, Some(id)) => format!("  delivered later ({id}) to {}", r.text),
+                (None, None) => format!("  delivered to {}", r.text),
+            })
+            .collect()
+    }
+}
+
+/// Tell what nobody narrates (the relay's own mail, retried deliveries) until aborted.
+pub fn watch_deliveries(pace: Pace, board: Arc<Deliveries>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            board.poll();
+            for line in board.unclaimed() {
+                pace.say(&line);
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

@@ -12,7 +12,7 @@ use outguard_types::model::{MessageFilter, MessageState};
 
 use super::client::{Outcome, Sender};
 use super::messages;
-use super::narrate::{Pace, excerpt, narrate_accepted, outguard_id};
+use super::narrate::{Deliveries, Pace, excerpt, narrate_accepted, outguard_id};
 use super::scene::{RelayProc, World, cli};
 
 pub const STEPS: usize = 6;
@@ -47,6 +47,7 @@ pub struct Stage<'a> {
     pub relay: &'a RelayProc,
     pub world: &'a World,
     pub store: &'a Store,
+    pub deliveries: &'a Deliveries,
 }
 
 impl Stage<'_> {
@@ -83,9 +84,14 @@ impl Stage<'_> {
                     .iter()
                     .filter(|r| r.starts_with("250"))
                     .count();
+                self.deliveries.expect(id);
                 self.pace
                     .say(&format!("{user} → {ok} recipient(s): 250 queued as {id}"));
                 narrate_accepted(&self.pace, self.store, id).await;
+                // Its delivery under its own block, after the verdict.
+                self.deliveries
+                    .show(&self.pace, self.store, id, Duration::from_secs(5))
+                    .await;
             }
             (Some(r), None) => self.pace.say(&format!("{user}: DATA → {r}")),
             (None, _) => {}

@@ -348,6 +348,26 @@ impl Browser {
         }
     }
 
+    /// Resize the window (headless: the viewport) to `width` × `height` CSS pixels.
+    pub async fn set_window(&self, width: u32, height: u32) {
+        self.cmd(
+            "POST",
+            "/window/rect",
+            Some(json!({"width": width, "height": height})),
+        )
+        .await;
+    }
+
+    /// Run `script` (a function body; `return` its result) in the page.
+    pub async fn exec(&self, script: &str) -> Value {
+        self.cmd(
+            "POST",
+            "/execute/sync",
+            Some(json!({"script": script, "args": []})),
+        )
+        .await
+    }
+
     pub async fn url(&self) -> String {
         self.cmd("GET", "/url", None)
             .await

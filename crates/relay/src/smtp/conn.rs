@@ -13,6 +13,7 @@ use tokio::time::Instant;
 
 use super::checks::SenderKind;
 use super::identity::Identity;
+use super::refusal_log::{self, Refused, Stage};
 use super::stream::ClientStream;
 use crate::enforce::TxnPolicy;
 use crate::pipeline::Submission;
@@ -168,6 +169,7 @@ impl Conn {
                     let r = self.on_mail(&m).await;
                     if let Err(e) = &r {
                         self.relay.metrics.refusal("mail", e.code, &e.enhanced);
+                        self.log_refusal(Stage::Mail, &m.from, None, e);
                     }
                     self.session.mail_done(r);
                 }
@@ -175,6 +177,8 @@ impl Conn {
                     let r = self.on_rcpt(&to).await;
                     if let Err(e) = &r {
                         self.relay.metrics.refusal("rcpt", e.code, &e.enhanced);
+                        let from = self.session.mail_from().map(|m| m.from.clone());
+                        self.log_refusal(Stage::Rcpt, from.as_deref().unwrap_or(""), Some(&to), e);
                     }
                     self.session.rcpt_done(r);
                 }
@@ -241,6 +245,21 @@ impl Conn {
         }
         self.txn.sender = Some(kind);
         Ok(())
+    }
+
+    /// One `refused` line in the mail log (the client got `reply`).
+    fn log_refusal(&self, stage: Stage, from: &str, rcpt: Option<&str>, reply: &Reply) {
+        refusal_log::log(
+            &Refused {
+                stage,
+                identity: &self.identity,
+                client: self.peer.ip(),
+                listener: self.kind.as_str(),
+                from,
+                rcpt,
+            },
+            reply,
+        );
     }
 
     async fn on_rcpt(&mut self, to: &str) -> Result<(), Reply> {

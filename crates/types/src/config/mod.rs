@@ -418,23 +418,37 @@ impl Config {
     /// Parse a config file's text: every problem its values show, each with its key and line.
     /// `path` is only used in messages. Files the config names are not read (`load_for_serve`).
     pub fn parse(text: &str, path: &str) -> Result<Config, ConfigError> {
-        Config::parse_with(text, path, false)
+        Config::parse_with(text, path, None)
     }
 
     /// Read and parse a config file (for the management verbs: no file it names is read).
     pub fn load(path: &std::path::Path) -> Result<Config, ConfigError> {
         let text = read(path)?;
-        Config::parse_with(&text, &path.display().to_string(), false)
+        Config::parse_with(&text, &path.display().to_string(), None)
     }
 
     /// What `check-config` and `serve` run before anything is created: `load`, and every file
     /// the config names checked the way `serve` will read it, all problems in one report.
     pub fn load_for_serve(path: &std::path::Path) -> Result<Config, ConfigError> {
-        let text = read(path)?;
-        Config::parse_with(&text, &path.display().to_string(), true)
+        Config::load_for_serve_with(path, &no_loader_checks)
     }
 
-    fn parse_with(text: &str, path: &str, files: bool) -> Result<Config, ConfigError> {
+    /// `load_for_serve` plus the checks only the crates that load the files can make (a
+    /// certificate that does not match its key, a DKIM key that does not parse): the binary
+    /// passes the relay's (`outguard_relay::load_checks`).
+    pub fn load_for_serve_with(
+        path: &std::path::Path,
+        loaders: LoaderChecks<'_>,
+    ) -> Result<Config, ConfigError> {
+        let text = read(path)?;
+        Config::parse_with(&text, &path.display().to_string(), Some(loaders))
+    }
+
+    fn parse_with(
+        text: &str,
+        path: &str,
+        files: Option<LoaderChecks<'_>>,
+    ) -> Result<Config, ConfigError> {
         let table: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_string(),
             message: describe_toml_error(text, &e),
@@ -446,8 +460,9 @@ impl Config {
         }
         if let Some(cfg) = &cfg {
             cfg.check_values(&mut p);
-            if files {
+            if let Some(loaders) = files {
                 cfg.check_files(&mut p);
+                cfg.check_loaded(&mut p, loaders);
             }
         }
         match cfg {
@@ -462,9 +477,15 @@ impl Config {
     /// The same checks on a configuration in hand (after command-line overrides), files
     /// included: `serve` runs this first, before it creates anything.
     pub fn check_for_serve(&self) -> Result<(), ConfigError> {
+        self.check_for_serve_with(&no_loader_checks)
+    }
+
+    /// `check_for_serve` plus the loaders' checks (see [`Config::load_for_serve_with`]).
+    pub fn check_for_serve_with(&self, loaders: LoaderChecks<'_>) -> Result<(), ConfigError> {
         let mut p = Problems::default();
         self.check_values(&mut p);
         self.check_files(&mut p);
+        self.check_loaded(&mut p, loaders);
         if p.is_empty() {
             return Ok(());
         }
@@ -506,6 +527,25 @@ impl Config {
             .node
             .clone()
             .unwrap_or_else(|| self.server.hostname.clone())
+    }
+}
+
+/// Checks a crate that loads the config's files makes: `(key, what is wrong)` for each problem.
+pub type LoaderChecks<'a> = &'a dyn Fn(&Config) -> Vec<(String, String)>;
+
+fn no_loader_checks(_: &Config) -> Vec<(String, String)> {
+    Vec::new()
+}
+
+impl Config {
+    /// The loaders' problems, for keys the file checks found nothing wrong with (a missing
+    /// key file is told once, as missing).
+    fn check_loaded(&self, p: &mut Problems, loaders: LoaderChecks<'_>) {
+        for (key, message) in loaders(self) {
+            if !p.has(&key) {
+                p.add(key, message);
+            }
+        }
     }
 }
 

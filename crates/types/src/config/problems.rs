@@ -65,6 +65,11 @@ impl Problems {
         self.found.is_empty()
     }
 
+    /// Whether a problem is already reported for `key` (a loader check then has nothing to add).
+    pub fn has(&self, key: &str) -> bool {
+        self.found.iter().any(|p| p.key == key)
+    }
+
     /// Whether an element of the array of tables `key` (`pools`) was dropped as unreadable:
     /// checks of the whole array would then report its absence a second time.
     pub fn dropped_from(&self, key: &str) -> bool {
