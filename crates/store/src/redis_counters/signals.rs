@@ -113,8 +113,15 @@ impl SignalScripts {
 }
 
 impl RedisCounters {
+    /// On a Redis Cluster every signal key carries one hash tag, `{s}`: a campaign lookup's
+    /// band keys are read and written by one script, so they must share a slot. That puts the
+    /// (small, short-lived) signal state on one shard; the counters stay spread by subject.
     fn signal_key(&self, key: &str) -> String {
-        format!("{}:s:{key}", self.prefix)
+        if self.is_cluster() {
+            format!("{}:{{s}}:{key}", self.prefix())
+        } else {
+            format!("{}:s:{key}", self.prefix())
+        }
     }
 
     async fn reputation_inner(
