@@ -403,12 +403,14 @@ async fn finish(
     let max_age = inner.deps.config.delivery.max_age;
     let (delivered, failed) = apply(&mut state, env, results, now, max_age);
     if !delivered.is_empty() {
-        let detail = format!("delivered to {}", delivered.join(", "));
+        // Postfix's `delay=`: seconds from entering the queue to the remote's 2xx.
+        let delay = (now.saturating_sub(env.received_at).max(0) as f64) / 1000.0;
+        let detail = format!("delivered to {} delay={delay:.2}", delivered.join(", "));
         inner.trace(
             &env.id,
             EventKind::Delivered,
             detail,
-            json!({"rcpts": delivered}),
+            json!({"rcpts": delivered, "delay": delay}),
         );
     }
     if !failed.is_empty() {

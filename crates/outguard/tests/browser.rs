@@ -222,23 +222,7 @@ async fn tenant_admin_lifts_a_restricted_user() {
     for width in [1400, 390] {
         b.set_window(width, 900).await;
         for path in &pages {
-            b.goto(&format!("{base}{path}")).await;
-            let v = b
-                .exec("return [document.documentElement.scrollWidth, window.innerWidth, document.querySelector('h1') ? document.querySelector('h1').textContent : '']")
-                .await;
-            let (scroll, inner) = (
-                v[0].as_u64().expect("scrollWidth"),
-                v[1].as_u64().expect("innerWidth"),
-            );
-            assert!(
-                inner <= u64::from(width) && inner + 40 >= u64::from(width),
-                "the window is not {width} px wide: innerWidth {inner}"
-            );
-            assert!(
-                scroll <= inner,
-                "{path} ({}) overflows a {width} px window: scrollWidth {scroll} > innerWidth {inner}",
-                v[2]
-            );
+            assert_fits(&b, &base, path, width).await;
         }
         b.goto(&format!("{base}/restricted")).await;
         let v = b
@@ -285,6 +269,28 @@ async fn tenant_admin_lifts_a_restricted_user() {
     b.screenshot(&shots.join("restricted-lifted.png")).await;
     b.quit().await;
 
+    // The operator's views of the same pages hold every tenant's rows (wider tables, the
+    // service ceilings on Policies): they fit both widths too, and so does the login page.
+    let op = relay.token.clone().expect("operator token");
+    let ob = Browser::start(&sc.dir().join("chromium-profile-operator")).await;
+    ob.set_window(1400, 900).await;
+    ob.goto(&format!("{base}/login")).await;
+    ob.type_into("#token", &format!("{op}\u{E007}")).await;
+    ob.wait_text("h1", "Dashboard: all tenants").await;
+    for width in [1400, 390] {
+        ob.set_window(width, 900).await;
+        for path in &pages {
+            assert_fits(&ob, &base, path, width).await;
+        }
+    }
+    ob.quit().await;
+    let lb = Browser::start(&sc.dir().join("chromium-profile-login")).await;
+    for width in [1400, 390] {
+        lb.set_window(width, 900).await;
+        assert_fits(&lb, &base, "/login", width).await;
+    }
+    lb.quit().await;
+
     // The relay notices the lift at its next restriction poll; bob is accepted again.
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
@@ -323,4 +329,25 @@ async fn tenant_admin_lifts_a_restricted_user() {
         assert!(png.len() > 2000, "{f} is suspiciously small");
         std::fs::copy(shots.join(f), out.join(f)).expect("copy artifact");
     }
+}
+
+/// Issue 20: `path` fits a `width` px window (no sideways scrolling).
+async fn assert_fits(b: &Browser, base: &str, path: &str, width: u32) {
+    b.goto(&format!("{base}{path}")).await;
+    let v = b
+        .exec("return [document.documentElement.scrollWidth, window.innerWidth, document.querySelector('h1') ? document.querySelector('h1').textContent : '']")
+        .await;
+    let (scroll, inner) = (
+        v[0].as_u64().expect("scrollWidth"),
+        v[1].as_u64().expect("innerWidth"),
+    );
+    assert!(
+        inner <= u64::from(width) && inner + 40 >= u64::from(width),
+        "the window is not {width} px wide: innerWidth {inner}"
+    );
+    assert!(
+        scroll <= inner,
+        "{path} ({}) overflows a {width} px window: scrollWidth {scroll} > innerWidth {inner}",
+        v[2]
+    );
 }

@@ -52,6 +52,15 @@ async fn a_message_life_is_one_log_line_per_event() {
     }
     let pos = |e: &str| events.iter().position(|x| *x == e).expect("event");
     assert!(pos("\"received\"") < pos("\"delivered\""), "{events:?}");
+    // Like Postfix's `delay=`: the delivered line says how long the message waited.
+    let delivered = lines
+        .iter()
+        .find(|l| l.contains("event=\"delivered\""))
+        .expect("delivered line");
+    assert!(
+        delivered.contains("delay=") && delivered.contains("\"delay\":"),
+        "{delivered}"
+    );
     assert!(
         !relay.stderr().contains('\u{1b}'),
         "colour codes in a log file"
