@@ -229,7 +229,8 @@ fn write_tls_and_dkim(dir: &std::path::Path) {
 /// that is PEM but no key — was found by `serve` at start (exit 1, data dir created). Both
 /// now refuse the file with 64 naming the key, `serve` before creating anything.
 #[test]
-fn check_config_and_serve_load_the_files_a_mismatched_tls_key_and_a_bad_dkim_key() {
+fn check_config_and_serve_load_the_files_a_mismatched_tls_key_and_a_bad_dkim_key_and_a_corrupt_model()
+ {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path().display();
     let f = dir.path().join("outguard.toml");
@@ -240,11 +241,14 @@ fn check_config_and_serve_load_the_files_a_mismatched_tls_key_and_a_bad_dkim_key
              [listeners]\nsubmission = \"127.0.0.1:0\"\nsubmissions = \"127.0.0.1:0\"\n\
              connector = \"127.0.0.1:0\"\nfbl = \"127.0.0.1:0\"\nhttp = \"127.0.0.1:0\"\n\
              [tls]\ncert = \"{d}/cert.pem\"\nkey = \"{d}/key.pem\"\n\
-             [[dkim]]\ndomain = \"a.example\"\nselector = \"s1\"\nkey = \"{d}/dkim.pem\"\n"
+             [[dkim]]\ndomain = \"a.example\"\nselector = \"s1\"\nkey = \"{d}/dkim.pem\"\n\
+             [spam]\nmodel = \"{d}/model.bin\"\n"
         ),
     )
     .expect("write");
     write_tls_and_dkim(dir.path());
+    // A model file cut short (readable, so only loading it can tell).
+    std::fs::write(dir.path().join("model.bin"), b"OGM1 truncated").expect("write");
     // Another certificate's key; a PEM block that holds no key.
     let (_, other_key) = outguard_harness::self_signed_pem("other.test").expect("cert");
     std::fs::write(dir.path().join("key.pem"), other_key).expect("write");
@@ -263,13 +267,17 @@ fn check_config_and_serve_load_the_files_a_mismatched_tls_key_and_a_bad_dkim_key
     for want in [
         format!("line 11: tls.key: {d}/key.pem does not match the certificate in tls.cert"),
         format!("line 15: dkim[0].key: {d}/dkim.pem cannot be used to sign"),
+        format!("line 17: spam.model: {d}/model.bin is not a spam model"),
     ] {
         assert!(err.contains(&want), "{err} lacks {want}");
     }
     let (code, err) = serve(dir.path(), &f);
     assert_eq!(code, 64, "{err}");
     assert!(
-        err.contains("tls.key") && err.contains("does not match") && err.contains("dkim[0].key"),
+        err.contains("tls.key")
+            && err.contains("does not match")
+            && err.contains("dkim[0].key")
+            && err.contains("spam.model"),
         "{err}"
     );
     assert!(

@@ -30,5 +30,16 @@ pub fn load_checks(cfg: &outguard_types::config::Config) -> Vec<(String, String)
             ));
         }
     }
+    // The file's presence and readability are config checks; whether it is a model only the
+    // engine can tell (a truncated or foreign file used to pass check-config and fail serve).
+    if let Some(path) = &cfg.spam.model
+        && let Ok(bytes) = std::fs::read(path)
+        && let Err(why) = outguard_spam::Engine::from_model_bytes(&bytes)
+    {
+        out.push((
+            "spam.model".to_string(),
+            format!("{} is not a spam model: {why}", path.display()),
+        ));
+    }
     out
 }
