@@ -246,7 +246,11 @@ mod tests {
         for t in 0..50 {
             s.near(&k, "same", t, H, 10);
         }
-        assert_eq!(s.timed["n"].entries.len(), 1, "a resent member is not copied");
+        assert_eq!(
+            s.timed["n"].entries.len(),
+            1,
+            "a resent member is not copied"
+        );
         assert_eq!(s.timed["n"].entries[0].0, 49, "and carries its latest time");
         s.near(&k, "other", 60, H, 10);
         // Still within the window one hour after its last sending, not its first.
