@@ -41,6 +41,54 @@ WORK="$(mktemp -d /tmp/outguard-relay-bench.XXXXXX)"
 chmod 755 "$WORK"   # postfix and smtp-sink drop privileges and must reach their files
 cp -r "$SHARED/bench" "$WORK/bench"
 rm -rf "$WORK/bench/results/raw"/* "$WORK/bench/run"
+# CPU per message: the copied load generator also records the CPU time (user+system, all
+# threads, live and reaped children) of the process tree listening on the target port over the
+# load window — Outguard's one process; Postfix's master with smtpd, cleanup, qmgr, smtp, … —
+# as relay_cpu_s and relay_cpu_us_per_msg (÷ messages seen by the sink).
+python3 - "$WORK/bench/relay_load.py" <<'PY'
+import sys
+p = sys.argv[1]
+s = open(p).read()
+helper = '''
+def tree_cpu(addr):
+    """CPU seconds (utime+stime+cutime+cstime) of the process tree listening on addr's port."""
+    import re
+    out = subprocess.run(["ss", "-Hltnp", f"sport = :{addr[1]}"], capture_output=True,
+                         text=True).stdout
+    pids = {int(x) for x in re.findall(r"pid=(\\d+)", out)}
+    procs = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                st = open(f"/proc/{d}/stat").read()
+            except OSError:
+                continue
+            f = st[st.rindex(")") + 2:].split()
+            procs[int(d)] = (int(f[1]), sum(int(x) for x in f[11:15]))
+    roots = {p for p in pids if procs.get(p, (0,))[0] not in pids}
+    total, todo = 0, list(roots)
+    while todo:
+        p = todo.pop()
+        total += procs.get(p, (0, 0))[1]
+        todo.extend(c for c, (pp, _) in procs.items() if pp == p)
+    return total / os.sysconf("SC_CLK_TCK") if roots else None
+
+'''
+edits = [
+    ("def main():", helper + "def main():"),
+    ("        cpu0 = os.times()\n", "        cpu0 = os.times()\n        tree0 = tree_cpu(target)\n"),
+    ("        cpu1 = os.times()\n", "        cpu1 = os.times()\n        tree1 = tree_cpu(target)\n"),
+    ("            \"machine_cpu_busy_pct\"",
+     "            \"relay_cpu_s\": round(tree1 - tree0, 2) if tree0 is not None and tree1 is not None else None,\n"
+     "            \"relay_cpu_us_per_msg\": round((tree1 - tree0) * 1e6 / max(counter.count, 1))"
+     " if tree0 is not None and tree1 is not None else None,\n"
+     "            \"machine_cpu_busy_pct\""),
+]
+for old, new in edits:
+    assert s.count(old) == 1, f"relay_load.py changed: {old!r}"
+    s = s.replace(old, new)
+open(p, "w").write(s)
+PY
 DATA="$WORK/outguard"
 mkdir -p "$DATA"
 cat > "$DATA/outguard.toml" <<TOML
@@ -99,6 +147,11 @@ def rate(d):
         if k in d: return d[k]
     return None
 pf, og = rows.get("postfix"), rows.get("outguard")
+print("CPU per relayed message (process tree on the target port, user+system, load window):")
+for k, d in sorted(rows.items()):
+    if d.get("relay_cpu_us_per_msg") is not None:
+        print(f"  {k}: {d['relay_cpu_us_per_msg']:.0f} µs/msg ({d['relay_cpu_s']} s CPU for "
+              f"{d.get('sink_count')} msgs, machine {d.get('machine_cpu_busy_pct')} % busy)")
 if pf and og and rate(pf) and rate(og):
     print(f"Outguard / Postfix delivered msg/s: {rate(og):.0f} / {rate(pf):.0f} = {rate(og)/rate(pf):.2f}x")
 on = [rate(d) for k, d in sorted(rows.items()) if k.startswith("outguard-policy-on-")]

@@ -125,10 +125,21 @@ impl SignalState {
             while list.entries.front().is_some_and(|(at, _)| *at <= start) {
                 list.entries.pop_front();
             }
-            for (_, m) in &list.entries {
-                if seen.insert(m.clone()) {
+            // One entry per member, as in the Redis sorted set: sending again moves the member
+            // to the back with the new time instead of adding a copy. (Copies made every
+            // message from one sender re-read and re-hash up to `cap` identical strings.)
+            let mut again = None;
+            for (i, (_, m)) in list.entries.iter().enumerate() {
+                if m == member {
+                    again = Some(i);
+                }
+                if !seen.contains(m.as_str()) {
+                    seen.insert(m.clone());
                     out.push(m.clone());
                 }
+            }
+            if let Some(i) = again {
+                list.entries.remove(i);
             }
             list.entries.push_back((now, member.to_string()));
             while list.entries.len() > cap.max(1) {
@@ -226,6 +237,26 @@ mod tests {
         assert!(s.buckets["k"].hours.len() <= 3);
         s.sweep(9 * H);
         assert!(s.buckets.is_empty());
+    }
+
+    #[test]
+    fn near_lists_keep_one_entry_per_member() {
+        let mut s = SignalState::default();
+        let k = vec!["n".to_string()];
+        for t in 0..50 {
+            s.near(&k, "same", t, H, 10);
+        }
+        assert_eq!(
+            s.timed["n"].entries.len(),
+            1,
+            "a resent member is not copied"
+        );
+        assert_eq!(s.timed["n"].entries[0].0, 49, "and carries its latest time");
+        s.near(&k, "other", 60, H, 10);
+        // Still within the window one hour after its last sending, not its first.
+        assert_eq!(s.near(&k, "x", H + 40, H, 10), vec!["same", "other"]);
+        // The cap counts distinct members: 10 resendings of one did not push "other" out.
+        assert_eq!(s.timed["n"].entries.len(), 3);
     }
 
     #[test]
