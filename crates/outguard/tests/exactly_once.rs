@@ -86,6 +86,18 @@ async fn a_recipient_accepted_before_a_kill_is_not_delivered_again() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // The sink holds the copy once it has the data, a moment before the relay reads its 250;
+    // a kill inside that moment is the one window no record can close (the reply is on the
+    // wire). Kill once the relay has recorded the recipient, which is what this test is about.
+    let done = sc.dir().join(format!("data/spool/queue/{id}.done"));
+    while !std::fs::read_to_string(&done).is_ok_and(|d| d.contains("x@dest.example")) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the relay never recorded x@dest.example in {}",
+            done.display()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     relay.kill9();
     assert!(
         sc.dir().join(format!("data/spool/queue/{id}.msg")).exists(),
