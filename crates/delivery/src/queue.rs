@@ -345,12 +345,17 @@ async fn run_message(inner: &Arc<Inner>, id: &str) {
     }
     let payload = super::attempt::payload(inner, &env, &body);
     let results = super::attempt::run(inner, &env, &state, &payload).await;
-    let waited = inner.clock.now_ms().saturating_sub(env.received_at).max(0);
-    inner.attempts.count(
-        &results,
-        std::time::Duration::from_millis(u64::try_from(waited).unwrap_or(0)),
-    );
+    inner
+        .attempts
+        .count(&results, queued_for(&env, inner.clock.now_ms()));
     finish(inner, &env, state, results, &body).await;
+}
+
+/// How long `env` has been in the queue at `now`: the latency histogram's and the mail log's
+/// `delay=` one measure.
+fn queued_for(env: &Envelope, now: i64) -> std::time::Duration {
+    let ms = now.saturating_sub(env.received_at).max(0);
+    std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0))
 }
 
 /// Fold a round's outcomes into `state` (expiring what is left once `max_age` has passed).
@@ -404,7 +409,7 @@ async fn finish(
     let (delivered, failed) = apply(&mut state, env, results, now, max_age);
     if !delivered.is_empty() {
         // Postfix's `delay=`: seconds from entering the queue to the remote's 2xx.
-        let delay = (now.saturating_sub(env.received_at).max(0) as f64) / 1000.0;
+        let delay = queued_for(env, now).as_secs_f64();
         let detail = format!("delivered to {} delay={delay:.2}", delivered.join(", "));
         inner.trace(
             &env.id,
