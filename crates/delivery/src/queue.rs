@@ -318,12 +318,24 @@ async fn run_message(inner: &Arc<Inner>, id: &str) {
     let read = move || Ok::<_, SpoolError>((spool.read_body(&sid)?, spool.read_done(&sid)?));
     let (body, done) = match tokio::task::spawn_blocking(read).await {
         Ok(Ok(read)) => read,
-        Ok(Err(e)) => {
-            tracing::error!(%id, error = %e, "cannot read spooled message");
+        Ok(Err(SpoolError::NotFound(_))) => {
+            // Deleted from the spool meanwhile: nothing is left to deliver.
             lock(&inner.entries).remove(id);
             return;
         }
-        Err(_) => return,
+        Ok(Err(e)) => {
+            // A read that failed (no file descriptor left, an I/O error) may work later: the
+            // message stays queued on the retry schedule, never dropped from memory while its
+            // file is still in the spool.
+            tracing::error!(%id, error = %e, "cannot read spooled message; retrying later");
+            retry_after_read_error(inner, &env, state, format!("451 4.3.0 {e}")).await;
+            return;
+        }
+        Err(e) => {
+            tracing::error!(%id, error = %e, "spool read task failed; retrying later");
+            retry_after_read_error(inner, &env, state, format!("451 4.3.0 {e}")).await;
+            return;
+        }
     };
     // A recipient recorded as accepted is never tried again, whatever the state says.
     let mut state = state;
@@ -349,6 +361,37 @@ async fn run_message(inner: &Arc<Inner>, id: &str) {
         .attempts
         .count(&results, queued_for(&env, inner.clock.now_ms()));
     finish(inner, &env, state, results, &body).await;
+}
+
+/// The round could not start (the spool read failed): out of flight, and on the retry schedule
+/// like a deferral, so the message is tried again and expires at `max_age` as any other.
+async fn retry_after_read_error(inner: &Arc<Inner>, env: &Envelope, mut state: State, why: String) {
+    let now = inner.clock.now_ms();
+    if schedule::expired(now, env.received_at, inner.deps.config.delivery.max_age) {
+        // Unreadable for its whole life: no DSN can be built from it. It stays in the spool for
+        // the operator (`queue` shows it after a restart); retrying it at once would spin.
+        tracing::error!(id = %env.id, "spooled message unreadable until max_age; left in the spool");
+        lock(&inner.entries).remove(&env.id);
+        return;
+    }
+    if let Some(e) = lock(&inner.entries).get_mut(&env.id) {
+        e.in_flight = false;
+    }
+    state.attempts = state.attempts.saturating_add(1);
+    for rcpt in state
+        .pending(env)
+        .into_iter()
+        .map(str::to_string)
+        .collect::<Vec<_>>()
+    {
+        let st = state.rcpts.entry(rcpt).or_insert(RcptState {
+            status: RcptStatus::Pending,
+            reply: None,
+            remote: None,
+        });
+        st.reply = Some(why.clone());
+    }
+    defer(inner, env, state, now).await;
 }
 
 /// How long `env` has been in the queue at `now`: the latency histogram's and the mail log's

@@ -571,6 +571,40 @@ async fn recorded_recipients_are_not_delivered_again_after_restart() {
     assert!(spool.load_all().expect("load").is_empty());
 }
 
+/// A spooled message the queue cannot read at attempt time (an I/O error, no descriptor left)
+/// stays queued and is tried again on the schedule; before, it was dropped from the queue's
+/// memory and sat in the spool undelivered until the next restart.
+#[tokio::test]
+async fn a_message_that_cannot_be_read_is_retried_not_dropped() {
+    let s = scene(Script::default()).await;
+    let spool = s.spool();
+    let (q, _rx, _stop) = s.queue(spool.clone()).await;
+    let mut env = envelope(&["bob@dest.test"]);
+    env.held = true;
+    spool.accept(&env, BODY).await.expect("accept");
+    q.enqueue(&env.id).await;
+    let path = s
+        .spool_dir
+        .path()
+        .join("queue")
+        .join(format!("{}.msg", env.id));
+    let good = std::fs::read(&path).expect("spooled");
+    std::fs::write(&path, b"not an envelope\n").expect("damage");
+    q.release(&env.id).await.expect("release");
+    assert!(
+        eventually(WAIT, || q.list().first().is_some_and(|m| m.attempts >= 1)).await,
+        "the failed read counts as an attempt and the message stays queued: {:?}",
+        q.list()
+    );
+    std::fs::write(&path, &good).expect("repair");
+    assert_eq!(
+        s.sink.wait_for(1, WAIT).await.len(),
+        1,
+        "delivered on a later attempt"
+    );
+    assert!(eventually(WAIT, || q.is_empty()).await);
+}
+
 #[tokio::test]
 async fn held_messages_wait_for_release() {
     let s = scene(Script::default()).await;
