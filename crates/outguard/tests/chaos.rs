@@ -23,6 +23,10 @@ use std::time::Duration;
 use common::client::queued_id;
 use common::{RelayProc, SmtpSink, message, scene};
 
+/// `[delivery]` defaults the test config keeps: connections per destination site, and in all.
+const IN_FLIGHT_PER_SITE: usize = 20;
+const MAX_CONNECTIONS: usize = 200;
+
 /// An acknowledged message: its queued id and recipients.
 type Acked = (String, Vec<String>);
 
@@ -118,6 +122,19 @@ async fn kill_9_under_load_loses_nothing() {
     }
     let sc = scene("").await;
     sc.provision().await;
+    // The connector keeps one port across restarts, as a deployed relay does. With port 0 each
+    // restart drew new ports, and a sender still holding the old address could reach another
+    // listener of the new process that took that port (the `fbl` one answers `250` to any
+    // DATA): an "acknowledged" message the relay never queued, counted as lost.
+    let cfg_path = sc.dir().join("outguard.toml");
+    let port = common::free_port_on(&["127.0.0.1"]);
+    let cfg = std::fs::read_to_string(&cfg_path).expect("config");
+    let pinned = cfg.replace(
+        "connector = \"127.0.0.1:0\"",
+        &format!("connector = \"127.0.0.1:{port}\""),
+    );
+    assert_ne!(pinned, cfg, "the scene's connector line");
+    std::fs::write(&cfg_path, pinned).expect("config");
     let dests = destinations(&sc, shape.domains).await;
     let domains: Arc<Vec<String>> = Arc::new(dests.iter().map(|(d, _)| d.clone()).collect());
     let relay = Arc::new(Mutex::new(RelayProc::start(sc.dir())));
@@ -149,7 +166,9 @@ async fn kill_9_under_load_loses_nothing() {
                 let sent =
                     tokio::time::timeout(Duration::from_secs(5), try_send(a, &rcpts, &m)).await;
                 match sent {
-                    Ok(Some(r)) if r.starts_with("250") => {
+                    // Only the relay's own acknowledgement counts (`250 2.0.0 Ok: queued as
+                    // <id>`), never another listener's 250.
+                    Ok(Some(r)) if r.starts_with("250") && r.contains(" queued as ") => {
                         acked.lock().unwrap().push((queued_id(&r), rcpts))
                     }
                     _ => tokio::time::sleep(Duration::from_millis(50)).await,
@@ -245,14 +264,54 @@ async fn kill_9_under_load_loses_nothing() {
                 dups as f64 / shape.kills.max(1) as f64,
                 shape.seed,
             );
+            if lost > 0 {
+                explain_lost(&sc, &acked, &seen);
+            }
             assert_eq!(lost, 0, "acknowledged recipients lost");
+            // A kill can repeat only the deliveries in flight at that moment whose next hop had
+            // taken the data but whose `250` the relay had not yet read and recorded: at most one
+            // per open connection (`max_connections_per_destination` per site, the defaults
+            // here). How many of them are in that window depends on the machine's load (a busy
+            // CI box reads replies late), so the bound is the in-flight one, not a rate.
+            let in_flight =
+                IN_FLIGHT_PER_SITE * shape.domains.min(MAX_CONNECTIONS / IN_FLIGHT_PER_SITE);
             assert!(
-                dups * 100 <= want * 5,
-                "duplicates stay rare: {dups} of {want}"
+                dups <= shape.kills.max(1) * in_flight,
+                "a kill repeats at most the {in_flight} deliveries in flight: {dups} duplicates after {} kills",
+                shape.kills
             );
             break;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// For each lost recipient: the message's trace, its spool files and the relay's log lines that
+/// name it, so a failure says where the message stopped.
+fn explain_lost(sc: &common::Scene, acked: &[Acked], seen: &HashMap<(String, String), usize>) {
+    let log = std::fs::read_to_string(sc.dir().join("stderr.log")).unwrap_or_default();
+    let queue = sc.dir().join("data").join("spool").join("queue");
+    for (id, rs) in acked {
+        if rs
+            .iter()
+            .all(|r| seen.contains_key(&(id.clone(), r.to_lowercase())))
+        {
+            continue;
+        }
+        let (_, trace, err) = sc.cli(&["trace", id]);
+        let files: Vec<String> = std::fs::read_dir(&queue)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.starts_with(id.as_str()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let lines: Vec<&str> = log.lines().filter(|l| l.contains(id.as_str())).collect();
+        println!(
+            "lost {id} {rs:?}\n  trace: {trace}{err}\n  spool files: {files:?}\n  log (last run):\n    {}",
+            lines.join("\n    ")
+        );
     }
 }
 
