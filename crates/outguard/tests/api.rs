@@ -168,11 +168,17 @@ async fn trace_tokens_audit_and_metrics_over_http() {
     ] {
         assert!(metrics.text().contains(want), "{want}: {}", metrics.text());
     }
-    assert!(
-        metrics.text().contains("# TYPE outguard_queue_depth gauge"),
-        "{}",
-        metrics.text()
-    );
+    for family in [
+        "# TYPE outguard_queue_depth gauge",
+        "# TYPE outguard_retention_pruned_total counter",
+        "# TYPE outguard_retention_last_pass_timestamp_seconds gauge",
+    ] {
+        assert!(
+            metrics.text().contains(family),
+            "{family}: {}",
+            metrics.text()
+        );
+    }
     // The message above was scanned, and delivered in one attempt to its one recipient.
     for want in [
         "outguard_delivery_attempts_total{result=\"delivered\"} 1\n",

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use outguard_delivery::queue::{DELIVERY_BUCKETS, DeliveryAttempts};
@@ -46,6 +46,11 @@ pub struct Metrics {
     refusals: Mutex<BTreeMap<(&'static str, String), u64>>,
     /// AUTH attempts refused (wrong credentials, locked out).
     auth_failures: AtomicU64,
+    /// Retention kind → records the pruning task deleted.
+    retention_pruned: Mutex<BTreeMap<&'static str, u64>>,
+    /// When the last complete pruning pass ended (Unix ms; 0 = none yet): an alert on its age
+    /// catches a pruning task that keeps failing while the store grows.
+    retention_last_pass: AtomicI64,
     scan_buckets: [AtomicU64; SCAN_BUCKETS.len()],
     scan_count: AtomicU64,
     scan_sum_micros: AtomicU64,
@@ -70,6 +75,18 @@ fn subject_kind(s: &Subject) -> &'static str {
 impl Metrics {
     pub fn new() -> Metrics {
         Metrics::default()
+    }
+
+    /// A pruning pass ended at `now` having deleted `gone` records per kind.
+    pub fn retention_pass(&self, gone: &BTreeMap<&'static str, u64>, now: i64) {
+        let mut pruned = self
+            .retention_pruned
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (kind, n) in gone {
+            *pruned.entry(*kind).or_default() += n;
+        }
+        self.retention_last_pass.store(now, Ordering::Relaxed);
     }
 
     /// Count one message leaving the pipeline with `disposition` toward `pool` (`-` if none).
@@ -244,6 +261,24 @@ impl Metrics {
             "Side effects of enforcement run by the outbox, by effect and result.",
             &self.effects,
             |(effect, result)| format!("effect=\"{effect}\",result=\"{result}\""),
+        );
+        labelled(
+            out,
+            "outguard_retention_pruned_total",
+            "Records deleted by the retention task, by kind.",
+            &self.retention_pruned,
+            |kind| format!("kind=\"{kind}\""),
+        );
+        family(
+            out,
+            "outguard_retention_last_pass_timestamp_seconds",
+            "gauge",
+            "When the retention task last finished a pass (0: not yet).",
+        );
+        let _ = writeln!(
+            out,
+            "outguard_retention_last_pass_timestamp_seconds {}",
+            self.retention_last_pass.load(Ordering::Relaxed) / 1000
         );
         family(
             out,
@@ -459,6 +494,26 @@ mod tests {
         assert!(out.contains("outguard_scan_seconds_bucket{le=\"0.001\"} 1\n"));
         assert!(out.contains("outguard_scan_seconds_bucket{le=\"0.05\"} 2\n"));
         assert!(out.contains("outguard_scan_seconds_count 2\n"));
+    }
+
+    #[test]
+    fn retention_passes_add_up_by_kind() {
+        let m = Metrics::new();
+        let mut out = String::new();
+        m.render_counters(&mut out);
+        assert!(out.contains("outguard_retention_last_pass_timestamp_seconds 0\n"));
+        let pass =
+            |trace: u64, dnsbl: u64| BTreeMap::from([("trace", trace), ("dnsbl_checks", dnsbl)]);
+        m.retention_pass(&pass(500, 3), 1_700_000_000_000);
+        m.retention_pass(&pass(20, 0), 1_700_000_360_000);
+        let mut out = String::new();
+        m.render_counters(&mut out);
+        assert!(
+            out.contains("outguard_retention_pruned_total{kind=\"trace\"} 520\n"),
+            "{out}"
+        );
+        assert!(out.contains("outguard_retention_pruned_total{kind=\"dnsbl_checks\"} 3\n"));
+        assert!(out.contains("outguard_retention_last_pass_timestamp_seconds 1700000360\n"));
     }
 
     fn restriction(subject: Subject, limit: outguard_policy::LimitKind) -> Restriction {

@@ -20,7 +20,7 @@ fn window(cfg: &RetentionConfig, kind: RetentionKind) -> Duration {
     match kind {
         RetentionKind::Trace => cfg.trace,
         RetentionKind::Messages => cfg.messages,
-        RetentionKind::Reports => cfg.reports,
+        RetentionKind::Reports | RetentionKind::DnsblChecks => cfg.reports,
         RetentionKind::Audit => cfg.audit,
         RetentionKind::Alerts => cfg.alerts,
     }
@@ -33,7 +33,7 @@ pub fn cutoff(cfg: &RetentionConfig, kind: RetentionKind, now: Millis) -> Millis
 }
 
 /// One pass over every kind, in batches, until each has nothing older than its window or
-/// `shutdown` stops. Returns the records deleted per `[retention]` key.
+/// `shutdown` stops. Returns the records deleted per kind ([`RetentionKind::name`]).
 pub async fn prune_pass(
     store: &Store,
     cfg: &RetentionConfig,
@@ -53,12 +53,12 @@ pub async fn prune_pass(
             tokio::select! {
                 _ = tokio::time::sleep(cfg.pause) => {}
                 _ = shutdown.stopped() => {
-                    gone.insert(kind.key(), total);
+                    gone.insert(kind.name(), total);
                     return Ok(gone);
                 }
             }
         }
-        gone.insert(kind.key(), total);
+        gone.insert(kind.name(), total);
     }
     Ok(gone)
 }
@@ -74,15 +74,18 @@ pub async fn run(relay: Arc<Relay>) {
             _ = relay.shutdown.stopped() => return,
         }
         let started = std::time::Instant::now();
-        match prune_pass(&relay.store, &cfg, relay.clock.now_ms(), &relay.shutdown).await {
-            Ok(gone) if gone.values().any(|n| *n > 0) => {
-                tracing::info!(
-                    ?gone,
-                    took_ms = started.elapsed().as_millis() as u64,
-                    "retention: pruned"
-                );
+        let now = relay.clock.now_ms();
+        match prune_pass(&relay.store, &cfg, now, &relay.shutdown).await {
+            Ok(gone) => {
+                relay.metrics.retention_pass(&gone, now);
+                if gone.values().any(|n| *n > 0) {
+                    tracing::info!(
+                        ?gone,
+                        took_ms = started.elapsed().as_millis() as u64,
+                        "retention: pruned"
+                    );
+                }
             }
-            Ok(_) => {}
             // The next pass tries again; nothing is half-deleted (each batch is one statement
             // or one transaction).
             Err(e) => tracing::warn!(error = %e, "retention: pruning failed"),

@@ -20,18 +20,30 @@ pub enum RetentionKind {
     Reports,
     Audit,
     Alerts,
+    /// The DNSBL monitor's check history (`dnsbl_checks`; the latest answer per IP and zone,
+    /// `dnsbl_state`, is never pruned). Kept as long as `reports`: no key of its own.
+    DnsblChecks,
 }
 
 impl RetentionKind {
-    pub const ALL: [RetentionKind; 5] = [
+    pub const ALL: [RetentionKind; 6] = [
         RetentionKind::Trace,
         RetentionKind::Messages,
         RetentionKind::Reports,
         RetentionKind::Audit,
         RetentionKind::Alerts,
+        RetentionKind::DnsblChecks,
     ];
 
-    /// The `[retention]` key.
+    /// The kind's name (log lines, the `outguard_retention_pruned_total` label).
+    pub fn name(self) -> &'static str {
+        match self {
+            RetentionKind::DnsblChecks => "dnsbl_checks",
+            k => k.key(),
+        }
+    }
+
+    /// The `[retention]` key whose window applies.
     pub fn key(self) -> &'static str {
         match self {
             RetentionKind::Trace => "trace",
@@ -39,6 +51,7 @@ impl RetentionKind {
             RetentionKind::Reports => "reports",
             RetentionKind::Audit => "audit",
             RetentionKind::Alerts => "alerts",
+            RetentionKind::DnsblChecks => "reports",
         }
     }
 }
@@ -99,6 +112,17 @@ impl Store {
             RetentionKind::Alerts => "DELETE FROM alerts WHERE id IN (SELECT id FROM alerts \
                  WHERE created_at < $1 ORDER BY created_at LIMIT $2)"
                 .to_string(),
+            // No key column: each backend's row address (SQLite `rowid`, PostgreSQL `ctid`).
+            RetentionKind::DnsblChecks => {
+                let row = match self.backend() {
+                    crate::db::Backend::Sqlite => "rowid",
+                    crate::db::Backend::Postgres => "ctid",
+                };
+                format!(
+                    "DELETE FROM dnsbl_checks WHERE {row} IN (SELECT {row} FROM dnsbl_checks \
+                     WHERE checked_at < $1 ORDER BY checked_at LIMIT $2)"
+                )
+            }
         };
         let done = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(before)

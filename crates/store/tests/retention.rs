@@ -6,7 +6,7 @@ mod common;
 
 use common::TestDb;
 use outguard_policy::{Alert, AlertKind, Measure};
-use outguard_store::{FblRecord, RetentionKind};
+use outguard_store::{DnsblCheck, FblRecord, RetentionKind};
 use outguard_types::model::TraceEvent;
 use outguard_types::model::{EventKind, MessageFilter, MessageRecord, MessageState, Submitter};
 
@@ -229,3 +229,44 @@ async fn reports_audit_alerts(db: &TestDb) {
     }
 }
 store_test!(reports_audit_alerts);
+
+/// The DNSBL monitor's history goes by age (it has no key column: each backend's row address
+/// picks the batch); the latest answer per IP and zone stays whatever its age.
+async fn dnsbl_history(db: &TestDb) {
+    let s = &db.store;
+    for i in 0..5 {
+        let at = T0 - 3 + i; // three older than the cutoff
+        s.record_dnsbl_check(&DnsblCheck {
+            ip: "127.0.0.2".into(),
+            zone: "zen.test".into(),
+            checked_at: at,
+            status: if i == 4 { "listed" } else { "clean" }.into(),
+            code: None,
+            reason: None,
+        })
+        .await
+        .unwrap();
+    }
+    // An old latest answer of another IP: its one history row goes, its state stays.
+    s.record_dnsbl_check(&DnsblCheck {
+        ip: "127.0.0.3".into(),
+        zone: "zen.test".into(),
+        checked_at: T0 - 10 * DAY,
+        status: "clean".into(),
+        code: None,
+        reason: None,
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        prune_all(db, RetentionKind::DnsblChecks, 2).await,
+        vec![2, 2, 0]
+    );
+    let left = s.dnsbl_history(None, 100).await.unwrap();
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert!(left.iter().all(|c| c.checked_at >= T0));
+    let state = s.dnsbl_state().await.unwrap();
+    assert_eq!(state.len(), 2, "the latest answers stay: {state:?}");
+    assert_eq!(RetentionKind::DnsblChecks.key(), "reports");
+}
+store_test!(dnsbl_history);
