@@ -7,6 +7,7 @@ pub mod data;
 pub mod from_field;
 pub mod header_fields;
 pub mod reply;
+pub mod policy_delegation;
 pub mod sasl;
 pub mod session;
 
