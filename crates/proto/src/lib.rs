@@ -6,8 +6,9 @@
 pub mod data;
 pub mod from_field;
 pub mod header_fields;
-pub mod reply;
+pub mod milter;
 pub mod policy_delegation;
+pub mod reply;
 pub mod sasl;
 pub mod session;
 
