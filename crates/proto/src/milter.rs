@@ -104,7 +104,7 @@ impl MilterParser {
     }
 
     /// The next command, `Ok(None)` for "need more", or a fatal error.
-    pub fn next(&mut self) -> Result<Option<Command>, MilterError> {
+    pub fn next_command(&mut self) -> Result<Option<Command>, MilterError> {
         if self.failed || self.buf.len() < 4 {
             return Ok(None);
         }
@@ -382,8 +382,8 @@ mod tests {
     fn one(bytes: &[u8]) -> Command {
         let mut p = MilterParser::new();
         p.feed(bytes);
-        let c = p.next().expect("decodes").expect("whole packet");
-        assert_eq!(p.next(), Ok(None), "nothing left");
+        let c = p.next_command().expect("decodes").expect("whole packet");
+        assert_eq!(p.next_command(), Ok(None), "nothing left");
         c
     }
 
@@ -459,11 +459,11 @@ mod tests {
             let mut p = MilterParser::new();
             let mut got = Vec::new();
             p.feed(&wire[..cut]);
-            while let Some(c) = p.next().expect("ok") {
+            while let Some(c) = p.next_command().expect("ok") {
                 got.push(c);
             }
             p.feed(&wire[cut..]);
-            while let Some(c) = p.next().expect("ok") {
+            while let Some(c) = p.next_command().expect("ok") {
                 got.push(c);
             }
             assert_eq!(got.len(), 2, "cut at {cut}");
@@ -474,17 +474,17 @@ mod tests {
     fn bad_packets_are_fatal() {
         let mut p = MilterParser::new();
         p.feed(&((MAX_PACKET + 1) as u32).to_be_bytes());
-        assert_eq!(p.next(), Err(MilterError::TooLarge(MAX_PACKET + 1)));
-        assert_eq!(p.next(), Ok(None));
+        assert_eq!(p.next_command(), Err(MilterError::TooLarge(MAX_PACKET + 1)));
+        assert_eq!(p.next_command(), Ok(None));
         let mut p = MilterParser::new();
         p.feed(&[0, 0, 0, 0]);
-        assert_eq!(p.next(), Err(MilterError::Empty));
+        assert_eq!(p.next_command(), Err(MilterError::Empty));
         let mut p = MilterParser::new();
         p.feed(&mta::packet(b'O', &[0, 0, 0, 6]));
-        assert_eq!(p.next(), Err(MilterError::Truncated('O')));
+        assert_eq!(p.next_command(), Err(MilterError::Truncated('O')));
         let mut p = MilterParser::new();
         p.feed(&mta::packet(b'L', b"no-nul"));
-        assert_eq!(p.next(), Err(MilterError::Truncated('L')));
+        assert_eq!(p.next_command(), Err(MilterError::Truncated('L')));
     }
 
     #[test]
@@ -531,7 +531,7 @@ mod tests {
         fn never_panics(data: Vec<u8>) {
             let mut p = MilterParser::new();
             p.feed(&data);
-            while let Ok(Some(_)) = p.next() {}
+            while let Ok(Some(_)) = p.next_command() {}
         }
     }
 }

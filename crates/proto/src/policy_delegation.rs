@@ -68,7 +68,7 @@ pub enum Malformed {
     TooManyAttributes,
 }
 
-/// Incremental parser: [`PolicyParser::feed`] bytes, then call [`PolicyParser::next`] until
+/// Incremental parser: [`PolicyParser::feed`] bytes, then call [`PolicyParser::next_request`] until
 /// it says [`Parsed::NeedMore`].
 #[derive(Debug, Default)]
 pub struct PolicyParser {
@@ -90,7 +90,7 @@ impl PolicyParser {
         }
     }
 
-    pub fn next(&mut self) -> Parsed {
+    pub fn next_request(&mut self) -> Parsed {
         if self.fatal {
             return Parsed::NeedMore;
         }
@@ -195,7 +195,7 @@ mod tests {
     fn all(p: &mut PolicyParser) -> Vec<Parsed> {
         let mut out = Vec::new();
         loop {
-            match p.next() {
+            match p.next_request() {
                 Parsed::NeedMore => return out,
                 x => out.push(x),
             }
@@ -245,15 +245,22 @@ mod tests {
     fn bounds_are_fatal() {
         let mut p = PolicyParser::new();
         p.feed(&vec![b'a'; MAX_LINE + 1]);
-        assert_eq!(p.next(), Parsed::Fatal(Malformed::LineTooLong));
+        assert_eq!(p.next_request(), Parsed::Fatal(Malformed::LineTooLong));
         p.feed(b"\n\n");
-        assert_eq!(p.next(), Parsed::NeedMore, "nothing after a fatal error");
+        assert_eq!(
+            p.next_request(),
+            Parsed::NeedMore,
+            "nothing after a fatal error"
+        );
 
         let mut p = PolicyParser::new();
         for i in 0..=MAX_ATTRIBUTES {
             p.feed(format!("a{i}=v\n").as_bytes());
         }
-        assert_eq!(p.next(), Parsed::Fatal(Malformed::TooManyAttributes));
+        assert_eq!(
+            p.next_request(),
+            Parsed::Fatal(Malformed::TooManyAttributes)
+        );
     }
 
     #[test]

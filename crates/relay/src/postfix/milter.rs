@@ -71,7 +71,7 @@ pub async fn run(
         msg: None,
     };
     loop {
-        match parser.next() {
+        match parser.next_command() {
             Ok(Some(Command::Quit)) => return Ok(()),
             Ok(Some(cmd)) => {
                 let out = conn.answer(cmd).await;

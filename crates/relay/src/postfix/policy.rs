@@ -133,7 +133,7 @@ pub async fn run(
     let mut last_instance: Option<String> = None;
     let idle = relay.cfg.listeners.session_timeout;
     loop {
-        let action = match parser.next() {
+        let action = match parser.next_request() {
             Parsed::NeedMore => {
                 let n = tokio::select! {
                     r = tokio::time::timeout(idle, tcp.read(&mut buf)) => match r {
