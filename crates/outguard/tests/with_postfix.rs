@@ -248,6 +248,16 @@ async fn postfix_scene(settings: &[&str]) -> Scene {
     sc
 }
 
+/// One submission through Postfix, bounded (a stuck Postfix fails the test, never hangs it).
+async fn send(pf: &Postfix, auth: (&str, &str), to: &str, msg: &str) -> String {
+    tokio::time::timeout(
+        WAIT,
+        Client::send_mail(pf.smtpd, Some(auth), auth.0, &[to], msg),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("postfix did not answer in time:\n{}", pf.log()))
+}
+
 const USERS: &[(&str, &str)] = &[("bob@a.example", "bob-pw"), ("alice@a.example", "alice-pw")];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -267,16 +277,16 @@ async fn postfix_with_outguard_limits_restricts_scans_and_traces() {
     for i in 0..3 {
         let to = format!("r{i}@dest.example");
         let m = message(bob.0, &to, "Minutes", "The minutes of Monday's meeting.");
-        let r = Client::send_mail(pf.smtpd, Some(bob), bob.0, &[&to], &m).await;
+        let r = send(&pf, bob, &to, &m).await;
         assert!(r.starts_with("250"), "message {i}: {r}\n{}", pf.log());
     }
     let m = message(bob.0, "r3@dest.example", "Minutes", "Once more.");
-    let r = Client::send_mail(pf.smtpd, Some(bob), bob.0, &["r3@dest.example"], &m).await;
+    let r = send(&pf, bob, "r3@dest.example", &m).await;
     assert!(
         r.starts_with("550 5.2.2") && r.contains("Submission quota exceeded"),
         "the 4th recipient: {r}"
     );
-    let r = Client::send_mail(pf.smtpd, Some(bob), bob.0, &["r4@dest.example"], &m).await;
+    let r = send(&pf, bob, "r4@dest.example", &m).await;
     assert!(
         r.starts_with("550 5.1.8") && r.contains("Access denied, bad outbound sender"),
         "restricted: {r}"
@@ -311,7 +321,7 @@ async fn postfix_with_outguard_limits_restricts_scans_and_traces() {
                 >= spam_at + 2.0
         })
         .expect("the corpus has spam");
-    let r = Client::send_mail(pf.smtpd, Some(alice), alice.0, &["x@dest.example"], &spam).await;
+    let r = send(&pf, alice, "x@dest.example", &spam).await;
     assert!(
         r.starts_with("550 5.7.1 Message rejected as spam ("),
         "spam: {r}"
