@@ -57,12 +57,20 @@ pub async fn serve(cfg: Config, policy: bool, reload: Loader) -> anyhow::Result<
         .context("loading the DNSBL monitor's state")?;
     fd_limit::check(&relay.cfg);
     let bound = outguard_relay::smtp::listener::bind_all(&relay).await?;
+    let postfix = outguard_relay::postfix::bind_all(&relay).await?;
     let http = outguard_admin::http::bind(&relay).await?;
     first_start_token(&store).await?;
     for b in bound {
         tasks.spawn(
             "smtp listener",
             outguard_relay::smtp::listener::serve(relay.clone(), b),
+        );
+    }
+    let pending = std::sync::Arc::new(outguard_relay::postfix::policy::PendingTxns::default());
+    for b in postfix {
+        tasks.spawn(
+            "postfix listener",
+            outguard_relay::postfix::serve(relay.clone(), b, pending.clone()),
         );
     }
     if let Some(h) = http {

@@ -6,6 +6,8 @@
 pub mod data;
 pub mod from_field;
 pub mod header_fields;
+pub mod milter;
+pub mod policy_delegation;
 pub mod reply;
 pub mod sasl;
 pub mod session;

@@ -10,6 +10,7 @@ pub mod fbl;
 pub mod metrics;
 pub mod outbox;
 pub mod pipeline;
+pub mod postfix;
 pub mod retention;
 pub mod server;
 pub mod smtp;

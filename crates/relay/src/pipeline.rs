@@ -119,44 +119,74 @@ struct Spooling {
     held: bool,
 }
 
-pub async fn accept(relay: &Relay, sub: Submission<'_>, body: Vec<u8>) -> Reply {
+/// A message scanned and decided on, not yet spooled: what our listeners spool and the milter
+/// hands back to Postfix.
+pub struct Assessed {
+    pub id: String,
+    /// The message without client-written `X-Outguard-*` fields.
+    pub body: Vec<u8>,
+    pub verdict: Verdict,
+    pub record: MessageRecord,
+    pub disposition: Disposition,
+    pub hold: bool,
+    pub policy_name: String,
+    pub measures: Vec<String>,
+}
+
+/// Header checks → scan → sender signals → policy (SPEC §2.4), shared by our listeners
+/// ([`accept`]) and the Postfix milter. `Err`: refused before a verdict (From: rules, a counter
+/// store that failed).
+pub async fn assess(relay: &Relay, sub: &Submission<'_>, body: Vec<u8>) -> Result<Assessed, Reply> {
     let body = without_own_headers(body);
-    let from = match check_from(relay, &sub, &body).await {
-        Ok(from) => from,
-        Err(r) => return r,
-    };
+    let from = check_from(relay, sub, &body).await?;
     let facts = HeaderFacts::parse(&body, from);
     let id = new_message_id();
-    let scanned = relay.scan(&sub, &body).await;
-    let signalled = match relay.sender_signals(&sub, &body, scanned).await {
-        Ok(s) => s,
-        Err(reply) => return reply,
-    };
+    let scanned = relay.scan(sub, &body).await;
+    let signalled = relay.sender_signals(sub, &body, scanned).await?;
     let verdict = signalled.verdict;
     relay.metrics.verdict(verdict.class.as_str());
     if let Some(tenant) = sub.identity.tenant() {
         relay.metrics.tenant_message(tenant, verdict.class.as_str());
     }
     let after = relay
-        .policy_after_scan(&sub, &verdict, signalled.recent_spam.as_ref(), &id)
+        .policy_after_scan(sub, &verdict, signalled.recent_spam.as_ref(), &id)
         .await;
-    let mut record = message_record(relay, &id, &sub, &facts, &verdict, body.len());
+    let mut record = message_record(relay, &id, sub, &facts, &verdict, body.len());
     // What a complaint's attached copy must match to train the overlay (SPEC §9).
     record.body_digest = Some(crate::fbl::digest::body_digest(&body));
     let mut measures: Vec<String> = sub.policy_measures.to_vec();
     measures.extend(after.measures);
-    let how = match after.disposition {
+    Ok(Assessed {
+        id,
+        body,
+        verdict,
+        record,
+        disposition: after.disposition,
+        hold: after.hold,
+        policy_name: after.policy_name,
+        measures,
+    })
+}
+
+pub async fn accept(relay: &Relay, sub: Submission<'_>, body: Vec<u8>) -> Reply {
+    let a = match assess(relay, &sub, body).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let Assessed {
+        body,
+        verdict,
+        record,
+        disposition,
+        hold,
+        policy_name,
+        measures,
+        ..
+    } = a;
+    let how = match disposition {
         Disposition::Reject(reply) => {
             relay.metrics.message("rejected", "-");
-            reject(
-                relay,
-                record,
-                &verdict,
-                &reply,
-                &after.policy_name,
-                &measures,
-            )
-            .await;
+            reject(relay, record, &verdict, &reply, &policy_name, &measures).await;
             return reply;
         }
         Disposition::Deliver {
@@ -168,7 +198,7 @@ pub async fn accept(relay: &Relay, sub: Submission<'_>, body: Vec<u8>) -> Reply 
             extra_headers,
             bcc,
             quarantined: false,
-            held: after.hold,
+            held: hold,
         },
         Disposition::Quarantine {
             pool,
@@ -178,7 +208,7 @@ pub async fn accept(relay: &Relay, sub: Submission<'_>, body: Vec<u8>) -> Reply 
             extra_headers,
             bcc: vec![],
             quarantined: true,
-            held: after.hold,
+            held: hold,
         },
     };
     let disposition = match (how.held, how.quarantined) {
@@ -194,7 +224,7 @@ pub async fn accept(relay: &Relay, sub: Submission<'_>, body: Vec<u8>) -> Reply 
         &verdict,
         body,
         how,
-        (&after.policy_name, &measures),
+        (&policy_name, &measures),
     )
     .await
 }
@@ -227,7 +257,7 @@ fn message_record(
     }
 }
 
-async fn reject(
+pub(crate) async fn reject(
     relay: &Relay,
     mut record: MessageRecord,
     v: &Verdict,
@@ -257,7 +287,7 @@ async fn reject(
         .await;
 }
 
-async fn trace_verdict(relay: &Relay, id: &str, v: &Verdict) {
+pub(crate) async fn trace_verdict(relay: &Relay, id: &str, v: &Verdict) {
     let top: Vec<String> = v
         .reasons
         .iter()

@@ -32,6 +32,8 @@ pub enum ListenerKind {
     Connector,
     /// Feedback-loop reports (ARF) from mailbox providers.
     Fbl,
+    /// Mail a Postfix passes to our milter (Postfix runs the SMTP session; issue 23).
+    Milter,
 }
 
 impl ListenerKind {
@@ -41,6 +43,7 @@ impl ListenerKind {
             ListenerKind::Submissions => "submissions",
             ListenerKind::Connector => "connector",
             ListenerKind::Fbl => "fbl",
+            ListenerKind::Milter => "milter",
         }
     }
 

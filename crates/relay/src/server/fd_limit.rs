@@ -16,10 +16,17 @@ pub const RESERVE: u64 = 256;
 /// Descriptors the configured caps may hold at once, reserve included.
 pub fn budget(cfg: &Config) -> u64 {
     let l = &cfg.listeners;
-    let smtp = [l.submission, l.submissions, l.connector, l.fbl]
-        .iter()
-        .filter(|a| a.is_some())
-        .count() as u64;
+    let smtp = [
+        l.submission,
+        l.submissions,
+        l.connector,
+        l.fbl,
+        l.policy,
+        l.milter,
+    ]
+    .iter()
+    .filter(|a| a.is_some())
+    .count() as u64;
     let http = if l.http.is_some() {
         l.http_max_connections as u64
     } else {

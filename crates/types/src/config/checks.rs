@@ -13,6 +13,14 @@ impl Config {
         self.check_limits(p);
         self.check_delivery(p);
         self.listeners.check(p);
+        for (i, c) in self.policy_service.clients.iter().enumerate() {
+            if c.parse::<ipnet::IpNet>().is_err() {
+                p.add(
+                    format!("policy_service.clients[{i}]"),
+                    format!("{c:?} is not a CIDR (like \"127.0.0.0/8\")"),
+                );
+            }
+        }
         self.check_pools_and_routes(p);
         self.check_tls_and_dkim(p);
         self.check_notifications(p);

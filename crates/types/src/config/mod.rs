@@ -99,6 +99,8 @@ pub struct Config {
     pub dkim: Vec<DkimConfig>,
     /// How long finished records are kept (issue 17).
     pub retention: RetentionConfig,
+    /// The Postfix policy service and milter (`[listeners] policy`, `milter`; issue 23).
+    pub policy_service: PolicyServiceConfig,
 }
 
 impl Default for Config {
@@ -123,8 +125,39 @@ impl Default for Config {
             webhooks: WebhooksConfig::default(),
             dkim: Vec::new(),
             retention: RetentionConfig::default(),
+            policy_service: PolicyServiceConfig::default(),
         }
     }
+}
+
+/// `[policy_service]`: how the Postfix policy service and milter treat mail Outguard cannot
+/// attribute (no `sasl_username` of a known account, no connector for the client address).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyServiceConfig {
+    pub unknown: UnknownSender,
+    /// CIDRs the policy and milter listeners take connections from (the Postfix hosts).
+    pub clients: Vec<String>,
+}
+
+impl Default for PolicyServiceConfig {
+    fn default() -> Self {
+        PolicyServiceConfig {
+            unknown: UnknownSender::Dunno,
+            clients: vec!["127.0.0.0/8".into(), "::1/128".into()],
+        }
+    }
+}
+
+/// What an unattributable transaction gets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UnknownSender {
+    /// `action=DUNNO` (the milter accepts without a scan): Postfix decides alone.
+    #[default]
+    Dunno,
+    /// `action=550 5.7.1 …` (the milter rejects likewise).
+    Reject,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -164,6 +197,12 @@ pub struct ListenersConfig {
     pub fbl: Option<SocketAddr>,
     #[serde(with = "socket_addr")]
     pub http: Option<SocketAddr>,
+    /// Postfix `check_policy_service` (SMTPD access policy delegation); off unless set.
+    #[serde(with = "socket_addr")]
+    pub policy: Option<SocketAddr>,
+    /// Postfix `smtpd_milters` (the sendmail milter protocol); off unless set.
+    #[serde(with = "socket_addr")]
+    pub milter: Option<SocketAddr>,
     /// Offer AUTH without TLS to clients on 127.0.0.0/8 and ::1 (tests, local tools).
     pub allow_plaintext_auth_on_loopback: bool,
     /// Concurrent sessions per listener; more get `421 4.7.0`.
@@ -205,6 +244,8 @@ impl Default for ListenersConfig {
             connector: Some(([127, 0, 0, 1], 2525).into()),
             fbl: Some(([127, 0, 0, 1], 2526).into()),
             http: Some(([127, 0, 0, 1], 8025).into()),
+            policy: None,
+            milter: None,
             allow_plaintext_auth_on_loopback: false,
             max_connections: 1000,
             command_timeout: Duration::from_secs(300),

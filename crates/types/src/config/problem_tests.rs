@@ -460,3 +460,26 @@ fn cluster_counter_urls_are_checked() {
         assert_eq!(keys(bad), ["counters"], "{bad}");
     }
 }
+
+#[test]
+fn policy_service_keys_are_named() {
+    assert_eq!(
+        keys("[policy_service]\nunknown = \"maybe\"\n"),
+        ["policy_service.unknown"]
+    );
+    assert_eq!(
+        keys("[policy_service]\nclients = [\"127.0.0.0/8\", \"loopback\"]\n"),
+        ["policy_service.clients[1]"]
+    );
+    assert_eq!(
+        keys("[listeners]\npolicy = \"nowhere\"\nmilter = \"127.0.0.1:11332\"\n"),
+        ["listeners.policy"]
+    );
+    let c = Config::parse(
+        "[listeners]\npolicy = \"127.0.0.1:10040\"\n[policy_service]\nunknown = \"reject\"\n",
+        "t.toml",
+    )
+    .expect("valid");
+    assert_eq!(c.listeners.policy, Some(([127, 0, 0, 1], 10040).into()));
+    assert_eq!(c.policy_service.unknown, UnknownSender::Reject);
+}
