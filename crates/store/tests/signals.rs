@@ -29,7 +29,8 @@ async fn every_body(s: &dyn SignalStore, p: &str) -> Result<(), String> {
     c::hourly_buckets(s, p, NOW).await?;
     c::first_seen_counts(s, p, NOW).await?;
     c::near_lists(s, p, NOW).await?;
-    c::campaign_is_shared(s, p, NOW).await
+    c::campaign_is_shared(s, p, NOW).await?;
+    c::campaign_weighs_tenants(s, p, NOW).await
 }
 
 #[tokio::test]
@@ -60,11 +61,13 @@ async fn two_nodes_share_campaign_fingerprints_and_reputation() {
                 or the account will be locked.";
     let fp = campaign::fingerprint(text).unwrap();
     let u = |n: u32| Subject::Account(format!("u{n}@x.example"));
-    campaign::assess(&a, fp, &u(1), true, NOW).await.unwrap();
-    campaign::assess(&b, fp, &u(2), false, NOW + 1)
+    campaign::assess(&a, fp, &u(1), "t", true, NOW)
         .await
         .unwrap();
-    let third = campaign::assess(&a, fp, &u(3), false, NOW + 2)
+    campaign::assess(&b, fp, &u(2), "t", false, NOW + 1)
+        .await
+        .unwrap();
+    let third = campaign::assess(&a, fp, &u(3), "t", false, NOW + 2)
         .await
         .unwrap();
     assert!(third.matched(), "{third:?}");
