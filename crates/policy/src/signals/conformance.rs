@@ -20,37 +20,43 @@ fn err(e: crate::CounterError) -> String {
 
 /// Spam sets the state; `clear_after` clean outcomes in a row end it; a spam in between starts
 /// over; clearing ends it at once.
-pub async fn reputation_cycle(s: &dyn SignalStore, prefix: &str) -> Check {
+pub async fn reputation_cycle(s: &dyn SignalStore, prefix: &str, now: Millis) -> Check {
     let k = format!("{prefix}:rep");
     ensure(
-        s.reputation(&k, false, 3).await.map_err(err)?.is_none(),
+        s.reputation(&k, false, 3, now)
+            .await
+            .map_err(err)?
+            .is_none(),
         || "a sender with no spam is under reputation".into(),
     )?;
     ensure(
-        s.reputation(&k, true, 3).await.map_err(err)?.is_none(),
+        s.reputation(&k, true, 3, now).await.map_err(err)?.is_none(),
         || "state before the first spam".into(),
     )?;
     let mut seen = Vec::new();
     for _ in 0..3 {
-        seen.push(s.reputation(&k, false, 3).await.map_err(err)?);
+        seen.push(s.reputation(&k, false, 3, now).await.map_err(err)?);
     }
     ensure(seen == vec![Some(0), Some(1), Some(2)], || {
         format!("clean streak {seen:?}")
     })?;
     ensure(
-        s.reputation(&k, false, 3).await.map_err(err)?.is_none(),
+        s.reputation(&k, false, 3, now)
+            .await
+            .map_err(err)?
+            .is_none(),
         || "still under reputation after 3 clean in a row".into(),
     )?;
-    s.reputation(&k, true, 3).await.map_err(err)?;
-    s.reputation(&k, false, 3).await.map_err(err)?;
-    let peeked = s.peek_reputation(&k).await.map_err(err)?;
+    s.reputation(&k, true, 3, now).await.map_err(err)?;
+    s.reputation(&k, false, 3, now).await.map_err(err)?;
+    let peeked = s.peek_reputation(&k, now).await.map_err(err)?;
     ensure(peeked == Some(1), || format!("peek: {peeked:?}"))?;
-    let again = s.reputation(&k, true, 3).await.map_err(err)?;
+    let again = s.reputation(&k, true, 3, now).await.map_err(err)?;
     ensure(again == Some(1), || {
         format!("before the second spam: {again:?}")
     })?;
     ensure(
-        s.reputation(&k, false, 3).await.map_err(err)? == Some(0),
+        s.reputation(&k, false, 3, now).await.map_err(err)? == Some(0),
         || "a spam starts the streak over".into(),
     )?;
     ensure(s.clear_reputation(&k).await.map_err(err)?, || {
@@ -60,9 +66,41 @@ pub async fn reputation_cycle(s: &dyn SignalStore, prefix: &str) -> Check {
         "clear twice".into()
     })?;
     ensure(
-        s.reputation(&k, false, 3).await.map_err(err)?.is_none(),
+        s.reputation(&k, false, 3, now)
+            .await
+            .map_err(err)?
+            .is_none(),
         || "under reputation after a clear".into(),
     )
+}
+
+/// The state expires [`super::reputation::REPUTATION_TTL_MS`] after its latest outcome. `now`
+/// must be the wall clock: Redis judges its expiries by its own.
+pub async fn reputation_expires(s: &dyn SignalStore, prefix: &str, now: Millis) -> Check {
+    let ttl = super::reputation::REPUTATION_TTL_MS;
+    let old = format!("{prefix}:rep-old");
+    s.reputation(&old, true, 3, now - ttl - 60_000)
+        .await
+        .map_err(err)?;
+    let peeked = s.peek_reputation(&old, now).await.map_err(err)?;
+    ensure(peeked.is_none(), || {
+        format!("spam recorded longer ago than the expiry is still kept: {peeked:?}")
+    })?;
+    let before = s.reputation(&old, false, 3, now).await.map_err(err)?;
+    ensure(before.is_none(), || {
+        format!("an expired state counted a clean message: {before:?}")
+    })?;
+    // A clean message within the expiry keeps the state alive for another full period.
+    let live = format!("{prefix}:rep-live");
+    s.reputation(&live, true, 3, now - ttl + 60_000)
+        .await
+        .map_err(err)?;
+    let before = s.reputation(&live, false, 3, now).await.map_err(err)?;
+    ensure(before == Some(0), || format!("live state: {before:?}"))?;
+    let later = s.peek_reputation(&live, now + 120_000).await.map_err(err)?;
+    ensure(later == Some(1), || {
+        format!("a clean message did not renew the state: {later:?}")
+    })
 }
 
 /// Units land in their hour; older hours than asked are 0 (and gone).

@@ -99,7 +99,7 @@ pub async fn assess(
         // A burst from a sender whose mail was just called spam is what a taken-over account
         // looks like: suspicious outright. Otherwise the burst adds its weight to the score.
         let rep = reputation::key(&input.subject);
-        if store.peek_reputation(&rep).await?.is_some() {
+        if store.peek_reputation(&rep, now).await?.is_some() {
             let detail = format!(
                 "{}; and this sender's mail was called spam recently",
                 r.detail
@@ -154,7 +154,7 @@ pub async fn assess(
             campaign_alert = Some((summary, key));
         }
     }
-    let recent_spam = reputation::note(store, &input.subject, v.class).await?;
+    let recent_spam = reputation::note(store, &input.subject, v.class, now).await?;
     if let Some(r) = &recent_spam {
         v.reasons.insert(0, r.clone());
     }
