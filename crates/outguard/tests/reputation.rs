@@ -1,8 +1,9 @@
 //! End to end, the sender signals of issue 19 on the real binary, with the harness's DNS server
 //! and sinks: a compromised account's spam never leaves from a regular IP once one of its
 //! messages was called spam (`ACCOUNT_RECENT_SPAM`) and it is restricted within 10 spam
-//! messages; near-identical mail from three accounts of two tenants makes the third suspicious
-//! (`CAMPAIGN_MATCH`) although its own content scores clean, and the operator is alerted; an
+//! messages; near-identical mail from accounts of three tenants makes the clean copy suspicious
+//! (`CAMPAIGN_MATCH`) although its own content scores clean, and the operator is alerted, while
+//! one tenant's copies of another tenant's newsletter cannot make it suspicious (SPEC §9); an
 //! admin clears a reputation through the CLI.
 
 mod common;
@@ -218,20 +219,41 @@ async fn compromised_account_is_restricted_within_ten_spam_and_no_spam_leaves_fr
     );
 }
 
+/// A third tenant, c (c.example: dave), beside the scene's two; before the relay starts.
+async fn add_tenant_c(sc: &Scene) {
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        sc.dir().join("data/outguard.db").display()
+    );
+    let store = outguard_store::Store::open(&url).await.expect("store");
+    store.add_tenant("c", 1).await.expect("tenant");
+    store.add_domain("c", "c.example").await.expect("domain");
+    store
+        .add_account("c", "dave@c.example", Some("dave-pw"), 1)
+        .await
+        .expect("account");
+    store.close().await;
+}
+
+/// A wave across the service: copies from accounts of three tenants, called spam in two of
+/// them; the third tenant's copy is called suspicious by `CAMPAIGN_MATCH` although its own
+/// content is clean (another tenant's evidence counts once two other tenants vouch for it,
+/// SPEC §9). A copy whose tenant has only one other tenant's evidence stays clean.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_third_account_of_a_campaign_is_suspicious_although_its_content_is_clean() {
+async fn a_campaign_across_three_tenants_makes_the_clean_copy_suspicious() {
     let sc = scene("").await;
     sc.provision().await;
+    add_tenant_c(&sc).await;
     let relay = RelayProc::start(sc.dir());
-    // One body, three accounts of two tenants. The first copy's subject makes the engine call
-    // it spam (suspicious or spam, by a clear margin); the others' bland subject leaves the
-    // content score clean.
+    // One body. The loud subject makes the engine call a copy spam (suspicious or spam, by a
+    // clear margin); the bland one leaves the content score clean.
     let loud = "FREE $$$ WINNER!!! CLAIM YOUR CASH PRIZE NOW!!! 100% GUARANTEED";
     let bland = "Document shared with you";
     let senders = [
         (("alice@a.example", "alice-pw"), loud),
         (("bob@a.example", "bob-pw"), bland),
-        (("carol@b.example", "carol-pw"), bland),
+        (("carol@b.example", "carol-pw"), loud),
+        (("dave@c.example", "dave-pw"), bland),
     ];
     let mut ids = Vec::new();
     for (i, (who, subject)) in senders.iter().enumerate() {
@@ -245,17 +267,19 @@ async fn the_third_account_of_a_campaign_is_suspicious_although_its_content_is_c
         .await;
         ids.push(queued_id(&r).unwrap_or_else(|| panic!("{}: {r}", who.0)));
     }
-    let first = trace(&sc, &ids[0]).await;
-    assert_ne!(first["message"]["class"], "clean", "{first:#}");
+    for i in [0, 2] {
+        let loud = trace(&sc, &ids[i]).await;
+        assert_ne!(loud["message"]["class"], "clean", "{loud:#}");
+    }
     let second = trace(&sc, &ids[1]).await;
     assert_eq!(
         second["message"]["class"], "clean",
         "the content alone is clean (pick another text if the model changed): {second:#}"
     );
-    let third = trace(&sc, &ids[2]).await;
-    assert_eq!(third["message"]["class"], "suspicious", "{third:#}");
-    assert_eq!(third["message"]["pool"], "high-risk");
-    let verdict = third["events"]
+    let last = trace(&sc, &ids[3]).await;
+    assert_eq!(last["message"]["class"], "suspicious", "{last:#}");
+    assert_eq!(last["message"]["pool"], "high-risk");
+    let verdict = last["events"]
         .as_array()
         .unwrap()
         .iter()
@@ -268,10 +292,13 @@ async fn the_third_account_of_a_campaign_is_suspicious_although_its_content_is_c
         .find(|r| r["tag"] == "CAMPAIGN_MATCH")
         .unwrap_or_else(|| panic!("no CAMPAIGN_MATCH: {verdict:#}"));
     assert!(
-        campaign["detail"].as_str().unwrap().contains("3 senders"),
+        campaign["detail"]
+            .as_str()
+            .unwrap()
+            .contains("4 senders (of this tenant and 2 others)"),
         "{campaign}"
     );
-    // The operator is alerted once, naming the count.
+    // The operator is alerted once, at 3 senders (the service's view, any tenants).
     let mut alerts = serde_json::Value::Null;
     for _ in 0..50 {
         let out = sc.ok(&["alerts", "--kind", "campaign_detected", "--json"]);
@@ -283,16 +310,23 @@ async fn the_third_account_of_a_campaign_is_suspicious_although_its_content_is_c
     }
     let list = alerts.as_array().expect("alerts");
     assert_eq!(list.len(), 1, "{alerts:#}");
-    assert!(list[0]["summary"].as_str().unwrap().contains("3 senders"));
-    // At the destination the third copy came from the high-risk IP, the second from regular.
-    let got = sc.dest.wait_for(3, Duration::from_secs(30)).await;
+    assert!(
+        list[0]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("3 senders of 2 tenant(s)"),
+        "{alerts:#}"
+    );
+    // At the destination the last copy came from the high-risk IP, the clean second from
+    // regular.
+    let got = sc.dest.wait_for(4, Duration::from_secs(30)).await;
     let by_rcpt = |r: &str| {
         got.iter()
             .find(|m| m.rcpts.iter().any(|x| x == r))
             .map(|m| m.peer.ip().to_string())
     };
     assert_eq!(by_rcpt("r1@dest.example").as_deref(), Some(REGULAR_IP));
-    assert_eq!(by_rcpt("r2@dest.example").as_deref(), Some(HIGH_RISK_IP));
+    assert_eq!(by_rcpt("r3@dest.example").as_deref(), Some(HIGH_RISK_IP));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -360,4 +394,143 @@ async fn an_admin_clears_a_reputation_and_only_its_own_tenants() {
     let r = send(&relay, alice, "w@dest.example", subject, body).await;
     let cleared = trace(&sc, &queued_id(&r).unwrap()).await;
     assert_eq!(cleared["message"]["pool"], "regular", "{cleared:#}");
+}
+
+/// A shop's newsletter (the engine calls it clean as the shop sends it).
+const NEWSLETTER_SUBJECT: &str = "Holiday giveaway: win a year of coffee";
+const NEWSLETTER: &str = "Holiday giveaway!\r\n\r\nEvery order placed before December 20 enters \
+    our free prize draw: win a year of free coffee, a grinder or one of 100 gift cards. Winners \
+    are drawn on December 21 and notified by email.\r\n\r\nEnter now and shop the collection: \
+    https://northwind-giveaway.example/enter\r\n\r\nNorthwind Coffee\r\nUnsubscribe: \
+    https://northwind-giveaway.example/unsubscribe";
+
+/// The newsletter's body under headers that make the engine call it spam (a brand in the display
+/// name, a freemail Reply-To, a shouting subject): the body, hence the fingerprint, is the same.
+fn spammy_copy(from: &str, to: &str) -> String {
+    format!(
+        "From: \"PayPal Prize Center\" <{from}>\r\nReply-To: claims.office@gmail.com\r\nTo: {to}\r\n\
+         Subject: FREE $$$ WINNER!!! CLAIM YOUR CASH PRIZE NOW!!! 100% GUARANTEED\r\n\
+         Message-ID: <spammy-{to}>\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\n\r\n{NEWSLETTER}\r\n"
+    )
+}
+
+fn verdict_reasons(t: &serde_json::Value) -> Vec<String> {
+    t["events"]
+        .as_array()
+        .and_then(|e| e.iter().find(|e| e["kind"] == "verdict"))
+        .and_then(|e| e["data"]["reasons"].as_array())
+        .map(|r| {
+            r.iter()
+                .filter_map(|r| r["tag"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// SPEC §9, one tenant cannot harm another: a tenant with three accounts sends copies of
+/// another tenant's newsletter, one of them dressed as spam. Its own third copy is caught
+/// (a wave inside one tenant), but the victim's newsletter stays clean, leaves from `regular`
+/// and adds nothing to the victim's spam counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_tenants_copies_do_not_make_a_newsletter_suspicious() {
+    let sc = scene("").await;
+    sc.provision().await;
+    let relay = RelayProc::start(sc.dir());
+    // The attacker: tenant a's three accounts, the first copy called spam.
+    let alice = ("alice@a.example", "alice-pw");
+    let data = spammy_copy(alice.0, "a0@dest.example");
+    let r = Client::send_mail(
+        relay.addr("submission"),
+        Some(alice),
+        alice.0,
+        &["a0@dest.example"],
+        &data,
+    )
+    .await;
+    let loud = trace(&sc, &queued_id(&r).unwrap_or_else(|| panic!("{r}"))).await;
+    assert_ne!(
+        loud["message"]["class"], "clean",
+        "the dressed-up copy must be called spam (pick louder headers if the model changed): {loud:#}"
+    );
+    let mut attacker = Vec::new();
+    for (i, who) in [
+        ("bob@a.example", "bob-pw"),
+        ("ghost@ghost.example", "ghost-pw"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let to = format!("a{}@dest.example", i + 1);
+        let r = send(&relay, who, &to, NEWSLETTER_SUBJECT, NEWSLETTER).await;
+        attacker.push(trace(&sc, &queued_id(&r).unwrap_or_else(|| panic!("{r}"))).await);
+    }
+    assert!(
+        !verdict_reasons(&attacker[0]).contains(&"CAMPAIGN_MATCH".to_string()),
+        "two senders are no campaign yet: {:#}",
+        attacker[0]
+    );
+    // Inside one tenant the wave is still a campaign.
+    assert_eq!(
+        attacker[1]["message"]["class"], "suspicious",
+        "{:#}",
+        attacker[1]
+    );
+    assert!(
+        verdict_reasons(&attacker[1]).contains(&"CAMPAIGN_MATCH".to_string()),
+        "{:#}",
+        attacker[1]
+    );
+
+    // The victim, tenant b, sends its newsletter.
+    let carol = ("carol@b.example", "carol-pw");
+    let r = send(
+        &relay,
+        carol,
+        "subscriber@dest.example",
+        NEWSLETTER_SUBJECT,
+        NEWSLETTER,
+    )
+    .await;
+    let victim = trace(&sc, &queued_id(&r).unwrap_or_else(|| panic!("{r}"))).await;
+    assert_eq!(victim["message"]["class"], "clean", "{victim:#}");
+    assert_eq!(victim["message"]["pool"], "regular", "{victim:#}");
+    let text = victim.to_string();
+    assert!(!text.contains("CAMPAIGN_MATCH"), "{victim:#}");
+    assert!(
+        !text.contains("spam messages"),
+        "counted as spam: {victim:#}"
+    );
+
+    // Its spam counts did not grow: the next message it gets called spam counts 1, for the
+    // account and for the tenant.
+    let (subject, body) = PHISHING[0];
+    let r = send(&relay, carol, "x@dest.example", subject, body).await;
+    let spam = trace(&sc, &queued_id(&r).unwrap_or_else(|| panic!("{r}"))).await;
+    assert_ne!(spam["message"]["class"], "clean", "{spam:#}");
+    let text = spam.to_string();
+    assert!(
+        text.contains("spam messages in last hour: 1 "),
+        "account count: {spam:#}"
+    );
+    assert!(
+        text.contains("spam messages from the organisation in last hour: 1 "),
+        "tenant count: {spam:#}"
+    );
+
+    // At the destination the newsletter came from the regular IP.
+    let got = sc.dest.wait_for(5, Duration::from_secs(30)).await;
+    let newsletter = got
+        .iter()
+        .find(|m| m.rcpts.iter().any(|x| x == "subscriber@dest.example"))
+        .expect("the victim's newsletter delivered");
+    assert_eq!(newsletter.peer.ip().to_string(), REGULAR_IP);
+    // The operator heard of the attacker's wave only, under the attacker's tenant.
+    let out = sc.ok(&["alerts", "--kind", "campaign_detected", "--json"]);
+    let alerts: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let list = alerts.as_array().expect("alerts");
+    assert!(
+        list.iter()
+            .all(|a| !a["summary"].as_str().unwrap_or("").contains("tenant b")),
+        "{alerts:#}"
+    );
 }

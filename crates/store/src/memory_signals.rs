@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use outguard_policy::SignalStore;
 use outguard_policy::counters::CounterFuture;
 use outguard_policy::signals::hour_of;
+use outguard_policy::signals::reputation::REPUTATION_TTL_MS;
 use outguard_types::model::Millis;
 use serde::{Deserialize, Serialize};
 
@@ -39,25 +40,48 @@ struct Timed {
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct SignalState {
     reputation: HashMap<String, u32>,
+    /// When each reputation state expires ([`REPUTATION_TTL_MS`] after its latest outcome, as
+    /// on Redis). A snapshot of an older release has none: those get one at their next
+    /// outcome or sweep.
+    #[serde(default)]
+    reputation_expires: HashMap<String, Millis>,
     buckets: HashMap<String, Buckets>,
     seen: HashMap<String, Seen>,
     timed: HashMap<String, Timed>,
 }
 
 impl SignalState {
-    fn reputation(&mut self, key: &str, spam: bool, clear_after: u32) -> Option<u32> {
-        let before = self.reputation.get(key).copied();
-        match (spam, before) {
-            (true, _) => {
-                self.reputation.insert(key.to_string(), 0);
+    /// The reputation state of `key` at `now` (an expired one is dropped).
+    fn peek(&mut self, key: &str, now: Millis) -> Option<u32> {
+        if self
+            .reputation_expires
+            .get(key)
+            .is_some_and(|at| *at <= now)
+        {
+            self.reputation.remove(key);
+            self.reputation_expires.remove(key);
+        }
+        self.reputation.get(key).copied()
+    }
+
+    fn reputation(&mut self, key: &str, spam: bool, clear_after: u32, now: Millis) -> Option<u32> {
+        let before = self.peek(key, now);
+        let after = match (spam, before) {
+            (true, _) => Some(0),
+            (false, Some(k)) if k + 1 >= clear_after => None,
+            (false, Some(k)) => Some(k + 1),
+            (false, None) => return None,
+        };
+        match after {
+            Some(k) => {
+                self.reputation.insert(key.to_string(), k);
+                self.reputation_expires
+                    .insert(key.to_string(), now.saturating_add(REPUTATION_TTL_MS));
             }
-            (false, Some(k)) if k + 1 >= clear_after => {
+            None => {
                 self.reputation.remove(key);
+                self.reputation_expires.remove(key);
             }
-            (false, Some(k)) => {
-                self.reputation.insert(key.to_string(), k + 1);
-            }
-            (false, None) => {}
         }
         before
     }
@@ -152,6 +176,14 @@ impl SignalState {
     /// Drop what has expired by `now` (empty bucket series, expired sets, old list entries).
     pub fn sweep(&mut self, now: Millis) {
         let hour = hour_of(now);
+        for k in self.reputation.keys() {
+            self.reputation_expires
+                .entry(k.clone())
+                .or_insert(now.saturating_add(REPUTATION_TTL_MS));
+        }
+        self.reputation_expires.retain(|_, at| *at > now);
+        let live = &self.reputation_expires;
+        self.reputation.retain(|k, _| live.contains_key(k));
         self.buckets.retain(|_, b| {
             b.hours
                 .last_key_value()
@@ -176,16 +208,19 @@ impl SignalStore for MemoryCounters {
         key: &'a str,
         spam: bool,
         clear_after: u32,
+        now: Millis,
     ) -> CounterFuture<'a, Option<u32>> {
-        ready(self.signals().reputation(key, spam, clear_after))
+        ready(self.signals().reputation(key, spam, clear_after, now))
     }
 
     fn clear_reputation<'a>(&'a self, key: &'a str) -> CounterFuture<'a, bool> {
-        ready(self.signals().reputation.remove(key).is_some())
+        let mut s = self.signals();
+        s.reputation_expires.remove(key);
+        ready(s.reputation.remove(key).is_some())
     }
 
-    fn peek_reputation<'a>(&'a self, key: &'a str) -> CounterFuture<'a, Option<u32>> {
-        ready(self.signals().reputation.get(key).copied())
+    fn peek_reputation<'a>(&'a self, key: &'a str, now: Millis) -> CounterFuture<'a, Option<u32>> {
+        ready(self.signals().peek(key, now))
     }
 
     fn hourly<'a>(
@@ -257,6 +292,20 @@ mod tests {
         assert_eq!(s.near(&k, "x", H + 40, H, 10), vec!["same", "other"]);
         // The cap counts distinct members: 10 resendings of one did not push "other" out.
         assert_eq!(s.timed["n"].entries.len(), 3);
+    }
+
+    #[test]
+    fn reputation_expires_and_the_sweep_drops_it() {
+        let mut s = SignalState::default();
+        s.reputation("r", true, 20, 0);
+        assert_eq!(s.peek("r", REPUTATION_TTL_MS - 1), Some(0));
+        s.sweep(REPUTATION_TTL_MS);
+        assert!(s.reputation.is_empty() && s.reputation_expires.is_empty());
+        // A state from an older snapshot (no expiry) gets one at the sweep, not a deletion.
+        s.reputation.insert("old".into(), 3);
+        s.sweep(5);
+        assert_eq!(s.peek("old", 6), Some(3));
+        assert_eq!(s.peek("old", 5 + REPUTATION_TTL_MS), None);
     }
 
     #[test]

@@ -15,6 +15,14 @@ fn url() -> String {
     std::env::var("OUTGUARD_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
+/// The wall clock, for the expiry checks (Redis judges expiries by its own clock).
+fn wall_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(NOW)
+}
+
 async fn redis(test: &str) -> RedisCounters {
     let url = url();
     let prefix = format!("t-sig-{test}-{}", uuid::Uuid::now_v7().simple());
@@ -25,11 +33,13 @@ async fn redis(test: &str) -> RedisCounters {
 }
 
 async fn every_body(s: &dyn SignalStore, p: &str) -> Result<(), String> {
-    c::reputation_cycle(s, p).await?;
+    c::reputation_cycle(s, p, NOW).await?;
+    c::reputation_expires(s, p, wall_now()).await?;
     c::hourly_buckets(s, p, NOW).await?;
     c::first_seen_counts(s, p, NOW).await?;
     c::near_lists(s, p, NOW).await?;
-    c::campaign_is_shared(s, p, NOW).await
+    c::campaign_is_shared(s, p, NOW).await?;
+    c::campaign_weighs_tenants(s, p, NOW).await
 }
 
 #[tokio::test]
@@ -60,18 +70,20 @@ async fn two_nodes_share_campaign_fingerprints_and_reputation() {
                 or the account will be locked.";
     let fp = campaign::fingerprint(text).unwrap();
     let u = |n: u32| Subject::Account(format!("u{n}@x.example"));
-    campaign::assess(&a, fp, &u(1), true, NOW).await.unwrap();
-    campaign::assess(&b, fp, &u(2), false, NOW + 1)
+    campaign::assess(&a, fp, &u(1), "t", true, NOW)
         .await
         .unwrap();
-    let third = campaign::assess(&a, fp, &u(3), false, NOW + 2)
+    campaign::assess(&b, fp, &u(2), "t", false, NOW + 1)
+        .await
+        .unwrap();
+    let third = campaign::assess(&a, fp, &u(3), "t", false, NOW + 2)
         .await
         .unwrap();
     assert!(third.matched(), "{third:?}");
-    reputation::note(&a, &u(1), outguard_types::verdict::Class::Spam)
+    reputation::note(&a, &u(1), outguard_types::verdict::Class::Spam, NOW)
         .await
         .unwrap();
-    let on_b = reputation::note(&b, &u(1), outguard_types::verdict::Class::Clean)
+    let on_b = reputation::note(&b, &u(1), outguard_types::verdict::Class::Clean, NOW)
         .await
         .unwrap();
     assert!(on_b.is_some(), "node b sees node a's spam");
@@ -84,12 +96,14 @@ async fn the_snapshot_keeps_the_signals() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("counters.json");
     let m = MemoryCounters::new();
-    m.reputation("rep:a:x@y.example", true, 20).await.unwrap();
+    m.reputation("rep:a:x@y.example", true, 20, NOW)
+        .await
+        .unwrap();
     m.hourly("h", 7, NOW, 168).await.unwrap();
     m.save(&path).unwrap();
     let back = MemoryCounters::load(&path).unwrap();
     assert_eq!(
-        back.reputation("rep:a:x@y.example", false, 20)
+        back.reputation("rep:a:x@y.example", false, 20, NOW)
             .await
             .unwrap(),
         Some(0)

@@ -3,17 +3,42 @@
 //!
 //! Each message body gets a 64-bit simhash of its normalised text (lowercase word 3-shingles,
 //! digit runs folded so per-recipient numbers do not matter) and of its links (host and path,
-//! weighted). Privacy: only that hash, a hash of the sender and one bit ("called spam") are
-//! kept, for an hour; no body, no address. Near-duplicates (Hamming distance ≤ [`MAX_DISTANCE`])
-//! are found through four 16-bit bands: two hashes that close share at least one band exactly
-//! (pigeonhole), so a message looks at four short timed lists, capped at [`BUCKET_CAP`].
+//! weighted). Privacy: only that hash, a hash of the sender, a hash of its tenant and one bit
+//! ("called spam") are kept, for an hour; no body, no address. Near-duplicates (Hamming
+//! distance ≤ [`MAX_DISTANCE`]) are found through four 16-bit bands: two hashes that close
+//! share at least one band exactly (pigeonhole), so a message looks at four short timed lists,
+//! capped at [`BUCKET_CAP`].
 //!
-//! When at least [`MIN_ACCOUNTS`] senders (any tenants) sent near-duplicates within the hour and
-//! one of them was called spam, a message not itself called spam is raised to suspicious
-//! (`CAMPAIGN_MATCH`, with the count) and the operator is alerted (`campaign_detected`, at
-//! 3, 10, 100, 1000 senders so a large wave does not flood the alert list).
+//! When at least [`MIN_ACCOUNTS`] senders sent near-duplicates within the hour and one of them
+//! was called spam, a message not itself called spam is raised to suspicious (`CAMPAIGN_MATCH`,
+//! with the count). The operator is alerted (`campaign_detected`) when the service as a whole
+//! sees 3, 10, 100, 1000 such senders (of any tenants, one called spam), so a large wave does
+//! not flood the alert list: an alert restricts nobody, and the operator sees every tenant.
+//!
+//! # Trust (SPEC §9: one tenant must not be able to harm another)
+//!
+//! Whose evidence counts is decided from the message's own tenant, by [`judge`]:
+//! - senders of the message's **own tenant** always count, and so does their "called spam":
+//!   a wave inside one tenant (its compromised accounts) is caught from 3 of its senders;
+//! - senders of **other tenants** count only when they come from at least
+//!   [`MIN_OTHER_TENANTS`] different other tenants, and their "called spam" only when mail
+//!   called spam came from at least [`MIN_OTHER_TENANTS`] different other tenants.
+//!
+//! Otherwise a tenant with three accounts could copy another tenant's newsletter, dress one
+//! copy as spam, and turn every copy the victim sends into suspicious mail: routed from
+//! `high-risk` and counted toward the victim's own spam thresholds, i.e. restricted for the
+//! attacker's doing. With the rule an attacker needs two tenants that each got mail called
+//! spam (and so each carry `ACCOUNT_RECENT_SPAM` and spam counts themselves), while a real wave
+//! across the service (stolen credentials of many tenants) still reaches it quickly. Evidence
+//! from other tenants is not merely limited to routing: a `CAMPAIGN_MATCH` is one verdict, and
+//! a verdict that routes to `high-risk` but is not counted would be a second kind of
+//! suspicious that the trace, the stats and the thresholds would have to tell apart.
+//!
+//! Entries written before tenants were recorded (three fields, a node of the previous release
+//! during a rolling upgrade) have no known tenant and count for nobody; they are gone within
+//! the hour.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use outguard_types::model::Millis;
 
@@ -22,6 +47,9 @@ use crate::counters::{CounterError, HOUR_MS};
 use crate::restriction::Subject;
 
 pub const MIN_ACCOUNTS: usize = 3;
+/// Other tenants whose senders (and, separately, whose mail called spam) it takes before their
+/// evidence counts for a message (see the module docs: trust).
+pub const MIN_OTHER_TENANTS: usize = 2;
 pub const WINDOW_MS: i64 = HOUR_MS;
 pub const MAX_DISTANCE: u32 = 3;
 pub const BUCKET_CAP: usize = 1_000;
@@ -147,21 +175,78 @@ pub fn band_keys(fp: u64) -> Vec<String> {
 /// What the campaign lists say about this message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Campaign {
-    /// Distinct senders of near-duplicates in the window, this one included.
+    /// Distinct senders of near-duplicates in the window whose evidence counts for this
+    /// message ([`judge`]), this one included.
     pub senders: usize,
-    /// At least one of them (this one included) was called spam.
+    /// At least one of them (this one included) was called spam, by evidence that counts.
     pub any_spam: bool,
+    /// How many other tenants' senders are among `senders` (0, or at least
+    /// [`MIN_OTHER_TENANTS`]).
+    pub other_tenants: usize,
+    /// The service's view, for the operator's alert: every sender of a near-duplicate in the
+    /// window, of any tenant, this one included.
+    pub all_senders: usize,
+    /// The tenants of those senders.
+    pub all_tenants: usize,
+    /// Any of those was called spam.
+    pub all_spam: bool,
 }
 
 impl Campaign {
-    /// A campaign by the rule above.
+    /// A campaign for this message, by the rule above: it is raised to suspicious.
     pub fn matched(&self) -> bool {
         self.senders >= MIN_ACCOUNTS && self.any_spam
     }
 
-    /// The operator hears of it at these counts.
+    /// The operator hears of it at these counts of the service's view (the alert restricts
+    /// nobody, so it does not wait for the trust rule: the operator sees every tenant).
     pub fn alert_now(&self) -> bool {
-        self.matched() && ALERT_AT.contains(&self.senders)
+        self.all_spam && ALERT_AT.contains(&self.all_senders)
+    }
+}
+
+/// One near-duplicate in the lists: who sent it (hashes) and whether it was called spam.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sighting {
+    pub sender: u64,
+    pub tenant: u64,
+    pub spam: bool,
+}
+
+/// The trust rule (module docs): what the sightings say about a message from `me`. `me` is
+/// counted whatever the lists hold.
+pub fn judge(me: Sighting, seen: &[Sighting]) -> Campaign {
+    let mut own = HashSet::from([me.sender]);
+    let mut own_spam = me.spam;
+    let mut others: HashMap<u64, HashSet<u64>> = HashMap::new();
+    let mut spam_tenants = HashSet::new();
+    for s in seen.iter().filter(|s| s.tenant == me.tenant) {
+        own.insert(s.sender);
+        own_spam |= s.spam;
+    }
+    for s in seen.iter().filter(|s| s.tenant != me.tenant) {
+        others.entry(s.tenant).or_default().insert(s.sender);
+        if s.spam {
+            spam_tenants.insert(s.tenant);
+        }
+    }
+    let mut all: HashSet<u64> = own.clone();
+    all.extend(others.values().flatten());
+    let all_tenants = 1 + others.len();
+    let all_spam = own_spam || !spam_tenants.is_empty();
+    let other_tenants = if others.len() >= MIN_OTHER_TENANTS {
+        own.extend(others.values().flatten());
+        others.len()
+    } else {
+        0
+    };
+    Campaign {
+        senders: own.len(),
+        any_spam: own_spam || spam_tenants.len() >= MIN_OTHER_TENANTS,
+        other_tenants,
+        all_senders: all.len(),
+        all_tenants,
+        all_spam,
     }
 }
 
@@ -169,39 +254,52 @@ fn sender_hash(subject: &Subject) -> u64 {
     fnv1a(super::reputation::key(subject).as_bytes())
 }
 
-/// Note this message's fingerprint and look for its near-duplicates of the last hour.
+/// A list member: `fingerprint:sender:spam:tenant` (hex hashes, spam `0`/`1`). The tenant is
+/// last so that a node of the previous release, which reads three fields, still reads it.
+fn member(fp: u64, me: Sighting) -> String {
+    format!(
+        "{fp:016x}:{:016x}:{}:{:016x}",
+        me.sender,
+        u8::from(me.spam),
+        me.tenant
+    )
+}
+
+/// A list member near `fp`, or None (another fingerprint, or a member without a tenant).
+fn parse_near(m: &str, fp: u64) -> Option<Sighting> {
+    let mut parts = m.split(':');
+    let f = u64::from_str_radix(parts.next()?, 16).ok()?;
+    let sender = u64::from_str_radix(parts.next()?, 16).ok()?;
+    let spam = parts.next()? == "1";
+    let tenant = u64::from_str_radix(parts.next()?, 16).ok()?;
+    ((f ^ fp).count_ones() <= MAX_DISTANCE).then_some(Sighting {
+        sender,
+        tenant,
+        spam,
+    })
+}
+
+/// Note this message's fingerprint and look for its near-duplicates of the last hour; `tenant`
+/// is the sender's tenant (the trust rule weighs other tenants' evidence, see [`judge`]).
 pub async fn assess(
     store: &dyn SignalStore,
     fp: u64,
     subject: &Subject,
+    tenant: &str,
     spam: bool,
     now: Millis,
 ) -> Result<Campaign, CounterError> {
-    let me = sender_hash(subject);
-    let member = format!("{fp:016x}:{me:016x}:{}", u8::from(spam));
+    let me = Sighting {
+        sender: sender_hash(subject),
+        tenant: fnv1a(tenant.as_bytes()),
+        spam,
+    };
     let keys = band_keys(fp);
     let seen = store
-        .near(&keys, &member, now, WINDOW_MS, BUCKET_CAP)
+        .near(&keys, &member(fp, me), now, WINDOW_MS, BUCKET_CAP)
         .await?;
-    let mut senders = HashSet::from([me]);
-    let mut any_spam = spam;
-    for m in seen {
-        let mut parts = m.split(':');
-        let (Some(f), Some(s), Some(b)) = (parts.next(), parts.next(), parts.next()) else {
-            continue;
-        };
-        let (Ok(f), Ok(s)) = (u64::from_str_radix(f, 16), u64::from_str_radix(s, 16)) else {
-            continue;
-        };
-        if (f ^ fp).count_ones() <= MAX_DISTANCE {
-            senders.insert(s);
-            any_spam |= b == "1";
-        }
-    }
-    Ok(Campaign {
-        senders: senders.len(),
-        any_spam,
-    })
+    let seen: Vec<Sighting> = seen.iter().filter_map(|m| parse_near(m, fp)).collect();
+    Ok(judge(me, &seen))
 }
 
 #[cfg(test)]
@@ -264,6 +362,84 @@ mod tests {
             links("go to HTTPS://Evil.example/a/b?x=1 now, or http://x.example."),
             vec!["evil.example/a/b", "x.example"]
         );
+    }
+
+    fn seen(sender: u64, tenant: u64, spam: bool) -> Sighting {
+        Sighting {
+            sender,
+            tenant,
+            spam,
+        }
+    }
+
+    #[test]
+    fn one_other_tenant_cannot_make_a_campaign_of_your_mail() {
+        // Tenant 1's three accounts sent the text, one copy called spam; tenant 2 sends it.
+        let attacker = [seen(1, 1, true), seen(2, 1, false), seen(3, 1, false)];
+        let victim = judge(seen(10, 2, false), &attacker);
+        assert_eq!(victim.senders, 1, "{victim:?}");
+        assert!(!victim.any_spam && !victim.matched());
+        // The operator still hears of the four senders (the alert restricts nobody).
+        assert_eq!((victim.all_senders, victim.all_tenants), (4, 2));
+        assert!(victim.all_spam);
+        // Even with the victim's own second copy in the lists.
+        let mut lists = attacker.to_vec();
+        lists.push(seen(11, 2, false));
+        assert!(!judge(seen(10, 2, false), &lists).matched());
+        // Nor can it lift the victim's own spam evidence to a campaign: two of the victim's
+        // senders (one called spam) stay two.
+        lists.push(seen(12, 2, true));
+        lists.retain(|s| s.sender != 11);
+        let two = judge(seen(10, 2, false), &lists);
+        assert_eq!(two.senders, 2, "{two:?}");
+        assert!(!two.matched());
+    }
+
+    #[test]
+    fn a_wave_inside_one_tenant_is_a_campaign() {
+        let c = judge(
+            seen(3, 1, false),
+            &[seen(1, 1, true), seen(2, 1, false), seen(9, 2, false)],
+        );
+        assert_eq!((c.senders, c.other_tenants), (3, 0), "{c:?}");
+        assert!(c.matched());
+        assert_eq!((c.all_senders, c.all_tenants), (4, 2));
+        assert!(!c.alert_now(), "the alert ladder is 3, 10, 100, 1000");
+    }
+
+    #[test]
+    fn other_tenants_count_from_two_and_their_spam_from_two() {
+        // Senders of two other tenants count; spam from only one of them does not.
+        let one_spam = [seen(1, 1, true), seen(2, 2, false)];
+        let c = judge(seen(3, 3, false), &one_spam);
+        assert_eq!((c.senders, c.other_tenants), (3, 2), "{c:?}");
+        assert!(!c.any_spam && !c.matched());
+        // Spam called in both: a wave across the service.
+        let c = judge(seen(3, 3, false), &[seen(1, 1, true), seen(2, 2, true)]);
+        assert!(c.matched(), "{c:?}");
+        // Own spam evidence plus two other tenants' clean copies.
+        let c = judge(seen(3, 3, true), &[seen(1, 1, false), seen(2, 2, false)]);
+        assert!(c.matched(), "{c:?}");
+        // One sender resending counts once.
+        let c = judge(
+            seen(3, 3, false),
+            &[seen(1, 1, true), seen(1, 1, true), seen(2, 2, true)],
+        );
+        assert_eq!(c.senders, 3);
+    }
+
+    #[test]
+    fn members_carry_the_tenant_and_old_members_count_for_nobody() {
+        let me = seen(0xabc, 0xdef, true);
+        let m = member(7, me);
+        assert_eq!(parse_near(&m, 7), Some(me));
+        assert_eq!(parse_near(&m, 7 ^ 0b111), Some(me), "3 bits apart is near");
+        assert_eq!(parse_near(&m, 7 ^ 0b1111), None, "4 bits apart is not");
+        // The previous release's three fields: no tenant, no evidence.
+        assert_eq!(parse_near("0000000000000007:0000000000000abc:1", 7), None);
+        // And that release reads ours: sender second, spam bit third.
+        let parts: Vec<&str> = m.split(':').collect();
+        assert_eq!((parts[1], parts[2]), ("0000000000000abc", "1"));
     }
 
     #[test]

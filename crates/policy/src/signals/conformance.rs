@@ -20,37 +20,43 @@ fn err(e: crate::CounterError) -> String {
 
 /// Spam sets the state; `clear_after` clean outcomes in a row end it; a spam in between starts
 /// over; clearing ends it at once.
-pub async fn reputation_cycle(s: &dyn SignalStore, prefix: &str) -> Check {
+pub async fn reputation_cycle(s: &dyn SignalStore, prefix: &str, now: Millis) -> Check {
     let k = format!("{prefix}:rep");
     ensure(
-        s.reputation(&k, false, 3).await.map_err(err)?.is_none(),
+        s.reputation(&k, false, 3, now)
+            .await
+            .map_err(err)?
+            .is_none(),
         || "a sender with no spam is under reputation".into(),
     )?;
     ensure(
-        s.reputation(&k, true, 3).await.map_err(err)?.is_none(),
+        s.reputation(&k, true, 3, now).await.map_err(err)?.is_none(),
         || "state before the first spam".into(),
     )?;
     let mut seen = Vec::new();
     for _ in 0..3 {
-        seen.push(s.reputation(&k, false, 3).await.map_err(err)?);
+        seen.push(s.reputation(&k, false, 3, now).await.map_err(err)?);
     }
     ensure(seen == vec![Some(0), Some(1), Some(2)], || {
         format!("clean streak {seen:?}")
     })?;
     ensure(
-        s.reputation(&k, false, 3).await.map_err(err)?.is_none(),
+        s.reputation(&k, false, 3, now)
+            .await
+            .map_err(err)?
+            .is_none(),
         || "still under reputation after 3 clean in a row".into(),
     )?;
-    s.reputation(&k, true, 3).await.map_err(err)?;
-    s.reputation(&k, false, 3).await.map_err(err)?;
-    let peeked = s.peek_reputation(&k).await.map_err(err)?;
+    s.reputation(&k, true, 3, now).await.map_err(err)?;
+    s.reputation(&k, false, 3, now).await.map_err(err)?;
+    let peeked = s.peek_reputation(&k, now).await.map_err(err)?;
     ensure(peeked == Some(1), || format!("peek: {peeked:?}"))?;
-    let again = s.reputation(&k, true, 3).await.map_err(err)?;
+    let again = s.reputation(&k, true, 3, now).await.map_err(err)?;
     ensure(again == Some(1), || {
         format!("before the second spam: {again:?}")
     })?;
     ensure(
-        s.reputation(&k, false, 3).await.map_err(err)? == Some(0),
+        s.reputation(&k, false, 3, now).await.map_err(err)? == Some(0),
         || "a spam starts the streak over".into(),
     )?;
     ensure(s.clear_reputation(&k).await.map_err(err)?, || {
@@ -60,9 +66,41 @@ pub async fn reputation_cycle(s: &dyn SignalStore, prefix: &str) -> Check {
         "clear twice".into()
     })?;
     ensure(
-        s.reputation(&k, false, 3).await.map_err(err)?.is_none(),
+        s.reputation(&k, false, 3, now)
+            .await
+            .map_err(err)?
+            .is_none(),
         || "under reputation after a clear".into(),
     )
+}
+
+/// The state expires [`super::reputation::REPUTATION_TTL_MS`] after its latest outcome. `now`
+/// must be the wall clock: Redis judges its expiries by its own.
+pub async fn reputation_expires(s: &dyn SignalStore, prefix: &str, now: Millis) -> Check {
+    let ttl = super::reputation::REPUTATION_TTL_MS;
+    let old = format!("{prefix}:rep-old");
+    s.reputation(&old, true, 3, now - ttl - 60_000)
+        .await
+        .map_err(err)?;
+    let peeked = s.peek_reputation(&old, now).await.map_err(err)?;
+    ensure(peeked.is_none(), || {
+        format!("spam recorded longer ago than the expiry is still kept: {peeked:?}")
+    })?;
+    let before = s.reputation(&old, false, 3, now).await.map_err(err)?;
+    ensure(before.is_none(), || {
+        format!("an expired state counted a clean message: {before:?}")
+    })?;
+    // A clean message within the expiry keeps the state alive for another full period.
+    let live = format!("{prefix}:rep-live");
+    s.reputation(&live, true, 3, now - ttl + 60_000)
+        .await
+        .map_err(err)?;
+    let before = s.reputation(&live, false, 3, now).await.map_err(err)?;
+    ensure(before == Some(0), || format!("live state: {before:?}"))?;
+    let later = s.peek_reputation(&live, now + 120_000).await.map_err(err)?;
+    ensure(later == Some(1), || {
+        format!("a clean message did not renew the state: {later:?}")
+    })
 }
 
 /// Units land in their hour; older hours than asked are 0 (and gone).
@@ -146,8 +184,8 @@ pub async fn near_lists(s: &dyn SignalStore, prefix: &str, start: Millis) -> Che
     ensure(e == vec!["c3", "c4"], || format!("cap: {e:?}"))
 }
 
-/// Three senders (two tenants' worth) share one campaign through the store: the third sees two
-/// others, and the spam bit of the first.
+/// Three senders of one tenant share one campaign through the store: the third sees two others,
+/// and the spam bit of the first.
 pub async fn campaign_is_shared(s: &dyn SignalStore, prefix: &str, start: Millis) -> Check {
     let text = format!(
         "{prefix} Your parcel could not be delivered because the customs fee of 1.99 EUR was \
@@ -156,30 +194,77 @@ pub async fn campaign_is_shared(s: &dyn SignalStore, prefix: &str, start: Millis
     );
     let fp = campaign::fingerprint(&text).ok_or("no fingerprint")?;
     let who = |n: u32| Subject::Account(format!("u{n}@{prefix}.example"));
-    let a = campaign::assess(s, fp, &who(1), true, start)
+    let a = campaign::assess(s, fp, &who(1), "t1", true, start)
         .await
         .map_err(err)?;
     ensure(a.senders == 1 && !a.matched(), || format!("first: {a:?}"))?;
-    let b = campaign::assess(s, fp ^ 0b101, &who(2), false, start + 1)
+    let b = campaign::assess(s, fp ^ 0b101, &who(2), "t1", false, start + 1)
         .await
         .map_err(err)?;
     ensure(b.senders == 2 && !b.matched(), || format!("second: {b:?}"))?;
-    let same = campaign::assess(s, fp, &who(2), false, start + 2)
+    let same = campaign::assess(s, fp, &who(2), "t1", false, start + 2)
         .await
         .map_err(err)?;
     ensure(same.senders == 2, || format!("one sender twice: {same:?}"))?;
-    let c = campaign::assess(s, fp ^ 0b1, &who(3), false, start + 3)
+    let c = campaign::assess(s, fp ^ 0b1, &who(3), "t1", false, start + 3)
         .await
         .map_err(err)?;
     ensure(c.senders == 3 && c.matched() && c.alert_now(), || {
         format!("third: {c:?}")
     })?;
-    let far = campaign::assess(s, !fp, &who(4), false, start + 4)
+    let far = campaign::assess(s, !fp, &who(4), "t1", false, start + 4)
         .await
         .map_err(err)?;
     ensure(far.senders == 1, || format!("unrelated mail: {far:?}"))?;
-    let late = campaign::assess(s, fp, &who(5), false, start + 3 + HOUR_MS)
+    let late = campaign::assess(s, fp, &who(5), "t1", false, start + 3 + HOUR_MS)
         .await
         .map_err(err)?;
     ensure(late.senders == 1, || format!("an hour later: {late:?}"))
+}
+
+/// The trust rule through the store (the tenant survives the round trip): one tenant's three
+/// senders, one called spam, are a campaign for that tenant's mail but not for another
+/// tenant's; a second other tenant whose mail was called spam too makes it one.
+pub async fn campaign_weighs_tenants(s: &dyn SignalStore, prefix: &str, start: Millis) -> Check {
+    let text = format!(
+        "{prefix} Our winter sale starts today: every jacket and boot is 30 percent off until \
+         Sunday, and members get free returns. Shop the sale at https://shop.example/winter \
+         before your size is gone."
+    );
+    let fp = campaign::fingerprint(&text).ok_or("no fingerprint")?;
+    let who = |t: &str, n: u32| Subject::Account(format!("u{n}@{t}.{prefix}.example"));
+    for (n, spam) in [(1, true), (2, false), (3, false)] {
+        campaign::assess(
+            s,
+            fp,
+            &who("att", n),
+            "attacker",
+            spam,
+            start + i64::from(n),
+        )
+        .await
+        .map_err(err)?;
+    }
+    let victim = campaign::assess(s, fp ^ 0b10, &who("vic", 1), "victim", false, start + 10)
+        .await
+        .map_err(err)?;
+    ensure(victim.senders == 1 && !victim.matched(), || {
+        format!("one other tenant made a campaign of the victim's mail: {victim:?}")
+    })?;
+    let own = campaign::assess(s, fp, &who("att", 4), "attacker", false, start + 11)
+        .await
+        .map_err(err)?;
+    ensure(own.senders == 4 && own.matched(), || {
+        format!("the wave inside one tenant: {own:?}")
+    })?;
+    campaign::assess(s, fp, &who("oth", 1), "other", true, start + 12)
+        .await
+        .map_err(err)?;
+    let now = campaign::assess(s, fp, &who("vic", 2), "victim", false, start + 13)
+        .await
+        .map_err(err)?;
+    ensure(
+        now.matched() && now.senders == 7 && now.other_tenants == 2,
+        || format!("two other tenants, spam called in both: {now:?}"),
+    )
 }

@@ -29,8 +29,10 @@ use crate::counters::CounterFuture;
 ///   *before* it: `Some(k)` = under reputation with `k` clean messages since its latest spam,
 ///   `None` = not under reputation. A spam outcome sets the state to `Some(0)`; a clean one
 ///   adds one, and the state ends (`None`) once `k` reaches `clear_after`.
-/// - `clear_reputation(key)` ends it at once; true when there was one. `peek_reputation(key)`
-///   reads the state without recording.
+///   The state expires [`reputation::REPUTATION_TTL_MS`] after the latest outcome recorded in
+///   it (`now`): a sender silent that long is not under reputation any more.
+/// - `clear_reputation(key)` ends it at once; true when there was one.
+///   `peek_reputation(key, now)` reads the state without recording.
 /// - `hourly(key, n, now, hours)` adds `n` to the bucket of `now`'s UTC hour and returns the
 ///   last `hours` buckets, the current hour first (missing hours are 0).
 /// - `first_seen(key, members, now, ttl_ms, cap)` adds the members to a set that lives
@@ -49,12 +51,13 @@ pub trait SignalStore: Send + Sync {
         key: &'a str,
         spam: bool,
         clear_after: u32,
+        now: Millis,
     ) -> CounterFuture<'a, Option<u32>>;
 
     fn clear_reputation<'a>(&'a self, key: &'a str) -> CounterFuture<'a, bool>;
 
     /// The state `reputation` would return, without recording anything.
-    fn peek_reputation<'a>(&'a self, key: &'a str) -> CounterFuture<'a, Option<u32>>;
+    fn peek_reputation<'a>(&'a self, key: &'a str, now: Millis) -> CounterFuture<'a, Option<u32>>;
 
     fn hourly<'a>(
         &'a self,

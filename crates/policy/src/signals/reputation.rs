@@ -8,6 +8,7 @@
 //! that window holds no spam at all. A sender with an occasional false positive pays 20
 //! messages from `high-risk` (delivered, only from other IPs), not a restriction.
 
+use outguard_types::model::Millis;
 use outguard_types::verdict::{Class, Reason};
 
 use super::{ACCOUNT_RECENT_SPAM, SignalStore};
@@ -16,6 +17,10 @@ use crate::restriction::Subject;
 
 /// Clean messages in a row that end the reputation state.
 pub const CLEAN_TO_CLEAR: u32 = 20;
+
+/// A sender silent this long loses its reputation state, on every backend (the stores would
+/// otherwise keep it forever).
+pub const REPUTATION_TTL_MS: i64 = 90 * 86_400_000;
 
 /// The store key of a subject's reputation.
 pub fn key(subject: &Subject) -> String {
@@ -32,9 +37,10 @@ pub async fn note(
     store: &dyn SignalStore,
     subject: &Subject,
     class: Class,
+    now: Millis,
 ) -> Result<Option<Reason>, CounterError> {
     let before = store
-        .reputation(&key(subject), class.is_spam(), CLEAN_TO_CLEAR)
+        .reputation(&key(subject), class.is_spam(), CLEAN_TO_CLEAR, now)
         .await?;
     Ok(match before {
         Some(clean) if !class.is_spam() => Some(Reason {

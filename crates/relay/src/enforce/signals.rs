@@ -99,7 +99,7 @@ pub async fn assess(
         // A burst from a sender whose mail was just called spam is what a taken-over account
         // looks like: suspicious outright. Otherwise the burst adds its weight to the score.
         let rep = reputation::key(&input.subject);
-        if store.peek_reputation(&rep).await?.is_some() {
+        if store.peek_reputation(&rep, now).await?.is_some() {
             let detail = format!(
                 "{}; and this sender's mail was called spam recently",
                 r.detail
@@ -113,27 +113,48 @@ pub async fn assess(
     }
     let mut campaign_alert = None;
     if let Some(fp) = input.fingerprint {
-        let c = campaign::assess(store, fp, &input.subject, v.class.is_spam(), now).await?;
+        let c = campaign::assess(
+            store,
+            fp,
+            &input.subject,
+            input.tenant,
+            v.class.is_spam(),
+            now,
+        )
+        .await?;
         if c.matched() {
+            let whose = match c.other_tenants {
+                0 => "all of this tenant".to_string(),
+                n => format!("of this tenant and {n} others"),
+            };
             let detail = format!(
-                "near-duplicate of mail from {} senders in the last hour, at least one called spam",
+                "near-duplicate of mail from {} senders ({whose}) in the last hour, at least one called spam",
                 c.senders
             );
             raise_to_suspicious(&mut v, t.suspicious, CAMPAIGN_MATCH, detail);
         }
         if c.alert_now() {
+            // The latest sender may be a tenant whose mail other tenants copied: say whether
+            // the campaign counts against its own message, so the operator does not read it as
+            // the culprit (the trust rule, `campaign::judge`).
+            let latest = if c.matched() {
+                "CAMPAIGN_MATCH for its mail"
+            } else {
+                "no CAMPAIGN_MATCH for its mail: too few of the senders count for its tenant"
+            };
             let summary = format!(
-                "campaign: {} senders sent near-identical mail within an hour, at least one called spam; latest {} of tenant {}",
-                c.senders,
+                "campaign: {} senders of {} tenant(s) sent near-identical mail within an hour, at least one called spam; latest {} of tenant {} ({latest})",
+                c.all_senders,
+                c.all_tenants,
                 input.subject.id(),
                 input.tenant
             );
             let hour = outguard_policy::signals::hour_of(now);
-            let key = format!("campaign_detected:{fp:016x}:{}:{hour}", c.senders);
+            let key = format!("campaign_detected:{fp:016x}:{}:{hour}", c.all_senders);
             campaign_alert = Some((summary, key));
         }
     }
-    let recent_spam = reputation::note(store, &input.subject, v.class).await?;
+    let recent_spam = reputation::note(store, &input.subject, v.class, now).await?;
     if let Some(r) = &recent_spam {
         v.reasons.insert(0, r.clone());
     }

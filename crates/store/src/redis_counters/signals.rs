@@ -1,8 +1,9 @@
 //! [`outguard_policy::SignalStore`] on Redis (cluster mode, issue 19): every node sees the same
 //! sender reputation, hourly history and campaign fingerprints. One small Lua script per
 //! operation (atomic, one round trip), bounded like the embedded backend:
-//! - reputation: a string `N` (clean messages since the latest spam), expiring after
-//!   [`REPUTATION_TTL_MS`] without mail;
+//! - reputation: a string `N` (clean messages since the latest spam), expiring
+//!   [`REPUTATION_TTL_MS`] after the caller's `now` of its latest outcome (`PEXPIREAT`, so
+//!   the embedded backend, which expires by the same `now`, agrees);
 //! - hourly buckets: a HASH `hour → units`; hours older than asked are deleted on each call;
 //! - remembered domains: a SET capped at `cap`, expiring `ttl` after its latest addition;
 //! - campaign lists: a ZSET scored by time, trimmed to the window and to `cap`.
@@ -17,18 +18,20 @@ use outguard_types::model::Millis;
 use super::RedisCounters;
 
 /// A sender silent this long loses its reputation state (Redis would otherwise keep it forever).
-pub const REPUTATION_TTL_MS: i64 = 90 * 86_400_000;
+pub use outguard_policy::signals::reputation::REPUTATION_TTL_MS;
 
 const REPUTATION: &str = r#"
 local before = redis.call('GET', KEYS[1])
 if ARGV[1] == '1' then
-  redis.call('SET', KEYS[1], '0', 'PX', ARGV[3])
+  redis.call('SET', KEYS[1], '0')
+  redis.call('PEXPIREAT', KEYS[1], ARGV[3])
 elseif before then
   local k = tonumber(before) + 1
   if k >= tonumber(ARGV[2]) then
     redis.call('DEL', KEYS[1])
   else
-    redis.call('SET', KEYS[1], tostring(k), 'PX', ARGV[3])
+    redis.call('SET', KEYS[1], tostring(k))
+    redis.call('PEXPIREAT', KEYS[1], ARGV[3])
   end
 end
 if before then return tonumber(before) end
@@ -129,12 +132,13 @@ impl RedisCounters {
         key: &str,
         spam: bool,
         clear_after: u32,
+        now: Millis,
     ) -> Result<Option<u32>, CounterError> {
         let mut inv = self.signal_scripts.reputation.prepare_invoke();
         inv.key(self.signal_key(key))
             .arg(if spam { "1" } else { "0" })
             .arg(clear_after)
-            .arg(REPUTATION_TTL_MS);
+            .arg(now.saturating_add(REPUTATION_TTL_MS));
         let mut con = self.con.clone();
         let before: i64 = self.bounded(inv.invoke_async(&mut con)).await?;
         Ok(u32::try_from(before).ok())
@@ -226,15 +230,17 @@ impl SignalStore for RedisCounters {
         key: &'a str,
         spam: bool,
         clear_after: u32,
+        now: Millis,
     ) -> CounterFuture<'a, Option<u32>> {
-        Box::pin(self.reputation_inner(key, spam, clear_after))
+        Box::pin(self.reputation_inner(key, spam, clear_after, now))
     }
 
     fn clear_reputation<'a>(&'a self, key: &'a str) -> CounterFuture<'a, bool> {
         Box::pin(self.clear_inner(key))
     }
 
-    fn peek_reputation<'a>(&'a self, key: &'a str) -> CounterFuture<'a, Option<u32>> {
+    /// Redis judges the expiry (set from the caller's `now`) by its own clock.
+    fn peek_reputation<'a>(&'a self, key: &'a str, _now: Millis) -> CounterFuture<'a, Option<u32>> {
         Box::pin(self.peek_inner(key))
     }
 
