@@ -76,7 +76,7 @@ mod tests {
     fn adds_only_what_is_missing() {
         let (h, id) = missing_date_and_id(b"Subject: x\r\n\r\nbody\r\n", "abc", "relay.test", 0);
         assert!(
-            h.starts_with("Date: Thu, 01 Jan 1970 00:00:00 +0000\r\n"),
+            h.starts_with("Date: Thu, 1 Jan 1970 00:00:00 +0000\r\n"),
             "{h}"
         );
         assert!(h.ends_with("Message-ID: <abc@relay.test>\r\n"), "{h}");
