@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use outguard_store::spool::{Envelope, RcptState, RcptStatus, State};
+use outguard_types::config::TlsPolicy;
 use outguard_types::model::EventKind;
 use serde_json::json;
 
@@ -25,9 +26,18 @@ pub fn domain_of(rcpt: &str) -> String {
         .to_ascii_lowercase()
 }
 
-/// The bytes that follow `DATA`: our headers (+ DKIM signature when configured) and the body.
-pub fn payload(inner: &Inner, env: &Envelope, body: &[u8]) -> Vec<u8> {
-    let headers = wire::prepend_headers(&env.id, &env.extra_headers);
+/// Whether `rcpt` gets the envelope's extra headers (`Envelope::extra_headers_to`).
+fn gets_extra(env: &Envelope, rcpt: &str) -> bool {
+    env.extra_headers_to
+        .as_ref()
+        .is_none_or(|to| to.iter().any(|r| r == rcpt))
+}
+
+/// The bytes that follow `DATA`: our headers (+ DKIM signature when configured) and the body;
+/// without the envelope's extra headers unless `with_extra`.
+pub fn payload(inner: &Inner, env: &Envelope, body: &[u8], with_extra: bool) -> Vec<u8> {
+    let extra: &[(String, String)] = if with_extra { &env.extra_headers } else { &[] };
+    let headers = wire::prepend_headers(&env.id, extra);
     let sender_domain = domain_of(&env.mail_from);
     if !env.mail_from.is_empty() && !inner.deps.dkim.is_empty() {
         // Sign exactly what goes on the wire: the CRLF-normalised message, before dot-stuffing.
@@ -48,23 +58,30 @@ fn state(status: RcptStatus, reply: String, remote: Option<String>) -> RcptState
     }
 }
 
-/// Run one round; returns the new state of every recipient that was tried.
+/// Run one round over the spooled `body`; returns the new state of every recipient that was
+/// tried. Recipients of one domain that differ in the extra headers they get (a verdict only
+/// for the tenant's own) go in separate transactions.
 pub async fn run(
     inner: &Arc<Inner>,
     env: &Envelope,
     current: &State,
-    payload: &[u8],
+    body: &[u8],
 ) -> Vec<(String, RcptState)> {
-    let mut by_domain: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut by_domain: BTreeMap<(String, bool), Vec<String>> = BTreeMap::new();
     for rcpt in current.pending(env) {
         by_domain
-            .entry(domain_of(rcpt))
+            .entry((domain_of(rcpt), gets_extra(env, rcpt)))
             .or_default()
             .push(rcpt.to_string());
     }
-    let rounds = by_domain
-        .into_iter()
-        .map(|(domain, rcpts)| deliver_domain(inner, env, domain, rcpts, payload));
+    let mut payloads: [Option<Vec<u8>>; 2] = [None, None];
+    for &(_, with) in by_domain.keys() {
+        payloads[usize::from(with)].get_or_insert_with(|| payload(inner, env, body, with));
+    }
+    let rounds = by_domain.into_iter().map(|((domain, with), rcpts)| {
+        let p = payloads[usize::from(with)].as_deref().unwrap_or_default();
+        deliver_domain(inner, env, domain, rcpts, p)
+    });
     futures::future::join_all(rounds)
         .await
         .into_iter()
@@ -128,8 +145,91 @@ async fn deliver_domain(
         json!({"domain": domain, "pool": source.pool, "source_ip": source.ip.to_string(), "site": route.site,
                "hops": route.hops.iter().map(|h| format!("{} {}", h.host, h.addr)).collect::<Vec<_>>()}),
     );
+    let tls = tls_policy(inner, &domain);
+    let login = match login(inner, &domain).await {
+        Ok(login) => login,
+        Err(reason) => {
+            inner.trace(
+                &env.id,
+                EventKind::Deferred,
+                format!("{domain}: {reason}"),
+                json!({"domain": domain}),
+            );
+            return all(state(
+                RcptStatus::Pending,
+                format!("451 4.3.5 {reason}"),
+                None,
+            ));
+        }
+    };
     let _permits = inner.permits(&route.site).await;
-    try_hops(inner, env, &route, &source, &rcpts, payload).await
+    let how = How {
+        tls,
+        auth: login.as_ref().map(|(u, p)| (u.as_str(), p.as_str())),
+    };
+    try_hops(inner, env, &route, &source, &rcpts, payload, &how).await
+}
+
+/// The TLS policy for mail to `domain` and where it comes from (for the trace).
+#[derive(Debug, Clone, Copy)]
+pub struct TlsChoice {
+    pub policy: TlsPolicy,
+    pub source: &'static str,
+}
+
+/// `[[routes]] tls` of the route that serves `domain`, else `[delivery] tls_policies`, else
+/// `[delivery] tls`.
+fn tls_policy(inner: &Inner, domain: &str) -> TlsChoice {
+    let cfg = &inner.deps.config;
+    if let Some(policy) = super::mx::route_config(domain, &cfg.routes).and_then(|(_, r)| r.tls) {
+        return TlsChoice {
+            policy,
+            source: "route",
+        };
+    }
+    let d = domain.trim_end_matches('.');
+    let listed = cfg
+        .delivery
+        .tls_policies
+        .iter()
+        .find(|(k, _)| k.trim_end_matches('.').eq_ignore_ascii_case(d));
+    match listed {
+        Some((_, &policy)) => TlsChoice {
+            policy,
+            source: "delivery.tls_policies",
+        },
+        None => TlsChoice {
+            policy: cfg.delivery.tls,
+            source: "delivery.tls",
+        },
+    }
+}
+
+/// The smarthost login of the route serving `domain`: (user, password from its file).
+async fn login(inner: &Inner, domain: &str) -> Result<Option<(String, String)>, String> {
+    let cfg = &inner.deps.config;
+    let Some((i, r)) = super::mx::route_config(domain, &cfg.routes) else {
+        return Ok(None);
+    };
+    let (Some(user), Some(file)) = (&r.auth_user, &r.auth_password_file) else {
+        return Ok(None);
+    };
+    match tokio::fs::read_to_string(file).await {
+        Ok(text) => Ok(Some((
+            user.clone(),
+            text.lines().next().unwrap_or_default().to_string(),
+        ))),
+        Err(e) => Err(format!(
+            "routes[{i}].auth_password_file {}: {e}",
+            file.display()
+        )),
+    }
+}
+
+/// How every hop of one domain is talked to.
+struct How<'a> {
+    tls: TlsChoice,
+    auth: Option<(&'a str, &'a str)>,
 }
 
 /// Try the route's hops in order until one session decides the recipients.
@@ -140,9 +240,15 @@ async fn try_hops(
     source: &Source,
     rcpts: &[String],
     payload: &[u8],
+    how: &How<'_>,
 ) -> Vec<(String, RcptState)> {
     let cfg = &inner.deps.config;
-    let mut last_error = String::from("no usable mail host");
+    let mut last_error = String::from("4.4.1 no usable mail host");
+    let policy = how.tls.policy;
+    let tls = match policy {
+        TlsPolicy::Verify => inner.deps.verified_tls.clone(),
+        TlsPolicy::Opportunistic | TlsPolicy::Required => inner.tls.clone(),
+    };
     for hop in &route.hops {
         let mut attempt = Attempt {
             source_ip: source.ip,
@@ -151,37 +257,76 @@ async fn try_hops(
             mail_from: &env.mail_from,
             rcpts,
             payload,
-            tls: inner.tls.clone(),
+            tls: tls.clone(),
+            tls_policy: policy,
+            auth: how.auth,
             connect_timeout: cfg.delivery.connect_timeout,
             command_timeout: cfg.delivery.command_timeout,
         };
-        let mut result = client::deliver_reusing(&attempt, &inner.idle).await;
-        if let Err(AttemptError::Tls { .. }) = &result {
+        let mut result = if policy == TlsPolicy::Verify && tls.is_none() {
+            Err(AttemptError::TlsPolicy {
+                addr: hop.addr,
+                policy,
+                reason: "no trust roots (set [delivery] tls_ca_file)".into(),
+            })
+        } else {
+            client::deliver_reusing(&attempt, &inner.idle).await
+        };
+        if let (Err(AttemptError::Tls { .. }), TlsPolicy::Opportunistic) = (&result, policy) {
             // A broken TLS stack on the far side: retry this host in plaintext.
             attempt.tls = None;
             result = client::deliver_reusing(&attempt, &inner.idle).await;
         }
+        // Under `verify` / `required` a failed handshake is the policy refusing the host.
+        let result = result.map_err(|e| match e {
+            AttemptError::Tls { addr, reason } => AttemptError::TlsPolicy {
+                addr,
+                policy,
+                reason: format!("TLS handshake failed: {reason}"),
+            },
+            e => e,
+        });
         match result {
             Ok(r) => {
                 // Before anything else (trace, events, the round's other domains): a kill from
                 // here on must not send these recipients again.
                 record_delivered(inner, env, &r);
-                trace_attempt(inner, env, &r);
+                trace_attempt(inner, env, &r, how.tls);
                 return outcomes(&r);
             }
             Err(e) => {
+                let refused = matches!(e, AttemptError::TlsPolicy { .. });
+                if refused {
+                    tracing::warn!(id = %env.id, host = %hop.host, addr = %hop.addr,
+                        tls_policy = policy.as_str(), policy_from = how.tls.source, error = %e,
+                        "delivery refused by TLS policy");
+                }
                 inner.trace(
                     &env.id,
                     EventKind::Attempt,
-                    format!("{} {}: {e}", hop.host, hop.addr),
+                    format!(
+                        "{} {} (TLS policy {} from {}): {e}",
+                        hop.host,
+                        hop.addr,
+                        policy.as_str(),
+                        how.tls.source
+                    ),
                     json!({"remote_host": hop.host, "remote_ip": hop.addr.to_string(),
-                           "source_ip": source.ip.to_string(), "error": e.to_string()}),
+                           "source_ip": source.ip.to_string(), "error": e.to_string(),
+                           "tls_policy": policy.as_str(), "tls_policy_from": how.tls.source,
+                           "tls_refused": refused}),
                 );
-                last_error = e.to_string();
+                // RFC 3463: X.7.5 cryptographic failure, X.7.8 authentication; else routing.
+                let status = match &e {
+                    AttemptError::TlsPolicy { .. } => "4.7.5",
+                    AttemptError::Auth { .. } => "4.7.8",
+                    _ => "4.4.1",
+                };
+                last_error = format!("{status} {e}");
             }
         }
     }
-    let reply = format!("451 4.4.1 {last_error}");
+    let reply = format!("451 {last_error}");
     rcpts
         .iter()
         .map(|r| (r.clone(), state(RcptStatus::Pending, reply.clone(), None)))
@@ -221,7 +366,7 @@ fn outcomes(r: &AttemptResult) -> Vec<(String, RcptState)> {
         .collect()
 }
 
-fn trace_attempt(inner: &Inner, env: &Envelope, r: &AttemptResult) {
+fn trace_attempt(inner: &Inner, env: &Envelope, r: &AttemptResult, tls: TlsChoice) {
     let replies: Vec<serde_json::Value> = r
         .rcpts
         .iter()
@@ -242,8 +387,9 @@ fn trace_attempt(inner: &Inner, env: &Envelope, r: &AttemptResult) {
     inner.trace(
         &env.id,
         EventKind::Attempt,
-        format!("{} [{}] from {}{}: {}", r.host, r.remote, r.local.ip(), if r.tls { " (TLS)" } else { "" }, first.unwrap_or("")),
+        format!("{} [{}] from {}{} (TLS policy {} from {}): {}", r.host, r.remote, r.local.ip(), if r.tls { " (TLS)" } else { "" },
+                r.tls_policy.as_str(), tls.source, first.unwrap_or("")),
         json!({"remote_host": r.host, "remote_ip": r.remote.to_string(), "source_ip": r.local.ip().to_string(),
-               "tls": r.tls, "replies": replies}),
+               "tls": r.tls, "tls_policy": r.tls_policy.as_str(), "tls_policy_from": tls.source, "replies": replies}),
     );
 }

@@ -83,6 +83,7 @@ pub fn make_dsn(
         held: false,
         quarantined: false,
         extra_headers: Vec::new(),
+        extra_headers_to: None,
     };
     Some((dsn, body))
 }
@@ -121,6 +122,7 @@ mod tests {
             held: false,
             quarantined: false,
             extra_headers: vec![],
+            extra_headers_to: None,
         };
         let st = RcptState {
             status: outguard_store::spool::RcptStatus::Failed,

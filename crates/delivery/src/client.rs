@@ -14,6 +14,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use outguard_types::config::TlsPolicy;
 use rustls::ClientConfig;
 use rustls_pki_types::ServerName;
 use smtp_proto::Response;
@@ -50,6 +51,8 @@ pub struct AttemptResult {
     pub remote: SocketAddr,
     pub local: SocketAddr,
     pub tls: bool,
+    /// The TLS policy the session was held to.
+    pub tls_policy: TlsPolicy,
     /// In the order the recipients were given.
     pub rcpts: Vec<(String, RcptOutcome)>,
 }
@@ -65,6 +68,16 @@ pub enum AttemptError {
     Session { addr: SocketAddr, reason: String },
     #[error("{addr}: TLS handshake failed: {reason}")]
     Tls { addr: SocketAddr, reason: String },
+    /// The destination does not meet the TLS policy: nothing was sent.
+    #[error("{addr}: TLS policy {}: {reason}", .policy.as_str())]
+    TlsPolicy {
+        addr: SocketAddr,
+        policy: TlsPolicy,
+        reason: String,
+    },
+    /// The smarthost did not take our login.
+    #[error("{addr}: AUTH failed: {reason}")]
+    Auth { addr: SocketAddr, reason: String },
 }
 
 /// What to send, and how.
@@ -77,8 +90,12 @@ pub struct Attempt<'a> {
     pub rcpts: &'a [String],
     /// Output of `wire::data_payload` (CRLF, dot-stuffed, terminated).
     pub payload: &'a [u8],
-    /// Config for opportunistic STARTTLS; `None` never starts TLS.
+    /// Config for STARTTLS (verifying under `verify`); `None` never starts TLS.
     pub tls: Option<Arc<ClientConfig>>,
+    /// `opportunistic`: plaintext when TLS is not offered; otherwise no TLS, no mail.
+    pub tls_policy: TlsPolicy,
+    /// Smarthost login (user, password), only ever sent inside TLS.
+    pub auth: Option<(&'a str, &'a str)>,
     pub connect_timeout: Duration,
     pub command_timeout: Duration,
 }
@@ -228,6 +245,8 @@ async fn connect(
 
 struct Capabilities {
     starttls: bool,
+    auth_plain: bool,
+    auth_login: bool,
     pipelining: bool,
     eightbit: bool,
     smtputf8: bool,
@@ -241,6 +260,8 @@ fn capabilities(ehlo: &Reply) -> Capabilities {
     };
     Capabilities {
         starttls: has("STARTTLS"),
+        auth_plain: has("PLAIN"),
+        auth_login: has("LOGIN"),
         pipelining: has("PIPELINING"),
         eightbit: has("8BITMIME"),
         smtputf8: has("SMTPUTF8"),
@@ -303,13 +324,36 @@ async fn open(a: &Attempt<'_>) -> Result<Session, AttemptError> {
     }
     let mut caps = capabilities(&greet(&mut conn, a.ehlo).await?);
     let mut tls = false;
-    if let (true, Some(cfg)) = (caps.starttls, a.tls.clone()) {
-        let reply = conn.command("STARTTLS\r\n").await?;
-        if reply.ok() {
-            starttls(&mut conn, a, cfg).await?;
-            tls = true;
-            caps = capabilities(&greet(&mut conn, a.ehlo).await?);
+    let refuse = |reason: String| AttemptError::TlsPolicy {
+        addr,
+        policy: a.tls_policy,
+        reason,
+    };
+    let must = a.tls_policy != TlsPolicy::Opportunistic;
+    match (caps.starttls, a.tls.clone()) {
+        (true, Some(cfg)) => {
+            let reply = conn.command("STARTTLS\r\n").await?;
+            if reply.ok() {
+                starttls(&mut conn, a, cfg).await?;
+                tls = true;
+                caps = capabilities(&greet(&mut conn, a.ehlo).await?);
+            } else if must {
+                return Err(refuse(format!("STARTTLS refused: {}", reply.text)));
+            }
         }
+        (false, _) if must => return Err(refuse("STARTTLS not offered".into())),
+        (true, None) if must => return Err(refuse("no TLS client configuration".into())),
+        _ => {}
+    }
+    if let Some((user, password)) = a.auth {
+        // The config refuses AUTH without a TLS policy; this is the last line.
+        if !tls {
+            return Err(AttemptError::Auth {
+                addr,
+                reason: "refusing to send a password without TLS".into(),
+            });
+        }
+        authenticate(&mut conn, &caps, user, password).await?;
     }
     Ok(Session {
         conn,
@@ -318,6 +362,48 @@ async fn open(a: &Attempt<'_>) -> Result<Session, AttemptError> {
         local,
         used: 0,
     })
+}
+
+/// AUTH PLAIN (RFC 4616) when offered, else AUTH LOGIN.
+async fn authenticate(
+    conn: &mut Conn,
+    caps: &Capabilities,
+    user: &str,
+    password: &str,
+) -> Result<(), AttemptError> {
+    use base64::Engine as _;
+    let b64 = |s: &[u8]| base64::engine::general_purpose::STANDARD.encode(s);
+    let fail = |conn: &Conn, reason: String| AttemptError::Auth {
+        addr: conn.addr,
+        reason,
+    };
+    let reply = if caps.auth_plain {
+        let token = b64(format!("\0{user}\0{password}").as_bytes());
+        conn.command(&format!("AUTH PLAIN {token}\r\n")).await?
+    } else if caps.auth_login {
+        let r = conn.command("AUTH LOGIN\r\n").await?;
+        if r.code != 334 {
+            return Err(fail(conn, r.text));
+        }
+        let r = conn
+            .command(&format!("{}\r\n", b64(user.as_bytes())))
+            .await?;
+        if r.code != 334 {
+            return Err(fail(conn, r.text));
+        }
+        conn.command(&format!("{}\r\n", b64(password.as_bytes())))
+            .await?
+    } else {
+        return Err(fail(
+            conn,
+            "the server offers neither AUTH PLAIN nor LOGIN".into(),
+        ));
+    };
+    if reply.code == 235 {
+        Ok(())
+    } else {
+        Err(fail(conn, reply.text))
+    }
 }
 
 async fn starttls(
@@ -413,6 +499,7 @@ fn finish(
         remote: a.hop.addr,
         local: s.local,
         tls: s.tls,
+        tls_policy: a.tls_policy,
         rcpts,
     };
     s.used += 1;

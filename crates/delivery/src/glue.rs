@@ -15,7 +15,7 @@ use super::dkim::DkimSigners;
 use super::mx::MxResolver;
 use super::pools::PoolSet;
 use super::queue::{Queue, QueueConfig, QueueDeps, QueueEvent, QueueHandle};
-use super::tls::opportunistic_client_config;
+use super::tls::{opportunistic_client_config, verifying_client_config};
 use crate::shutdown::Shutdown;
 use outguard_store::trace::{TraceRecord, Tracer};
 
@@ -32,6 +32,14 @@ pub async fn start(
     let pools = Arc::new(PoolSet::new(&cfg.pools, &cfg.server.hostname));
     let dkim = Arc::new(DkimSigners::load(&cfg.dkim)?);
     let tls = Some(opportunistic_client_config().context("building the outbound TLS config")?);
+    // Without trust roots only `verify` mail is affected: it is deferred, saying why.
+    let verified_tls = match verifying_client_config(cfg.delivery.tls_ca_file.as_deref()) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::warn!(error = %e, "TLS policy `verify` cannot be met: mail under it is deferred");
+            None
+        }
+    };
     let (tx, rx) = mpsc::channel(10_000);
     tokio::spawn(forward(
         rx,
@@ -54,6 +62,7 @@ pub async fn start(
         dkim,
         events: tx,
         tls,
+        verified_tls,
         clock,
     };
     let handle = Queue::start(deps, async move { shutdown.stopped().await }).await?;

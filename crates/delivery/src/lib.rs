@@ -10,6 +10,7 @@ pub mod client;
 pub mod dkim;
 pub mod events;
 mod glue;
+pub mod mta_sts;
 pub mod mx;
 pub mod pools;
 pub mod queue;

@@ -301,10 +301,18 @@ impl MxResolver {
 
 /// The configured next hop for `domain`: an exact domain match wins over `"*"`.
 pub fn static_route<'a>(domain: &str, routes: &'a [RouteConfig]) -> Option<&'a str> {
-    let exact = routes
-        .iter()
-        .find(|r| r.domains.iter().any(|d| d.eq_ignore_ascii_case(domain)));
-    exact
-        .or_else(|| routes.iter().find(|r| r.domains.iter().any(|d| d == "*")))
-        .map(|r| r.next_hop.as_str())
+    route_config(domain, routes).map(|(_, r)| r.next_hop.as_str())
+}
+
+/// The `[[routes]]` entry (index, entry) that serves `domain`, as [`static_route`] picks it.
+pub fn route_config<'a>(
+    domain: &str,
+    routes: &'a [RouteConfig],
+) -> Option<(usize, &'a RouteConfig)> {
+    let domain = domain.trim_end_matches('.');
+    let mut all = routes.iter().enumerate();
+    let exact = all
+        .clone()
+        .find(|(_, r)| r.domains.iter().any(|d| d.eq_ignore_ascii_case(domain)));
+    exact.or_else(|| all.find(|(_, r)| r.domains.iter().any(|d| d == "*")))
 }

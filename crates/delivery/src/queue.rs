@@ -69,6 +69,9 @@ pub struct QueueDeps {
     pub events: mpsc::Sender<QueueEvent>,
     /// STARTTLS client config; `None` never starts TLS.
     pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// STARTTLS client config that verifies the certificate (`verify` policy); `None`: mail
+    /// under `verify` is deferred.
+    pub verified_tls: Option<Arc<rustls::ClientConfig>>,
     /// The process's clock: retry times, expiry and trace stamps.
     pub clock: Clock,
 }
@@ -355,8 +358,7 @@ async fn run_message(inner: &Arc<Inner>, id: &str) {
         finish(inner, &env, state, Vec::new(), &body).await;
         return;
     }
-    let payload = super::attempt::payload(inner, &env, &body);
-    let results = super::attempt::run(inner, &env, &state, &payload).await;
+    let results = super::attempt::run(inner, &env, &state, &body).await;
     inner
         .attempts
         .count(&results, queued_for(&env, inner.clock.now_ms()));

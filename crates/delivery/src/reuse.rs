@@ -37,6 +37,9 @@ pub struct Key {
     pub remote: SocketAddr,
     pub host: String,
     pub tls_wanted: bool,
+    /// A session opened under a weaker policy (or another login) never serves a stricter one.
+    pub tls_policy: outguard_types::config::TlsPolicy,
+    pub auth_user: Option<String>,
 }
 
 impl Key {
@@ -46,6 +49,8 @@ impl Key {
             remote: a.hop.addr,
             host: a.hop.host.to_ascii_lowercase(),
             tls_wanted: a.tls.is_some(),
+            tls_policy: a.tls_policy,
+            auth_user: a.auth.map(|(u, _)| u.to_string()),
         }
     }
 }

@@ -110,10 +110,16 @@ async fn static_routes_win_over_mx() {
         RouteConfig {
             domains: vec!["*".into()],
             next_hop: "127.0.0.8:2626".into(),
+            tls: None,
+            auth_user: None,
+            auth_password_file: None,
         },
         RouteConfig {
             domains: vec!["example.net".into()],
             next_hop: "mx2.example.net:2727".into(),
+            tls: None,
+            auth_user: None,
+            auth_password_file: None,
         },
     ];
     let exact = r.route("EXAMPLE.net", &routes, 25).await.expect("exact");
@@ -157,6 +163,8 @@ fn attempt<'a>(hop: &'a Hop, rcpts: &'a [String], payload: &'a [u8], tls: bool) 
         },
         connect_timeout: WAIT,
         command_timeout: WAIT,
+        tls_policy: outguard_types::config::TlsPolicy::Opportunistic,
+        auth: None,
     }
 }
 
@@ -373,6 +381,7 @@ impl Scene {
             clock: outguard_types::time::Clock::new(),
             events: tx,
             tls: None,
+            verified_tls: None,
         };
         let q = Queue::start(deps, async move {
             let _ = stop_rx.await;
@@ -404,6 +413,7 @@ fn envelope(rcpts: &[&str]) -> Envelope {
         held: false,
         quarantined: false,
         extra_headers: vec![],
+        extra_headers_to: None,
     }
 }
 

@@ -1,6 +1,8 @@
 //! TLS for outbound delivery. Opportunistic STARTTLS to MX hosts does not verify certificates
 //! (RFC 7435: encryption without authentication beats plaintext; MX certificates are very often
-//! self-signed or name the wrong host). Verification would come with MTA-STS/DANE, not here.
+//! self-signed or name the wrong host). The `verify` policy (issue 21) uses a verifying config:
+//! the chain must lead to a trusted root (`[delivery] tls_ca_file`, else the system's roots) and
+//! name the MX host.
 
 use std::sync::Arc;
 
@@ -55,6 +57,58 @@ impl ServerCertVerifier for AcceptAny {
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
     }
+}
+
+/// Why the verifying config could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsSetupError {
+    #[error("cannot read {path}: {source}")]
+    CaFile {
+        path: std::path::PathBuf,
+        source: rustls_pki_types::pem::Error,
+    },
+    #[error("{0} holds no CA certificate")]
+    NoCa(std::path::PathBuf),
+    #[error("no system trust roots could be loaded")]
+    NoSystemRoots,
+    #[error(transparent)]
+    Rustls(#[from] rustls::Error),
+}
+
+/// Client config for the `verify` policy: chain and host name checked against the CAs in
+/// `ca_file` (PEM), or the system's trust roots when there is none.
+pub fn verifying_client_config(
+    ca_file: Option<&std::path::Path>,
+) -> Result<Arc<ClientConfig>, TlsSetupError> {
+    use rustls_pki_types::pem::PemObject as _;
+    let mut roots = rustls::RootCertStore::empty();
+    match ca_file {
+        Some(path) => {
+            let certs = CertificateDer::pem_file_iter(path)
+                .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+                .map_err(|source| TlsSetupError::CaFile {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+            let (added, _) = roots.add_parsable_certificates(certs);
+            if added == 0 {
+                return Err(TlsSetupError::NoCa(path.to_path_buf()));
+            }
+        }
+        None => {
+            let native = rustls_native_certs::load_native_certs();
+            let (added, _) = roots.add_parsable_certificates(native.certs);
+            if added == 0 {
+                return Err(TlsSetupError::NoSystemRoots);
+            }
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
 }
 
 /// Client config for opportunistic STARTTLS (no certificate verification).

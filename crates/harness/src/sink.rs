@@ -75,6 +75,11 @@ pub struct SinkOptions {
     pub script: Script,
     /// Close a connection that sends nothing for this long (like a remote's idle timeout).
     pub idle_close: Option<Duration>,
+    /// The certificate STARTTLS presents (e.g. `TestCa::server_config`); implies `starttls`.
+    pub tls_config: Option<Arc<ServerConfig>>,
+    /// Demand `AUTH PLAIN` with this user and password before MAIL (offered only inside TLS,
+    /// when TLS is offered at all), like a smarthost.
+    pub auth: Option<(String, String)>,
 }
 
 impl Default for SinkOptions {
@@ -84,6 +89,8 @@ impl Default for SinkOptions {
             starttls: false,
             script: Script::default(),
             idle_close: None,
+            tls_config: None,
+            auth: None,
         }
     }
 }
@@ -103,6 +110,8 @@ pub struct Received {
     /// The DATA bytes exactly as they came over the wire, including the final `.\r\n`.
     pub raw: Vec<u8>,
     pub tls: bool,
+    /// The user that authenticated on this connection, if any.
+    pub auth: Option<String>,
 }
 
 struct Shared {
@@ -117,6 +126,7 @@ struct Shared {
     /// Connections open now, and the most ever open at once.
     open: AtomicUsize,
     peak: AtomicUsize,
+    auth: Option<(String, String)>,
 }
 
 /// A running sink; stops accepting when dropped.
@@ -148,7 +158,9 @@ impl SmtpSink {
     ) -> std::io::Result<SmtpSink> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
-        let tls = if opts.starttls {
+        let tls = if let Some(cfg) = opts.tls_config {
+            Some(cfg)
+        } else if opts.starttls {
             Some(crate::tls::self_signed_config(&opts.hostname).map_err(std::io::Error::other)?)
         } else {
             None
@@ -164,6 +176,7 @@ impl SmtpSink {
             idle_close: opts.idle_close,
             open: AtomicUsize::new(0),
             peak: AtomicUsize::new(0),
+            auth: opts.auth,
         });
         let s = shared.clone();
         let task = tokio::spawn(async move {
@@ -238,6 +251,7 @@ async fn connection(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
         local,
         tls: false,
         ehlo: String::new(),
+        authed: None,
     };
     let Ok(Outcome::StartTls) = s.run(&mut stream).await else {
         return;
@@ -276,9 +290,40 @@ struct Session {
     local: SocketAddr,
     tls: bool,
     ehlo: String,
+    authed: Option<String>,
 }
 
 impl Session {
+    /// AUTH is offered once the connection is as private as it will get.
+    fn auth_offered(&self) -> bool {
+        self.shared.auth.is_some() && (self.tls || self.shared.tls.is_none())
+    }
+
+    /// `AUTH PLAIN <initial response>` checked against the demanded user and password.
+    fn auth(&mut self, mechanism: u64, initial: &str) -> &'static str {
+        use base64::Engine as _;
+        let Some((user, password)) = self.shared.auth.clone() else {
+            return "502 5.5.1 Not implemented\r\n";
+        };
+        if !self.auth_offered() {
+            return "538 5.7.11 Encryption required for requested authentication mechanism\r\n";
+        }
+        if mechanism != smtp_proto::AUTH_PLAIN {
+            return "504 5.5.4 Unrecognized authentication type\r\n";
+        }
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(initial.trim())
+            .unwrap_or_default();
+        let parts: Vec<&[u8]> = decoded.split(|b| *b == 0).collect();
+        match parts.as_slice() {
+            [_, u, p] if *u == user.as_bytes() && *p == password.as_bytes() => {
+                self.authed = Some(user);
+                "235 2.7.0 Authentication successful\r\n"
+            }
+            _ => "535 5.7.8 Authentication credentials invalid\r\n",
+        }
+    }
+
     async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         &mut self,
         io: &mut S,
@@ -361,11 +406,21 @@ impl Session {
                 if self.shared.tls.is_some() && !self.tls {
                     out.push_str("250-STARTTLS\r\n");
                 }
+                if self.auth_offered() {
+                    out.push_str("250-AUTH PLAIN\r\n");
+                }
                 out.push_str("250-SMTPUTF8\r\n250 ENHANCEDSTATUSCODES\r\n");
             }
             Request::StartTls if self.shared.tls.is_some() && !self.tls => {
                 out.push_str("220 2.0.0 Ready to start TLS\r\n");
                 return Next::StartTls;
+            }
+            Request::Auth {
+                mechanism,
+                initial_response,
+            } => out.push_str(self.auth(mechanism, &initial_response)),
+            Request::Mail { .. } if self.shared.auth.is_some() && self.authed.is_none() => {
+                out.push_str("530 5.7.0 Authentication required\r\n");
             }
             Request::Mail { from } => {
                 let nth = self.shared.transactions.fetch_add(1, Ordering::SeqCst);
@@ -428,6 +483,7 @@ impl Session {
             data: d.body,
             raw: d.raw,
             tls: self.tls,
+            auth: self.authed.clone(),
         };
         let n = {
             let mut all = lock(&self.shared.messages);

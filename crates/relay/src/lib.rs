@@ -4,6 +4,7 @@
 //! webhooks and metrics. The side effects of enforcement (held mail, alerts, notices,
 //! webhooks) run in the `outbox` task, after the command that caused them is answered. [`server::Relay`] holds the shared parts; `Relay::build` makes them once.
 
+pub mod added_headers;
 pub mod dnsbl;
 pub mod enforce;
 pub mod fbl;

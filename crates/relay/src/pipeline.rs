@@ -330,6 +330,16 @@ async fn queue(
     } = how;
     let mut rcpts = sub.rcpts.to_vec();
     rcpts.extend(bcc.iter().cloned());
+    let domains = match sub.identity.tenant() {
+        Some(t) => relay.enforcer.cache.tenant_domains(&relay.store, t).await,
+        None => Vec::new(),
+    };
+    let (extra_headers, extra_headers_to) = crate::added_headers::verdict_recipients(
+        relay.cfg.delivery.verdict_header,
+        extra_headers,
+        &rcpts,
+        &domains,
+    );
     // Forwarded mail leaves with its SRS0 sender; the record keeps the original (`crate::srs`).
     let srs_from = relay.srs_sender(sub);
     let env = Envelope {
@@ -347,8 +357,18 @@ async fn queue(
         held,
         quarantined,
         extra_headers,
+        extra_headers_to,
     };
-    let stored = with_received_header(relay, sub, &id, &body);
+    let (added, message_id) = crate::added_headers::missing_date_and_id(
+        &body,
+        &id,
+        &relay.cfg.server.hostname,
+        now_ms() / 1000,
+    );
+    if message_id.is_some() {
+        record.message_id_header = message_id;
+    }
+    let stored = with_received_header(relay, sub, &id, &[added.as_bytes(), &body].concat());
     if let Err(e) = relay.spool.accept(&env, &stored).await {
         tracing::error!(%id, error = %e, "spool write failed; message not accepted");
         return spool_error_reply(&e);
@@ -445,8 +465,15 @@ pub fn prepend_received(
 ) -> Vec<u8> {
     let date = Date::new(now_ms() / 1000).to_rfc822();
     let helo: String = helo.chars().filter(|c| c.is_ascii_graphic()).collect();
+    // `[privacy] hide_client_ip`: no from-clause at all (the EHLO name of a home machine is as
+    // telling as its address); RFC 5322 asks nothing of the tokens before the `;`.
+    let from = if relay.cfg.privacy.hide_client_ip {
+        String::new()
+    } else {
+        format!("from {helo} ([{peer}])\r\n\t")
+    };
     let h = format!(
-        "Received: from {helo} ([{peer}])\r\n\tby {} (Outguard) with {with} id {id};\r\n\t{date}\r\n",
+        "Received: {from}by {} (Outguard) with {with} id {id};\r\n\t{date}\r\n",
         relay.cfg.server.hostname
     );
     let mut out = Vec::with_capacity(h.len() + body.len());

@@ -154,6 +154,7 @@ pub async fn forward_bounce(
         held: false,
         quarantined: false,
         extra_headers: vec![],
+        extra_headers_to: None,
     };
     let stored = crate::pipeline::prepend_received(relay, helo, peer, "ESMTP", &id, body);
     if let Err(e) = relay.spool.accept(&env, &stored).await {

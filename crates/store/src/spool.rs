@@ -80,6 +80,10 @@ pub struct Envelope {
     /// Headers to prepend at delivery (e.g. `X-Outguard-Verdict`).
     #[serde(default)]
     pub extra_headers: Vec<(String, String)>,
+    /// The recipients `extra_headers` go to; `None`: every recipient (`[delivery]
+    /// verdict_header = "internal"` gives only the tenant's own recipients the verdict).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra_headers_to: Option<Vec<String>>,
 }
 
 /// Delivery status of one recipient.

@@ -65,6 +65,7 @@ async fn held(relay: &Relay, tenant: &str, from: &str) -> String {
         held: true,
         quarantined: false,
         extra_headers: Vec::new(),
+        extra_headers_to: None,
     };
     // Tenant a's is plain text that looks like markup (must be escaped); b's is HTML (must be
     // turned into text, never passed through).

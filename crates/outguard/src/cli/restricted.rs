@@ -291,6 +291,7 @@ mod tests {
             held,
             quarantined: false,
             extra_headers: vec![],
+            extra_headers_to: None,
         };
         spool
             .accept(&env, b"Subject: t\r\n\r\nbody\r\n")

@@ -135,6 +135,7 @@ impl Relay {
             held: false,
             quarantined: false,
             extra_headers: vec![],
+            extra_headers_to: None,
         };
         if let Err(e) = self.spool.accept(&env, &mail.body).await {
             return Err(format!("cannot spool the {what}: {e}"));

@@ -17,6 +17,7 @@ fn env(id: &str) -> Envelope {
         held: false,
         quarantined: false,
         extra_headers: vec![("X-Outguard-Verdict".into(), "clean".into())],
+        extra_headers_to: None,
     }
 }
 

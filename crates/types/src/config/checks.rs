@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::problems::Problems;
 use super::values::{dnsbl_code_range, valid_dns_name};
-use super::{Config, DnsblConfig, ListenersConfig};
+use super::{Config, DnsblConfig, ListenersConfig, TlsPolicy};
 
 impl Config {
     /// Everything wrong with this configuration that its values show (no file is read).
@@ -67,6 +67,14 @@ impl Config {
     }
 
     fn check_delivery(&self, p: &mut Problems) {
+        for domain in self.delivery.tls_policies.keys() {
+            if !valid_dns_name(domain.trim_end_matches('.')) {
+                p.add(
+                    "delivery.tls_policies",
+                    format!("`{domain}` is not a domain name"),
+                );
+            }
+        }
         let schedule = &self.delivery.retry_schedule;
         let key = "delivery.retry_schedule";
         if schedule.is_empty() {
@@ -105,6 +113,24 @@ impl Config {
         for (i, r) in self.routes.iter().enumerate() {
             if r.domains.is_empty() {
                 p.add(format!("routes[{i}].domains"), "needs at least one domain");
+            }
+            match (&r.auth_user, &r.auth_password_file) {
+                (Some(_), None) => p.add(
+                    format!("routes[{i}].auth_password_file"),
+                    "missing: auth_user is set, so its password file must be too",
+                ),
+                (None, Some(_)) => p.add(
+                    format!("routes[{i}].auth_user"),
+                    "missing: auth_password_file is set, so its user must be too",
+                ),
+                _ => {}
+            }
+            let tls_enforced = matches!(r.tls, Some(TlsPolicy::Required | TlsPolicy::Verify));
+            if r.auth_user.is_some() && !tls_enforced {
+                p.add(
+                    format!("routes[{i}].tls"),
+                    "must be \"required\" or \"verify\" on a route with auth_user (a password is never sent in plaintext)",
+                );
             }
             if !r.next_hop.contains(':') {
                 p.add(

@@ -30,6 +30,16 @@ impl Config {
         {
             p.add("spam.model", m);
         }
+        if let Some(ca) = &self.delivery.tls_ca_file {
+            check_pem(p, "delivery.tls_ca_file", ca, Pem::Certificate);
+        }
+        for (i, r) in self.routes.iter().enumerate() {
+            if let Some(file) = &r.auth_password_file
+                && let Err(m) = readable_file(file)
+            {
+                p.add(format!("routes[{i}].auth_password_file"), m);
+            }
+        }
         if let Some(roots) = &self.webhooks.extra_roots {
             check_pem(p, "webhooks.extra_roots", roots, Pem::Certificate);
         }

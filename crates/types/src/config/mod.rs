@@ -86,6 +86,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub dns: DnsConfig,
     pub delivery: DeliveryConfig,
+    pub privacy: PrivacyConfig,
     pub pools: Vec<PoolConfig>,
     pub routes: Vec<RouteConfig>,
     pub dnsbl: DnsblConfig,
@@ -114,6 +115,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             dns: DnsConfig::default(),
             delivery: DeliveryConfig::default(),
+            privacy: PrivacyConfig::default(),
             pools: default_pools(),
             routes: Vec::new(),
             dnsbl: DnsblConfig::default(),
@@ -337,6 +339,58 @@ pub struct DeliveryConfig {
     pub connect_timeout: Duration,
     #[serde(with = "human_duration")]
     pub command_timeout: Duration,
+    /// Which recipients get `X-Outguard-Verdict` (issue 21): the tenant's own (internal) ones,
+    /// everyone, or nobody.
+    pub verdict_header: VerdictHeader,
+    /// TLS policy for every destination without its own (`tls_policies`, `[[routes]] tls`).
+    pub tls: TlsPolicy,
+    /// TLS policy per recipient domain (`"bank.example" = "verify"`).
+    pub tls_policies: std::collections::BTreeMap<String, TlsPolicy>,
+    /// PEM file of the CAs `verify` trusts instead of the system's roots (a private PKI, tests).
+    pub tls_ca_file: Option<PathBuf>,
+}
+
+/// How much TLS a destination must offer before it gets mail (issue 21).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TlsPolicy {
+    /// STARTTLS when offered, certificate not checked; plaintext when it is not (RFC 7435).
+    #[default]
+    Opportunistic,
+    /// STARTTLS required, certificate chain valid and naming the MX host; else `4xx`, retried.
+    Verify,
+    /// STARTTLS required (any certificate); else `4xx`, retried.
+    Required,
+}
+
+impl TlsPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsPolicy::Opportunistic => "opportunistic",
+            TlsPolicy::Verify => "verify",
+            TlsPolicy::Required => "required",
+        }
+    }
+}
+
+/// `[delivery] verdict_header`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VerdictHeader {
+    /// Only recipients in one of the sender's tenant's accepted domains (SPEC §1).
+    #[default]
+    Internal,
+    All,
+    None,
+}
+
+/// `[privacy]`: what the headers we add tell about the submitting client.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrivacyConfig {
+    /// Leave the client's IP address and EHLO name out of the `Received:` field we add (an end
+    /// user's home address is nobody else's business); off by default.
+    pub hide_client_ip: bool,
 }
 
 impl Default for DeliveryConfig {
@@ -350,6 +404,10 @@ impl Default for DeliveryConfig {
             max_connections: 200,
             connect_timeout: Duration::from_secs(30),
             command_timeout: Duration::from_secs(300),
+            verdict_header: VerdictHeader::default(),
+            tls: TlsPolicy::default(),
+            tls_policies: std::collections::BTreeMap::new(),
+            tls_ca_file: None,
         }
     }
 }
@@ -383,6 +441,16 @@ pub struct RouteConfig {
     pub domains: Vec<String>,
     /// `host:port` or `ip:port` used instead of the MX.
     pub next_hop: String,
+    /// TLS policy towards `next_hop` (default: `[delivery] tls`).
+    #[serde(default)]
+    pub tls: Option<TlsPolicy>,
+    /// Smarthost login (AUTH PLAIN, or LOGIN when PLAIN is not offered); needs `tls = "required"`
+    /// or `"verify"` so the password never crosses in plaintext.
+    #[serde(default)]
+    pub auth_user: Option<String>,
+    /// File holding the smarthost password (first line; not in the config itself).
+    #[serde(default)]
+    pub auth_password_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

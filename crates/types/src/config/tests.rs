@@ -311,8 +311,21 @@ fn the_example_config_parses_is_the_default_and_documents_every_key() {
     // Arrays of tables that are empty by default: their keys come from their own types.
     keys.extend(
         [
-            "domains", "next_hop", "name", "listed", "errors", "url", "secret", "kinds", "domain",
-            "selector", "key", "max_age",
+            "domains",
+            "next_hop",
+            "name",
+            "listed",
+            "errors",
+            "url",
+            "secret",
+            "kinds",
+            "domain",
+            "selector",
+            "key",
+            "max_age",
+            "tls",
+            "auth_user",
+            "auth_password_file",
         ]
         .map(String::from),
     );
