@@ -157,6 +157,7 @@ fn attempt<'a>(hop: &'a Hop, rcpts: &'a [String], payload: &'a [u8], tls: bool) 
         },
         connect_timeout: WAIT,
         command_timeout: WAIT,
+        max_uses: crate::reuse::MAX_USES,
     }
 }
 
@@ -361,6 +362,7 @@ impl Scene {
                 hostname: "relay.test".into(),
                 delivery,
                 routes: vec![],
+                shaping: vec![],
                 srs,
             },
             resolver: MxResolver::new(&DnsConfig {

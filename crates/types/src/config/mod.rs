@@ -17,12 +17,14 @@ mod checks;
 mod files;
 mod problems;
 mod retention;
+mod shaping;
 mod trust;
 mod values;
 
 pub use problems::Problem;
 use problems::Problems;
 pub use retention::RetentionConfig;
+pub use shaping::{AdaptiveConfig, ShapingRule, ThrottleAction, default_patterns};
 pub use trust::{FblConfig, SrsConfig, WebhookConfig, WebhooksConfig};
 use values::{describe_toml_error, human_duration, human_durations, human_size, port, socket_addr};
 pub use values::{dnsbl_code_range, key_line, parse_duration, parse_size, valid_dns_name};
@@ -88,6 +90,8 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     pub pools: Vec<PoolConfig>,
     pub routes: Vec<RouteConfig>,
+    /// `[[shaping]]`: per destination (and source) delivery limits (issue 22).
+    pub shaping: Vec<ShapingRule>,
     pub dnsbl: DnsblConfig,
     pub fbl: FblConfig,
     /// Sender Rewriting Scheme for forwarded mail (SPEC §2.5, §9); absent: not rewritten.
@@ -114,6 +118,7 @@ impl Default for Config {
             delivery: DeliveryConfig::default(),
             pools: default_pools(),
             routes: Vec::new(),
+            shaping: Vec::new(),
             dnsbl: DnsblConfig::default(),
             fbl: FblConfig::default(),
             srs: None,
@@ -296,6 +301,8 @@ pub struct DeliveryConfig {
     pub connect_timeout: Duration,
     #[serde(with = "human_duration")]
     pub command_timeout: Duration,
+    /// How delivery slows down when a receiver says it throttles us (issue 22).
+    pub adaptive: AdaptiveConfig,
 }
 
 impl Default for DeliveryConfig {
@@ -309,6 +316,7 @@ impl Default for DeliveryConfig {
             max_connections: 200,
             connect_timeout: Duration::from_secs(30),
             command_timeout: Duration::from_secs(300),
+            adaptive: AdaptiveConfig::default(),
         }
     }
 }
