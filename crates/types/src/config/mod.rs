@@ -24,7 +24,7 @@ mod values;
 pub use problems::Problem;
 use problems::Problems;
 pub use retention::RetentionConfig;
-pub use shaping::{AdaptiveConfig, ShapingRule, ThrottleAction, default_patterns};
+pub use shaping::{AdaptiveConfig, ShapingRule, ThrottleAction, default_patterns, default_rules};
 pub use trust::{FblConfig, SrsConfig, WebhookConfig, WebhooksConfig};
 use values::{describe_toml_error, human_duration, human_durations, human_size, port, socket_addr};
 pub use values::{dnsbl_code_range, key_line, parse_duration, parse_size, valid_dns_name};
@@ -90,7 +90,8 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     pub pools: Vec<PoolConfig>,
     pub routes: Vec<RouteConfig>,
-    /// `[[shaping]]`: per destination (and source) delivery limits (issue 22).
+    /// `[[shaping]]`: per destination (and source) delivery limits (issue 22); absent: the
+    /// largest providers' `default_rules()`.
     pub shaping: Vec<ShapingRule>,
     pub dnsbl: DnsblConfig,
     pub fbl: FblConfig,
@@ -118,7 +119,7 @@ impl Default for Config {
             delivery: DeliveryConfig::default(),
             pools: default_pools(),
             routes: Vec::new(),
-            shaping: Vec::new(),
+            shaping: default_rules(),
             dnsbl: DnsblConfig::default(),
             fbl: FblConfig::default(),
             srs: None,

@@ -1,8 +1,9 @@
 //! Traffic shaping (issue 22 part 2): `[[shaping]]` rules that cap what one source IP sends to
 //! one destination (connections, messages per connection, messages per minute), and
 //! `[delivery.adaptive]`, how delivery reacts when a receiver says it is throttling us (a 4xx
-//! whose text matches one of `patterns`). The limits of the largest mailbox providers are not
-//! built in: they are rules in `outguard.example.toml`, so an operator sees and overrides them.
+//! whose text matches one of `patterns`). Without `[[shaping]]` in the file the rules are
+//! `default_rules()`, conservative limits for the largest mailbox providers, written out in
+//! `outguard.example.toml`; a file with `[[shaping]]` replaces the whole list.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -35,6 +36,25 @@ pub struct ShapingRule {
     /// Messages per minute per source IP to this destination (spaced evenly).
     #[serde(default)]
     pub messages_per_minute: Option<u32>,
+}
+
+/// The rules when the file has no `[[shaping]]`: starting points for a fresh IP at the largest
+/// mailbox providers (not their published limits; they publish none), matched on MX names.
+pub fn default_rules() -> Vec<ShapingRule> {
+    let rule = |destination: &str, conns: usize, per_conn: u32, per_minute: u32| ShapingRule {
+        destination: destination.to_string(),
+        pool: None,
+        source_ip: None,
+        max_connections: Some(conns),
+        max_messages_per_connection: Some(per_conn),
+        messages_per_minute: Some(per_minute),
+    };
+    vec![
+        rule("*.google.com", 20, 50, 600),
+        rule("*.outlook.com", 10, 100, 300),
+        rule("*.yahoodns.net", 10, 20, 300),
+        rule("*.icloud.com", 10, 20, 120),
+    ]
 }
 
 /// What a throttling reply does to the (source IP, destination) pair.
