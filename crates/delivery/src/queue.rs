@@ -351,7 +351,11 @@ async fn run_message(inner: &Arc<Inner>, id: &str) {
         );
     }
     if state.pending(&env).is_empty() {
-        finish(inner, &env, state, Round::default(), &body).await;
+        let round = Round {
+            counted: true,
+            ..Round::default()
+        };
+        finish(inner, &env, state, round, &body).await;
         return;
     }
     let payload = super::attempt::payload(inner, &env, &body);

@@ -30,8 +30,9 @@ use tokio::sync::Semaphore;
 use super::mx::Route;
 
 const MINUTE_MS: f64 = 60_000.0;
-/// Admission times kept per pair to estimate its last minute's rate.
-const MAX_RECENT: usize = 100_000;
+/// Admission times kept per pair to estimate its last minute's rate (80 KB at most; an
+/// unlimited pair sending more is estimated at this many a minute).
+const MAX_RECENT: usize = 10_000;
 /// Past this many pairs, normal pairs idle for `IDLE_PAIR_MS` are forgotten.
 const MAX_PAIRS: usize = 10_000;
 const IDLE_PAIR_MS: i64 = 600_000;
