@@ -4,6 +4,11 @@
 //! for routing and every attempt are emitted here; the queue decides what happens next. The
 //! recipients a next hop accepted are recorded in the spool as soon as its reply to the dot
 //! arrives, before the round's other domains finish (exactly-once under `kill -9`, issue 17).
+//!
+//! Traffic shaping (issue 22, `shaping`): before connecting, the (source IP, destination) pair
+//! is asked whether the message may go now; if not, the domain's recipients are deferred to
+//! the pair's next slot. After the attempt a throttling reply slows the pair down and a success
+//! brings it back up. Both kinds of deferral leave the round uncounted and say when to retry.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,7 +22,39 @@ use super::client::{self, Attempt, AttemptError, AttemptResult, RcptOutcome};
 use super::mx::{Route, RouteError};
 use super::pools::Source;
 use super::queue::Inner;
+use super::reuse::MAX_USES;
+use super::shaping::{Admit, Change, Shaped};
 use super::wire;
+
+/// The least wait before a throttled domain is tried again, whatever the pair says.
+const MIN_SHAPED_WAIT_MS: i64 = 1000;
+
+/// What one round produced.
+#[derive(Debug, Default)]
+pub struct Round {
+    /// The new state of every recipient that was tried.
+    pub results: Vec<(String, RcptState)>,
+    /// Some domain was held back or throttled: try again at this time (Unix ms) at the latest.
+    pub shaped_until: Option<i64>,
+    /// Some domain was really attempted (not held back, not throttled): the round counts as an
+    /// attempt for the retry schedule.
+    pub counted: bool,
+}
+
+/// One domain's part of a round.
+struct DomainRound {
+    results: Vec<(String, RcptState)>,
+    shaped_until: Option<i64>,
+}
+
+impl DomainRound {
+    fn plain(results: Vec<(String, RcptState)>) -> DomainRound {
+        DomainRound {
+            results,
+            shaped_until: None,
+        }
+    }
+}
 
 /// The recipient's domain (after the last `@`), lowercased.
 pub fn domain_of(rcpt: &str) -> String {
@@ -58,15 +95,10 @@ fn state(status: RcptStatus, reply: String, remote: Option<String>) -> RcptState
     }
 }
 
-/// Run one round over the spooled `body`; returns the new state of every recipient that was
-/// tried. Recipients of one domain that differ in the extra headers they get (a verdict only
-/// for the tenant's own) go in separate transactions.
-pub async fn run(
-    inner: &Arc<Inner>,
-    env: &Envelope,
-    current: &State,
-    body: &[u8],
-) -> Vec<(String, RcptState)> {
+/// Run one round over the spooled `body`, one delivery per domain. Recipients of one domain
+/// that differ in the extra headers they get (a verdict only for the tenant's own) go in
+/// separate transactions.
+pub async fn run(inner: &Arc<Inner>, env: &Envelope, current: &State, body: &[u8]) -> Round {
     let mut by_domain: BTreeMap<(String, bool), Vec<String>> = BTreeMap::new();
     for rcpt in current.pending(env) {
         by_domain
@@ -82,11 +114,17 @@ pub async fn run(
         let p = payloads[usize::from(with)].as_deref().unwrap_or_default();
         deliver_domain(inner, env, domain, rcpts, p)
     });
-    futures::future::join_all(rounds)
-        .await
-        .into_iter()
-        .flatten()
-        .collect()
+    let mut round = Round::default();
+    for d in futures::future::join_all(rounds).await {
+        round.results.extend(d.results);
+        match d.shaped_until {
+            Some(t) => {
+                round.shaped_until = Some(round.shaped_until.map_or(t, |u: i64| u.min(t)));
+            }
+            None => round.counted = true,
+        }
+    }
+    round
 }
 
 async fn deliver_domain(
@@ -95,12 +133,14 @@ async fn deliver_domain(
     domain: String,
     rcpts: Vec<String>,
     payload: &[u8],
-) -> Vec<(String, RcptState)> {
+) -> DomainRound {
     let all = |st: RcptState| {
-        rcpts
-            .iter()
-            .map(|r| (r.clone(), st.clone()))
-            .collect::<Vec<_>>()
+        DomainRound::plain(
+            rcpts
+                .iter()
+                .map(|r| (r.clone(), st.clone()))
+                .collect::<Vec<_>>(),
+        )
     };
     let cfg = &inner.deps.config;
     let route = match inner
@@ -162,12 +202,68 @@ async fn deliver_domain(
             ));
         }
     };
+    let (shaped, admit) = inner.shaper.admit(
+        &domain,
+        &route,
+        &source.pool,
+        source.ip,
+        inner.clock.now_ms(),
+    );
+    let epoch = match admit {
+        Admit::Go { epoch } => epoch,
+        Admit::Wait { until, mode } => {
+            let reply = format!(
+                "451 4.7.0 held back by traffic shaping: {} from {} is {}",
+                shaped.key.destination,
+                source.ip,
+                mode.as_str()
+            );
+            inner.trace(
+                &env.id,
+                EventKind::DeliveryShaping,
+                format!("{domain}: {reply}"),
+                json!({"action": "held_back", "domain": domain, "pool": source.pool,
+                       "source_ip": source.ip.to_string(), "destination": shaped.key.destination,
+                       "state": mode.as_str(), "until": until}),
+            );
+            let mut d = all(state(RcptStatus::Pending, reply, None));
+            d.shaped_until = Some(until);
+            return d;
+        }
+    };
+    let _pair_permit = match &shaped.connections {
+        Some(sem) => sem.clone().acquire_owned().await.ok(),
+        None => None,
+    };
     let _permits = inner.permits(&route.site).await;
+    let max_uses = shaped.max_messages_per_connection.unwrap_or(MAX_USES);
     let how = How {
         tls,
         auth: login.as_ref().map(|(u, p)| (u.as_str(), p.as_str())),
+        max_uses,
     };
-    try_hops(inner, env, &route, &source, &rcpts, payload, &how).await
+    let hops = try_hops(inner, env, &route, &source, &rcpts, payload, &how).await;
+    let now = inner.clock.now_ms();
+    match hops.throttle {
+        Some(reply) => {
+            let (change, ready) = inner.shaper.throttled(&shaped, epoch, &reply, now);
+            if let Some(c) = change {
+                trace_change(inner, env, &shaped, &c);
+            }
+            DomainRound {
+                results: hops.results,
+                shaped_until: Some(ready.max(now + MIN_SHAPED_WAIT_MS)),
+            }
+        }
+        None => {
+            if hops.delivered
+                && let Some(c) = inner.shaper.succeeded(&shaped, now)
+            {
+                trace_change(inner, env, &shaped, &c);
+            }
+            DomainRound::plain(hops.results)
+        }
+    }
 }
 
 /// The TLS policy for mail to `domain` and where it comes from (for the trace).
@@ -230,6 +326,43 @@ async fn login(inner: &Inner, domain: &str) -> Result<Option<(String, String)>, 
 struct How<'a> {
     tls: TlsChoice,
     auth: Option<(&'a str, &'a str)>,
+    /// Messages one connection may carry (a shaping rule's `max_messages_per_connection`).
+    max_uses: u32,
+}
+
+/// The `delivery_shaping` trace event of a pair's change of rate.
+fn trace_change(inner: &Inner, env: &Envelope, s: &Shaped, c: &Change) {
+    let rate = c
+        .rate
+        .map_or_else(|| "unlimited".to_string(), |r| format!("{r:.1}/min"));
+    let mut detail = format!(
+        "{} from {} (pool {}) {}: rate {rate}",
+        s.key.destination, s.key.source_ip, s.pool, c.action
+    );
+    if let Some(until) = c.suspended_until {
+        detail.push_str(&format!(", suspended until {until}"));
+    }
+    if let Some(why) = c.reason.as_deref().filter(|_| c.action != "faster") {
+        detail.push_str(&format!(" after `{why}`"));
+    }
+    inner.trace(
+        &env.id,
+        EventKind::DeliveryShaping,
+        detail,
+        json!({"action": c.action, "state": c.mode.as_str(), "pool": s.pool,
+               "source_ip": s.key.source_ip.to_string(), "destination": s.key.destination,
+               "messages_per_minute": c.rate, "suspended_until": c.suspended_until,
+               "reason": c.reason}),
+    );
+}
+
+/// What the hops of one route said.
+struct Hops {
+    results: Vec<(String, RcptState)>,
+    /// A reply that matched the throttling patterns.
+    throttle: Option<String>,
+    /// Some recipient was accepted.
+    delivered: bool,
 }
 
 /// Try the route's hops in order until one session decides the recipients.
@@ -241,9 +374,10 @@ async fn try_hops(
     rcpts: &[String],
     payload: &[u8],
     how: &How<'_>,
-) -> Vec<(String, RcptState)> {
+) -> Hops {
     let cfg = &inner.deps.config;
     let mut last_error = String::from("4.4.1 no usable mail host");
+    let mut throttle = None;
     let policy = how.tls.policy;
     let tls = match policy {
         TlsPolicy::Verify => inner.deps.verified_tls.clone(),
@@ -262,6 +396,7 @@ async fn try_hops(
             auth: how.auth,
             connect_timeout: cfg.delivery.connect_timeout,
             command_timeout: cfg.delivery.command_timeout,
+            max_uses: how.max_uses,
         };
         let mut result = if policy == TlsPolicy::Verify && tls.is_none() {
             Err(AttemptError::TlsPolicy {
@@ -292,7 +427,19 @@ async fn try_hops(
                 // here on must not send these recipients again.
                 record_delivered(inner, env, &r);
                 trace_attempt(inner, env, &r, how.tls);
-                return outcomes(&r);
+                let throttle = r.rcpts.iter().find_map(|(_, o)| match o {
+                    RcptOutcome::TempFail(t) if inner.shaper.is_throttle(t) => Some(t.clone()),
+                    _ => None,
+                });
+                let delivered = r
+                    .rcpts
+                    .iter()
+                    .any(|(_, o)| matches!(o, RcptOutcome::Delivered(_)));
+                return Hops {
+                    results: outcomes(&r),
+                    throttle,
+                    delivered,
+                };
             }
             Err(e) => {
                 let refused = matches!(e, AttemptError::TlsPolicy { .. });
@@ -323,14 +470,26 @@ async fn try_hops(
                     _ => "4.4.1",
                 };
                 last_error = format!("{status} {e}");
+                // A refusal in the session (a `421 … too many connections` greeting): the
+                // provider's other hosts would say the same; slow down instead.
+                if let AttemptError::Session { reason, .. } = &e
+                    && inner.shaper.is_throttle(reason)
+                {
+                    throttle = Some(reason.clone());
+                    break;
+                }
             }
         }
     }
     let reply = format!("451 {last_error}");
-    rcpts
-        .iter()
-        .map(|r| (r.clone(), state(RcptStatus::Pending, reply.clone(), None)))
-        .collect()
+    Hops {
+        results: rcpts
+            .iter()
+            .map(|r| (r.clone(), state(RcptStatus::Pending, reply.clone(), None)))
+            .collect(),
+        throttle,
+        delivered: false,
+    }
 }
 
 /// Append the recipients the next hop just accepted to the message's spool record. Inline, not

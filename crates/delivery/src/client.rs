@@ -98,6 +98,9 @@ pub struct Attempt<'a> {
     pub auth: Option<(&'a str, &'a str)>,
     pub connect_timeout: Duration,
     pub command_timeout: Duration,
+    /// Transactions on one connection before it is closed rather than parked
+    /// (`reuse::MAX_USES`, or a shaping rule's `max_messages_per_connection`).
+    pub max_uses: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -507,7 +510,7 @@ fn finish(
     // side, so a crash between the remote's 250 and our spool record (which would deliver the
     // message again after restart) has no round trip of its own to land in.
     match park {
-        Some((pool, key)) => pool.park(key, s),
+        Some((pool, key)) => pool.park(key, s, a.max_uses),
         None => {
             tokio::spawn(s.quit());
         }

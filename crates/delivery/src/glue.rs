@@ -53,6 +53,7 @@ pub async fn start(
             hostname: cfg.server.hostname.clone(),
             delivery: cfg.delivery.clone(),
             routes: cfg.routes.clone(),
+            shaping: cfg.shaping.clone(),
             srs: cfg.srs.as_ref().map(|c| {
                 outguard_proto::srs::Srs::new(c.secret.as_bytes(), &c.domain, c.max_age_days())
             }),

@@ -16,6 +16,7 @@ pub mod pools;
 pub mod queue;
 pub mod reuse;
 pub mod schedule;
+pub mod shaping;
 pub mod shutdown;
 pub mod tls;
 pub mod wire;

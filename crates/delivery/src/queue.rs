@@ -18,19 +18,21 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use outguard_store::spool::{Envelope, RcptState, RcptStatus, Spool, SpoolError, State};
-use outguard_types::config::{DeliveryConfig, RouteConfig};
+use outguard_types::config::{DeliveryConfig, RouteConfig, ShapingRule};
 use outguard_types::model::{EventKind, MessageState, TraceEvent};
 use serde::Serialize;
 use serde_json::json;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
+use super::attempt::Round;
 use super::bounce;
 use super::dkim::DkimSigners;
 use super::mx::MxResolver;
 use super::pools::PoolSet;
 use super::reuse::IdlePool;
 use super::schedule::{self, Clock};
+use super::shaping::Shaper;
 
 /// What the queue needs from the configuration.
 #[derive(Debug, Clone)]
@@ -39,6 +41,8 @@ pub struct QueueConfig {
     pub hostname: String,
     pub delivery: DeliveryConfig,
     pub routes: Vec<RouteConfig>,
+    /// `[[shaping]]` rules, first match wins (`delivery.adaptive` is in `delivery`).
+    pub shaping: Vec<ShapingRule>,
     /// `[srs]`: a DSN about forwarded mail goes to the original sender, not to our SRS address.
     pub srs: Option<outguard_proto::srs::Srs>,
 }
@@ -99,7 +103,7 @@ pub struct QueueItem {
 pub struct Inner {
     pub(super) deps: QueueDeps,
     pub(super) tls: Option<Arc<rustls::ClientConfig>>,
-    clock: Clock,
+    pub(super) clock: Clock,
     entries: Mutex<HashMap<String, Entry>>,
     timers: Mutex<BTreeSet<(i64, String)>>,
     wake: Notify,
@@ -112,6 +116,8 @@ pub struct Inner {
     /// Idle connections to next hops, for the next message to the same place.
     pub(super) idle: Arc<IdlePool>,
     attempts: DeliveryAttempts,
+    /// Per (source IP, destination) rates and limits (issue 22).
+    pub(super) shaper: Shaper,
     /// `deps.events`, in order however far the store writer lags.
     events: super::events::OrderedSender<QueueEvent>,
 }
@@ -202,7 +208,12 @@ impl Queue {
         let tls = deps.tls.clone();
         let clock = deps.clock;
         let events = super::events::OrderedSender::new(deps.events.clone());
+        let shaper = Shaper::new(
+            deps.config.shaping.clone(),
+            deps.config.delivery.adaptive.clone(),
+        );
         let inner = Arc::new(Inner {
+            shaper,
             events,
             deps,
             tls,
@@ -355,14 +366,18 @@ async fn run_message(inner: &Arc<Inner>, id: &str) {
         );
     }
     if state.pending(&env).is_empty() {
-        finish(inner, &env, state, Vec::new(), &body).await;
+        let round = Round {
+            counted: true,
+            ..Round::default()
+        };
+        finish(inner, &env, state, round, &body).await;
         return;
     }
-    let results = super::attempt::run(inner, &env, &state, &body).await;
+    let round = super::attempt::run(inner, &env, &state, &body).await;
     inner
         .attempts
-        .count(&results, queued_for(&env, inner.clock.now_ms()));
-    finish(inner, &env, state, results, &body).await;
+        .count(&round.results, queued_for(&env, inner.clock.now_ms()));
+    finish(inner, &env, state, round, &body).await;
 }
 
 /// The round could not start (the spool read failed): out of flight, and on the retry schedule
@@ -393,7 +408,7 @@ async fn retry_after_read_error(inner: &Arc<Inner>, env: &Envelope, mut state: S
         });
         st.reply = Some(why.clone());
     }
-    defer(inner, env, state, now).await;
+    defer(inner, env, state, now, None).await;
 }
 
 /// How long `env` has been in the queue at `now`: the latency histogram's and the mail log's
@@ -404,15 +419,18 @@ fn queued_for(env: &Envelope, now: i64) -> std::time::Duration {
 }
 
 /// Fold a round's outcomes into `state` (expiring what is left once `max_age` has passed).
-/// Returns the recipients delivered and failed in this round.
+/// Returns the recipients delivered and failed in this round. A round in which traffic
+/// shaping held back or a receiver throttled every domain is not counted as an attempt: the
+/// retry schedule does not grow because we were asked to slow down.
 fn apply(
     state: &mut State,
     env: &Envelope,
     results: Vec<(String, RcptState)>,
+    counted: bool,
     now: i64,
     max_age: std::time::Duration,
 ) -> (Vec<String>, Vec<(String, RcptState)>) {
-    state.attempts = state.attempts.saturating_add(1);
+    state.attempts = state.attempts.saturating_add(u32::from(counted));
     let (mut delivered, mut failed) = (Vec::new(), Vec::new());
     for (rcpt, st) in results {
         match st.status {
@@ -442,16 +460,11 @@ fn apply(
 }
 
 /// After a round: trace, DSN for new failures, then remove the message or retry it later.
-async fn finish(
-    inner: &Arc<Inner>,
-    env: &Envelope,
-    mut state: State,
-    results: Vec<(String, RcptState)>,
-    body: &[u8],
-) {
+async fn finish(inner: &Arc<Inner>, env: &Envelope, mut state: State, round: Round, body: &[u8]) {
     let now = inner.clock.now_ms();
     let max_age = inner.deps.config.delivery.max_age;
-    let (delivered, failed) = apply(&mut state, env, results, now, max_age);
+    let counted = round.counted;
+    let (delivered, failed) = apply(&mut state, env, round.results, counted, now, max_age);
     if !delivered.is_empty() {
         // Postfix's `delay=`: seconds from entering the queue to the remote's 2xx.
         let delay = queued_for(env, now).as_secs_f64();
@@ -500,7 +513,7 @@ async fn finish(
     if state.pending(env).is_empty() && state.dsn_owed.is_empty() {
         complete(inner, env, &state).await;
     } else {
-        defer(inner, env, state, now).await;
+        defer(inner, env, state, now, round.shaped_until).await;
     }
 }
 
@@ -524,16 +537,24 @@ async fn complete(inner: &Arc<Inner>, env: &Envelope, state: &State) {
     inner.set_state(&env.id, final_state, &env.pool);
 }
 
-/// Recipients remain: persist the state and schedule the next attempt.
-async fn defer(inner: &Arc<Inner>, env: &Envelope, mut state: State, now: i64) {
+/// Recipients remain: persist the state and schedule the next attempt — on the retry
+/// schedule, or sooner when traffic shaping said when a held-back domain may go.
+async fn defer(
+    inner: &Arc<Inner>,
+    env: &Envelope,
+    mut state: State,
+    now: i64,
+    shaped_until: Option<i64>,
+) {
     let cfg = &inner.deps.config.delivery;
-    state.next_attempt_at = schedule::next_attempt_at(
+    let scheduled = schedule::next_attempt_at(
         now,
         state.attempts,
         &cfg.retry_schedule,
         env.received_at,
         cfg.max_age,
     );
+    state.next_attempt_at = shaped_until.map_or(scheduled, |t| scheduled.min(t.max(now)));
     let last = state
         .pending(env)
         .first()
@@ -779,6 +800,16 @@ impl QueueHandle {
 
     pub fn pools(&self) -> &PoolSet {
         &self.inner.deps.pools
+    }
+
+    /// Traffic shaping: the pairs slowed or suspended now and the per-destination counters.
+    pub fn shaping(&self) -> &Shaper {
+        &self.inner.shaper
+    }
+
+    /// The queue's clock, Unix ms (what shaping's times are measured in).
+    pub fn now_ms(&self) -> i64 {
+        self.inner.clock.now_ms()
     }
 
     #[cfg(test)]

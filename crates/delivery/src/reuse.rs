@@ -7,7 +7,8 @@
 //! leaves from another pool address or under another TLS policy than a fresh connection would.
 //!
 //! Limits: a session idle for `MAX_IDLE` is closed with QUIT (the reaper, and `take` for any it
-//! has not reached yet); a session carries at most `MAX_USES` transactions; at most `per_key`
+//! has not reached yet); a session carries at most `MAX_USES` transactions (or a shaping rule's
+//! `max_messages_per_connection`); at most `per_key`
 //! sessions wait per key (the per-destination connection limit), extra ones are closed. Parked
 //! sessions hold no connection permit: the permits bound the transactions in progress. On
 //! shutdown every parked session gets QUIT and nothing is parked any more.
@@ -105,10 +106,10 @@ impl IdlePool {
         found.map(|p| p.session)
     }
 
-    /// Keep `session` for the next message to `key`, or close it when it is used up, not clean,
-    /// the key is full or the pool is shut down.
-    pub fn park(&self, key: Key, session: Session) {
-        if session.used >= MAX_USES || !session.is_clean() || self.closed.load(Ordering::SeqCst) {
+    /// Keep `session` for the next message to `key`, or close it when it has carried
+    /// `max_uses` transactions, is not clean, the key is full or the pool is shut down.
+    pub fn park(&self, key: Key, session: Session, max_uses: u32) {
+        if session.used >= max_uses || !session.is_clean() || self.closed.load(Ordering::SeqCst) {
             return close(session);
         }
         let mut idle = lock(&self.idle);

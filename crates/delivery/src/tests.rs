@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use outguard_harness::{DnsServer, Reply, Script, SinkOptions, SmtpSink, Zones};
 use outguard_store::spool::{Envelope, Spool, new_message_id};
-use outguard_types::config::{DeliveryConfig, DnsConfig, PoolConfig, RouteConfig};
+use outguard_types::config::{DeliveryConfig, DnsConfig, PoolConfig, RouteConfig, ShapingRule};
 use outguard_types::model::{EventKind, MessageState, Submitter};
 use tokio::sync::mpsc;
 
@@ -165,6 +165,7 @@ fn attempt<'a>(hop: &'a Hop, rcpts: &'a [String], payload: &'a [u8], tls: bool) 
         command_timeout: WAIT,
         tls_policy: outguard_types::config::TlsPolicy::Opportunistic,
         auth: None,
+        max_uses: crate::reuse::MAX_USES,
     }
 }
 
@@ -275,6 +276,8 @@ struct Scene {
     spool_dir: tempfile::TempDir,
     port: u16,
     dns_addr: SocketAddr,
+    /// `[[shaping]]` rules of the queues this scene starts.
+    shaping: Vec<ShapingRule>,
 }
 
 async fn scene(script: Script) -> Scene {
@@ -302,6 +305,7 @@ async fn scene_with(opts: SinkOptions) -> Scene {
         sink,
         spool_dir: tempfile::tempdir().expect("tmp"),
         dns_addr,
+        shaping: Vec::new(),
     }
 }
 
@@ -369,6 +373,7 @@ impl Scene {
                 hostname: "relay.test".into(),
                 delivery,
                 routes: vec![],
+                shaping: self.shaping.clone(),
                 srs,
             },
             resolver: MxResolver::new(&DnsConfig {
@@ -879,6 +884,27 @@ async fn concurrent_messages_respect_the_destination_limit_and_reuse() {
         eventually(Duration::from_secs(3), || s.sink.open_connections() == 0).await,
         "parked connections closed on shutdown"
     );
+}
+
+/// A shaping rule's `max_messages_per_connection` (issue 22): with 1, no connection is reused.
+#[tokio::test]
+async fn shaping_rule_caps_messages_per_connection() {
+    let mut s = scene(Script::default()).await;
+    s.shaping = vec![ShapingRule {
+        destination: "dest.test".into(),
+        pool: None,
+        source_ip: None,
+        max_connections: None,
+        max_messages_per_connection: Some(1),
+        messages_per_minute: None,
+    }];
+    let spool = s.spool();
+    let (q, _rx, _stop) = s.queue(spool.clone()).await;
+    for n in 1..=3 {
+        send_one(&s, &spool, &q, n).await;
+    }
+    assert_eq!(s.sink.connections().len(), 3, "one connection per message");
+    assert_eq!(s.sink.transactions(), 3);
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! A real SMTP server for tests: it records every message it accepts together with the peer
 //! (source) address of the connection, the EHLO name, the envelope, the data (dot-unstuffed) and
 //! the raw bytes seen on the wire, and whether TLS was in use. Replies can be scripted: fail the
-//! first N transactions, refuse given recipients or every recipient, or refuse at end of data.
+//! first N transactions, throttle transactions N to N+M, refuse given recipients or every recipient, or refuse at end of data.
 //! Parsing is smtp-proto's (`RequestReceiver`, `DataReceiver`).
 
 use std::collections::HashMap;
@@ -44,6 +44,10 @@ pub struct Script {
     /// The first `n` transactions (counted at MAIL FROM, over all connections) get this reply
     /// to MAIL FROM.
     pub fail_first: Option<(u32, Reply)>,
+    /// `(after, times, reply)`: transactions number `after` to `after + times - 1` (counted
+    /// like `fail_first`, from 0) get this reply to MAIL FROM — a receiver that starts
+    /// throttling after `after` messages and recovers.
+    pub throttle: Option<(u32, u32, Reply)>,
     /// Replies to RCPT TO for given (lowercased) addresses.
     pub rcpt: HashMap<String, Reply>,
     /// Reply to every other RCPT TO.
@@ -56,6 +60,14 @@ impl Script {
     pub fn fail_first(n: u32, reply: Reply) -> Script {
         Script {
             fail_first: Some((n, reply)),
+            ..Script::default()
+        }
+    }
+
+    /// Accept `after` transactions, refuse the next `times` with `reply`, then accept again.
+    pub fn throttle_after(after: u32, times: u32, reply: Reply) -> Script {
+        Script {
+            throttle: Some((after, times, reply)),
             ..Script::default()
         }
     }
@@ -424,8 +436,17 @@ impl Session {
             }
             Request::Mail { from } => {
                 let nth = self.shared.transactions.fetch_add(1, Ordering::SeqCst);
-                match script.fail_first {
-                    Some((n, reply)) if nth < n => out.push_str(&reply.line()),
+                let throttled = match &script.throttle {
+                    Some((after, times, reply))
+                        if (*after..after.saturating_add(*times)).contains(&nth) =>
+                    {
+                        Some(reply.clone())
+                    }
+                    _ => None,
+                };
+                match (script.fail_first, throttled) {
+                    (Some((n, reply)), _) if nth < n => out.push_str(&reply.line()),
+                    (_, Some(reply)) => out.push_str(&reply.line()),
                     _ => {
                         *txn = Txn {
                             mail_from: Some(from.address),

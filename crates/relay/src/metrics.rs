@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use outguard_delivery::queue::{DELIVERY_BUCKETS, DeliveryAttempts};
+use outguard_delivery::shaping::Shaper;
 use outguard_policy::{Restriction, Subject};
 
 use crate::server::Relay;
@@ -365,6 +366,7 @@ pub fn render(relay: &Relay, now: i64) -> String {
     let mut out = String::with_capacity(4096);
     relay.metrics.render_counters(&mut out);
     render_delivery_attempts(relay.queue.delivery_attempts(), &mut out);
+    render_shaping(relay.queue.shaping(), relay.queue.now_ms(), &mut out);
     render_restricted(&mut out, &relay.enforcer.cache.restrictions(), now);
 
     let items = relay.queue.list();
@@ -466,6 +468,59 @@ fn render_delivery_attempts(a: &DeliveryAttempts, out: &mut String) {
     );
     let _ = writeln!(out, "outguard_delivery_seconds_sum {sum}");
     let _ = writeln!(out, "outguard_delivery_seconds_count {count}");
+}
+
+/// Traffic shaping per (pool, destination) (issue 22): throttling replies, messages held back,
+/// and the source IPs slowed or suspended now with their rate.
+fn render_shaping(s: &Shaper, now: i64, out: &mut String) {
+    let counters = s.counters();
+    family(
+        out,
+        "outguard_delivery_shaping_throttled_total",
+        "counter",
+        "Throttling replies from receivers that slowed or suspended a (source IP, destination) pair.",
+    );
+    for ((pool, dest), c) in &counters {
+        let _ = writeln!(
+            out,
+            "outguard_delivery_shaping_throttled_total{{pool=\"{}\",destination=\"{}\"}} {}",
+            esc(pool),
+            esc(dest),
+            c.throttled
+        );
+    }
+    family(
+        out,
+        "outguard_delivery_shaping_held_back_total",
+        "counter",
+        "Deliveries deferred because their (source IP, destination) pair was slowed or suspended.",
+    );
+    for ((pool, dest), c) in &counters {
+        let _ = writeln!(
+            out,
+            "outguard_delivery_shaping_held_back_total{{pool=\"{}\",destination=\"{}\"}} {}",
+            esc(pool),
+            esc(dest),
+            c.held_back
+        );
+    }
+    family(
+        out,
+        "outguard_delivery_shaping_rate",
+        "gauge",
+        "Messages per minute of each pair slowed or suspended now (-1: unlimited).",
+    );
+    for p in s.view(now) {
+        let _ = writeln!(
+            out,
+            "outguard_delivery_shaping_rate{{pool=\"{}\",destination=\"{}\",source_ip=\"{}\",state=\"{}\"}} {}",
+            esc(&p.pool),
+            esc(&p.destination),
+            p.source_ip,
+            p.state.as_str(),
+            p.messages_per_minute.unwrap_or(-1.0)
+        );
+    }
 }
 
 #[cfg(test)]

@@ -206,6 +206,9 @@ pub enum EventKind {
     Quarantined,
     Deleted,
     Complaint,
+    /// Traffic shaping slowed, suspended or restored a (source IP, destination) pair, or held
+    /// a message back because of it (issue 22).
+    DeliveryShaping,
 }
 
 impl EventKind {
@@ -226,6 +229,7 @@ impl EventKind {
             EventKind::Quarantined => "quarantined",
             EventKind::Deleted => "deleted",
             EventKind::Complaint => "complaint",
+            EventKind::DeliveryShaping => "delivery_shaping",
         }
     }
 
@@ -247,6 +251,7 @@ impl EventKind {
             Quarantined,
             Deleted,
             Complaint,
+            DeliveryShaping,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)

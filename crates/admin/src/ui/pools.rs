@@ -1,6 +1,7 @@
 //! The IP pools page: each pool's EHLO name and source IPs, whether each IP is in rotation or
 //! drained, and (for operators, like `GET /api/v1/dnsbl`) its DNSBL status: the zones that list
-//! it with the answer code and the zone's TXT reason, and when it was last checked.
+//! it with the answer code and the zone's TXT reason, and when it was last checked. Below each
+//! pool, the (source IP, destination) pairs traffic shaping has slowed or suspended, and why.
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -9,7 +10,7 @@ use maud::{Markup, html};
 use super::layout::{page, when};
 use super::session::UiUser;
 use crate::api::AppState;
-use crate::api::pools::pools;
+use crate::api::pools::{ShapedPair, pools};
 use outguard_relay::dnsbl::IpStatus;
 
 /// The DNSBL cells of one IP (listed zones, last check) from its monitor status.
@@ -45,6 +46,44 @@ fn dnsbl_cells(st: Option<&IpStatus>) -> Markup {
             }
         }
         td { (when(last)) }
+    }
+}
+
+fn rate(r: Option<f64>) -> String {
+    r.map_or_else(|| "unlimited".to_string(), |r| format!("{r:.1}/min"))
+}
+
+/// The pairs of one pool that deliver below their normal rate now.
+fn shaping_table(pool: &str, pairs: &[ShapedPair]) -> Markup {
+    html! {
+        @if pairs.is_empty() {
+            p { "Traffic shaping: every destination at its normal rate." }
+        } @else {
+            table {
+                caption { "Destinations slowed or suspended for pool " (pool) }
+                thead { tr {
+                    th scope="col" { "Source IP" } th scope="col" { "Destination" }
+                    th scope="col" { "State" } th scope="col" { "Rate now" }
+                    th scope="col" { "Normal rate" } th scope="col" { "Since" } th scope="col" { "Why" }
+                } }
+                tbody {
+                    @for x in pairs {
+                        tr {
+                            td { (x.source_ip) }
+                            th scope="row" { (x.destination) }
+                            td {
+                                strong { (x.state) }
+                                @if let Some(u) = x.suspended_until { " until " (when(u)) }
+                            }
+                            td { (rate(x.messages_per_minute)) }
+                            td { (rate(x.normal_messages_per_minute)) }
+                            td { (when(x.since)) }
+                            td { code { (x.reason) } " (" (x.throttles) " throttling replies)" }
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -85,6 +124,7 @@ pub async fn page_handler(State(s): State<AppState>, user: UiUser) -> Response {
                     }
                 }
             }
+            (shaping_table(&p.name, &p.shaping))
         }
     };
     page("IP pools", Some(&user), body).into_response()

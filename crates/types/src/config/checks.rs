@@ -38,6 +38,9 @@ impl Config {
         }
         self.check_fbl(p);
         self.retention.check(p);
+        self.delivery.adaptive.check(p);
+        let pools: Vec<&str> = self.pools.iter().map(|x| x.name.as_str()).collect();
+        super::shaping::check_rules(&self.shaping, &pools, p);
     }
 
     fn check_limits(&self, p: &mut Problems) {

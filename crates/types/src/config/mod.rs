@@ -17,12 +17,14 @@ mod checks;
 mod files;
 mod problems;
 mod retention;
+mod shaping;
 mod trust;
 mod values;
 
 pub use problems::Problem;
 use problems::Problems;
 pub use retention::RetentionConfig;
+pub use shaping::{AdaptiveConfig, ShapingRule, ThrottleAction, default_patterns, default_rules};
 pub use trust::{FblConfig, SrsConfig, WebhookConfig, WebhooksConfig};
 use values::{describe_toml_error, human_duration, human_durations, human_size, port, socket_addr};
 pub use values::{dnsbl_code_range, key_line, parse_duration, parse_size, valid_dns_name};
@@ -89,6 +91,9 @@ pub struct Config {
     pub privacy: PrivacyConfig,
     pub pools: Vec<PoolConfig>,
     pub routes: Vec<RouteConfig>,
+    /// `[[shaping]]`: per destination (and source) delivery limits (issue 22); absent: the
+    /// largest providers' `default_rules()`.
+    pub shaping: Vec<ShapingRule>,
     pub dnsbl: DnsblConfig,
     pub fbl: FblConfig,
     /// Sender Rewriting Scheme for forwarded mail (SPEC §2.5, §9); absent: not rewritten.
@@ -118,6 +123,7 @@ impl Default for Config {
             privacy: PrivacyConfig::default(),
             pools: default_pools(),
             routes: Vec::new(),
+            shaping: default_rules(),
             dnsbl: DnsblConfig::default(),
             fbl: FblConfig::default(),
             srs: None,
@@ -348,6 +354,8 @@ pub struct DeliveryConfig {
     pub tls_policies: std::collections::BTreeMap<String, TlsPolicy>,
     /// PEM file of the CAs `verify` trusts instead of the system's roots (a private PKI, tests).
     pub tls_ca_file: Option<PathBuf>,
+    /// How delivery slows down when a receiver says it throttles us (issue 22).
+    pub adaptive: AdaptiveConfig,
 }
 
 /// How much TLS a destination must offer before it gets mail (issue 21).
@@ -408,6 +416,7 @@ impl Default for DeliveryConfig {
             tls: TlsPolicy::default(),
             tls_policies: std::collections::BTreeMap::new(),
             tls_ca_file: None,
+            adaptive: AdaptiveConfig::default(),
         }
     }
 }

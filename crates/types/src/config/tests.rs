@@ -546,3 +546,88 @@ fn retention_defaults_and_refusals() {
         assert!(e.to_string().contains("line 2"), "{line}: {e}");
     }
 }
+
+/// `[[shaping]]` and `[delivery.adaptive]` (issue 22): the providers' defaults apply without
+/// `[[shaping]]`, a file's rules replace them, and every bad value is named by its key.
+#[test]
+fn shaping_defaults_overrides_and_refusals() {
+    let c = Config::parse("", "t.toml").unwrap();
+    assert!(c.shaping.iter().any(|r| r.destination == "*.google.com"));
+    assert!(c.delivery.adaptive.enabled);
+    assert!(c.delivery.adaptive.patterns.iter().any(|p| p == "4.7.28"));
+    let c = Config::parse(
+        "[[shaping]]\ndestination = \"*.example.net\"\npool = \"regular\"\nmessages_per_minute = 60\n\
+         [delivery.adaptive]\naction = \"suspend\"\nsuspend_for = \"2m\"\npatterns = [\"slow down\"]\n",
+        "t.toml",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.shaping.len(), 1, "a file's rules replace the defaults");
+    assert_eq!(c.shaping[0].messages_per_minute, Some(60));
+    assert_eq!(c.delivery.adaptive.action, super::ThrottleAction::Suspend);
+    assert_eq!(c.delivery.adaptive.suspend_for, Duration::from_secs(120));
+    for (text, key) in [
+        (
+            "[[shaping]]\ndestination = \"*.com\"\nmax_connections = 1\n",
+            "shaping[0].destination",
+        ),
+        (
+            "[[shaping]]\ndestination = \"a b\"\nmax_connections = 1\n",
+            "shaping[0].destination",
+        ),
+        (
+            "[[shaping]]\ndestination = \"x.example\"\n",
+            "shaping[0].destination",
+        ),
+        (
+            "[[shaping]]\ndestination = \"x.example\"\nmax_connections = 0\n",
+            "shaping[0].max_connections",
+        ),
+        (
+            "[[shaping]]\ndestination = \"x.example\"\nmax_messages_per_connection = 0\n",
+            "shaping[0].max_messages_per_connection",
+        ),
+        (
+            "[[shaping]]\ndestination = \"x.example\"\nmessages_per_minute = 0\n",
+            "shaping[0].messages_per_minute",
+        ),
+        (
+            "[[shaping]]\ndestination = \"x.example\"\npool = \"nope\"\nmessages_per_minute = 1\n",
+            "shaping[0].pool",
+        ),
+        (
+            "[[shaping]]\ndestination = \"x.example\"\nsource_ip = \"nope\"\nmessages_per_minute = 1\n",
+            "shaping[0].source_ip",
+        ),
+        (
+            "[[shaping]]\ndestination = \"x.example\"\nrate = 1\nmax_connections = 1\n",
+            "shaping[0].rate",
+        ),
+        (
+            "[delivery.adaptive]\naction = \"pause\"\n",
+            "delivery.adaptive.action",
+        ),
+        (
+            "[delivery.adaptive]\nsuspend_for = \"0s\"\n",
+            "delivery.adaptive.suspend_for",
+        ),
+        (
+            "[delivery.adaptive]\nrestore_after = 0\n",
+            "delivery.adaptive.restore_after",
+        ),
+        (
+            "[delivery.adaptive]\nmin_messages_per_minute = 0\n",
+            "delivery.adaptive.min_messages_per_minute",
+        ),
+        (
+            "[delivery.adaptive]\npatterns = []\n",
+            "delivery.adaptive.patterns",
+        ),
+        (
+            "[delivery.adaptive]\npatterns = [\" \"]\n",
+            "delivery.adaptive.patterns[0]",
+        ),
+    ] {
+        let e = Config::parse(text, "t.toml").unwrap_err();
+        assert_eq!(e.keys(), [key], "{text}: {e}");
+    }
+}
