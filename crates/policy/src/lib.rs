@@ -28,6 +28,7 @@ pub mod rcpt;
 pub mod reply;
 pub mod restriction;
 pub mod signals;
+pub mod suppress;
 pub mod unregistered;
 pub mod verdict;
 

@@ -305,7 +305,7 @@ async fn run_migrations(pool: &AnyPool, backend: Backend) -> Result<(), StoreErr
 
 /// The migrations, in order. A shipped migration is never edited: a change is a new file.
 fn migrator(backend: Backend) -> Migrator {
-    let files: [(&str, &str); 7] = match backend {
+    let files: [(&str, &str); 8] = match backend {
         Backend::Sqlite => [
             (
                 "records",
@@ -334,6 +334,10 @@ fn migrator(backend: Backend) -> Migrator {
             (
                 "retention",
                 include_str!("../migrations/sqlite/0007_retention.sql"),
+            ),
+            (
+                "suppressions",
+                include_str!("../migrations/sqlite/0008_suppressions.sql"),
             ),
         ],
         Backend::Postgres => [
@@ -364,6 +368,10 @@ fn migrator(backend: Backend) -> Migrator {
             (
                 "retention",
                 include_str!("../migrations/postgres/0007_retention.sql"),
+            ),
+            (
+                "suppressions",
+                include_str!("../migrations/postgres/0008_suppressions.sql"),
             ),
         ],
     };

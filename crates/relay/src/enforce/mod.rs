@@ -8,6 +8,7 @@ mod actions;
 mod cache;
 pub mod lift;
 pub mod signals;
+mod suppressed;
 mod unregistered;
 
 use std::sync::Arc;
@@ -158,6 +159,9 @@ impl Relay {
         // A restriction made earlier in this transaction (or on another node) holds at once.
         if let Err(refusal) = outguard_policy::check_sender(&history, &sender, tenant, now) {
             return Err(reply_of(&refusal.reject));
+        }
+        if self.cfg.suppression.enabled {
+            self.check_suppressed(&sender, tenant, to, now).await?;
         }
         let domains = self
             .enforcer
@@ -363,6 +367,7 @@ impl Relay {
             tenant,
             rcpts: sub.rcpts,
             fingerprint: signals::body_fingerprint(body),
+            suppressed_after: self.cfg.suppression.signal_after,
         };
         let now = self.clock.now_ms();
         let t = signals::Thresholds { suspicious, spam };

@@ -30,6 +30,7 @@ impl Config {
         }
         self.check_fbl(p);
         self.retention.check(p);
+        self.suppression.check(p);
     }
 
     fn check_limits(&self, p: &mut Problems) {

@@ -17,12 +17,14 @@ mod checks;
 mod files;
 mod problems;
 mod retention;
+mod suppression;
 mod trust;
 mod values;
 
 pub use problems::Problem;
 use problems::Problems;
 pub use retention::RetentionConfig;
+pub use suppression::SuppressionConfig;
 pub use trust::{FblConfig, SrsConfig, WebhookConfig, WebhooksConfig};
 use values::{describe_toml_error, human_duration, human_durations, human_size, port, socket_addr};
 pub use values::{dnsbl_code_range, key_line, parse_duration, parse_size, valid_dns_name};
@@ -99,6 +101,8 @@ pub struct Config {
     pub dkim: Vec<DkimConfig>,
     /// How long finished records are kept (issue 17).
     pub retention: RetentionConfig,
+    /// Hard-bounced recipients refused per tenant (issue 25).
+    pub suppression: SuppressionConfig,
 }
 
 impl Default for Config {
@@ -123,6 +127,7 @@ impl Default for Config {
             webhooks: WebhooksConfig::default(),
             dkim: Vec::new(),
             retention: RetentionConfig::default(),
+            suppression: SuppressionConfig::default(),
         }
     }
 }

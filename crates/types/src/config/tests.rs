@@ -533,3 +533,32 @@ fn retention_defaults_and_refusals() {
         assert!(e.to_string().contains("line 2"), "{line}: {e}");
     }
 }
+
+/// `[suppression]` (issue 25): defaults, and every bad value named by its key.
+#[test]
+fn suppression_defaults_and_refusals() {
+    let c = Config::parse("", "t.toml").unwrap();
+    assert!(c.suppression.enabled);
+    assert_eq!(c.suppression.duration, Duration::from_secs(30 * 24 * 3600));
+    assert_eq!(c.suppression.signal_after, 5);
+    let c = Config::parse(
+        "[suppression]\nenabled = false\nduration = \"7days\"\nsignal_after = 2\n",
+        "t.toml",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!c.suppression.enabled);
+    assert_eq!(c.suppression.duration, Duration::from_secs(7 * 24 * 3600));
+    assert_eq!(c.suppression.signal_after, 2);
+    for (line, key) in [
+        ("duration = \"10s\"", "suppression.duration"),
+        ("duration = \"2years\"", "suppression.duration"),
+        ("duration = 30", "suppression.duration"),
+        ("signal_after = 0", "suppression.signal_after"),
+        ("signal_after = 200000", "suppression.signal_after"),
+        ("days = 3", "suppression.days"),
+    ] {
+        let e = Config::parse(&format!("[suppression]\n{line}\n"), "t.toml").unwrap_err();
+        assert_eq!(e.keys(), [key], "{line}: {e}");
+    }
+}
+
