@@ -151,3 +151,79 @@ async fn a_hard_bounce_suppresses_the_recipient_for_its_tenant_only() {
     ]);
     assert_eq!(code, 64, "{err}");
 }
+
+/// The trust ramp (issue 25) in the same binary: an account created today gets 10 % of its
+/// tenant's 20 external recipients an hour (2), named in its trace; an old account of the same
+/// tenant keeps the full limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_account_starts_at_a_fraction_of_its_limits() {
+    let sc = scene("[trust_ramp]\nenabled = true\nstart_percent = 10\ndays = 14\n").await;
+    sc.provision().await;
+    sc.ok(&[
+        "policy",
+        "set",
+        "--tenant",
+        "a",
+        "recipient_limit_external_per_hour=20",
+    ]);
+    {
+        let url = format!("sqlite://{}", sc.dir().join("data/outguard.db").display());
+        let store = outguard_store::Store::open(&url).await.expect("store");
+        let now = outguard_types::time::now_ms();
+        store
+            .add_account("a", "dave@a.example", Some("dave-pw"), now)
+            .await
+            .expect("account");
+        store.close().await;
+    }
+    let relay = RelayProc::start(sc.dir());
+    let sub = relay.addr("submission");
+    let dave = Some(("dave@a.example", "dave-pw"));
+    let two = ["r1@dest.example", "r2@dest.example"];
+    let m = message(
+        "dave@a.example",
+        "r1@dest.example",
+        "first",
+        "My first mail here. Dave",
+    );
+    let r = Client::send_mail(sub, dave, "dave@a.example", &two, &m).await;
+    assert!(r.starts_with("250"), "{r}");
+    let id = queued_id(&r);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let t = sc.ok(&["--json", "trace", "--id", &id]);
+        if t.contains("trust ramp: clean day 1 of 14, limits at 10 %") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no trust ramp in the trace: {t}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let r = Client::send_mail(sub, dave, "dave@a.example", &["r3@dest.example"], &m).await;
+    assert!(
+        r.starts_with("550 5.2.2"),
+        "the third external recipient: {r}"
+    );
+    // alice, created long ago, sends 5 at once under the same policy.
+    let five = [
+        "s1@dest.example",
+        "s2@dest.example",
+        "s3@dest.example",
+        "s4@dest.example",
+        "s5@dest.example",
+    ];
+    let m = message(
+        "alice@a.example",
+        "s1@dest.example",
+        "team",
+        "Notes for the team. Alice",
+    );
+    let r = Client::send_mail(
+        sub,
+        Some(("alice@a.example", "alice-pw")),
+        "alice@a.example",
+        &five,
+        &m,
+    )
+    .await;
+    assert!(r.starts_with("250"), "{r}");
+}

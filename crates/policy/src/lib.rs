@@ -23,6 +23,7 @@ pub mod lift;
 pub mod listing;
 pub mod mail;
 pub mod notify;
+pub mod ramp;
 pub mod rates;
 pub mod rcpt;
 pub mod reply;

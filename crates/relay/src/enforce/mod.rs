@@ -7,6 +7,7 @@
 mod actions;
 mod cache;
 pub mod lift;
+mod ramp;
 pub mod signals;
 mod suppressed;
 mod unregistered;
@@ -169,7 +170,14 @@ impl Relay {
             .tenant_domains(&self.store, tenant)
             .await;
         let internal = outguard_policy::rcpt::is_internal(to, &domains);
-        let (_, eff) = self.effective(tenant, policy_sender(id, mail_from)).await;
+        let (_, mut eff) = self.effective(tenant, policy_sender(id, mail_from)).await;
+        if let Some(r) = self.trust_ramp(id, &history, now).await {
+            outguard_policy::ramp::apply(&mut eff, &r);
+            let shown = r.to_string();
+            if !txn.measures.contains(&shown) {
+                txn.measures.push(shown);
+            }
+        }
         let req = RcptRequest {
             sender,
             tenant,

@@ -31,6 +31,7 @@ impl Config {
         self.check_fbl(p);
         self.retention.check(p);
         self.suppression.check(p);
+        self.trust_ramp.check(p);
     }
 
     fn check_limits(&self, p: &mut Problems) {

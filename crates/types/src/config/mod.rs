@@ -16,6 +16,7 @@ use crate::policy::PolicySettings;
 mod checks;
 mod files;
 mod problems;
+mod ramp;
 mod retention;
 mod suppression;
 mod trust;
@@ -23,6 +24,7 @@ mod values;
 
 pub use problems::Problem;
 use problems::Problems;
+pub use ramp::TrustRampConfig;
 pub use retention::RetentionConfig;
 pub use suppression::SuppressionConfig;
 pub use trust::{FblConfig, SrsConfig, WebhookConfig, WebhooksConfig};
@@ -103,6 +105,8 @@ pub struct Config {
     pub retention: RetentionConfig,
     /// Hard-bounced recipients refused per tenant (issue 25).
     pub suppression: SuppressionConfig,
+    /// New accounts start at a fraction of their limits (issue 25).
+    pub trust_ramp: TrustRampConfig,
 }
 
 impl Default for Config {
@@ -128,6 +132,7 @@ impl Default for Config {
             dkim: Vec::new(),
             retention: RetentionConfig::default(),
             suppression: SuppressionConfig::default(),
+            trust_ramp: TrustRampConfig::default(),
         }
     }
 }

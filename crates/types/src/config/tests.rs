@@ -562,3 +562,20 @@ fn suppression_defaults_and_refusals() {
     }
 }
 
+/// `[trust_ramp]` (issue 25): off by default, 10 % for 14 days, bad values named by key.
+#[test]
+fn trust_ramp_defaults_and_refusals() {
+    let c = Config::parse("", "t.toml").unwrap();
+    assert!(!c.trust_ramp.enabled);
+    assert_eq!((c.trust_ramp.start_percent, c.trust_ramp.days), (10, 14));
+    for (line, key) in [
+        ("start_percent = 0", "trust_ramp.start_percent"),
+        ("start_percent = 101", "trust_ramp.start_percent"),
+        ("days = 0", "trust_ramp.days"),
+        ("days = 1000", "trust_ramp.days"),
+        ("fraction = 0.1", "trust_ramp.fraction"),
+    ] {
+        let e = Config::parse(&format!("[trust_ramp]\n{line}\n"), "t.toml").unwrap_err();
+        assert_eq!(e.keys(), [key], "{line}: {e}");
+    }
+}
