@@ -90,9 +90,7 @@ async fn create(
         &s.relay.store,
         &caller.ops_actor(),
         &tenant,
-        &body.recipient,
-        body.days,
-        body.reason.as_deref(),
+        &body,
         s.relay.cfg.suppression.duration,
         now_ms(),
     )

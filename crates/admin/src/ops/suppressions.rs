@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use outguard_store::{Store, Suppression};
+use outguard_types::api::NewSuppression;
 use outguard_types::model::Millis;
 
 use super::{Actor, OpsError};
@@ -30,17 +31,17 @@ pub async fn list(
     Ok(store.list_suppressions(scope, now, limit).await?)
 }
 
-/// Suppress `recipient` for `tenant` for `days` (1–365), else for `default`.
+/// Suppress `req.recipient` for `tenant` (the caller resolved it from `req.tenant`) for
+/// `req.days` (1–365), else for `default`.
 pub async fn add(
     store: &Store,
     actor: &Actor,
     tenant: &str,
-    recipient: &str,
-    days: Option<u32>,
-    reason: Option<&str>,
+    req: &NewSuppression,
     default: Duration,
     now: Millis,
 ) -> Result<Suppression, OpsError> {
+    let (recipient, days, reason) = (&req.recipient, req.days, req.reason.as_deref());
     actor.require_write()?;
     actor.require_tenant(tenant)?;
     if store.tenant(tenant).await?.is_none() {

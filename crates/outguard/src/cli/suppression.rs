@@ -91,13 +91,17 @@ pub async fn run(
             days,
             reason,
         } => {
+            let req = NewSuppression {
+                tenant: Some(tenant.clone()),
+                recipient,
+                days,
+                reason,
+            };
             let s = ops::suppressions::add(
                 store,
                 &actor,
                 &tenant,
-                &recipient,
-                days,
-                reason.as_deref(),
+                &req,
                 cfg.suppression.duration,
                 now_ms(),
             )
