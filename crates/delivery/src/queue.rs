@@ -483,11 +483,19 @@ async fn finish(inner: &Arc<Inner>, env: &Envelope, mut state: State, round: Rou
             .collect::<Vec<_>>()
             .join("; ");
         let rcpts: Vec<&String> = failed.iter().map(|(r, _)| r).collect();
+        // Each recipient's RFC 3463 status: 5.1.x suppresses it for the tenant (issue 25).
+        let statuses: serde_json::Map<String, serde_json::Value> = failed
+            .iter()
+            .map(|(r, s)| {
+                let st = s.reply.as_deref().map(crate::bounce::status_of);
+                (r.clone(), json!(st.unwrap_or_else(|| "5.0.0".into())))
+            })
+            .collect();
         inner.trace(
             &env.id,
             EventKind::Bounced,
             detail,
-            json!({ "rcpts": rcpts }),
+            json!({ "rcpts": rcpts, "rcpt_status": statuses }),
         );
     }
     // New failures plus those whose DSN an earlier round could not spool.

@@ -23,11 +23,13 @@ pub mod lift;
 pub mod listing;
 pub mod mail;
 pub mod notify;
+pub mod ramp;
 pub mod rates;
 pub mod rcpt;
 pub mod reply;
 pub mod restriction;
 pub mod signals;
+pub mod suppress;
 pub mod unregistered;
 pub mod verdict;
 

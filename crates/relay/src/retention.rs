@@ -4,7 +4,8 @@
 //! off the hot path as the named task `retention` and stops at shutdown between two batches.
 //! Unfinished messages (queued, deferred, held, quarantined) and their trace are never pruned
 //! (`Store::prune_batch`). Spool files need no pruning: a finished message's files are removed
-//! when it finishes, and orphans left by a crash are removed at the next start.
+//! when it finishes, and orphans left by a crash are removed at the next start. Expired
+//! recipient suppressions are deleted in the same pass.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -60,6 +61,17 @@ pub async fn prune_pass(
         }
         gone.insert(kind.name(), total);
     }
+    // Expired recipient suppressions (issue 25): every read ignores them already; this only
+    // keeps the table small.
+    let mut total = 0;
+    loop {
+        let n = store.prune_suppressions(now, cfg.batch).await?;
+        total += n;
+        if n < u64::from(cfg.batch) || shutdown.is_draining() {
+            break;
+        }
+    }
+    gone.insert("suppressions", total);
     Ok(gone)
 }
 

@@ -291,6 +291,7 @@ async fn thirty_days_of_normal_mail_restrict_nobody_and_stay_off_high_risk() {
             tenant: &tenant,
             rcpts: &s.rcpts,
             fingerprint: fp,
+            suppressed_after: 5,
         };
         let out = assess(&store, t, &input, verdict, s.at).await.unwrap();
         let v = &out.verdict;

@@ -305,7 +305,7 @@ async fn run_migrations(pool: &AnyPool, backend: Backend) -> Result<(), StoreErr
 
 /// The migrations, in order. A shipped migration is never edited: a change is a new file.
 fn migrator(backend: Backend) -> Migrator {
-    let files: [(&str, &str); 8] = match backend {
+    let files: [(&str, &str); 9] = match backend {
         Backend::Sqlite => [
             (
                 "records",
@@ -338,6 +338,10 @@ fn migrator(backend: Backend) -> Migrator {
             (
                 "dnsbl_retention",
                 include_str!("../migrations/sqlite/0008_dnsbl_retention.sql"),
+            ),
+            (
+                "suppressions",
+                include_str!("../migrations/sqlite/0009_suppressions.sql"),
             ),
         ],
         Backend::Postgres => [
@@ -372,6 +376,10 @@ fn migrator(backend: Backend) -> Migrator {
             (
                 "dnsbl_retention",
                 include_str!("../migrations/postgres/0008_dnsbl_retention.sql"),
+            ),
+            (
+                "suppressions",
+                include_str!("../migrations/postgres/0009_suppressions.sql"),
             ),
         ],
     };

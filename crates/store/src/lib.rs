@@ -30,6 +30,7 @@ mod names;
 mod policies;
 mod restrictions;
 mod retention;
+mod suppressions;
 mod tenants;
 mod tokens;
 mod ui_sessions;
@@ -52,6 +53,7 @@ pub use messages::{DEFAULT_SEARCH_LIMIT, HourlyVolume, MAX_SEARCH_LIMIT, SenderV
 pub use policies::DEFAULT_POLICY;
 pub use restrictions::StoredRestriction;
 pub use retention::RetentionKind;
+pub use suppressions::{MAX_SUPPRESSIONS_LIMIT, Suppression, normalize_recipient};
 pub use tokens::TOKEN_PREFIX;
 pub use ui_sessions::UiSession;
 pub use webhooks::StoredWebhook;

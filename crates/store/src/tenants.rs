@@ -76,6 +76,11 @@ impl Store {
             .bind(name)
             .execute(&mut *tx)
             .await?;
+        // Its suppressed recipients too (they are its own bounce data).
+        sqlx::query("DELETE FROM suppressions WHERE tenant = $1")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
         // Its webhook subscriptions go with it (a reused name starts without them).
         let hooks = sqlx::query("DELETE FROM webhooks WHERE tenant = $1")
             .bind(name)

@@ -23,6 +23,22 @@ pub struct NewDomain {
     pub domain: String,
 }
 
+/// A recipient suppressed by an admin (`POST /api/v1/suppressions`, issue 25).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewSuppression {
+    /// Required for operators; tenant roles default to (and may only name) their own.
+    pub tenant: Option<String>,
+    pub recipient: String,
+    /// Days it lasts (1–365); default `[suppression] duration`.
+    #[serde(default)]
+    pub days: Option<u32>,
+    /// A note kept with it and in the audit log.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]

@@ -22,12 +22,15 @@ pub mod pools;
 pub mod queue;
 pub mod restricted;
 pub mod stats;
+pub mod suppressions;
 mod tenants;
 mod tokens;
 mod webhooks;
 
 #[cfg(test)]
 mod portal_tests;
+#[cfg(test)]
+mod suppression_tests;
 #[cfg(test)]
 pub(crate) mod tests;
 
@@ -100,6 +103,7 @@ fn resources() -> OpenApiRouter<AppState> {
         .merge(fbl::routes())
         .merge(dnsbl::routes())
         .merge(webhooks::routes())
+        .merge(suppressions::routes())
 }
 
 /// What OpenAPI requires and the annotations leave out, so generated clients and validators

@@ -15,12 +15,13 @@ mod policies;
 mod pools;
 mod queue;
 mod restricted;
+mod suppressions;
 mod trace;
 
 #[cfg(test)]
 mod portal_tests;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use axum::Router;
 use axum::http::HeaderValue;
@@ -44,6 +45,11 @@ pub fn router() -> Router<AppState> {
         .route("/restricted/{subject}/lift", post(restricted::lift))
         .route("/alerts", get(alerts::list))
         .route("/alerts/{id}/ack", post(alerts::ack))
+        .route("/suppressions", get(suppressions::list))
+        .route(
+            "/suppressions/{tenant}/{recipient}/remove",
+            post(suppressions::remove),
+        )
         .route("/policies", get(policies::show))
         .route("/policies/{tenant}/default", post(policies::save_default))
         .route("/style.css", get(layout::stylesheet))

@@ -20,7 +20,7 @@ fn cookie_of(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
         })
 }
 
-pub(super) async fn ui_login(f: &Fixture, token: &str, forged_sid: Option<&str>) -> String {
+pub(crate) async fn ui_login(f: &Fixture, token: &str, forged_sid: Option<&str>) -> String {
     let (_, _, h) = send(
         &f.app,
         Request::get("/login").body(Body::empty()).expect("req"),
@@ -52,7 +52,7 @@ pub(super) async fn ui_login(f: &Fixture, token: &str, forged_sid: Option<&str>)
     cookie_of(&h, "og_session").expect("session cookie")
 }
 
-pub(super) async fn ui_get(f: &Fixture, sid: &str, path: &str) -> (StatusCode, String) {
+pub(crate) async fn ui_get(f: &Fixture, sid: &str, path: &str) -> (StatusCode, String) {
     let req = Request::get(path)
         .header(header::COOKIE, format!("og_session={sid}"))
         .body(Body::empty())

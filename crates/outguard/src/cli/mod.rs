@@ -29,6 +29,7 @@ mod records;
 mod remote;
 mod restricted;
 mod spam;
+mod suppression;
 mod trace;
 mod via_api;
 
@@ -119,6 +120,9 @@ pub enum Command {
     /// Feedback-loop (ARF) complaint reports.
     #[command(subcommand)]
     Fbl(fbl::FblCmd),
+    /// Suppressed recipients (hard bounces) per tenant.
+    #[command(subcommand)]
+    Suppression(suppression::SuppressionCmd),
     /// A self-contained, narrated scene on loopback: tenants, senders, spam, a restriction.
     Demo {
         /// Do not leave the web UI running at the end (scripted use).
@@ -312,6 +316,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Command::Alerts(a) => alerts::run(a, &store, json).await?,
             Command::Dnsbl(c) => return dnsbl::run(c, &cfg, &store, json).await,
             Command::Fbl(c) => return fbl::run(c, &store, json).await,
+            Command::Suppression(c) => suppression::run(c, &cfg, &store, json).await?,
             Command::Serve { .. }
             | Command::CheckConfig { .. }
             | Command::Spam(_)

@@ -7,7 +7,9 @@
 mod actions;
 mod cache;
 pub mod lift;
+mod ramp;
 pub mod signals;
+mod suppressed;
 mod unregistered;
 
 use std::sync::Arc;
@@ -159,13 +161,23 @@ impl Relay {
         if let Err(refusal) = outguard_policy::check_sender(&history, &sender, tenant, now) {
             return Err(reply_of(&refusal.reject));
         }
+        if self.cfg.suppression.enabled {
+            self.check_suppressed(&sender, tenant, to, now).await?;
+        }
         let domains = self
             .enforcer
             .cache
             .tenant_domains(&self.store, tenant)
             .await;
         let internal = outguard_policy::rcpt::is_internal(to, &domains);
-        let (_, eff) = self.effective(tenant, policy_sender(id, mail_from)).await;
+        let (_, mut eff) = self.effective(tenant, policy_sender(id, mail_from)).await;
+        if let Some(r) = self.trust_ramp(id, &history, now).await {
+            outguard_policy::ramp::apply(&mut eff, &r);
+            let shown = r.to_string();
+            if !txn.measures.contains(&shown) {
+                txn.measures.push(shown);
+            }
+        }
         let req = RcptRequest {
             sender,
             tenant,
@@ -363,6 +375,7 @@ impl Relay {
             tenant,
             rcpts: sub.rcpts,
             fingerprint: signals::body_fingerprint(body),
+            suppressed_after: self.cfg.suppression.signal_after,
         };
         let now = self.clock.now_ms();
         let t = signals::Thresholds { suspicious, spam };

@@ -22,6 +22,9 @@ pub struct SignalInput<'a> {
     pub rcpts: &'a [String],
     /// The body's fingerprint ([`body_fingerprint`]); None for bodies too short to have one.
     pub fingerprint: Option<u64>,
+    /// `[suppression] signal_after`: refused sends to suppressed recipients in 24 hours that
+    /// raise the message (`SENT_TO_SUPPRESSED`, issue 25).
+    pub suppressed_after: u32,
 }
 
 /// The verdict after the signals, and what else they found.
@@ -79,7 +82,8 @@ pub fn body_fingerprint(body: &[u8]) -> Option<u64> {
     campaign::fingerprint(&text)
 }
 
-/// Run the signals on one scanned message: pattern, campaign, then reputation.
+/// Run the signals on one scanned message: pattern, campaign, sends to suppressed recipients,
+/// then reputation.
 pub async fn assess(
     store: &dyn SignalStore,
     t: Thresholds,
@@ -154,6 +158,15 @@ pub async fn assess(
             campaign_alert = Some((summary, key));
         }
     }
+    outguard_policy::suppress::assess(
+        store,
+        &input.subject,
+        input.suppressed_after,
+        t.suspicious,
+        &mut v,
+        now,
+    )
+    .await?;
     let recent_spam = reputation::note(store, &input.subject, v.class, now).await?;
     if let Some(r) = &recent_spam {
         v.reasons.insert(0, r.clone());

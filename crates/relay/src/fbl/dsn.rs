@@ -136,7 +136,24 @@ fn trace_event(
         rec.id,
         hard.join(", ")
     );
-    let data = json!({"report": rec.id, "source": "dsn", "rcpts": hard, "statuses": statuses});
+    // Each hard-bounced recipient's status: 5.1.x suppresses it for the tenant (issue 25).
+    let rcpt_status: serde_json::Map<String, serde_json::Value> = hard
+        .iter()
+        .map(|h| {
+            let st = p
+                .recipients
+                .iter()
+                .find(|r| {
+                    r.hard
+                        && r.recipient
+                            .as_deref()
+                            .is_some_and(|x| x.eq_ignore_ascii_case(h))
+                })
+                .map_or("5.0.0", |r| r.status.as_str());
+            (h.clone(), json!(st))
+        })
+        .collect();
+    let data = json!({"report": rec.id, "source": "dsn", "rcpts": hard, "statuses": statuses, "rcpt_status": rcpt_status});
     (EventKind::Bounced, detail, data)
 }
 
@@ -209,6 +226,8 @@ mod tests {
         let (kind, detail, data) = trace_event(&rec(&hard), &hard, &had);
         assert_eq!(kind, EventKind::Bounced);
         assert_eq!(data["rcpts"], json!(["a@dest.example", "b@dest.example"]));
+        // Each recipient's status, for suppression (issue 25): 5.2.1 does not suppress.
+        assert_eq!(data["rcpt_status"]["a@dest.example"], "5.2.1", "{data}");
         assert!(detail.contains("5.2.1 Mailbox disabled"), "{detail}");
         // Recipients the message never had are not bounces of it (a forged DSN may list any).
         let (_, _, data) = trace_event(&rec(&hard), &hard, &had[..1]);

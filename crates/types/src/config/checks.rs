@@ -41,6 +41,8 @@ impl Config {
         self.delivery.adaptive.check(p);
         let pools: Vec<&str> = self.pools.iter().map(|x| x.name.as_str()).collect();
         super::shaping::check_rules(&self.shaping, &pools, p);
+        self.suppression.check(p);
+        self.trust_ramp.check(p);
     }
 
     fn check_limits(&self, p: &mut Problems) {

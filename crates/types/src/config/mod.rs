@@ -16,15 +16,19 @@ use crate::policy::PolicySettings;
 mod checks;
 mod files;
 mod problems;
+mod ramp;
 mod retention;
 mod shaping;
+mod suppression;
 mod trust;
 mod values;
 
 pub use problems::Problem;
 use problems::Problems;
+pub use ramp::TrustRampConfig;
 pub use retention::RetentionConfig;
 pub use shaping::{AdaptiveConfig, ShapingRule, ThrottleAction, default_patterns, default_rules};
+pub use suppression::SuppressionConfig;
 pub use trust::{FblConfig, SrsConfig, WebhookConfig, WebhooksConfig};
 use values::{describe_toml_error, human_duration, human_durations, human_size, port, socket_addr};
 pub use values::{dnsbl_code_range, key_line, parse_duration, parse_size, valid_dns_name};
@@ -107,6 +111,10 @@ pub struct Config {
     pub retention: RetentionConfig,
     /// The Postfix policy service and milter (`[listeners] policy`, `milter`; issue 23).
     pub policy_service: PolicyServiceConfig,
+    /// Hard-bounced recipients refused per tenant (issue 25).
+    pub suppression: SuppressionConfig,
+    /// New accounts start at a fraction of their limits (issue 25).
+    pub trust_ramp: TrustRampConfig,
 }
 
 impl Default for Config {
@@ -134,6 +142,8 @@ impl Default for Config {
             dkim: Vec::new(),
             retention: RetentionConfig::default(),
             policy_service: PolicyServiceConfig::default(),
+            suppression: SuppressionConfig::default(),
+            trust_ramp: TrustRampConfig::default(),
         }
     }
 }

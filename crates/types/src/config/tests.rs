@@ -631,3 +631,49 @@ fn shaping_defaults_overrides_and_refusals() {
         assert_eq!(e.keys(), [key], "{text}: {e}");
     }
 }
+
+/// `[suppression]` (issue 25): defaults, and every bad value named by its key.
+#[test]
+fn suppression_defaults_and_refusals() {
+    let c = Config::parse("", "t.toml").unwrap();
+    assert!(c.suppression.enabled);
+    assert_eq!(c.suppression.duration, Duration::from_secs(30 * 24 * 3600));
+    assert_eq!(c.suppression.signal_after, 5);
+    let c = Config::parse(
+        "[suppression]\nenabled = false\nduration = \"7days\"\nsignal_after = 2\n",
+        "t.toml",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!c.suppression.enabled);
+    assert_eq!(c.suppression.duration, Duration::from_secs(7 * 24 * 3600));
+    assert_eq!(c.suppression.signal_after, 2);
+    for (line, key) in [
+        ("duration = \"10s\"", "suppression.duration"),
+        ("duration = \"2years\"", "suppression.duration"),
+        ("duration = 30", "suppression.duration"),
+        ("signal_after = 0", "suppression.signal_after"),
+        ("signal_after = 200000", "suppression.signal_after"),
+        ("days = 3", "suppression.days"),
+    ] {
+        let e = Config::parse(&format!("[suppression]\n{line}\n"), "t.toml").unwrap_err();
+        assert_eq!(e.keys(), [key], "{line}: {e}");
+    }
+}
+
+/// `[trust_ramp]` (issue 25): off by default, 10 % for 14 days, bad values named by key.
+#[test]
+fn trust_ramp_defaults_and_refusals() {
+    let c = Config::parse("", "t.toml").unwrap();
+    assert!(!c.trust_ramp.enabled);
+    assert_eq!((c.trust_ramp.start_percent, c.trust_ramp.days), (10, 14));
+    for (line, key) in [
+        ("start_percent = 0", "trust_ramp.start_percent"),
+        ("start_percent = 101", "trust_ramp.start_percent"),
+        ("days = 0", "trust_ramp.days"),
+        ("days = 1000", "trust_ramp.days"),
+        ("fraction = 0.1", "trust_ramp.fraction"),
+    ] {
+        let e = Config::parse(&format!("[trust_ramp]\n{line}\n"), "t.toml").unwrap_err();
+        assert_eq!(e.keys(), [key], "{line}: {e}");
+    }
+}
