@@ -6,8 +6,14 @@
 # engine and the trace on, relaying through a connector on 127.0.0.1:2600 with a static route
 # "*" → the sink at 127.0.0.1:2626, exactly as Postfix relays with relayhost there.
 #
-#   bench/relay.sh [--messages N] [--scenarios sink,postfix,outguard] [--sessions S]
-#                  [--policy-rounds R]
+#   bench/relay.sh [--messages N] [--scenarios sink,postfix,relay,postfix-outguard]
+#                  [--sessions S] [--policy-rounds R]
+#
+# Scenario `postfix-outguard` (issue 23): the harness's Postfix with Outguard as its policy
+# service (`check_policy_service inet:127.0.0.1:10040` at RCPT and end of data) and milter
+# (`smtpd_milters = inet:127.0.0.1:11332`, the address the harness gives rspamd's milter), the
+# row beside `postfix-rspamd`. Outguard's own CPU for that row is printed separately (the
+# harness measures the process tree on the target port, which is Postfix's).
 #
 # --policy-rounds R adds R alternating pairs of Outguard runs in the same run, policy on
 # (the default) and policy off (`serve --bench-policy-off`: no counters, limits or
@@ -29,7 +35,7 @@ while [ $# -gt 0 ]; do
     --sessions) SESSIONS="$2"; shift 2 ;;
     --scenarios) SCENARIOS="$2"; shift 2 ;;
     --policy-rounds) POLICY_ROUNDS="$2"; shift 2 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 64 ;;
   esac
 done
@@ -89,6 +95,36 @@ for old, new in edits:
     s = s.replace(old, new)
 open(p, "w").write(s)
 PY
+# Scenario postfix-outguard: Postfix's milter section (peerctl `start postfix --milter`) also
+# asks the policy service named by $OUTGUARD_POLICY, and peer_relay.sh knows the scenario.
+python3 - "$WORK/bench/peerctl.py" "$WORK/bench/peer_relay.sh" <<'PY'
+import sys
+p = sys.argv[1]
+s = open(p).read()
+old = 'milter_default_action = tempfail\n"""\n'
+assert s.count(old) == 1, "peerctl.py changed: milter section"
+add = (
+    '        if os.environ.get("OUTGUARD_POLICY"):\n'
+    '            pol = os.environ["OUTGUARD_POLICY"]\n'
+    '            milter_cf += (f"smtpd_recipient_restrictions = check_policy_service inet:{pol}\\n"\n'
+    '                          f"smtpd_end_of_data_restrictions = check_policy_service inet:{pol}\\n")\n'
+)
+s = s.replace(old, old + add)
+open(p, "w").write(s)
+p = sys.argv[2]
+s = open(p).read()
+old = "    relay)\n"
+assert s.count(old) == 1, "peer_relay.sh changed: scenario list"
+case = (
+    "    postfix-outguard)\n"
+    "      fresh_postfix --milter\n"
+    '      load postfix-outguard "$POSTFIX_ADDR" --post-cmd "$POST_CMD"\n'
+    '      "${PEERCTL[@]}" stop postfix\n'
+    "      ;;\n"
+)
+s = s.replace(old, case + old)
+open(p, "w").write(s)
+PY
 DATA="$WORK/outguard"
 mkdir -p "$DATA"
 cat > "$DATA/outguard.toml" <<TOML
@@ -114,9 +150,33 @@ C=(--config "$DATA/outguard.toml")
 "$BIN" "${C[@]}" connector add --tenant bench 127.0.0.0/24 >/dev/null
 
 DATE="$(date +%F)"
-"$WORK/bench/peer_relay.sh" --scenarios "$SCENARIOS" --messages "$MESSAGES" --sessions "$SESSIONS" \
-  --relay-port 2600 --relay-label outguard --date "$DATE" \
-  --relay-cmd "exec $BIN --config $DATA/outguard.toml serve"
+PEER_SCENARIOS="$(tr ',' '\n' <<< "$SCENARIOS" | grep -vx postfix-outguard | paste -sd, -)"
+if [ -n "$PEER_SCENARIOS" ]; then
+  "$WORK/bench/peer_relay.sh" --scenarios "$PEER_SCENARIOS" --messages "$MESSAGES" --sessions "$SESSIONS" \
+    --relay-port 2600 --relay-label outguard --date "$DATE" \
+    --relay-cmd "exec $BIN --config $DATA/outguard.toml serve"
+fi
+if [[ ",$SCENARIOS," == *",postfix-outguard,"* ]]; then
+  # The same tenant, domain and connector (Postfix's client address 127.0.0.1 maps to the
+  # connector); the relay's own connector port moved aside; policy service and milter on.
+  sed -e 's/^connector = .*/connector = "127.0.0.1:0"/' \
+      -e 's/^\[listeners\]$/[listeners]\npolicy = "127.0.0.1:10040"\nmilter = "127.0.0.1:11332"/' \
+      "$DATA/outguard.toml" > "$DATA/postfix.toml"
+  "$BIN" --config "$DATA/postfix.toml" serve > "$WORK/outguard-postfix.log" 2>&1 &
+  OG_PID=$!
+  for _ in $(seq 1 300); do
+    grep -q "outguard ready" "$WORK/outguard-postfix.log" && break
+    kill -0 "$OG_PID" 2>/dev/null || { cat "$WORK/outguard-postfix.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  cpu() { awk '{print $14 + $15}' "/proc/$OG_PID/stat"; }
+  c0="$(cpu)"
+  OUTGUARD_POLICY=127.0.0.1:10040 "$WORK/bench/peer_relay.sh" --scenarios postfix-outguard \
+    --messages "$MESSAGES" --sessions "$SESSIONS" --date "$DATE"
+  c1="$(cpu)"
+  kill "$OG_PID"; wait "$OG_PID" || true
+  OG_CPU_S="$(awk -v a="$c0" -v b="$c1" -v t="$(getconf CLK_TCK)" 'BEGIN{printf "%.2f", (b-a)/t}')"
+fi
 for r in $(seq 1 "$POLICY_ROUNDS"); do
   for mode in on off; do
     flag=""; [ "$mode" = off ] && flag="--bench-policy-off"
@@ -134,6 +194,11 @@ OUT="$ROOT/bench/results/relay-$DATE.md"
   echo
   sed -n '/<!-- BEGIN relay -->/,/<!-- END relay -->/p' "$RESULT"
   echo
+  if [ -n "${OG_CPU_S:-}" ]; then
+    echo "postfix-outguard: Outguard (policy service + milter) used $OG_CPU_S s CPU in that run" \
+      "($(awk -v c="$OG_CPU_S" -v m="$MESSAGES" 'BEGIN{printf "%.0f", c*1e6/m}') µs per message submitted)."
+    echo
+  fi
   python3 - "$WORK/bench/results/raw/$DATE" <<'PY'
 import json, os, sys
 raw = sys.argv[1]
