@@ -56,8 +56,7 @@ pub async fn bind_all(relay: &Relay) -> anyhow::Result<Vec<Bound>> {
         (PostfixKind::Milter, l.milter),
     ] {
         if let Some(addr) = addr {
-            let listener = TcpListener::bind(addr)
-                .await
+            let listener = crate::smtp::listener::listen(addr)
                 .map_err(|e| anyhow::anyhow!("cannot listen on {addr} ({}): {e}", kind.as_str()))?;
             let local = listener.local_addr()?;
             println!("listening: {} tcp://{local}", kind.as_str());
@@ -74,12 +73,20 @@ pub async fn serve(relay: Arc<Relay>, bound: Bound, txns: Arc<policy::PendingTxn
     let limit = Arc::new(Semaphore::new(relay.cfg.listeners.max_connections));
     let kind = bound.kind;
     let mut errors = AcceptErrors::new(kind.as_str());
+    // Parsed once (check-config refused any that does not parse), not on every connection.
+    let clients: Vec<ipnet::IpNet> = relay
+        .cfg
+        .policy_service
+        .clients
+        .iter()
+        .filter_map(|c| c.parse().ok())
+        .collect();
     loop {
         let (tcp, peer) = tokio::select! {
             a = accept(&bound.listener, &mut errors) => a,
             _ = relay.shutdown.stopped() => return,
         };
-        if !client_allowed(&relay, peer.ip()) {
+        if !clients.iter().any(|net| net.contains(&peer.ip())) {
             tracing::warn!(%peer, listener = kind.as_str(), "connection from a client not in policy_service.clients: closed");
             continue;
         }
@@ -103,16 +110,6 @@ pub async fn serve(relay: Arc<Relay>, bound: Bound, txns: Arc<policy::PendingTxn
             drop(guard);
         });
     }
-}
-
-fn client_allowed(relay: &Relay, ip: IpAddr) -> bool {
-    relay
-        .cfg
-        .policy_service
-        .clients
-        .iter()
-        .filter_map(|c| c.parse::<ipnet::IpNet>().ok())
-        .any(|net| net.contains(&ip))
 }
 
 /// Who Postfix says is sending: the account named by `sasl_username`, else the connector

@@ -53,7 +53,9 @@ pub async fn bind_all(relay: &Relay) -> anyhow::Result<Vec<Bound>> {
 /// with `421 4.7.0` past the connection limit.
 const BACKLOG: u32 = 4096;
 
-fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+/// A listening socket as every listener of ours opens it: `SO_REUSEADDR` (a restart rebinds at
+/// once) and the same backlog.
+pub(crate) fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     let socket = if addr.is_ipv4() {
         tokio::net::TcpSocket::new_v4()?
     } else {
