@@ -121,11 +121,7 @@ pub async fn identify(
 ) -> Result<Option<Identity>, Reply> {
     if let Some(user) = sasl_username {
         return match relay.store.account(user).await {
-            Ok(Some(a)) => Ok(Some(Identity::Account {
-                address: a.address,
-                tenant: a.tenant,
-                send_as: a.send_as,
-            })),
+            Ok(Some(a)) => Ok(Some(a.into())),
             Ok(None) => Ok(None),
             Err(e) => {
                 tracing::error!(error = %e, "store error looking up a Postfix SASL user");
@@ -135,12 +131,7 @@ pub async fn identify(
     }
     let Some(ip) = client else { return Ok(None) };
     match relay.store.connector_for_ip(ip).await {
-        Ok(Some(c)) => Ok(Some(Identity::Connector {
-            cidr: c.cidr.to_string(),
-            tenant: c.tenant,
-            limit_per_hour: c.limit_per_hour,
-            forwarding: c.forwarding,
-        })),
+        Ok(Some(c)) => Ok(Some(c.into())),
         Ok(None) => Ok(None),
         Err(e) => {
             tracing::error!(error = %e, "store error looking up a connector for Postfix");

@@ -42,11 +42,7 @@ impl Relay {
             .verify_password(&creds.username, &creds.password)
             .await
         {
-            Ok(Some(acct)) => Ok(Identity::Account {
-                address: acct.address,
-                tenant: acct.tenant,
-                send_as: acct.send_as,
-            }),
+            Ok(Some(acct)) => Ok(acct.into()),
             Ok(None) => {
                 self.auth_failed(ip, &creds.username, now);
                 Err(Reply::auth_failed())

@@ -23,6 +23,27 @@ pub enum Identity {
     FeedbackLoop,
 }
 
+impl From<outguard_types::model::Account> for Identity {
+    fn from(a: outguard_types::model::Account) -> Identity {
+        Identity::Account {
+            address: a.address,
+            tenant: a.tenant,
+            send_as: a.send_as,
+        }
+    }
+}
+
+impl From<outguard_types::model::Connector> for Identity {
+    fn from(c: outguard_types::model::Connector) -> Identity {
+        Identity::Connector {
+            cidr: c.cidr.to_string(),
+            tenant: c.tenant,
+            limit_per_hour: c.limit_per_hour,
+            forwarding: c.forwarding,
+        }
+    }
+}
+
 impl Identity {
     pub fn tenant(&self) -> Option<&str> {
         match self {

@@ -125,12 +125,7 @@ async fn session(
 ) -> std::io::Result<()> {
     let identity = match kind {
         ListenerKind::Connector => match relay.store.connector_for_ip(peer.ip()).await {
-            Ok(Some(c)) => Identity::Connector {
-                cidr: c.cidr.to_string(),
-                tenant: c.tenant,
-                limit_per_hour: c.limit_per_hour,
-                forwarding: c.forwarding,
-            },
+            Ok(Some(c)) => c.into(),
             Ok(None) => Identity::None,
             Err(e) => {
                 tracing::error!(error = %e, "store error looking up connector");
