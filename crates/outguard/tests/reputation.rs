@@ -534,3 +534,46 @@ async fn another_tenants_copies_do_not_make_a_newsletter_suspicious() {
         "{alerts:#}"
     );
 }
+
+/// The trust ramp restarts at a setback (issue 25 part 2): alice, an account older than the
+/// ramp, has her policy's full 40 external recipients an hour; one message of hers called spam
+/// puts her back on clean day 1 (10 %: 4 an hour), so the 7th recipient of the hour is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spam_verdict_restarts_the_trust_ramp() {
+    let sc = scene("[trust_ramp]\nenabled = true\nstart_percent = 10\ndays = 14\n").await;
+    sc.provision().await;
+    sc.ok(&[
+        "policy",
+        "set",
+        "--tenant",
+        "a",
+        "recipient_limit_external_per_hour=40",
+    ]);
+    let relay = RelayProc::start(sc.dir());
+    let sub = relay.addr("submission");
+    let alice = Some(("alice@a.example", "alice-pw"));
+    let (subject, body) = CLEAN[0];
+    let five: Vec<String> = (1..=5).map(|i| format!("r{i}@dest.example")).collect();
+    let five: Vec<&str> = five.iter().map(String::as_str).collect();
+    let m = message("alice@a.example", five[0], subject, body);
+    let r = Client::send_mail(sub, alice, "alice@a.example", &five, &m).await;
+    assert!(r.starts_with("250"), "full limits before the setback: {r}");
+    let (spam_subject, spam_body) = PHISHING[0];
+    let r = send(
+        &relay,
+        ("alice@a.example", "alice-pw"),
+        "x@dest.example",
+        spam_subject,
+        spam_body,
+    )
+    .await;
+    assert!(r.starts_with("250"), "{r}");
+    let t = trace(&sc, &queued_id(&r).unwrap()).await;
+    assert_eq!(t["message"]["class"], "spam", "{t:#}");
+    let m = message("alice@a.example", "y@dest.example", subject, body);
+    let r = Client::send_mail(sub, alice, "alice@a.example", &["y@dest.example"], &m).await;
+    assert!(
+        r.starts_with("550 5.2.2"),
+        "after a spam verdict the ramp starts over (4 an hour, 6 sent): {r}"
+    );
+}

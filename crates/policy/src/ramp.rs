@@ -1,17 +1,19 @@
 //! The trust ramp (issue 25): a new account — or one whose restriction ended — starts with a
 //! fraction of its policy's recipient limits that grows linearly with clean days, up to the
-//! policy's limits after `days`. Its history restarts at the account's creation and at the end
-//! of each of its restrictions (a restriction is what spam verdicts, complaints and hard
-//! bounces lead to), so the ramp needs no state of its own. Pure: the relay applies it to the
-//! effective policy at RCPT and shows the [`Ramp`] in the trace.
+//! policy's limits after `days`. Its clean history starts at the account's creation, at the end
+//! of each of its restrictions, and at its latest setback — a message called spam, a trusted
+//! complaint or a hard bounce ([`note_setback`], a mark in the [`SignalStore`] kept `days`).
+//! The arithmetic is pure: the relay applies it to the effective policy at RCPT and shows the
+//! [`Ramp`] in the trace.
 
 use std::fmt;
 
 use outguard_types::model::Millis;
 use outguard_types::policy::EffectivePolicy;
 
-use crate::counters::DAY_MS;
+use crate::counters::{CounterError, DAY_MS};
 use crate::restriction::{Restriction, Subject};
+use crate::signals::SignalStore;
 
 /// Where one account stands on the ramp.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -49,6 +51,32 @@ pub fn history_start(created_at: Millis, history: &[Restriction], subject: &Subj
                 .unwrap_or(r.created_at)
         })
         .fold(created_at, Millis::max)
+}
+
+/// The signal-store key of an account's latest setback.
+fn setback_key(account: &str) -> String {
+    format!("ramp:{}", account.to_ascii_lowercase())
+}
+
+/// Restart `account`'s clean history at `now` (a spam verdict, a trusted complaint or a hard
+/// bounce). Kept `days`: a setback older than the ramp cannot shorten it.
+pub async fn note_setback(
+    store: &dyn SignalStore,
+    account: &str,
+    days: u32,
+    now: Millis,
+) -> Result<(), CounterError> {
+    let ttl = i64::from(days.max(1)).saturating_mul(DAY_MS);
+    store.mark(&setback_key(account), now, ttl).await
+}
+
+/// The account's latest setback within the ramp, if any.
+pub async fn last_setback(
+    store: &dyn SignalStore,
+    account: &str,
+    now: Millis,
+) -> Result<Option<Millis>, CounterError> {
+    store.last_mark(&setback_key(account), now).await
 }
 
 /// The ramp at `now` for a history that started at `start`; `None` once past it (full limits).

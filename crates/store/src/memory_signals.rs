@@ -46,6 +46,9 @@ pub struct SignalState {
     #[serde(default)]
     reputation_expires: HashMap<String, Millis>,
     buckets: HashMap<String, Buckets>,
+    /// `key → (latest mark, when it is forgotten)`.
+    #[serde(default)]
+    marks: HashMap<String, (Millis, Millis)>,
     seen: HashMap<String, Seen>,
     timed: HashMap<String, Timed>,
 }
@@ -132,6 +135,23 @@ impl SignalState {
         new
     }
 
+    fn mark(&mut self, key: &str, at: Millis, ttl_ms: i64) {
+        let m = self.marks.entry(key.to_string()).or_insert((at, 0));
+        m.0 = m.0.max(at);
+        m.1 = m.0.saturating_add(ttl_ms);
+    }
+
+    fn last_mark(&mut self, key: &str, now: Millis) -> Option<Millis> {
+        match self.marks.get(key) {
+            Some((at, until)) if *until > now => Some(*at),
+            Some(_) => {
+                self.marks.remove(key);
+                None
+            }
+            None => None,
+        }
+    }
+
     fn near(
         &mut self,
         keys: &[String],
@@ -189,6 +209,7 @@ impl SignalState {
                 .last_key_value()
                 .is_some_and(|(h, _)| *h > hour - i64::from(b.keep.max(1)))
         });
+        self.marks.retain(|_, (_, until)| *until > now);
         self.seen.retain(|_, s| s.expires > now);
         self.timed.retain(|_, t| {
             let start = now.saturating_sub(t.window_ms);
@@ -242,6 +263,15 @@ impl SignalStore for MemoryCounters {
         cap: usize,
     ) -> CounterFuture<'a, u32> {
         ready(self.signals().first_seen(key, members, now, ttl_ms, cap))
+    }
+
+    fn mark<'a>(&'a self, key: &'a str, at: Millis, ttl_ms: i64) -> CounterFuture<'a, ()> {
+        self.signals().mark(key, at, ttl_ms);
+        ready(())
+    }
+
+    fn last_mark<'a>(&'a self, key: &'a str, now: Millis) -> CounterFuture<'a, Option<Millis>> {
+        ready(self.signals().last_mark(key, now))
     }
 
     fn near<'a>(

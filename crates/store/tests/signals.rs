@@ -38,6 +38,7 @@ async fn every_body(s: &dyn SignalStore, p: &str) -> Result<(), String> {
     c::hourly_buckets(s, p, NOW).await?;
     c::first_seen_counts(s, p, NOW).await?;
     c::near_lists(s, p, NOW).await?;
+    c::marks(s, p, NOW).await?;
     c::campaign_is_shared(s, p, NOW).await?;
     c::campaign_weighs_tenants(s, p, NOW).await
 }

@@ -268,3 +268,24 @@ pub async fn campaign_weighs_tenants(s: &dyn SignalStore, prefix: &str, start: M
         || format!("two other tenants, spam called in both: {now:?}"),
     )
 }
+
+/// A mark keeps the latest time (an older one does not move it back) and is forgotten `ttl`
+/// after it, judged by the caller's `now`.
+pub async fn marks(s: &dyn SignalStore, prefix: &str, now: Millis) -> Check {
+    let k = format!("{prefix}:mark");
+    let none = s.last_mark(&k, now).await.map_err(err)?;
+    ensure(none.is_none(), || format!("never marked: {none:?}"))?;
+    s.mark(&k, now, HOUR_MS).await.map_err(err)?;
+    s.mark(&k, now - 1_000, HOUR_MS).await.map_err(err)?;
+    let latest = s.last_mark(&k, now + 5).await.map_err(err)?;
+    ensure(latest == Some(now), || {
+        format!("an older mark moved the latest back: {latest:?}")
+    })?;
+    let gone = s.last_mark(&k, now + HOUR_MS).await.map_err(err)?;
+    ensure(gone.is_none(), || format!("kept after its ttl: {gone:?}"))?;
+    s.mark(&k, now + 10, HOUR_MS).await.map_err(err)?;
+    let moved = s.last_mark(&k, now + HOUR_MS).await.map_err(err)?;
+    ensure(moved == Some(now + 10), || {
+        format!("a later mark: {moved:?}")
+    })
+}

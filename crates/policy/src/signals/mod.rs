@@ -38,6 +38,9 @@ use crate::counters::CounterFuture;
 /// - `first_seen(key, members, now, ttl_ms, cap)` adds the members to a set that lives
 ///   `ttl_ms` after its latest addition and holds at most `cap` members (more are not added);
 ///   returns how many of them were not in it before.
+/// - `mark(key, at, ttl_ms)` remembers the latest time something happened to a key (a later
+///   `at` replaces an earlier one, never the reverse), forgotten `ttl_ms` after `at`;
+///   `last_mark(key, now)` reads it (None when never marked or expired by `now`).
 /// - `near(keys, member, now, window_ms, cap)` appends `member` at `now` to each timed list of
 ///   `keys` (entries older than `window_ms` dropped, at most `cap` kept, newest) and returns the
 ///   distinct members the lists held before, within the window.
@@ -75,6 +78,10 @@ pub trait SignalStore: Send + Sync {
         ttl_ms: i64,
         cap: usize,
     ) -> CounterFuture<'a, u32>;
+
+    fn mark<'a>(&'a self, key: &'a str, at: Millis, ttl_ms: i64) -> CounterFuture<'a, ()>;
+
+    fn last_mark<'a>(&'a self, key: &'a str, now: Millis) -> CounterFuture<'a, Option<Millis>>;
 
     fn near<'a>(
         &'a self,

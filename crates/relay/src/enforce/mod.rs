@@ -381,6 +381,11 @@ impl Relay {
         let t = signals::Thresholds { suspicious, spam };
         match signals::assess(&*self.enforcer.signals, t, &input, v, now).await {
             Ok(out) => {
+                if let (true, Identity::Account { address, .. }) =
+                    (out.verdict.class.is_spam(), sub.identity)
+                {
+                    self.ramp_setback(address, now).await;
+                }
                 if let Some((summary, key)) = &out.campaign_alert {
                     tracing::warn!(%summary, "campaign detected");
                     crate::dnsbl::monitor::service_alert(

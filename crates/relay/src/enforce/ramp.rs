@@ -1,10 +1,11 @@
 //! The trust ramp at RCPT (issue 25, `[trust_ramp]`): an account younger than `days` since its
-//! creation or the end of its latest restriction gets a fraction of its recipient limits
-//! (`outguard_policy::ramp`). The account's creation time is read from the store only while the
+//! creation, the end of its latest restriction or its latest setback (spam verdict, trusted
+//! complaint, hard bounce: [`Relay::ramp_setback`]) gets a fraction of its recipient limits
+//! (`outguard_policy::ramp`). The account's creation time and setback are read only while the
 //! ramp is on; the ramp is named in the transaction's measures, so the trace shows it.
 
 use outguard_policy::Restriction;
-use outguard_policy::ramp::{Ramp, history_start, ramp};
+use outguard_policy::ramp::{Ramp, history_start, last_setback, note_setback, ramp};
 use outguard_policy::restriction::Subject;
 use outguard_types::model::Millis;
 
@@ -35,7 +36,24 @@ impl Relay {
                 return None;
             }
         };
-        let start = history_start(created, history, &Subject::Account(address.clone()));
+        let mut start = history_start(created, history, &Subject::Account(address.clone()));
+        match last_setback(&*self.enforcer.signals, address, now).await {
+            Ok(Some(at)) => start = start.max(at),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot read the trust ramp's latest setback"),
+        }
         ramp(start, now, cfg.start_percent, cfg.days)
+    }
+
+    /// Restart `account`'s ramp at `now` (a message called spam, a trusted complaint or hard
+    /// bounce). Nothing while the ramp is off.
+    pub(crate) async fn ramp_setback(&self, account: &str, now: Millis) {
+        let cfg = &self.cfg.trust_ramp;
+        if !cfg.enabled {
+            return;
+        }
+        if let Err(e) = note_setback(&*self.enforcer.signals, account, cfg.days, now).await {
+            tracing::warn!(error = %e, account, "cannot restart the trust ramp");
+        }
     }
 }

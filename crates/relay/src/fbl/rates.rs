@@ -56,6 +56,9 @@ async fn bump(
 /// A complaint about `account`'s mail in `tenant`: count it, judge, alert / restrict.
 pub async fn on_event(relay: &Relay, account: Option<&str>, tenant: &str, what: &str, now: Millis) {
     let rule = RateRule::for_event(&relay.cfg.fbl, what);
+    if let Some(addr) = account {
+        relay.ramp_setback(addr, now).await;
+    }
     let mut subjects = Vec::with_capacity(2);
     if let Some(addr) = account {
         subjects.push(Subject::Account(addr.to_string()));

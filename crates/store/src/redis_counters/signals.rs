@@ -6,7 +6,9 @@
 //!   the embedded backend, which expires by the same `now`, agrees);
 //! - hourly buckets: a HASH `hour → units`; hours older than asked are deleted on each call;
 //! - remembered domains: a SET capped at `cap`, expiring `ttl` after its latest addition;
-//! - campaign lists: a ZSET scored by time, trimmed to the window and to `cap`.
+//! - campaign lists: a ZSET scored by time, trimmed to the window and to `cap`;
+//! - marks: a string `at:until` (the latest mark and when it is forgotten, in the caller's
+//!   time, which `last_mark` compares), expiring `ttl` later by Redis's clock as well.
 //!
 //! Time is the caller's `now` (see the trait's docs); the expiries are Redis's own clock.
 
@@ -96,12 +98,25 @@ end
 return out
 "#;
 
+const MARK: &str = r#"
+local at = tonumber(ARGV[1])
+local before = redis.call('GET', KEYS[1])
+if before then
+  local old = tonumber(string.match(before, '^(-?%d+)'))
+  if old and old > at then at = old end
+end
+redis.call('SET', KEYS[1], string.format('%.0f:%.0f', at, at + tonumber(ARGV[2])))
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+"#;
+
 /// The scripts, hashed once.
 pub(super) struct SignalScripts {
     reputation: redis::Script,
     hourly: redis::Script,
     first_seen: redis::Script,
     near: redis::Script,
+    mark: redis::Script,
 }
 
 impl SignalScripts {
@@ -111,6 +126,7 @@ impl SignalScripts {
             hourly: redis::Script::new(HOURLY),
             first_seen: redis::Script::new(FIRST_SEEN),
             near: redis::Script::new(NEAR),
+            mark: redis::Script::new(MARK),
         }
     }
 }
@@ -203,6 +219,34 @@ impl RedisCounters {
         self.bounded(inv.invoke_async(&mut con)).await
     }
 
+    async fn mark_inner(&self, key: &str, at: Millis, ttl_ms: i64) -> Result<(), CounterError> {
+        let mut inv = self.signal_scripts.mark.prepare_invoke();
+        inv.key(self.signal_key(key)).arg(at).arg(ttl_ms.max(1));
+        let mut con = self.con.clone();
+        let _: i64 = self.bounded(inv.invoke_async(&mut con)).await?;
+        Ok(())
+    }
+
+    async fn last_mark_inner(
+        &self,
+        key: &str,
+        now: Millis,
+    ) -> Result<Option<Millis>, CounterError> {
+        let mut con = self.con.clone();
+        let v: Option<String> = self
+            .bounded(
+                redis::cmd("GET")
+                    .arg(self.signal_key(key))
+                    .query_async(&mut con),
+            )
+            .await?;
+        let parsed = v.as_deref().and_then(|v| {
+            let (at, until) = v.split_once(':')?;
+            Some((at.parse::<Millis>().ok()?, until.parse::<Millis>().ok()?))
+        });
+        Ok(parsed.and_then(|(at, until)| (until > now).then_some(at)))
+    }
+
     async fn near_inner(
         &self,
         keys: &[String],
@@ -263,6 +307,14 @@ impl SignalStore for RedisCounters {
         cap: usize,
     ) -> CounterFuture<'a, u32> {
         Box::pin(self.first_seen_inner(key, members, ttl_ms, cap))
+    }
+
+    fn mark<'a>(&'a self, key: &'a str, at: Millis, ttl_ms: i64) -> CounterFuture<'a, ()> {
+        Box::pin(self.mark_inner(key, at, ttl_ms))
+    }
+
+    fn last_mark<'a>(&'a self, key: &'a str, now: Millis) -> CounterFuture<'a, Option<Millis>> {
+        Box::pin(self.last_mark_inner(key, now))
     }
 
     fn near<'a>(
