@@ -62,10 +62,20 @@ pub fn app(state: AppState) -> Router {
 /// store, spool, queue (nothing is delivered unless a test enqueues mail), no listeners.
 #[cfg(test)]
 pub async fn test_relay(dir: &std::path::Path) -> std::sync::Arc<Relay> {
+    test_relay_with(dir, |_| {}).await
+}
+
+/// [`test_relay`] with the test's own settings on top of the defaults.
+#[cfg(test)]
+pub async fn test_relay_with(
+    dir: &std::path::Path,
+    edit: impl FnOnce(&mut outguard_types::config::Config),
+) -> std::sync::Arc<Relay> {
     use outguard_store::Store;
     use outguard_types::config::Config;
 
     let mut cfg = Config::default();
+    edit(&mut cfg);
     cfg.server.data_dir = dir.to_path_buf();
     cfg.dns.resolver = Some("127.0.0.1:9".parse().expect("addr"));
     // The API tests subscribe loopback receivers (nothing in them is delivered anywhere else).

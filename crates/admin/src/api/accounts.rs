@@ -32,6 +32,30 @@ pub struct AccountView {
     pub created_at: i64,
     /// Extra addresses (`user@dom`) or whole domains (`@dom`) this account may send as.
     pub send_as: Vec<String>,
+    /// Where the account stands on the trust ramp (`[trust_ramp]`, issue 25); only in
+    /// `GET /api/v1/accounts/{address}`, and only while the account's limits are reduced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trust_ramp: Option<RampView>,
+}
+
+/// An account's reduced limits on the trust ramp.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RampView {
+    /// Clean day (1 on the first day, after creation, a restriction's end or a setback).
+    pub clean_day: u32,
+    pub days: u32,
+    /// Percent of the policy's recipient limits that applies today.
+    pub limits_percent: u32,
+}
+
+impl From<outguard_policy::ramp::Ramp> for RampView {
+    fn from(r: outguard_policy::ramp::Ramp) -> Self {
+        RampView {
+            clean_day: r.day + 1,
+            days: r.days,
+            limits_percent: (r.factor * 100.0).round() as u32,
+        }
+    }
 }
 
 impl From<Account> for AccountView {
@@ -41,6 +65,7 @@ impl From<Account> for AccountView {
             tenant: a.tenant,
             created_at: a.created_at,
             send_as: a.send_as,
+            trust_ramp: None,
         }
     }
 }
@@ -105,7 +130,11 @@ async fn get_one(
     Path(address): Path<String>,
 ) -> ApiResult<Json<AccountView>> {
     let a = ops::accounts::find(&s.relay.store, &caller.ops_actor(), &address).await?;
-    Ok(Json(a.into()))
+    let now = s.relay.clock.now_ms();
+    let ramp = s.relay.account_ramp(&a.address, a.created_at, now).await;
+    let mut view = AccountView::from(a);
+    view.trust_ramp = ramp.map(Into::into);
+    Ok(Json(view))
 }
 
 #[utoipa::path(delete, path = "/api/v1/accounts/{address}", tag = "accounts", params(("address" = String, Path)),

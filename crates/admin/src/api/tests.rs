@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
 use super::AppState;
-use crate::http::{app, test_relay};
+use crate::http::app;
 use outguard_relay::server::Relay;
 
 pub(crate) struct Fixture {
@@ -87,8 +87,15 @@ async fn held(relay: &Relay, tenant: &str, from: &str) -> String {
 }
 
 pub(crate) async fn fixture() -> Fixture {
+    fixture_with(|_| {}).await
+}
+
+/// [`fixture`] on a relay with the test's own settings.
+pub(crate) async fn fixture_with(
+    edit: impl FnOnce(&mut outguard_types::config::Config),
+) -> Fixture {
     let dir = tempfile::tempdir().expect("tempdir");
-    let relay = test_relay(dir.path()).await;
+    let relay = crate::http::test_relay_with(dir.path(), edit).await;
     let st = &relay.store;
     for t in ["a", "b"] {
         st.add_tenant(t, 1).await.expect("tenant");

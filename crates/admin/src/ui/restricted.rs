@@ -1,13 +1,16 @@
 //! Restricted users: the restrictions in force that the user may see (reason, the numbers,
 //! top spam reasons, sample messages linked to their trace, until when), each with a lift form
 //! (reason required, CSRF, "also release held mail"). The lift goes through the API's
-//! `lift_address`, so the role and `max_unblocks_per_day` rules are the API's.
+//! `lift_address`, so the role and `max_unblocks_per_day` rules are the API's. While the trust
+//! ramp is on (`[trust_ramp]`, issue 25), a second table lists the visible accounts whose
+//! limits it reduces today.
 
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use outguard_policy::Subject;
+use outguard_policy::ramp::Ramp;
 use outguard_store::StoredRestriction;
 use serde::Deserialize;
 
@@ -120,10 +123,60 @@ fn table(user: &UiUser, list: &[StoredRestriction]) -> Markup {
     }
 }
 
+/// At most this many accounts are looked at for the ramp table (one counter-store read each).
+const RAMP_SCAN: usize = 5000;
+
+/// The visible accounts on the trust ramp now, and whether the scan stopped at [`RAMP_SCAN`].
+async fn on_ramp(
+    s: &AppState,
+    user: &UiUser,
+    tenant: Option<&str>,
+) -> Result<(Vec<(String, String, Ramp)>, bool), crate::api::error::ApiError> {
+    if !s.relay.cfg.trust_ramp.enabled {
+        return Ok((Vec::new(), false));
+    }
+    let scope = user.caller.list_scope(tenant)?;
+    let accounts = s.relay.store.list_accounts(scope.as_deref()).await?;
+    let now = s.relay.clock.now_ms();
+    let mut out = Vec::new();
+    for a in accounts.iter().take(RAMP_SCAN) {
+        if let Some(r) = s.relay.account_ramp(&a.address, a.created_at, now).await {
+            out.push((a.address.clone(), a.tenant.clone(), r));
+        }
+    }
+    Ok((out, accounts.len() > RAMP_SCAN))
+}
+
+fn ramp_table(rows: &[(String, String, Ramp)], cut: bool) -> Markup {
+    html! {
+        table #trust-ramp {
+            caption { "Accounts on the trust ramp (reduced recipient limits)" }
+            thead { tr {
+                th scope="col" { "Account" } th scope="col" { "Clean day" }
+                th scope="col" { "Limits today" }
+            } }
+            tbody {
+                @for (address, tenant, r) in rows {
+                    tr {
+                        th scope="row" { (address) br; small { "of tenant " (tenant) } }
+                        td { (r.day + 1) " of " (r.days) }
+                        td { (format!("{:.0} %", r.factor * 100.0)) " of the policy's" }
+                    }
+                }
+            }
+        }
+        @if cut { p { "Only the first " (RAMP_SCAN) " accounts were looked at." } }
+    }
+}
+
 pub async fn list(State(s): State<AppState>, user: UiUser, Query(q): Query<ListQuery>) -> Response {
     let tenant = q.tenant.as_deref().filter(|t| !t.is_empty());
     let list = match visible(&s, &user.caller, tenant, false).await {
         Ok(l) => l,
+        Err(e) => return error_page(Some(&user), e),
+    };
+    let (ramp, cut) = match on_ramp(&s, &user, tenant).await {
+        Ok(r) => r,
         Err(e) => return error_page(Some(&user), e),
     };
     let body = html! {
@@ -132,6 +185,7 @@ pub async fn list(State(s): State<AppState>, user: UiUser, Query(q): Query<ListQ
         }
         @if list.is_empty() { p { "No account, connector or tenant is restricted." } }
         @else { (table(&user, &list)) }
+        @if !ramp.is_empty() { (ramp_table(&ramp, cut)) }
     };
     page("Restricted users", Some(&user), body).into_response()
 }

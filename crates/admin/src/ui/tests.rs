@@ -371,3 +371,72 @@ async fn sessions_survive_a_new_app_and_expire() {
         .expect("get");
     assert!(expired.is_none(), "expiry enforced by the lookup");
 }
+
+/// The trust ramp in the admin views (issue 25 part 2): an account created today and one set
+/// back by a spam verdict show their clean day and reduced limits — in
+/// `GET /api/v1/accounts/{address}` and on the restricted page — each only to its tenant's
+/// admin and the operator; an old account with no setback is not on the ramp.
+#[tokio::test]
+async fn trust_ramp_accounts_are_shown_to_their_tenant() {
+    let f = crate::api::tests::fixture_with(|c| {
+        c.trust_ramp.enabled = true;
+        c.trust_ramp.start_percent = 10;
+        c.trust_ramp.days = 14;
+    })
+    .await;
+    let now = f.relay.clock.now_ms();
+    f.relay
+        .store
+        .add_account("a", "dave@a.example", Some("pw"), now)
+        .await
+        .expect("account");
+    f.relay
+        .store
+        .add_account("b", "erin@b.example", Some("pw"), now)
+        .await
+        .expect("account");
+    outguard_policy::ramp::note_setback(&*f.relay.enforcer.signals, "alice@a.example", 14, now)
+        .await
+        .expect("setback");
+
+    let get = |token: &str, who: &str| {
+        Request::get(format!("/api/v1/accounts/{who}"))
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Body::empty())
+            .expect("req")
+    };
+    let (s, body, _) = send(&f.app, get(&f.admin, "dave@a.example")).await;
+    assert_eq!(s, 200);
+    let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(v["trust_ramp"]["clean_day"], 1, "{v}");
+    assert_eq!(v["trust_ramp"]["limits_percent"], 10, "{v}");
+    let (_, body, _) = send(&f.app, get(&f.admin, "alice@a.example")).await;
+    let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(
+        v["trust_ramp"]["clean_day"], 1,
+        "a setback restarts it: {v}"
+    );
+    let (_, body, _) = send(&f.app, get(&f.op, "carol@b.example")).await;
+    let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
+    assert!(v.get("trust_ramp").is_none(), "an old account: {v}");
+    let (s, _, _) = send(&f.app, get(&f.admin, "erin@b.example")).await;
+    assert_eq!(s, 404, "another tenant's account");
+
+    let sid = ui_login(&f, &f.admin, None).await;
+    let (s, page) = ui_get(&f, &sid, "/restricted").await;
+    assert_eq!(s, 200, "{page}");
+    assert!(page.contains("Accounts on the trust ramp"), "{page}");
+    assert!(page.contains("dave@a.example") && page.contains("alice@a.example"));
+    assert!(page.contains("1 of 14") && page.contains("10 %"), "{page}");
+    assert!(
+        !page.contains("erin@b.example"),
+        "another tenant's account is listed"
+    );
+    let sid = ui_login(&f, &f.op, None).await;
+    let (_, page) = ui_get(&f, &sid, "/restricted").await;
+    assert!(page.contains("erin@b.example") && page.contains("dave@a.example"));
+    assert!(
+        !page.contains("carol@b.example"),
+        "an old account is not on the ramp"
+    );
+}

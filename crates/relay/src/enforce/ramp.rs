@@ -36,7 +36,28 @@ impl Relay {
                 return None;
             }
         };
-        let mut start = history_start(created, history, &Subject::Account(address.clone()));
+        self.ramp_from(address, created, history, now).await
+    }
+
+    /// Where the account created at `created` stands on the ramp now (for the admin API and
+    /// UI as for RCPT); `None` when the ramp is off or the account is past it.
+    pub async fn account_ramp(&self, address: &str, created: Millis, now: Millis) -> Option<Ramp> {
+        if !self.cfg.trust_ramp.enabled {
+            return None;
+        }
+        let history = self.enforcer.cache.restrictions();
+        self.ramp_from(address, created, &history, now).await
+    }
+
+    async fn ramp_from(
+        &self,
+        address: &str,
+        created: Millis,
+        history: &[Restriction],
+        now: Millis,
+    ) -> Option<Ramp> {
+        let cfg = &self.cfg.trust_ramp;
+        let mut start = history_start(created, history, &Subject::Account(address.to_string()));
         match last_setback(&*self.enforcer.signals, address, now).await {
             Ok(Some(at)) => start = start.max(at),
             Ok(None) => {}
