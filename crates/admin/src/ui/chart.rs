@@ -285,6 +285,90 @@ pub fn ratio_line(spec: &Spec<'_>, counts: &BTreeMap<i64, (u64, u64)>) -> Markup
     }
 }
 
+/// Two counts side by side per UTC day (`days`: the day's start → (first, second)), e.g. the
+/// restrictions that really happened and those a simulation makes. `names` label the two.
+pub fn daily_pairs(
+    spec: &Spec<'_>,
+    days: &BTreeMap<i64, (u64, u64)>,
+    names: (&str, &str),
+) -> Markup {
+    let max = days
+        .values()
+        .map(|(a, b)| *a.max(b))
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let slot = (W - PAD_L) / days.len().max(1) as f64;
+    let scale = PLOT_H / max as f64;
+    let every = days.len().div_ceil(10).max(1);
+    let colours = ("#7f7f7f", "#1f77b4");
+    let mut rects = Vec::new();
+    let mut ticks = Vec::new();
+    for (i, (day, (a, b))) in days.iter().enumerate() {
+        let x = PAD_L + i as f64 * slot + slot * 0.1;
+        let date = when(*day).get(5..10).unwrap_or("").to_string();
+        for (k, (n, fill, name)) in [(a, colours.0, names.0), (b, colours.1, names.1)]
+            .into_iter()
+            .enumerate()
+        {
+            let h = *n as f64 * scale;
+            let bx = x + k as f64 * slot * 0.4;
+            rects.push((
+                f1(bx),
+                f1(H - PAD_B - h),
+                f1(h),
+                fill,
+                format!("{date}: {name}: {n}"),
+            ));
+        }
+        if i.is_multiple_of(every) && x + 30.0 < W {
+            ticks.push((x, date));
+        }
+    }
+    let (ta, tb): (u64, u64) = days.values().fold((0, 0), |(x, y), (a, b)| (x + a, y + b));
+    let desc = format!("Totals: {} {ta}, {} {tb}.", names.0, names.1);
+    let width = f1(slot * 0.38);
+    let mid = if max >= 2 {
+        (max / 2).to_string()
+    } else {
+        String::new()
+    };
+    html! {
+        figure.chart id=(spec.id) {
+            svg role="img" aria-labelledby=(format!("{0}-title {0}-desc", spec.id))
+                viewBox=(format!("0 0 {W} {H}")) width="100%" style="background:#fff" {
+                title id=(format!("{}-title", spec.id)) { (spec.title) }
+                desc id=(format!("{}-desc", spec.id)) { (desc) }
+                (frame(spec, &max.to_string(), &mid, &ticks, "Day (UTC)"))
+                @for (x, y, h, fill, tip) in &rects {
+                    rect x=(x) y=(y) width=(width) height=(h) fill=(fill) { title { (tip) } }
+                }
+            }
+            figcaption {
+                strong { (spec.title) } ". " (desc) " "
+                span.key { span style=(format!("color:{}", colours.0)) aria-hidden="true" { "■" } " " (names.0) } " "
+                span.key { span style=(format!("color:{}", colours.1)) aria-hidden="true" { "■" } " " (names.1) }
+            }
+            details {
+                summary { "Data table: " (spec.title) }
+                table {
+                    caption { (spec.title) " (" (spec.y_label) " per day)" }
+                    thead { tr {
+                        th scope="col" { "Day (UTC)" }
+                        th scope="col" { (names.0) }
+                        th scope="col" { (names.1) }
+                    } }
+                    tbody {
+                        @for (day, (a, b)) in days {
+                            tr { th scope="row" { (when(*day).get(..10).unwrap_or("")) } td { (a) } td { (b) } }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -367,89 +451,5 @@ mod tests {
             "{svg}"
         );
         assert!(svg.contains("Overall 18.2 % (2 of 11 messages)."), "{svg}");
-    }
-}
-
-/// Two counts side by side per UTC day (`days`: the day's start → (first, second)), e.g. the
-/// restrictions that really happened and those a simulation makes. `names` label the two.
-pub fn daily_pairs(
-    spec: &Spec<'_>,
-    days: &BTreeMap<i64, (u64, u64)>,
-    names: (&str, &str),
-) -> Markup {
-    let max = days
-        .values()
-        .map(|(a, b)| *a.max(b))
-        .max()
-        .unwrap_or(0)
-        .max(1);
-    let slot = (W - PAD_L) / days.len().max(1) as f64;
-    let scale = PLOT_H / max as f64;
-    let every = days.len().div_ceil(10).max(1);
-    let colours = ("#7f7f7f", "#1f77b4");
-    let mut rects = Vec::new();
-    let mut ticks = Vec::new();
-    for (i, (day, (a, b))) in days.iter().enumerate() {
-        let x = PAD_L + i as f64 * slot + slot * 0.1;
-        let date = when(*day).get(5..10).unwrap_or("").to_string();
-        for (k, (n, fill, name)) in [(a, colours.0, names.0), (b, colours.1, names.1)]
-            .into_iter()
-            .enumerate()
-        {
-            let h = *n as f64 * scale;
-            let bx = x + k as f64 * slot * 0.4;
-            rects.push((
-                f1(bx),
-                f1(H - PAD_B - h),
-                f1(h),
-                fill,
-                format!("{date}: {name}: {n}"),
-            ));
-        }
-        if i.is_multiple_of(every) && x + 30.0 < W {
-            ticks.push((x, date));
-        }
-    }
-    let (ta, tb): (u64, u64) = days.values().fold((0, 0), |(x, y), (a, b)| (x + a, y + b));
-    let desc = format!("Totals: {} {ta}, {} {tb}.", names.0, names.1);
-    let width = f1(slot * 0.38);
-    let mid = if max >= 2 {
-        (max / 2).to_string()
-    } else {
-        String::new()
-    };
-    html! {
-        figure.chart id=(spec.id) {
-            svg role="img" aria-labelledby=(format!("{0}-title {0}-desc", spec.id))
-                viewBox=(format!("0 0 {W} {H}")) width="100%" style="background:#fff" {
-                title id=(format!("{}-title", spec.id)) { (spec.title) }
-                desc id=(format!("{}-desc", spec.id)) { (desc) }
-                (frame(spec, &max.to_string(), &mid, &ticks, "Day (UTC)"))
-                @for (x, y, h, fill, tip) in &rects {
-                    rect x=(x) y=(y) width=(width) height=(h) fill=(fill) { title { (tip) } }
-                }
-            }
-            figcaption {
-                strong { (spec.title) } ". " (desc) " "
-                span.key { span style=(format!("color:{}", colours.0)) aria-hidden="true" { "■" } " " (names.0) } " "
-                span.key { span style=(format!("color:{}", colours.1)) aria-hidden="true" { "■" } " " (names.1) }
-            }
-            details {
-                summary { "Data table: " (spec.title) }
-                table {
-                    caption { (spec.title) " (" (spec.y_label) " per day)" }
-                    thead { tr {
-                        th scope="col" { "Day (UTC)" }
-                        th scope="col" { (names.0) }
-                        th scope="col" { (names.1) }
-                    } }
-                    tbody {
-                        @for (day, (a, b)) in days {
-                            tr { th scope="row" { (when(*day).get(..10).unwrap_or("")) } td { (a) } td { (b) } }
-                        }
-                    }
-                }
-            }
-        }
     }
 }
