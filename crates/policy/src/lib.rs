@@ -29,6 +29,7 @@ pub mod rcpt;
 pub mod reply;
 pub mod restriction;
 pub mod signals;
+pub mod simulate;
 pub mod suppress;
 pub mod unregistered;
 pub mod verdict;

@@ -33,6 +33,7 @@ mod retention;
 mod suppressions;
 mod tenants;
 mod tokens;
+mod traffic;
 mod ui_sessions;
 mod webhooks;
 
@@ -55,6 +56,7 @@ pub use restrictions::StoredRestriction;
 pub use retention::RetentionKind;
 pub use suppressions::{MAX_SUPPRESSIONS_LIMIT, Suppression, normalize_recipient};
 pub use tokens::TOKEN_PREFIX;
+pub use traffic::{PolicyRefusal, TrafficMessage};
 pub use ui_sessions::UiSession;
 pub use webhooks::StoredWebhook;
 

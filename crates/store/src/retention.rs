@@ -93,6 +93,10 @@ impl Store {
         let limit = i64::from(limit.max(1));
         let sql = match kind {
             RetentionKind::Messages => return self.prune_messages_batch(before, limit).await,
+            // Refused recipients (the simulator's record of RCPTs) go with the trace.
+            RetentionKind::Trace if self.prune_policy_refusals(before, limit).await? > 0 => {
+                return Ok(limit.unsigned_abs());
+            }
             RetentionKind::Trace => format!(
                 "DELETE FROM events WHERE seq IN (SELECT e.seq FROM events e WHERE e.at < $1 \
                  AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = e.message_id \

@@ -19,6 +19,8 @@ pub enum TraceRecord {
         state: MessageState,
         pool: Option<String>,
     },
+    /// A recipient the policy refused at RCPT (for the what-if simulator).
+    Refusal(Box<crate::PolicyRefusal>),
 }
 
 #[derive(Clone, Debug)]
@@ -92,6 +94,8 @@ async fn writer(store: Store, mut rx: mpsc::Receiver<TraceRecord>) {
 /// Text by default, JSON with `--log-format json`; the trace in the store has the same facts.
 fn log_line(r: &TraceRecord) {
     match r {
+        // The session already logged its `refused` line.
+        TraceRecord::Refusal(_) => {}
         TraceRecord::Message(m) => tracing::info!(
             target: "outguard::mail",
             id = %m.id,
@@ -147,16 +151,27 @@ async fn flush(store: &Store, batch: &mut Vec<TraceRecord>) {
     }
     // The whole batch in one transaction (one commit for hundreds of records); should it fail
     // (one bad record aborts a PostgreSQL transaction), record by record, so the others land.
+    let refusals: Vec<crate::PolicyRefusal> = batch
+        .iter()
+        .filter_map(|r| match r {
+            TraceRecord::Refusal(x) => Some((**x).clone()),
+            _ => None,
+        })
+        .collect();
+    if let Err(e) = store.insert_policy_refusals(&refusals).await {
+        tracing::warn!(error = %e, count = refusals.len(), "cannot record refused recipients");
+    }
     let writes: Vec<TraceWrite<'_>> = batch
         .iter()
-        .map(|r| match r {
-            TraceRecord::Event(e) => TraceWrite::Event(e),
-            TraceRecord::Message(m) => TraceWrite::Message(m),
-            TraceRecord::State { id, state, pool } => TraceWrite::State {
+        .filter_map(|r| match r {
+            TraceRecord::Event(e) => Some(TraceWrite::Event(e)),
+            TraceRecord::Message(m) => Some(TraceWrite::Message(m)),
+            TraceRecord::State { id, state, pool } => Some(TraceWrite::State {
                 id,
                 state: *state,
                 pool: pool.as_deref(),
-            },
+            }),
+            TraceRecord::Refusal(_) => None,
         })
         .collect();
     let one_by_one = match store.write_trace_batch(&writes).await {
@@ -184,6 +199,8 @@ async fn flush_one_by_one(store: &Store, batch: &mut Vec<TraceRecord>) {
                     tracing::error!(id = %m.id, error = %e, "cannot record message");
                 }
             }
+            // Written (or given up) with the batch.
+            TraceRecord::Refusal(_) => {}
             TraceRecord::State { id, state, pool } => {
                 write_events(store, &mut events).await;
                 if let Err(e) = store.set_message_state(&id, state, pool.as_deref()).await {

@@ -21,14 +21,17 @@ pub mod policies;
 pub mod pools;
 pub mod queue;
 pub mod restricted;
+pub mod simulate;
 pub mod stats;
-pub mod suppressions;
+mod suppressions;
 mod tenants;
 mod tokens;
 mod webhooks;
 
 #[cfg(test)]
 mod portal_tests;
+#[cfg(test)]
+mod simulate_tests;
 #[cfg(test)]
 mod suppression_tests;
 #[cfg(test)]
@@ -104,6 +107,7 @@ fn resources() -> OpenApiRouter<AppState> {
         .merge(dnsbl::routes())
         .merge(webhooks::routes())
         .merge(suppressions::routes())
+        .merge(simulate::routes())
 }
 
 /// What OpenAPI requires and the annotations leave out, so generated clients and validators

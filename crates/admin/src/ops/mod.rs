@@ -20,6 +20,7 @@ pub mod policies;
 pub mod queue;
 pub mod reputation;
 pub mod restricted;
+pub mod simulate;
 pub mod suppressions;
 pub mod tenants;
 pub mod tokens;

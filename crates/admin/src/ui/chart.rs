@@ -83,7 +83,7 @@ fn series_of(hours: &Hours, order: &[&str]) -> Vec<String> {
 }
 
 /// Axes, gridline labels and axis titles shared by both chart kinds.
-fn frame(spec: &Spec<'_>, top: &str, mid: &str, ticks: &[(f64, String)]) -> Markup {
+fn frame(spec: &Spec<'_>, top: &str, mid: &str, ticks: &[(f64, String)], x_label: &str) -> Markup {
     let base = H - PAD_B;
     html! {
         line x1=(PAD_L) y1=(base) x2=(W) y2=(base) stroke="#555" {}
@@ -95,7 +95,7 @@ fn frame(spec: &Spec<'_>, top: &str, mid: &str, ticks: &[(f64, String)]) -> Mark
         @for (x, t) in ticks {
             text x=(f1(*x)) y=(base + 14.0) font-size="10" { (t) }
         }
-        text x=(f1(PAD_L + (W - PAD_L) / 2.0)) y=(H - 4.0) font-size="11" text-anchor="middle" { "Hour (UTC)" }
+        text x=(f1(PAD_L + (W - PAD_L) / 2.0)) y=(H - 4.0) font-size="11" text-anchor="middle" { (x_label) }
         text x="12" y=(f1(PAD_T + PLOT_H / 2.0)) font-size="11" text-anchor="middle"
             transform=(format!("rotate(-90 12 {})", f1(PAD_T + PLOT_H / 2.0))) { (spec.y_label) }
     }
@@ -159,7 +159,7 @@ pub fn stacked(spec: &Spec<'_>, hours: &Hours, order: &[&str]) -> Markup {
                 viewBox=(format!("0 0 {W} {H}")) width="100%" style="background:#fff" {
                 title id=(format!("{}-title", spec.id)) { (spec.title) }
                 desc id=(format!("{}-desc", spec.id)) { (desc) }
-                (frame(spec, &max.to_string(), &mid, &ticks))
+                (frame(spec, &max.to_string(), &mid, &ticks, "Hour (UTC)"))
                 @for (x, y, h, fill, tip) in &rects {
                     rect x=(x) y=(y) width=(width) height=(h) fill=(fill) { title { (tip) } }
                 }
@@ -253,7 +253,7 @@ pub fn ratio_line(spec: &Spec<'_>, counts: &BTreeMap<i64, (u64, u64)>) -> Markup
                 viewBox=(format!("0 0 {W} {H}")) width="100%" style="background:#fff" {
                 title id=(format!("{}-title", spec.id)) { (spec.title) }
                 desc id=(format!("{}-desc", spec.id)) { (desc) }
-                (frame(spec, "100 %", "50 %", &ticks))
+                (frame(spec, "100 %", "50 %", &ticks, "Hour (UTC)"))
                 @for pts in &lines {
                     polyline points=(pts) fill="none" stroke="#d62728" stroke-width="2" {}
                 }
@@ -277,6 +277,90 @@ pub fn ratio_line(spec: &Spec<'_>, counts: &BTreeMap<i64, (u64, u64)>) -> Markup
                                 td { (p) } td { (w) }
                                 td { (format!("{:.1} %", 100.0 * *p as f64 / *w as f64)) }
                             }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Two counts side by side per UTC day (`days`: the day's start → (first, second)), e.g. the
+/// restrictions that really happened and those a simulation makes. `names` label the two.
+pub fn daily_pairs(
+    spec: &Spec<'_>,
+    days: &BTreeMap<i64, (u64, u64)>,
+    names: (&str, &str),
+) -> Markup {
+    let max = days
+        .values()
+        .map(|(a, b)| *a.max(b))
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let slot = (W - PAD_L) / days.len().max(1) as f64;
+    let scale = PLOT_H / max as f64;
+    let every = days.len().div_ceil(10).max(1);
+    let colours = ("#7f7f7f", "#1f77b4");
+    let mut rects = Vec::new();
+    let mut ticks = Vec::new();
+    for (i, (day, (a, b))) in days.iter().enumerate() {
+        let x = PAD_L + i as f64 * slot + slot * 0.1;
+        let date = when(*day).get(5..10).unwrap_or("").to_string();
+        for (k, (n, fill, name)) in [(a, colours.0, names.0), (b, colours.1, names.1)]
+            .into_iter()
+            .enumerate()
+        {
+            let h = *n as f64 * scale;
+            let bx = x + k as f64 * slot * 0.4;
+            rects.push((
+                f1(bx),
+                f1(H - PAD_B - h),
+                f1(h),
+                fill,
+                format!("{date}: {name}: {n}"),
+            ));
+        }
+        if i.is_multiple_of(every) && x + 30.0 < W {
+            ticks.push((x, date));
+        }
+    }
+    let (ta, tb): (u64, u64) = days.values().fold((0, 0), |(x, y), (a, b)| (x + a, y + b));
+    let desc = format!("Totals: {} {ta}, {} {tb}.", names.0, names.1);
+    let width = f1(slot * 0.38);
+    let mid = if max >= 2 {
+        (max / 2).to_string()
+    } else {
+        String::new()
+    };
+    html! {
+        figure.chart id=(spec.id) {
+            svg role="img" aria-labelledby=(format!("{0}-title {0}-desc", spec.id))
+                viewBox=(format!("0 0 {W} {H}")) width="100%" style="background:#fff" {
+                title id=(format!("{}-title", spec.id)) { (spec.title) }
+                desc id=(format!("{}-desc", spec.id)) { (desc) }
+                (frame(spec, &max.to_string(), &mid, &ticks, "Day (UTC)"))
+                @for (x, y, h, fill, tip) in &rects {
+                    rect x=(x) y=(y) width=(width) height=(h) fill=(fill) { title { (tip) } }
+                }
+            }
+            figcaption {
+                strong { (spec.title) } ". " (desc) " "
+                span.key { span style=(format!("color:{}", colours.0)) aria-hidden="true" { "■" } " " (names.0) } " "
+                span.key { span style=(format!("color:{}", colours.1)) aria-hidden="true" { "■" } " " (names.1) }
+            }
+            details {
+                summary { "Data table: " (spec.title) }
+                table {
+                    caption { (spec.title) " (" (spec.y_label) " per day)" }
+                    thead { tr {
+                        th scope="col" { "Day (UTC)" }
+                        th scope="col" { (names.0) }
+                        th scope="col" { (names.1) }
+                    } }
+                    tbody {
+                        @for (day, (a, b)) in days {
+                            tr { th scope="row" { (when(*day).get(..10).unwrap_or("")) } td { (a) } td { (b) } }
                         }
                     }
                 }

@@ -15,11 +15,14 @@ mod policies;
 mod pools;
 mod queue;
 mod restricted;
+mod simulate;
 mod suppressions;
 mod trace;
 
 #[cfg(test)]
 mod portal_tests;
+#[cfg(test)]
+mod simulate_tests;
 #[cfg(test)]
 pub(crate) mod tests;
 
@@ -52,6 +55,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/policies", get(policies::show))
         .route("/policies/{tenant}/default", post(policies::save_default))
+        .route("/policies/{tenant}/simulate", post(simulate::run))
         .route("/style.css", get(layout::stylesheet))
 }
 

@@ -208,6 +208,7 @@ pub async fn show(
         @if user.caller.require_write().is_ok() {
             (edit_form(&user, &tenant, &default, &forced, &cfg.policy.ceilings))
         }
+        (super::simulate::form(&user, &tenant))
     };
     page(&format!("Policies of {tenant}"), Some(&user), body).into_response()
 }

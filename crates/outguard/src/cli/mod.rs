@@ -28,6 +28,7 @@ mod queue;
 mod records;
 mod remote;
 mod restricted;
+mod simulate;
 mod spam;
 mod suppression;
 mod trace;
@@ -114,6 +115,8 @@ pub enum Command {
     Restricted(restricted::RestrictedCmd),
     /// Recorded alerts.
     Alerts(alerts::AlertsArgs),
+    /// What-if: replay the recorded traffic with candidate policy values (read-only).
+    Simulate(simulate::SimulateArgs),
     /// DNS blocklist checks of the pool IPs.
     #[command(subcommand)]
     Dnsbl(dnsbl::DnsblCmd),
@@ -314,6 +317,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Command::Policy(c) => policy::run(c, &cfg, &store, json).await?,
             Command::Restricted(c) => restricted::run(c, &cfg, &store, json).await?,
             Command::Alerts(a) => alerts::run(a, &store, json).await?,
+            Command::Simulate(a) => simulate::run(a, &cfg, &store, json).await?,
             Command::Dnsbl(c) => return dnsbl::run(c, &cfg, &store, json).await,
             Command::Fbl(c) => return fbl::run(c, &store, json).await,
             Command::Suppression(c) => suppression::run(c, &cfg, &store, json).await?,

@@ -70,6 +70,7 @@ pub async fn run(cmd: Command, api: &Remote, json: bool) -> anyhow::Result<u8> {
         Command::Queue(c) => queue(c, api, json).await?,
         Command::Trace(a) => trace(a, api, json).await?,
         Command::Alerts(a) => alerts(a, api, json).await?,
+        Command::Simulate(a) => super::simulate::via_api(a, api, json).await?,
         Command::Suppression(c) => super::suppression::via_api(c, api, json).await?,
         Command::Dnsbl(_) => return Err(not_available("dnsbl check")),
         Command::Fbl(_) => return Err(not_available("fbl import")),

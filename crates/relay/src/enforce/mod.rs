@@ -159,6 +159,8 @@ impl Relay {
         let history = self.enforcer.cache.restrictions();
         // A restriction made earlier in this transaction (or on another node) holds at once.
         if let Err(refusal) = outguard_policy::check_sender(&history, &sender, tenant, now) {
+            self.record_refusal(id, tenant, mail_from, to, &refusal.reject, now)
+                .await;
             return Err(reply_of(&refusal.reject));
         }
         if self.cfg.suppression.enabled {
@@ -212,6 +214,8 @@ impl Relay {
                 if let Some(a) = action {
                     self.take_action(a, &eff).await;
                 }
+                self.record_refusal(id, tenant, mail_from, to, &refusal.reject, now)
+                    .await;
                 Err(reply_of(&refusal.reject))
             }
             Err(e) => {
@@ -219,6 +223,33 @@ impl Relay {
                 Err(counter_trouble())
             }
         }
+    }
+
+    /// Keep a recipient the policy refused in the record (`policy_refusals`, through the trace
+    /// writer): it made no message, yet the what-if simulator must replay the attempt that
+    /// crossed a limit to make the same restriction at the same time (issue 22).
+    async fn record_refusal(
+        &self,
+        id: &Identity,
+        tenant: &str,
+        mail_from: &str,
+        to: &str,
+        reject: &Reject,
+        now: outguard_types::model::Millis,
+    ) {
+        let refusal = outguard_store::PolicyRefusal {
+            at: now,
+            tenant: tenant.to_string(),
+            submitter: id.submitter(),
+            mail_from: mail_from.to_string(),
+            rcpt: to.to_string(),
+            reply: format!("{} {}", reject.code, reject.enhanced),
+        };
+        self.tracer
+            .record(outguard_store::trace::TraceRecord::Refusal(Box::new(
+                refusal,
+            )))
+            .await;
     }
 
     /// Give back what an abandoned transaction reserved (SPEC §2.4: recipients of a transaction
