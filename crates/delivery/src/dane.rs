@@ -28,7 +28,7 @@ use hickory_resolver::proto::rr::{RData, RecordType};
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
-use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, OtherError, SignatureScheme};
+use rustls::{ClientConfig, DigitallySignedStruct, OtherError, SignatureScheme};
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use sha2::{Digest as _, Sha256, Sha512};
 
@@ -273,9 +273,8 @@ impl ServerCertVerifier for DaneVerifier {
                 *self.matched.lock().unwrap_or_else(PoisonError::into_inner) = Some(r.clone());
                 Ok(ServerCertVerified::assertion())
             }
-            Err(e) => Err(rustls::Error::InvalidCertificate(CertificateError::Other(
-                OtherError(Arc::new(e)),
-            ))),
+            // `Error::Other` shows our message (`CertificateError::Other` would show its Debug).
+            Err(e) => Err(rustls::Error::Other(OtherError(Arc::new(e)))),
         }
     }
 

@@ -131,7 +131,8 @@ impl AdResolver {
         sock.send_to(packet, self.server)
             .await
             .map_err(|e| self.io(e))?;
-        let mut buf = vec![0u8; usize::from(UDP_PAYLOAD).max(512) * 4];
+        // Larger than what we asked for: an answer that ignores our EDNS size still decodes.
+        let mut buf = vec![0u8; 4096];
         loop {
             let (n, from) = sock.recv_from(&mut buf).await.map_err(|e| self.io(e))?;
             if from != self.server {

@@ -2,7 +2,7 @@
 //! relay believes the AD bit of its resolver (here the harness DNS server, which sets it for the
 //! zones marked secure). An MX host with a matching validated TLSA `3 1 1` record gets the mail
 //! over TLS and the trace names the record; a mismatch or a host without STARTTLS is deferred
-//! with 4.7.5 and nothing goes in plaintext; TLSA records in an unvalidated zone change nothing
+//! with 4.7.5 and nothing goes in plaintext, as is a host whose TLSA lookup fails; TLSA records in an unvalidated zone change nothing
 //! (opportunistic as before); an operator's policy for the domain wins over DANE; with `dnssec`
 //! off DANE never applies; `check-config` refuses `trust_ad` without a loopback resolver.
 
@@ -17,14 +17,12 @@ use sha2::{Digest as _, Sha256};
 
 const WAIT: Duration = Duration::from_secs(30);
 
-/// Put `dns` lines in the scene's `[dns]` table and `delivery` ones in `[delivery]`.
-fn configure(sc: &Scene, dns: &str, delivery: &str) {
+/// Put `dns` lines in the scene's `[dns]` table and append `tail` to the config.
+fn configure(sc: &Scene, dns: &str, tail: &str) {
     let path = sc.dir().join("outguard.toml");
     let cfg = std::fs::read_to_string(&path).expect("config");
-    let cfg = cfg
-        .replacen("[dns]\n", &format!("[dns]\n{dns}\n"), 1)
-        .replacen("[delivery]\n", &format!("[delivery]\n{delivery}\n"), 1);
-    std::fs::write(&path, cfg).expect("config");
+    let cfg = cfg.replacen("[dns]\n", &format!("[dns]\n{dns}\n"), 1);
+    std::fs::write(&path, format!("{cfg}\n{tail}\n")).expect("config");
 }
 
 fn cert(host: &str) -> ServerCert {
@@ -145,6 +143,21 @@ async fn dane_authenticates_the_mx_or_defers() {
     // A validated record and no STARTTLS: never plaintext.
     let id = send(&relay, "x@notls.test").await;
     wait_trace(&sc, &id, "TLS policy dane: STARTTLS not offered");
+    wait_trace(&sc, &id, "451 4.7.5");
+
+    // Validated addresses but the TLSA lookup fails: deferred, not downgraded.
+    sc.dns.update(|z| {
+        z.mx("servfail.test", 10, "mx.servfail.test")
+            .a("mx.servfail.test", [127, 0, 0, 46].into())
+            .servfail(&format!("_{port}._tcp.mx.servfail.test"))
+            .secure("servfail.test");
+    });
+    let id = send(&relay, "x@servfail.test").await;
+    wait_trace(
+        &sc,
+        &id,
+        &format!("TLS policy dane: TLSA lookup of _{port}._tcp.mx.servfail.test failed"),
+    );
     wait_trace(&sc, &id, "451 4.7.5");
 
     // The same mismatching record in a zone that is not validated: DANE does not apply.
