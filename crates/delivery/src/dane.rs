@@ -95,8 +95,17 @@ impl Tlsa {
     }
 }
 
-/// One DER element: (tag, content, the whole element, what follows it).
-fn der_element(input: &[u8]) -> Option<(u8, &[u8], &[u8], &[u8])> {
+/// One DER element read off the front of some bytes.
+struct Der<'a> {
+    tag: u8,
+    content: &'a [u8],
+    /// Tag, length and content.
+    whole: &'a [u8],
+    /// What follows the element.
+    rest: &'a [u8],
+}
+
+fn der_element(input: &[u8]) -> Option<Der<'_>> {
     let (&tag, rest) = input.split_first()?;
     let (&first, rest) = rest.split_first()?;
     let (len, rest) = if first < 0x80 {
@@ -115,7 +124,12 @@ fn der_element(input: &[u8]) -> Option<(u8, &[u8], &[u8], &[u8])> {
         return None;
     }
     let header = input.len() - rest.len();
-    Some((tag, &rest[..len], &input[..header + len], &rest[len..]))
+    Some(Der {
+        tag,
+        content: &rest[..len],
+        whole: &input[..header + len],
+        rest: &rest[len..],
+    })
 }
 
 /// The SubjectPublicKeyInfo (the whole DER element) of an X.509 certificate (RFC 5280 §4.1):
@@ -123,24 +137,20 @@ fn der_element(input: &[u8]) -> Option<(u8, &[u8], &[u8], &[u8])> {
 /// signature, issuer, validity, subject, subjectPublicKeyInfo, … }, … }.
 pub fn spki(cert: &[u8]) -> Option<&[u8]> {
     const SEQUENCE: u8 = 0x30;
-    let (tag, cert_body, _, _) = der_element(cert)?;
-    if tag != SEQUENCE {
-        return None;
-    }
-    let (tag, mut tbs, _, _) = der_element(cert_body)?;
-    if tag != SEQUENCE {
-        return None;
-    }
-    let (tag, _, _, rest) = der_element(tbs)?;
-    if tag == 0xa0 {
-        tbs = rest; // explicit version
+    let certificate = der_element(cert).filter(|e| e.tag == SEQUENCE)?;
+    let mut tbs = der_element(certificate.content)
+        .filter(|e| e.tag == SEQUENCE)?
+        .content;
+    let first = der_element(tbs)?;
+    if first.tag == 0xa0 {
+        tbs = first.rest; // explicit version
     }
     // serialNumber, signature, issuer, validity, subject.
     for _ in 0..5 {
-        tbs = der_element(tbs)?.3;
+        tbs = der_element(tbs)?.rest;
     }
-    let (tag, _, whole, _) = der_element(tbs)?;
-    (tag == SEQUENCE).then_some(whole)
+    let spki = der_element(tbs).filter(|e| e.tag == SEQUENCE)?;
+    Some(spki.whole)
 }
 
 /// Why a certificate chain was refused.
