@@ -9,6 +9,9 @@
 //! is asked whether the message may go now; if not, the domain's recipients are deferred to
 //! the pair's next slot. After the attempt a throttling reply slows the pair down and a success
 //! brings it back up. Both kinds of deferral leave the round uncounted and say when to retry.
+//!
+//! TLS: each domain gets one policy (`tls_policy`); DANE (`dane_plan`, issue 21) may then hold
+//! single MX hosts to their TLSA records instead (`hop_tls`), host by host.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,10 +19,12 @@ use std::sync::Arc;
 use outguard_store::spool::{Envelope, RcptState, RcptStatus, State};
 use outguard_types::config::TlsPolicy;
 use outguard_types::model::EventKind;
+use rustls::ClientConfig;
 use serde_json::json;
 
 use super::client::{self, Attempt, AttemptError, AttemptResult, RcptOutcome};
-use super::mx::{Route, RouteError};
+use super::dane::{self, DaneVerifier, HostDane};
+use super::mx::{Hop, Route, RouteError};
 use super::pools::Source;
 use super::queue::Inner;
 use super::reuse::MAX_USES;
@@ -186,6 +191,18 @@ async fn deliver_domain(
                "hops": route.hops.iter().map(|h| format!("{} {}", h.host, h.addr)).collect::<Vec<_>>()}),
     );
     let tls = tls_policy(inner, &domain);
+    let dane = match dane_plan(inner, &domain, &route, tls).await {
+        Ok(plan) => plan,
+        Err(e) => {
+            inner.trace(
+                &env.id,
+                EventKind::Deferred,
+                format!("{domain}: {e}"),
+                json!({"domain": domain}),
+            );
+            return all(state(RcptStatus::Pending, format!("451 4.4.3 {e}"), None));
+        }
+    };
     let login = match login(inner, &domain).await {
         Ok(login) => login,
         Err(reason) => {
@@ -238,7 +255,9 @@ async fn deliver_domain(
     let _permits = inner.permits(&route.site).await;
     let max_uses = shaped.max_messages_per_connection.unwrap_or(MAX_USES);
     let how = How {
+        domain: &domain,
         tls,
+        dane,
         auth: login.as_ref().map(|(u, p)| (u.as_str(), p.as_str())),
         max_uses,
     };
@@ -280,7 +299,7 @@ fn tls_policy(inner: &Inner, domain: &str) -> TlsChoice {
     if let Some(policy) = super::mx::route_config(domain, &cfg.routes).and_then(|(_, r)| r.tls) {
         return TlsChoice {
             policy,
-            source: "route",
+            source: ROUTE_POLICY,
         };
     }
     let d = domain.trim_end_matches('.');
@@ -292,13 +311,103 @@ fn tls_policy(inner: &Inner, domain: &str) -> TlsChoice {
     match listed {
         Some((_, &policy)) => TlsChoice {
             policy,
-            source: "delivery.tls_policies",
+            source: LISTED_POLICY,
         },
         None => TlsChoice {
             policy: cfg.delivery.tls,
-            source: "delivery.tls",
+            source: DEFAULT_POLICY,
         },
     }
+}
+
+/// Where a policy comes from (`TlsChoice::source`): the route, the domain's entry, the default.
+const ROUTE_POLICY: &str = "route";
+const LISTED_POLICY: &str = "delivery.tls_policies";
+const DEFAULT_POLICY: &str = "delivery.tls";
+/// The sources of a policy the operator set for the domain itself: DANE does not override them
+/// (every other source, the default and MTA-STS, it does).
+const OPERATOR_POLICIES: [&str; 2] = [ROUTE_POLICY, LISTED_POLICY];
+
+/// DANE for the MX hosts of `domain` (`dane`): only with `[dns] dnssec = "trust_ad"`, only for
+/// MX delivery (not a `[[routes]]` next hop or an address literal), and never over an operator's
+/// policy for the domain (`[[routes]] tls`, `[delivery.tls_policies]`); it outranks
+/// `[delivery] tls`, whatever that says, and MTA-STS.
+async fn dane_plan(
+    inner: &Inner,
+    domain: &str,
+    route: &Route,
+    tls: TlsChoice,
+) -> Result<dane::Plan, dane::PlanError> {
+    let cfg = &inner.deps.config;
+    let Some(dns) = inner.deps.resolver.dnssec() else {
+        return Ok(dane::Plan::default());
+    };
+    if OPERATOR_POLICIES.contains(&tls.source)
+        || super::mx::route_config(domain, &cfg.routes).is_some()
+        || domain.starts_with('[')
+    {
+        return Ok(dane::Plan::default());
+    }
+    let hops: Vec<_> = route
+        .hops
+        .iter()
+        .map(|h| (h.host.clone(), h.addr))
+        .collect();
+    dane::plan(dns, domain, &hops).await
+}
+
+/// The TLS one hop is held to.
+struct HopTls {
+    policy: TlsPolicy,
+    config: Option<Arc<ClientConfig>>,
+    /// Where the policy comes from (`delivery.tls_policies`, `tlsa _25._tcp.mx.example`).
+    from: String,
+    /// DANE's verifier, which knows the record that matched.
+    dane: Option<Arc<DaneVerifier>>,
+    /// Do not even connect: why.
+    refuse: Option<String>,
+}
+
+/// The domain's policy for `hop`, or DANE's when the host has TLSA records.
+fn hop_tls(inner: &Inner, how: &How<'_>, hop: &Hop) -> HopTls {
+    let mut t = HopTls {
+        policy: how.tls.policy,
+        config: match how.tls.policy {
+            TlsPolicy::Verify => inner.deps.verified_tls.clone(),
+            _ => inner.tls.clone(),
+        },
+        from: how.tls.source.to_string(),
+        dane: None,
+        refuse: None,
+    };
+    if t.policy == TlsPolicy::Verify && t.config.is_none() {
+        t.refuse = Some("no trust roots (set [delivery] tls_ca_file)".into());
+    }
+    let Some(host) = how.dane.hosts.get(&hop.host) else {
+        return t;
+    };
+    t.from = format!("tlsa {}", host.owner());
+    match host {
+        HostDane::Authenticated { owner, records } => {
+            let names = vec![hop.host.clone(), how.domain.to_string()];
+            let v = Arc::new(DaneVerifier::new(owner, records.clone(), names));
+            t.policy = TlsPolicy::Dane;
+            t.refuse = None;
+            match dane::client_config(v.clone()) {
+                Ok(c) => (t.config, t.dane) = (Some(c), Some(v)),
+                Err(e) => t.refuse = Some(format!("TLS setup: {e}")),
+            }
+        }
+        HostDane::Encrypt { .. } => {
+            (t.policy, t.config, t.refuse) = (TlsPolicy::Required, inner.tls.clone(), None);
+            t.from.push_str(" (no usable record)");
+        }
+        HostDane::Defer { reason, .. } => {
+            t.policy = TlsPolicy::Dane;
+            t.refuse = Some(reason.clone());
+        }
+    }
+    t
 }
 
 /// The smarthost login of the route serving `domain`: (user, password from its file).
@@ -324,7 +433,11 @@ async fn login(inner: &Inner, domain: &str) -> Result<Option<(String, String)>, 
 
 /// How every hop of one domain is talked to.
 struct How<'a> {
+    /// The recipient domain (a reference identifier for DANE-TA certificates).
+    domain: &'a str,
     tls: TlsChoice,
+    /// The MX hosts DANE holds to their TLSA records.
+    dane: dane::Plan,
     auth: Option<(&'a str, &'a str)>,
     /// Messages one connection may carry (a shaping rule's `max_messages_per_connection`).
     max_uses: u32,
@@ -378,12 +491,9 @@ async fn try_hops(
     let cfg = &inner.deps.config;
     let mut last_error = String::from("4.4.1 no usable mail host");
     let mut throttle = None;
-    let policy = how.tls.policy;
-    let tls = match policy {
-        TlsPolicy::Verify => inner.deps.verified_tls.clone(),
-        TlsPolicy::Opportunistic | TlsPolicy::Required => inner.tls.clone(),
-    };
     for hop in &route.hops {
+        let t = hop_tls(inner, how, hop);
+        let policy = t.policy;
         let mut attempt = Attempt {
             source_ip: source.ip,
             ehlo: &source.ehlo,
@@ -391,21 +501,20 @@ async fn try_hops(
             mail_from: &env.mail_from,
             rcpts,
             payload,
-            tls: tls.clone(),
+            tls: t.config.clone(),
             tls_policy: policy,
             auth: how.auth,
             connect_timeout: cfg.delivery.connect_timeout,
             command_timeout: cfg.delivery.command_timeout,
             max_uses: how.max_uses,
         };
-        let mut result = if policy == TlsPolicy::Verify && tls.is_none() {
-            Err(AttemptError::TlsPolicy {
+        let mut result = match &t.refuse {
+            Some(reason) => Err(AttemptError::TlsPolicy {
                 addr: hop.addr,
                 policy,
-                reason: "no trust roots (set [delivery] tls_ca_file)".into(),
-            })
-        } else {
-            client::deliver_reusing(&attempt, &inner.idle).await
+                reason: reason.clone(),
+            }),
+            None => client::deliver_reusing(&attempt, &inner.idle).await,
         };
         if let (Err(AttemptError::Tls { .. }), TlsPolicy::Opportunistic) = (&result, policy) {
             // A broken TLS stack on the far side: retry this host in plaintext.
@@ -426,7 +535,7 @@ async fn try_hops(
                 // Before anything else (trace, events, the round's other domains): a kill from
                 // here on must not send these recipients again.
                 record_delivered(inner, env, &r);
-                trace_attempt(inner, env, &r, how.tls);
+                trace_attempt(inner, env, &r, &t);
                 let throttle = r.rcpts.iter().find_map(|(_, o)| match o {
                     RcptOutcome::TempFail(t) if inner.shaper.is_throttle(t) => Some(t.clone()),
                     _ => None,
@@ -445,7 +554,7 @@ async fn try_hops(
                 let refused = matches!(e, AttemptError::TlsPolicy { .. });
                 if refused {
                     tracing::warn!(id = %env.id, host = %hop.host, addr = %hop.addr,
-                        tls_policy = policy.as_str(), policy_from = how.tls.source, error = %e,
+                        tls_policy = policy.as_str(), policy_from = %t.from, error = %e,
                         "delivery refused by TLS policy");
                 }
                 inner.trace(
@@ -456,11 +565,11 @@ async fn try_hops(
                         hop.host,
                         hop.addr,
                         policy.as_str(),
-                        how.tls.source
+                        t.from
                     ),
                     json!({"remote_host": hop.host, "remote_ip": hop.addr.to_string(),
                            "source_ip": source.ip.to_string(), "error": e.to_string(),
-                           "tls_policy": policy.as_str(), "tls_policy_from": how.tls.source,
+                           "tls_policy": policy.as_str(), "tls_policy_from": t.from,
                            "tls_refused": refused}),
                 );
                 // RFC 3463: X.7.5 cryptographic failure, X.7.8 authentication; else routing.
@@ -525,7 +634,7 @@ fn outcomes(r: &AttemptResult) -> Vec<(String, RcptState)> {
         .collect()
 }
 
-fn trace_attempt(inner: &Inner, env: &Envelope, r: &AttemptResult, tls: TlsChoice) {
+fn trace_attempt(inner: &Inner, env: &Envelope, r: &AttemptResult, tls: &HopTls) {
     let replies: Vec<serde_json::Value> = r
         .rcpts
         .iter()
@@ -543,12 +652,27 @@ fn trace_attempt(inner: &Inner, env: &Envelope, r: &AttemptResult, tls: TlsChoic
             t.as_str()
         }
     });
+    // DANE: the record that authenticated the server (none when a parked session was reused).
+    let matched = tls
+        .dane
+        .as_ref()
+        .and_then(|v| v.matched())
+        .map(|m| m.short());
+    if let Some(m) = &matched {
+        tracing::info!(id = %env.id, host = %r.host, addr = %r.remote, tls_policy_from = %tls.from,
+            tlsa = %m, "server authenticated by DANE");
+    }
+    let how = match &matched {
+        Some(m) => format!("{}, matched {m}", tls.from),
+        None => tls.from.clone(),
+    };
     inner.trace(
         &env.id,
         EventKind::Attempt,
-        format!("{} [{}] from {}{} (TLS policy {} from {}): {}", r.host, r.remote, r.local.ip(), if r.tls { " (TLS)" } else { "" },
-                r.tls_policy.as_str(), tls.source, first.unwrap_or("")),
+        format!("{} [{}] from {}{} (TLS policy {} from {how}): {}", r.host, r.remote, r.local.ip(), if r.tls { " (TLS)" } else { "" },
+                r.tls_policy.as_str(), first.unwrap_or("")),
         json!({"remote_host": r.host, "remote_ip": r.remote.to_string(), "source_ip": r.local.ip().to_string(),
-               "tls": r.tls, "tls_policy": r.tls_policy.as_str(), "tls_policy_from": tls.source, "replies": replies}),
+               "tls": r.tls, "tls_policy": r.tls_policy.as_str(), "tls_policy_from": tls.from,
+               "tlsa_matched": matched, "replies": replies}),
     );
 }

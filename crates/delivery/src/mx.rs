@@ -14,7 +14,7 @@ use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfi
 use hickory_resolver::net::NetError;
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::proto::rr::RData;
-use outguard_types::config::{DnsConfig, RouteConfig};
+use outguard_types::config::{DnsConfig, Dnssec, RouteConfig};
 
 /// Most addresses tried for one destination in one attempt.
 const MAX_HOPS: usize = 10;
@@ -60,6 +60,8 @@ pub struct Route {
 #[derive(Clone)]
 pub struct MxResolver {
     dns: TokioResolver,
+    /// `[dns] dnssec = "trust_ad"`: the same resolver, asked for its AD bit (DANE).
+    dnssec: Option<super::dnssec::AdResolver>,
 }
 
 fn fqdn(name: &str) -> String {
@@ -108,9 +110,19 @@ impl MxResolver {
         let opts: &mut ResolverOpts = builder.options_mut();
         opts.timeout = Duration::from_secs(5);
         opts.attempts = 2;
+        let dnssec = match (cfg.dnssec, cfg.resolver) {
+            (Dnssec::TrustAd, Some(addr)) => Some(super::dnssec::AdResolver::new(addr)),
+            _ => None,
+        };
         Ok(MxResolver {
             dns: builder.build()?,
+            dnssec,
         })
+    }
+
+    /// The resolver whose AD bit is believed, when the operator said it validates.
+    pub fn dnssec(&self) -> Option<&super::dnssec::AdResolver> {
+        self.dnssec.as_ref()
     }
 
     /// Addresses of `host` (A and AAAA). `Ok(empty)` = the name exists without addresses.

@@ -9,6 +9,11 @@
 //! Answers: records of the asked type → NOERROR with them; the name exists with other types →
 //! NOERROR/NODATA; unknown name → NXDOMAIN. Negative answers carry an SOA with a 1 s minimum so
 //! resolver caches forget quickly. Every record has TTL 1 for the same reason.
+//!
+//! DNSSEC, as a validating resolver presents it: names under a zone marked [`Zones::secure`]
+//! get the AD (authenticated data) bit on their answers, positive or negative, when the query
+//! asked for it (AD or EDNS DO set, RFC 6840 §5.7), as unbound does. Nothing is signed: the AD
+//! bit is all a client that trusts its local resolver (DANE, `[dns] dnssec = "trust_ad"`) reads.
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -16,7 +21,8 @@ use std::str::FromStr;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use hickory_proto::op::{Message, MessageType, Metadata, ResponseCode};
-use hickory_proto::rr::rdata::{A, AAAA, MX, SOA, TXT};
+use hickory_proto::rr::rdata::tlsa::{CertUsage, Matching, Selector};
+use hickory_proto::rr::rdata::{A, AAAA, MX, SOA, TLSA, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
@@ -34,6 +40,8 @@ fn key(name: &str) -> String {
 pub struct Zones {
     records: HashMap<(String, RecordType), Vec<RData>>,
     servfail: HashSet<String>,
+    /// Zones whose answers carry the AD bit (the name itself and every name under it).
+    secure: HashSet<String>,
 }
 
 impl Zones {
@@ -90,6 +98,36 @@ impl Zones {
             RecordType::TXT,
             RData::TXT(TXT::new(vec![text.to_string()])),
         )
+    }
+
+    /// `_port._tcp.host TLSA usage selector matching data` (RFC 6698).
+    pub fn tlsa(
+        &mut self,
+        name: &str,
+        usage: u8,
+        selector: u8,
+        matching: u8,
+        data: &[u8],
+    ) -> &mut Self {
+        let rdata = TLSA::new(
+            CertUsage::from(usage),
+            Selector::from(selector),
+            Matching::from(matching),
+            data.to_vec(),
+        );
+        self.push(name, RecordType::TLSA, RData::TLSA(rdata))
+    }
+
+    /// Answers for `zone` and every name under it carry the AD bit ("DNSSEC-validated").
+    pub fn secure(&mut self, zone: &str) -> &mut Self {
+        self.secure.insert(key(zone));
+        self
+    }
+
+    fn is_secure(&self, name: &str) -> bool {
+        self.secure
+            .iter()
+            .any(|z| name == z || name.ends_with(&format!(".{z}")))
     }
 
     /// Every query for `name` answers SERVFAIL.
@@ -186,9 +224,14 @@ fn respond(zones: &RwLock<Zones>, packet: &[u8]) -> Option<Vec<u8>> {
         return resp.to_vec().ok();
     };
     resp.add_query(q.clone());
+    let wants_ad =
+        req.metadata.authentic_data || req.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok);
     let (code, answers) = {
         let z = zones.read().unwrap_or_else(PoisonError::into_inner);
-        z.answer(q.name(), q.query_type())
+        let (code, answers) = z.answer(q.name(), q.query_type());
+        resp.metadata.authentic_data =
+            wants_ad && code != ResponseCode::ServFail && z.is_secure(&key(&q.name().to_ascii()));
+        (code, answers)
     };
     resp.metadata.response_code = code;
     if code != ResponseCode::ServFail && answers.is_empty() {

@@ -12,4 +12,4 @@ mod tls;
 
 pub use dns::{DnsServer, Zones};
 pub use sink::{Received, Reply, Script, SinkOptions, SmtpSink};
-pub use tls::{TestCa, self_signed_pem};
+pub use tls::{ServerCert, TestCa, self_signed_cert, self_signed_pem};

@@ -2,12 +2,14 @@
 //! (clients delivering to MX hosts do not verify certificates, so a throwaway one is enough),
 //! and a throwaway certificate authority ([`TestCa`]) for peers whose clients do verify
 //! (https webhooks): the test hands the CA's PEM to the client as its trusted root.
+//! [`ServerCert`] also hands back what DANE TLSA records are made from (the chain, the
+//! leaf's SubjectPublicKeyInfo).
 
 use std::sync::Arc;
 
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType, IsCa, KeyPair,
-    KeyUsagePurpose,
+    KeyUsagePurpose, PublicKeyData as _,
 };
 use rustls::ServerConfig;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -32,6 +34,29 @@ pub(crate) fn self_signed_config(hostname: &str) -> Result<Arc<ServerConfig>, St
     let cert: CertificateDer<'static> = ck.cert.der().clone();
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ck.signing_key.serialize_der()));
     server_config(vec![cert], key)
+}
+
+/// A server certificate: the config that presents it, and its parts for TLSA records.
+pub struct ServerCert {
+    pub config: Arc<ServerConfig>,
+    /// Leaf first, then the issuing CA (when there is one).
+    pub chain: Vec<CertificateDer<'static>>,
+    /// The leaf's SubjectPublicKeyInfo, DER (what a `3 1 x` TLSA record hashes).
+    pub spki: Vec<u8>,
+}
+
+/// A self-signed certificate for `names`, e.g. for a DANE-EE (`3 1 1`) MX host.
+pub fn self_signed_cert(names: &[&str]) -> Result<ServerCert, String> {
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let ck = rcgen::generate_simple_self_signed(names).map_err(|e| e.to_string())?;
+    let chain = vec![ck.cert.der().clone()];
+    let spki = ck.signing_key.subject_public_key_info();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ck.signing_key.serialize_der()));
+    Ok(ServerCert {
+        config: server_config(chain.clone(), key)?,
+        chain,
+        spki,
+    })
 }
 
 /// A self-signed certificate for `name` and its private key, both PEM (the `[tls] cert` and
@@ -70,6 +95,11 @@ impl TestCa {
     /// A server config presenting a certificate for `names` (DNS names or IP literals) signed
     /// by this CA, with the CA certificate in the chain.
     pub fn server_config(&self, names: &[&str]) -> Result<Arc<ServerConfig>, String> {
+        Ok(self.server_cert(names)?.config)
+    }
+
+    /// [`TestCa::server_config`] with the certificate's parts.
+    pub fn server_cert(&self, names: &[&str]) -> Result<ServerCert, String> {
         let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
         let params = CertificateParams::new(names).map_err(|e| e.to_string())?;
         let key = KeyPair::generate().map_err(|e| e.to_string())?;
@@ -77,7 +107,12 @@ impl TestCa {
             .signed_by(&key, &*self.issuer)
             .map_err(|e| e.to_string())?;
         let chain = vec![leaf.der().clone(), self.issuer.der().clone()];
+        let spki = key.subject_public_key_info();
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-        server_config(chain, key)
+        Ok(ServerCert {
+            config: server_config(chain.clone(), key)?,
+            chain,
+            spki,
+        })
     }
 }

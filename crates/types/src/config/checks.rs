@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::problems::Problems;
 use super::values::{dnsbl_code_range, valid_dns_name};
-use super::{Config, DnsblConfig, ListenersConfig, TlsPolicy};
+use super::{Config, DnsblConfig, Dnssec, ListenersConfig, TlsPolicy};
 
 impl Config {
     /// Everything wrong with this configuration that its values show (no file is read).
@@ -68,6 +68,15 @@ impl Config {
         }
         if self.dns.domain_verify_interval < Duration::from_secs(1) {
             p.add("dns.domain_verify_interval", "must be at least 1s");
+        }
+        if self.dns.dnssec == Dnssec::TrustAd
+            && !self.dns.resolver.is_some_and(|a| a.ip().is_loopback())
+        {
+            p.add(
+                "dns.dnssec",
+                "\"trust_ad\" needs dns.resolver set to a validating resolver on loopback \
+                 (e.g. unbound on 127.0.0.1:53): an AD bit that crossed a network proves nothing",
+            );
         }
     }
 

@@ -325,6 +325,8 @@ pub struct DnsConfig {
     /// domain (SPEC §9).
     #[serde(with = "human_duration")]
     pub domain_verify_interval: Duration,
+    /// Whether DNSSEC results may be believed, and so whether DANE (RFC 7672) applies.
+    pub dnssec: Dnssec,
 }
 
 impl Default for DnsConfig {
@@ -332,8 +334,22 @@ impl Default for DnsConfig {
         DnsConfig {
             resolver: None,
             domain_verify_interval: Duration::from_secs(600),
+            dnssec: Dnssec::default(),
         }
     }
+}
+
+/// `[dns] dnssec`: what Postfix calls `smtp_dns_support_level` (`enabled` vs `dnssec`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dnssec {
+    /// No DNSSEC: answers are never taken as validated, so DANE never applies.
+    #[default]
+    Off,
+    /// Believe the AD (authenticated data) bit of answers from `dns.resolver`, which the
+    /// operator promises is a validating resolver on loopback (unbound, knot-resolver): DANE
+    /// TLSA records under validated answers then make TLS mandatory and authenticated.
+    TrustAd,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -379,6 +395,11 @@ pub enum TlsPolicy {
     Verify,
     /// STARTTLS required (any certificate); else `4xx`, retried.
     Required,
+    /// STARTTLS required and the certificate must match the MX host's DNSSEC-validated TLSA
+    /// records (RFC 7672); else `4xx`, retried. Never configured: delivery applies it when the
+    /// destination publishes TLSA records and `[dns] dnssec = "trust_ad"`.
+    #[serde(skip)]
+    Dane,
 }
 
 impl TlsPolicy {
@@ -387,6 +408,7 @@ impl TlsPolicy {
             TlsPolicy::Opportunistic => "opportunistic",
             TlsPolicy::Verify => "verify",
             TlsPolicy::Required => "required",
+            TlsPolicy::Dane => "dane",
         }
     }
 }

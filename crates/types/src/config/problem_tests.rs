@@ -483,3 +483,26 @@ fn policy_service_keys_are_named() {
     assert_eq!(c.listeners.policy, Some(([127, 0, 0, 1], 10040).into()));
     assert_eq!(c.policy_service.unknown, UnknownSender::Reject);
 }
+
+/// `[dns] dnssec`: only `off` or `trust_ad`, and `trust_ad` only with a resolver on loopback
+/// (the AD bit is believed, so it must not cross a network); `dane` is never a configured policy.
+#[test]
+fn dnssec_trusts_only_a_loopback_resolver() {
+    assert_eq!(keys("[dns]\ndnssec = \"yes\"\n"), ["dns.dnssec"]);
+    assert_eq!(keys("[dns]\ndnssec = \"trust_ad\"\n"), ["dns.dnssec"]);
+    assert_eq!(
+        keys("[dns]\ndnssec = \"trust_ad\"\nresolver = \"192.0.2.53:53\"\n"),
+        ["dns.dnssec"]
+    );
+    let c = Config::parse(
+        "[dns]\ndnssec = \"trust_ad\"\nresolver = \"127.0.0.1:53\"\n",
+        "t",
+    )
+    .unwrap();
+    assert_eq!(c.dns.dnssec, super::Dnssec::TrustAd);
+    assert_eq!(
+        Config::parse("", "t").unwrap().dns.dnssec,
+        super::Dnssec::Off
+    );
+    assert_eq!(keys("[delivery]\ntls = \"dane\"\n"), ["delivery.tls"]);
+}
