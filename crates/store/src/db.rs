@@ -305,7 +305,7 @@ async fn run_migrations(pool: &AnyPool, backend: Backend) -> Result<(), StoreErr
 
 /// The migrations, in order. A shipped migration is never edited: a change is a new file.
 fn migrator(backend: Backend) -> Migrator {
-    let files: [(&str, &str); 9] = match backend {
+    let files: [(&str, &str); 10] = match backend {
         Backend::Sqlite => [
             (
                 "records",
@@ -342,6 +342,10 @@ fn migrator(backend: Backend) -> Migrator {
             (
                 "suppressions",
                 include_str!("../migrations/sqlite/0009_suppressions.sql"),
+            ),
+            (
+                "bulk_streams",
+                include_str!("../migrations/sqlite/0011_bulk_streams.sql"),
             ),
         ],
         Backend::Postgres => [
@@ -380,6 +384,10 @@ fn migrator(backend: Backend) -> Migrator {
             (
                 "suppressions",
                 include_str!("../migrations/postgres/0009_suppressions.sql"),
+            ),
+            (
+                "bulk_streams",
+                include_str!("../migrations/postgres/0011_bulk_streams.sql"),
             ),
         ],
     };
