@@ -12,6 +12,7 @@ pub mod error;
 mod accounts;
 pub mod alerts;
 mod audit;
+pub mod compliance;
 mod connectors;
 mod dnsbl;
 mod domains;
@@ -27,6 +28,8 @@ mod tenants;
 mod tokens;
 mod webhooks;
 
+#[cfg(test)]
+mod compliance_tests;
 #[cfg(test)]
 mod portal_tests;
 #[cfg(test)]
@@ -104,6 +107,7 @@ fn resources() -> OpenApiRouter<AppState> {
         .merge(dnsbl::routes())
         .merge(webhooks::routes())
         .merge(suppressions::routes())
+        .merge(compliance::routes())
 }
 
 /// What OpenAPI requires and the annotations leave out, so generated clients and validators
