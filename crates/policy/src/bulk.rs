@@ -595,7 +595,8 @@ mod tests {
         let only_from = h(&["from"]);
         let post = Some("List-Unsubscribe=One-Click");
         let lu = Some("<mailto:u@example.com>, <https://example.com/u?x=1>");
-        let cases: Vec<(Option<&str>, Option<&str>, Vec<&[String]>, Outcome)> = vec![
+        type Case<'a> = (Option<&'a str>, Option<&'a str>, Vec<&'a [String]>, Outcome);
+        let cases: Vec<Case<'_>> = vec![
             (lu, post, vec![], Outcome::Pass),
             (lu, post, vec![&both], Outcome::Pass),
             (lu, post, vec![&only_from], Outcome::Fail),

@@ -78,13 +78,13 @@ impl Relay {
         match (&gate.reject, gate.action, &mut after.disposition) {
             (Some(r), _, _) => after.disposition = Disposition::Reject(reply_of(r)),
             (None, Some(BulkAction::HighRisk), Disposition::Deliver { pool, .. })
-            | (None, Some(BulkAction::HighRisk), Disposition::Quarantine { pool, .. }) => {
-                if pool != outguard_policy::disposition::POOL_HIGH_RISK {
-                    after.measures.push(format!(
-                        "bulk sender requirements not met: high-risk pool instead of {pool}"
-                    ));
-                    *pool = outguard_policy::disposition::POOL_HIGH_RISK.to_string();
-                }
+            | (None, Some(BulkAction::HighRisk), Disposition::Quarantine { pool, .. })
+                if pool != outguard_policy::disposition::POOL_HIGH_RISK =>
+            {
+                after.measures.push(format!(
+                    "bulk sender requirements not met: high-risk pool instead of {pool}"
+                ));
+                *pool = outguard_policy::disposition::POOL_HIGH_RISK.to_string();
             }
             _ => {}
         }
