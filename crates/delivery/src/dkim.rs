@@ -12,7 +12,9 @@ use outguard_types::config::DkimConfig;
 use rustls_pki_types::PrivateKeyDer;
 use rustls_pki_types::pem::PemObject;
 
-const SIGNED_HEADERS: [&str; 10] = [
+/// `List-Unsubscribe` and `List-Unsubscribe-Post` are covered so that one-click unsubscribe
+/// (RFC 8058 §4) holds for bulk mail we sign; a field a message lacks is signed as absent.
+const SIGNED_HEADERS: [&str; 12] = [
     "From",
     "Sender",
     "Reply-To",
@@ -23,6 +25,8 @@ const SIGNED_HEADERS: [&str; 10] = [
     "Message-ID",
     "MIME-Version",
     "Content-Type",
+    "List-Unsubscribe",
+    "List-Unsubscribe-Post",
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -715,6 +715,14 @@ async fn dkim_signature_verifies_at_the_receiver() {
     let results = auth.verify_dkim(mail_auth::Parameters::new(&msg)).await;
     assert_eq!(results.len(), 1);
     assert_eq!(results[0].result(), &mail_auth::DkimResult::Pass);
+    // RFC 8058 §4: one-click unsubscribe needs both fields under the signature (issue 25).
+    let h = &results[0].signature().expect("signature").h;
+    for f in ["List-Unsubscribe", "List-Unsubscribe-Post"] {
+        assert!(
+            h.iter().any(|x| x.eq_ignore_ascii_case(f)),
+            "{f} not in h={h:?}"
+        );
+    }
 }
 
 /// Throughput probe (not a timed test): `cargo test -p outguard --release --bin outguard

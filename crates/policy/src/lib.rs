@@ -15,6 +15,7 @@
 //! holding mail and sending the email belong to the server.
 
 pub mod alerts;
+pub mod bulk;
 pub mod conformance;
 pub mod counters;
 pub mod decide;

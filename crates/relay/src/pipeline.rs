@@ -46,6 +46,10 @@ pub struct HeaderFacts {
     pub from: Vec<String>,
     pub message_id: Option<String>,
     pub subject: Option<String>,
+    /// Raw values of the fields the bulk gate reads (`crate::enforce::bulk`), at most 2 KB each.
+    pub list_unsubscribe: Option<String>,
+    pub list_unsubscribe_post: Option<String>,
+    pub precedence: Option<String>,
 }
 
 impl HeaderFacts {
@@ -60,8 +64,23 @@ impl HeaderFacts {
             from,
             message_id: msg.message_id().map(str::to_string),
             subject: msg.subject().map(|s| s.chars().take(200).collect()),
+            list_unsubscribe: raw(&msg, "List-Unsubscribe"),
+            list_unsubscribe_post: raw(&msg, "List-Unsubscribe-Post"),
+            precedence: raw(&msg, "Precedence"),
         }
     }
+}
+
+/// A header field's raw value, unfolded and trimmed, capped at 2 KB.
+fn raw(msg: &mail_parser::Message<'_>, name: &str) -> Option<String> {
+    msg.header_raw(name).map(|v| {
+        v.chars()
+            .filter(|c| *c != '\r' && *c != '\n')
+            .take(2048)
+            .collect::<String>()
+            .trim()
+            .to_string()
+    })
 }
 
 /// The submitted message without any `X-Outguard-*` field (SPEC §9), before anything reads it:
@@ -151,6 +170,7 @@ pub async fn assess(relay: &Relay, sub: &Submission<'_>, body: Vec<u8>) -> Resul
     let after = relay
         .policy_after_scan(sub, &verdict, signalled.recent_spam.as_ref(), &id)
         .await;
+    let after = relay.bulk_gate(sub, &body, &facts, &id, after).await;
     let mut record = message_record(relay, &id, sub, &facts, &verdict, body.len());
     // What a complaint's attached copy must match to train the overlay (SPEC §9).
     record.body_digest = Some(crate::fbl::digest::body_digest(&body));

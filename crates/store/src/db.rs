@@ -305,7 +305,7 @@ async fn run_migrations(pool: &AnyPool, backend: Backend) -> Result<(), StoreErr
 
 /// The migrations, in order. A shipped migration is never edited: a change is a new file.
 fn migrator(backend: Backend) -> Migrator {
-    let files: [(&str, &str); 10] = match backend {
+    let files: [(&str, &str); 11] = match backend {
         Backend::Sqlite => [
             (
                 "records",
@@ -346,6 +346,10 @@ fn migrator(backend: Backend) -> Migrator {
             (
                 "policy_refusals",
                 include_str!("../migrations/sqlite/0010_policy_refusals.sql"),
+            ),
+            (
+                "bulk_streams",
+                include_str!("../migrations/sqlite/0011_bulk_streams.sql"),
             ),
         ],
         Backend::Postgres => [
@@ -388,6 +392,10 @@ fn migrator(backend: Backend) -> Migrator {
             (
                 "policy_refusals",
                 include_str!("../migrations/postgres/0010_policy_refusals.sql"),
+            ),
+            (
+                "bulk_streams",
+                include_str!("../migrations/postgres/0011_bulk_streams.sql"),
             ),
         ],
     };

@@ -81,6 +81,11 @@ impl Store {
             .bind(name)
             .execute(&mut *tx)
             .await?;
+        // Its bulk streams' compliance records (issue 25 part 4).
+        sqlx::query("DELETE FROM bulk_streams WHERE tenant = $1")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
         // Its webhook subscriptions go with it (a reused name starts without them).
         let hooks = sqlx::query("DELETE FROM webhooks WHERE tenant = $1")
             .bind(name)

@@ -10,7 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::policy::{MAX_RECIPIENT_LIMIT, PolicySettings};
+use crate::policy::{BulkAction, MAX_RECIPIENT_LIMIT, PolicySettings};
 
 /// Keys a tenant admin may not change: they protect the service, not the tenant.
 pub const OPERATOR_ONLY_KEYS: &[&str] = &["tenant_spam_messages_per_hour", "max_unblocks_per_day"];
@@ -34,6 +34,10 @@ pub struct PolicyCeilings {
     /// Highest `reject_score` (unset: no ceiling).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reject_score: Option<f64>,
+    /// The mildest action a tenant admin may give a `bulk_*_action` key (`warn`, `high-risk`,
+    /// `reject`; default `warn`: any). Lets an operator who rejects non-compliant bulk mail
+    /// keep tenants from turning that into a warning.
+    pub bulk_min_action: BulkAction,
 }
 
 impl Default for PolicyCeilings {
@@ -45,6 +49,7 @@ impl Default for PolicyCeilings {
             spam_messages_per_hour: MAX_SPAM_MESSAGES_PER_HOUR,
             spam_ratio: 1.0,
             reject_score: None,
+            bulk_min_action: BulkAction::Warn,
         }
     }
 }
@@ -158,6 +163,39 @@ impl PolicyCeilings {
         if let Some(c) = self.reject_score {
             above("reject_score", next.reject_score, current.reject_score, c)?;
         }
+        for (key, v, was) in [
+            (
+                "bulk_dkim_action",
+                next.bulk_dkim_action,
+                current.bulk_dkim_action,
+            ),
+            (
+                "bulk_spf_action",
+                next.bulk_spf_action,
+                current.bulk_spf_action,
+            ),
+            (
+                "bulk_dmarc_action",
+                next.bulk_dmarc_action,
+                current.bulk_dmarc_action,
+            ),
+            (
+                "bulk_unsubscribe_action",
+                next.bulk_unsubscribe_action,
+                current.bulk_unsubscribe_action,
+            ),
+        ] {
+            if let Some(a) = v
+                && a < self.bulk_min_action
+                && v != was
+            {
+                return Err(format!(
+                    "{key}: `{}` is milder than the operator's minimum `{}` ([policy.ceilings] bulk_min_action)",
+                    a.as_str(),
+                    self.bulk_min_action.as_str()
+                ));
+            }
+        }
         Ok(())
     }
 }
@@ -191,6 +229,7 @@ mod tests {
             ("reject_score", "20", true),
             ("reject_score", "25", false),
             ("spam_messages_per_hour", "10000", true),
+            ("bulk_dmarc_action", "warn", true),
         ];
         for (k, v, ok) in cases {
             let r = c.check(&set(k, v), &none);
@@ -215,5 +254,40 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(bad.validate().unwrap_err().0, "policy.ceilings.spam_ratio");
+    }
+
+    /// A tenant admin may make a bulk check stricter, never milder than `bulk_min_action`.
+    #[test]
+    fn bulk_actions_have_a_floor() {
+        let c = PolicyCeilings {
+            bulk_min_action: BulkAction::HighRisk,
+            ..Default::default()
+        };
+        let none = PolicySettings::default();
+        let set = |k: &str, v: &str| {
+            let mut s = PolicySettings::default();
+            s.set_key(k, v).unwrap();
+            s
+        };
+        assert!(c.check(&set("bulk_dmarc_action", "reject"), &none).is_ok());
+        assert!(
+            c.check(&set("bulk_dmarc_action", "high-risk"), &none)
+                .is_ok()
+        );
+        let e = c
+            .check(&set("bulk_unsubscribe_action", "warn"), &none)
+            .unwrap_err();
+        assert!(
+            e.contains("bulk_unsubscribe_action") && e.contains("bulk_min_action"),
+            "{e}"
+        );
+        let kept = set("bulk_spf_action", "warn");
+        assert!(
+            c.check(&kept, &kept).is_ok(),
+            "a value kept as stored passes"
+        );
+        let parsed: PolicyCeilings = toml::from_str("bulk_min_action = \"reject\"\n").unwrap();
+        assert_eq!(parsed.bulk_min_action, BulkAction::Reject);
+        assert!(toml::from_str::<PolicyCeilings>("bulk_min_action = \"never\"\n").is_err());
     }
 }

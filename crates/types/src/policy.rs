@@ -57,6 +57,52 @@ impl ThresholdAction {
     }
 }
 
+/// What a bulk stream's failing compliance check does (issue 25 part 4; `crate::config::BulkConfig`).
+/// Ordered from the mildest: a stricter action wins when several checks fail.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub enum BulkAction {
+    /// Accept as usual; the failure is in the trace and on the compliance page.
+    #[default]
+    #[serde(rename = "warn")]
+    Warn,
+    /// Accept, but deliver from the `high-risk` pool.
+    #[serde(rename = "high-risk", alias = "high_risk")]
+    HighRisk,
+    /// Refuse at DATA with `550 5.7.26` naming the requirement.
+    #[serde(rename = "reject")]
+    Reject,
+}
+
+impl BulkAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BulkAction::Warn => "warn",
+            BulkAction::HighRisk => "high-risk",
+            BulkAction::Reject => "reject",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<BulkAction> {
+        match s.trim() {
+            "warn" => Some(BulkAction::Warn),
+            "high-risk" | "high_risk" => Some(BulkAction::HighRisk),
+            "reject" => Some(BulkAction::Reject),
+            _ => None,
+        }
+    }
+}
+
+/// The action of each bulk compliance check, every value concrete.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BulkActions {
+    pub dkim: BulkAction,
+    pub spf: BulkAction,
+    pub dmarc: BulkAction,
+    pub unsubscribe: BulkAction,
+}
+
 /// Every key optional: an unset key falls back to the tenant default, then the service default.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -102,6 +148,18 @@ pub struct PolicySettings {
     /// Lifts per account per UTC day; 0–1,000, 0 = service default (3).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_unblocks_per_day: Option<u32>,
+    /// Bulk stream without a DKIM signature aligned with its From domain. Default `warn`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bulk_dkim_action: Option<BulkAction>,
+    /// Bulk stream whose envelope domain is not aligned with From or has no SPF record.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bulk_spf_action: Option<BulkAction>,
+    /// Bulk stream whose From domain publishes no DMARC record.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bulk_dmarc_action: Option<BulkAction>,
+    /// Bulk stream without RFC 8058 one-click unsubscribe.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bulk_unsubscribe_action: Option<BulkAction>,
 }
 
 /// Every policy key, in the order `policy show` prints them.
@@ -120,6 +178,10 @@ pub const POLICY_KEYS: &[&str] = &[
     "bcc_recipients",
     "notify_recipients",
     "max_unblocks_per_day",
+    "bulk_dkim_action",
+    "bulk_spf_action",
+    "bulk_dmarc_action",
+    "bulk_unsubscribe_action",
 ];
 
 /// A problem of a policy's settings: the key and what is wrong with it.
@@ -267,6 +329,14 @@ impl PolicySettings {
                 format!("{k}: `{v}` is not one of alert, block_user_for_today, block_user")
             })
         };
+        let bulk = |k: &str| -> Result<Option<BulkAction>, String> {
+            if unset {
+                return Ok(None);
+            }
+            BulkAction::parse(v)
+                .map(Some)
+                .ok_or_else(|| format!("{k}: `{v}` is not one of warn, high-risk, reject"))
+        };
         let list = || -> Option<Vec<String>> {
             if unset {
                 return None;
@@ -300,6 +370,10 @@ impl PolicySettings {
             "bcc_recipients" => next.bcc_recipients = list(),
             "notify_recipients" => next.notify_recipients = list(),
             "max_unblocks_per_day" => next.max_unblocks_per_day = num(key)?,
+            "bulk_dkim_action" => next.bulk_dkim_action = bulk(key)?,
+            "bulk_spf_action" => next.bulk_spf_action = bulk(key)?,
+            "bulk_dmarc_action" => next.bulk_dmarc_action = bulk(key)?,
+            "bulk_unsubscribe_action" => next.bulk_unsubscribe_action = bulk(key)?,
             other => {
                 return Err(format!(
                     "unknown policy key `{other}` (known: {})",
@@ -327,6 +401,7 @@ impl PolicySettings {
         let b = |v: Option<bool>| v.map(|x| x.to_string());
         let a = |v: Option<ThresholdAction>| v.map(|x| x.as_str().to_string());
         let l = |v: &Option<Vec<String>>| v.as_ref().map(|x| x.join(","));
+        let k = |v: Option<BulkAction>| v.map(|x| x.as_str().to_string());
         let values = [
             n(self.recipient_limit_external_per_hour),
             n(self.recipient_limit_internal_per_hour),
@@ -342,6 +417,10 @@ impl PolicySettings {
             l(&self.bcc_recipients),
             l(&self.notify_recipients),
             n(self.max_unblocks_per_day),
+            k(self.bulk_dkim_action),
+            k(self.bulk_spf_action),
+            k(self.bulk_dmarc_action),
+            k(self.bulk_unsubscribe_action),
         ];
         POLICY_KEYS.iter().copied().zip(values).collect()
     }
@@ -366,6 +445,9 @@ impl PolicySettings {
         };
         let flag = |get: fn(&PolicySettings) -> Option<bool>| {
             layers.iter().find_map(|l| get(l)).unwrap_or(false)
+        };
+        let bulk = |get: fn(&PolicySettings) -> Option<BulkAction>| {
+            layers.iter().find_map(|l| get(l)).unwrap_or_default()
         };
         let list = |get: fn(&PolicySettings) -> &Option<Vec<String>>| {
             layers
@@ -410,6 +492,12 @@ impl PolicySettings {
             bcc_recipients: list(|s| &s.bcc_recipients),
             notify_recipients: list(|s| &s.notify_recipients),
             max_unblocks_per_day: num(|s| s.max_unblocks_per_day, DEFAULT_MAX_UNBLOCKS_PER_DAY),
+            bulk: BulkActions {
+                dkim: bulk(|s| s.bulk_dkim_action),
+                spf: bulk(|s| s.bulk_spf_action),
+                dmarc: bulk(|s| s.bulk_dmarc_action),
+                unsubscribe: bulk(|s| s.bulk_unsubscribe_action),
+            },
         }
     }
 }
@@ -432,6 +520,9 @@ pub struct EffectivePolicy {
     pub bcc_recipients: Vec<String>,
     pub notify_recipients: Vec<String>,
     pub max_unblocks_per_day: u32,
+    /// The bulk compliance checks' actions (default `warn` for all).
+    #[serde(default)]
+    pub bulk: BulkActions,
 }
 
 impl Default for EffectivePolicy {
@@ -620,6 +711,14 @@ mod tests {
             ("notify_recipients", "admin@t.example", None),
             ("max_unblocks_per_day", "5", None),
             ("max_unblocks_per_day", "5000", Some("max_unblocks_per_day")),
+            ("bulk_dmarc_action", "reject", None),
+            ("bulk_dkim_action", "high-risk", None),
+            ("bulk_spf_action", "high_risk", None),
+            (
+                "bulk_unsubscribe_action",
+                "block",
+                Some("bulk_unsubscribe_action"),
+            ),
             ("bogus_key", "1", Some("bogus_key")),
         ];
         for (k, v, err) in cases {
@@ -705,6 +804,12 @@ mod tests {
         assert_eq!(builtin.spam_ratio, 0.5);
         assert_eq!(builtin.max_unblocks_per_day, 3);
         assert_eq!(builtin.reject_score, None);
+        assert_eq!(
+            builtin.bulk,
+            BulkActions::default(),
+            "every bulk check warns"
+        );
+        assert_eq!(builtin.bulk.dmarc, BulkAction::Warn);
 
         let service = PolicySettings {
             recipient_limit_per_day: Some(2000),
@@ -733,6 +838,20 @@ mod tests {
         );
         assert_eq!(e.action, ThresholdAction::Alert);
         assert!(!e.quarantine, "explicit false wins over the service's true");
+        let service = PolicySettings {
+            bulk_dmarc_action: Some(BulkAction::Reject),
+            bulk_dkim_action: Some(BulkAction::HighRisk),
+            ..Default::default()
+        };
+        let tenant = PolicySettings {
+            bulk_dmarc_action: Some(BulkAction::Warn),
+            ..Default::default()
+        };
+        let e = PolicySettings::default().resolve(&tenant, &service);
+        assert_eq!(
+            (e.bulk.dmarc, e.bulk.dkim, e.bulk.spf),
+            (BulkAction::Warn, BulkAction::HighRisk, BulkAction::Warn)
+        );
     }
 
     fn pol(name: &str, priority: u32, scope: PolicyScope) -> Policy {

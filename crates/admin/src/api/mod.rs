@@ -12,6 +12,7 @@ pub mod error;
 mod accounts;
 pub mod alerts;
 mod audit;
+pub mod compliance;
 mod connectors;
 mod dnsbl;
 mod domains;
@@ -28,6 +29,8 @@ mod tenants;
 mod tokens;
 mod webhooks;
 
+#[cfg(test)]
+mod compliance_tests;
 #[cfg(test)]
 mod portal_tests;
 #[cfg(test)]
@@ -108,6 +111,7 @@ fn resources() -> OpenApiRouter<AppState> {
         .merge(webhooks::routes())
         .merge(suppressions::routes())
         .merge(simulate::routes())
+        .merge(compliance::routes())
 }
 
 /// What OpenAPI requires and the annotations leave out, so generated clients and validators

@@ -13,6 +13,7 @@
 
 pub mod accounts;
 pub mod alerts;
+pub mod compliance;
 pub mod connectors;
 pub mod domains;
 pub mod fbl;

@@ -62,6 +62,7 @@ pub fn page(title: &str, user: Option<&UiUser>, body: Markup) -> Markup {
                                 li { a href="/queue" { "Held and quarantined" } }
                                 li { a href="/alerts" { "Alerts" } }
                                 li { a href="/suppressions" { "Suppressed recipients" } }
+                                li { a href="/compliance" { "Bulk compliance" } }
                                 li { a href="/policies" { "Policies" } }
                                 li { a href="/pools" { "IP pools" } }
                             }

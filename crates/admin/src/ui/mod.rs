@@ -8,6 +8,7 @@ pub mod session;
 
 mod alerts;
 mod chart;
+mod compliance;
 mod dashboard;
 pub mod layout;
 mod login;
@@ -53,6 +54,7 @@ pub fn router() -> Router<AppState> {
             "/suppressions/{tenant}/{recipient}/remove",
             post(suppressions::remove),
         )
+        .route("/compliance", get(compliance::show))
         .route("/policies", get(policies::show))
         .route("/policies/{tenant}/default", post(policies::save_default))
         .route("/policies/{tenant}/simulate", post(simulate::run))

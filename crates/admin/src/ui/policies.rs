@@ -63,13 +63,17 @@ fn choices(key: &str) -> Option<&'static [&'static str]> {
             Some(&["alert", "block_user_for_today", "block_user"])
         }
         "quarantine" | "bcc_suspicious_outbound_mail" => Some(&["true", "false"]),
+        "bulk_dkim_action"
+        | "bulk_spf_action"
+        | "bulk_dmarc_action"
+        | "bulk_unsubscribe_action" => Some(&["warn", "high-risk", "reject"]),
         _ => None,
     }
 }
 
 /// Each key's value in force for the tenant's accounts (the tenant default over the service's
 /// `[policy.default]` over the built-in defaults), in [`POLICY_KEYS`] order.
-fn in_force(e: &EffectivePolicy) -> [String; 14] {
+fn in_force(e: &EffectivePolicy) -> [String; 18] {
     let list = |l: &[String]| {
         if l.is_empty() {
             "none".to_string()
@@ -93,6 +97,10 @@ fn in_force(e: &EffectivePolicy) -> [String; 14] {
         list(&e.bcc_recipients),
         list(&e.notify_recipients),
         e.max_unblocks_per_day.to_string(),
+        e.bulk.dkim.as_str().to_string(),
+        e.bulk.spf.as_str().to_string(),
+        e.bulk.dmarc.as_str().to_string(),
+        e.bulk.unsubscribe.as_str().to_string(),
     ]
 }
 
@@ -110,6 +118,7 @@ fn ceiling(c: &PolicyCeilings, key: &str) -> String {
         "reject_score" => c
             .reject_score
             .map_or_else(|| "none".to_string(), |v| v.to_string()),
+        k if k.starts_with("bulk_") => format!("at least {}", c.bulk_min_action.as_str()),
         _ => "-".into(),
     }
 }
@@ -133,7 +142,7 @@ fn edit_form(
     user: &UiUser,
     tenant: &str,
     default: &PolicySettings,
-    forced: &[String; 14],
+    forced: &[String; 18],
     ceilings: &PolicyCeilings,
 ) -> Markup {
     html! {

@@ -224,6 +224,10 @@ fn effective_entries(e: &EffectivePolicy) -> Vec<String> {
         e.bcc_recipients.join(","),
         e.notify_recipients.join(","),
         e.max_unblocks_per_day.to_string(),
+        e.bulk.dkim.as_str().to_string(),
+        e.bulk.spf.as_str().to_string(),
+        e.bulk.dmarc.as_str().to_string(),
+        e.bulk.unsubscribe.as_str().to_string(),
     ]
 }
 

@@ -5,6 +5,7 @@
 //! transaction → [`Relay::policy_release`], after the scan → [`Relay::policy_after_scan`].
 
 mod actions;
+mod bulk;
 mod cache;
 pub mod lift;
 mod ramp;

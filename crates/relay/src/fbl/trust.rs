@@ -93,7 +93,9 @@ async fn dkim_domain(cfg: &Config, raw: &[u8]) -> Option<String> {
 }
 
 /// A DKIM verifier on the server's resolver (`[dns] resolver`, else the system's).
-fn authenticator(dns: &DnsConfig) -> Result<MessageAuthenticator, hickory_resolver::net::NetError> {
+pub(crate) fn authenticator(
+    dns: &DnsConfig,
+) -> Result<MessageAuthenticator, hickory_resolver::net::NetError> {
     match dns.resolver {
         Some(addr) => {
             let config = outguard_delivery::mx::server_config(addr);

@@ -3,6 +3,7 @@
 //! in-process tests alike. Binding listeners and running until a signal is `serve`'s job.
 
 pub mod accept;
+pub mod auth_dns;
 pub mod conn_limit;
 pub mod fd_limit;
 pub mod reload;
@@ -36,6 +37,8 @@ pub struct Relay {
     pub tls: crate::tls::ServerTls,
     pub auth_limiter: AuthLimiter,
     pub sender_dns: sender_dns::SenderDns,
+    /// DMARC / SPF records and DKIM verification for the bulk compliance gate (issue 25).
+    pub auth_dns: auth_dns::AuthDns,
     pub enforcer: crate::enforce::Enforcer,
     pub alert_cap: std::sync::Mutex<outguard_policy::AlertCap>,
     pub webhooks: crate::webhooks::Webhooks,
@@ -197,6 +200,7 @@ impl Relay {
             outguard_delivery::mx::MxResolver::new(&cfg.dns)
                 .context("building the DNS resolver")?,
         );
+        let auth_dns = auth_dns::AuthDns::new(&cfg.dns);
         // The outbox runs effects on the relay it belongs to, so it holds it weakly.
         let relay = Arc::new_cyclic(|me| {
             let runner = Arc::new(crate::outbox::RelayEffects::new(me.clone(), clock));
@@ -217,6 +221,7 @@ impl Relay {
                 alert_cap: std::sync::Mutex::new(outguard_policy::AlertCap::new()),
                 webhooks,
                 sender_dns,
+                auth_dns,
                 cfg,
                 store,
                 spool,

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::policy::PolicySettings;
 
+mod bulk;
 mod checks;
 mod files;
 mod problems;
@@ -23,6 +24,7 @@ mod suppression;
 mod trust;
 mod values;
 
+pub use bulk::{BulkConfig, BulkProvider, default_providers as default_bulk_providers};
 pub use problems::Problem;
 use problems::Problems;
 pub use ramp::TrustRampConfig;
@@ -115,6 +117,8 @@ pub struct Config {
     pub suppression: SuppressionConfig,
     /// New accounts start at a fraction of their limits (issue 25).
     pub trust_ramp: TrustRampConfig,
+    /// Bulk streams and their sender-requirement checks (issue 25 part 4).
+    pub bulk: BulkConfig,
 }
 
 impl Default for Config {
@@ -144,6 +148,7 @@ impl Default for Config {
             policy_service: PolicyServiceConfig::default(),
             suppression: SuppressionConfig::default(),
             trust_ramp: TrustRampConfig::default(),
+            bulk: BulkConfig::default(),
         }
     }
 }

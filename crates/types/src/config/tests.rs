@@ -288,7 +288,7 @@ fn leaf_keys(v: &serde_json::Value, out: &mut Vec<String>) {
 }
 
 /// `outguard.example.toml` parses, its live values are exactly the embedded default, and it
-/// names every key the code knows (set or commented out), all 14 policy keys included with
+/// names every key the code knows (set or commented out), all 18 policy keys included with
 /// valid example values — so the documented file cannot drift from the code.
 #[test]
 fn the_example_config_parses_is_the_default_and_documents_every_key() {
@@ -372,7 +372,7 @@ fn the_example_config_parses_is_the_default_and_documents_every_key() {
             "no {table} in the example"
         );
     }
-    // The commented policy examples, uncommented, are valid and set all 14 keys.
+    // The commented policy examples, uncommented, are valid and set all 18 keys.
     let start = text.find("[policy.default]").expect("policy table");
     let block: String = text[start..]
         .lines()
@@ -676,4 +676,68 @@ fn trust_ramp_defaults_and_refusals() {
         let e = Config::parse(&format!("[trust_ramp]\n{line}\n"), "t.toml").unwrap_err();
         assert_eq!(e.keys(), [key], "{line}: {e}");
     }
+}
+
+/// `[bulk]` (issue 25 part 4): on, 5000 a day, three providers; bad values named by key.
+#[test]
+fn bulk_defaults_and_refusals() {
+    let c = Config::parse("", "t.toml").unwrap();
+    assert!(c.bulk.enabled);
+    assert_eq!(c.bulk.provider_recipients_per_day, 5000);
+    assert_eq!(
+        c.bulk
+            .provider_of("GoogleMail.com")
+            .map(|p| p.name.as_str()),
+        Some("Gmail")
+    );
+    assert_eq!(
+        c.bulk.provider_of("aol.com").map(|p| p.name.as_str()),
+        Some("Yahoo")
+    );
+    assert!(c.bulk.provider_of("example.com").is_none());
+    let c = Config::parse(
+        "[bulk]\nprovider_recipients_per_day = 10\n[[bulk.providers]]\nname = \"Corp\"\ndomains = [\"corp.example\"]\n",
+        "t.toml",
+    )
+    .unwrap();
+    assert_eq!(c.bulk.providers.len(), 1);
+    for (text, key) in [
+        (
+            "[bulk]\nprovider_recipients_per_day = 0\n",
+            "bulk.provider_recipients_per_day",
+        ),
+        ("[bulk]\nthreshold = 5\n", "bulk.threshold"),
+        (
+            "[[bulk.providers]]\nname = \"X\"\ndomains = [\"Not A Domain\"]\n",
+            "bulk.providers.domains",
+        ),
+        (
+            "[[bulk.providers]]\nname = \"X\"\ndomains = []\n",
+            "bulk.providers.domains",
+        ),
+        (
+            "[[bulk.providers]]\nname = \"X\"\ndomains = [\"a.example\"]\n[[bulk.providers]]\nname = \"Y\"\ndomains = [\"a.example\"]\n",
+            "bulk.providers.domains",
+        ),
+        (
+            "[[bulk.providers]]\nname = \"\"\ndomains = [\"a.example\"]\n",
+            "bulk.providers.name",
+        ),
+        (
+            "[policy.default]\nbulk_dmarc_action = \"explode\"\n",
+            "policy.default.bulk_dmarc_action",
+        ),
+    ] {
+        let e = Config::parse(text, "t.toml").unwrap_err();
+        assert_eq!(e.keys(), [key], "{text}: {e}");
+    }
+    let c = Config::parse(
+        "[policy.default]\nbulk_dmarc_action = \"reject\"\nbulk_dkim_action = \"high-risk\"\n",
+        "t.toml",
+    )
+    .unwrap();
+    assert_eq!(
+        c.policy.default.bulk_dmarc_action,
+        Some(crate::policy::BulkAction::Reject)
+    );
 }
