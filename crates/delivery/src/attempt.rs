@@ -19,6 +19,7 @@ use outguard_types::model::EventKind;
 use serde_json::json;
 
 use super::client::{self, Attempt, AttemptError, AttemptResult, RcptOutcome};
+use super::mta_sts::apply::StsUse;
 use super::mx::{Route, RouteError};
 use super::pools::Source;
 use super::queue::Inner;
@@ -143,7 +144,7 @@ async fn deliver_domain(
         )
     };
     let cfg = &inner.deps.config;
-    let route = match inner
+    let mut route = match inner
         .deps
         .resolver
         .route(&domain, &cfg.routes, cfg.delivery.port)
@@ -185,7 +186,14 @@ async fn deliver_domain(
         json!({"domain": domain, "pool": source.pool, "source_ip": source.ip.to_string(), "site": route.site,
                "hops": route.hops.iter().map(|h| format!("{} {}", h.host, h.addr)).collect::<Vec<_>>()}),
     );
-    let tls = tls_policy(inner, &domain);
+    let mut tls = tls_policy(inner, &domain);
+    // MTA-STS (RFC 8461) when the operator set no TLS policy for the domain: may narrow the
+    // route to the policy's MX hosts and make the policy `verify` (see `mta_sts::apply`).
+    if let Err(reply) =
+        super::mta_sts::apply::hook(inner, &env.id, &domain, &mut route, &mut tls).await
+    {
+        return all(state(RcptStatus::Pending, reply, None));
+    }
     let login = match login(inner, &domain).await {
         Ok(login) => login,
         Err(reason) => {
@@ -266,11 +274,52 @@ async fn deliver_domain(
     }
 }
 
+/// Where the TLS policy comes from when the operator set none for the destination.
+const DEFAULT_SOURCE: &str = "delivery.tls";
+
 /// The TLS policy for mail to `domain` and where it comes from (for the trace).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct TlsChoice {
     pub policy: TlsPolicy,
     pub source: &'static str,
+    /// The destination's MTA-STS policy, when one applies (`mta_sts::apply`).
+    pub sts: Option<Arc<StsUse>>,
+}
+
+impl TlsChoice {
+    /// The policy is `[delivery] tls`: nothing the operator set for this destination.
+    pub fn is_default(&self) -> bool {
+        self.source == DEFAULT_SOURCE && self.sts.is_none()
+    }
+
+    /// `TLS policy verify from delivery.tls_policies`, then the MTA-STS policy and, in `testing`
+    /// mode, what `enforce` would have made of this attempt to `host` (`tls`: it went inside
+    /// TLS; `None`: the attempt failed before any verdict).
+    fn describe(&self, host: &str, tls: Option<bool>) -> String {
+        let mut s = format!("TLS policy {} from {}", self.policy.as_str(), self.source);
+        if let Some(sts) = &self.sts {
+            s.push_str(&format!("; {}", sts.describe()));
+            if let (Some(t), Some(tls)) = (&sts.testing, tls) {
+                let verified = self.policy == TlsPolicy::Verify;
+                s.push_str(&format!(": {}", t.verdict(host, tls, verified)));
+            }
+        }
+        s
+    }
+
+    /// The trace's `mta_sts` field (`null` without a policy).
+    fn sts_json(&self, host: &str, tls: Option<bool>) -> serde_json::Value {
+        self.sts.as_ref().map_or(serde_json::Value::Null, |sts| {
+            let testing = match (&sts.testing, tls) {
+                (Some(t), Some(tls)) => {
+                    Some(t.verdict(host, tls, self.policy == TlsPolicy::Verify))
+                }
+                _ => None,
+            };
+            json!({"mode": sts.mode.as_str(), "id": sts.id, "got": sts.got.describe(),
+                   "testing": testing})
+        })
+    }
 }
 
 /// `[[routes]] tls` of the route that serves `domain`, else `[delivery] tls_policies`, else
@@ -281,6 +330,7 @@ fn tls_policy(inner: &Inner, domain: &str) -> TlsChoice {
         return TlsChoice {
             policy,
             source: "route",
+            sts: None,
         };
     }
     let d = domain.trim_end_matches('.');
@@ -293,10 +343,12 @@ fn tls_policy(inner: &Inner, domain: &str) -> TlsChoice {
         Some((_, &policy)) => TlsChoice {
             policy,
             source: "delivery.tls_policies",
+            sts: None,
         },
         None => TlsChoice {
             policy: cfg.delivery.tls,
-            source: "delivery.tls",
+            source: DEFAULT_SOURCE,
+            sts: None,
         },
     }
 }
@@ -379,9 +431,13 @@ async fn try_hops(
     let mut last_error = String::from("4.4.1 no usable mail host");
     let mut throttle = None;
     let policy = how.tls.policy;
-    let tls = match policy {
-        TlsPolicy::Verify => inner.deps.verified_tls.clone(),
-        TlsPolicy::Opportunistic | TlsPolicy::Required => inner.tls.clone(),
+    // MTA-STS `testing`: a config that accepts what these policies accept but notes what
+    // `verify` would have said.
+    let testing = how.tls.sts.as_ref().and_then(|s| s.testing.as_ref());
+    let tls = match (policy, testing.and_then(|t| t.tls.clone())) {
+        (TlsPolicy::Verify, _) => inner.deps.verified_tls.clone(),
+        (TlsPolicy::Opportunistic | TlsPolicy::Required, Some(recording)) => Some(recording),
+        (TlsPolicy::Opportunistic | TlsPolicy::Required, None) => inner.tls.clone(),
     };
     for hop in &route.hops {
         let mut attempt = Attempt {
@@ -426,7 +482,7 @@ async fn try_hops(
                 // Before anything else (trace, events, the round's other domains): a kill from
                 // here on must not send these recipients again.
                 record_delivered(inner, env, &r);
-                trace_attempt(inner, env, &r, how.tls);
+                trace_attempt(inner, env, &r, &how.tls);
                 let throttle = r.rcpts.iter().find_map(|(_, o)| match o {
                     RcptOutcome::TempFail(t) if inner.shaper.is_throttle(t) => Some(t.clone()),
                     _ => None,
@@ -443,25 +499,25 @@ async fn try_hops(
             }
             Err(e) => {
                 let refused = matches!(e, AttemptError::TlsPolicy { .. });
+                let sts_id = how.tls.sts.as_ref().map(|s| s.id.as_str());
                 if refused {
                     tracing::warn!(id = %env.id, host = %hop.host, addr = %hop.addr,
-                        tls_policy = policy.as_str(), policy_from = how.tls.source, error = %e,
-                        "delivery refused by TLS policy");
+                        tls_policy = policy.as_str(), policy_from = how.tls.source,
+                        mta_sts_id = sts_id, error = %e, "delivery refused by TLS policy");
                 }
                 inner.trace(
                     &env.id,
                     EventKind::Attempt,
                     format!(
-                        "{} {} (TLS policy {} from {}): {e}",
+                        "{} {} ({}): {e}",
                         hop.host,
                         hop.addr,
-                        policy.as_str(),
-                        how.tls.source
+                        how.tls.describe(&hop.host, None)
                     ),
                     json!({"remote_host": hop.host, "remote_ip": hop.addr.to_string(),
                            "source_ip": source.ip.to_string(), "error": e.to_string(),
                            "tls_policy": policy.as_str(), "tls_policy_from": how.tls.source,
-                           "tls_refused": refused}),
+                           "tls_refused": refused, "mta_sts": how.tls.sts_json(&hop.host, None)}),
                 );
                 // RFC 3463: X.7.5 cryptographic failure, X.7.8 authentication; else routing.
                 let status = match &e {
@@ -525,7 +581,7 @@ fn outcomes(r: &AttemptResult) -> Vec<(String, RcptState)> {
         .collect()
 }
 
-fn trace_attempt(inner: &Inner, env: &Envelope, r: &AttemptResult, tls: TlsChoice) {
+fn trace_attempt(inner: &Inner, env: &Envelope, r: &AttemptResult, tls: &TlsChoice) {
     let replies: Vec<serde_json::Value> = r
         .rcpts
         .iter()
@@ -546,9 +602,10 @@ fn trace_attempt(inner: &Inner, env: &Envelope, r: &AttemptResult, tls: TlsChoic
     inner.trace(
         &env.id,
         EventKind::Attempt,
-        format!("{} [{}] from {}{} (TLS policy {} from {}): {}", r.host, r.remote, r.local.ip(), if r.tls { " (TLS)" } else { "" },
-                r.tls_policy.as_str(), tls.source, first.unwrap_or("")),
+        format!("{} [{}] from {}{} ({}): {}", r.host, r.remote, r.local.ip(), if r.tls { " (TLS)" } else { "" },
+                tls.describe(&r.host, Some(r.tls)), first.unwrap_or("")),
         json!({"remote_host": r.host, "remote_ip": r.remote.to_string(), "source_ip": r.local.ip().to_string(),
-               "tls": r.tls, "tls_policy": r.tls_policy.as_str(), "tls_policy_from": tls.source, "replies": replies}),
+               "tls": r.tls, "tls_policy": r.tls_policy.as_str(), "tls_policy_from": tls.source,
+               "mta_sts": tls.sts_json(&r.host, Some(r.tls)), "replies": replies}),
     );
 }
