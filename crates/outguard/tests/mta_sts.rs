@@ -4,7 +4,8 @@
 //! only to the policy's MX hosts inside verified TLS, and defers (4xx, never plaintext, no DSN)
 //! when no MX host matches; the policy is cached (no second fetch), refetched when the
 //! record's `id` changes, and kept when a refetch fails. `testing` delivers as usual and the
-//! trace says what would have failed. The operator's `[delivery.tls_policies]` wins.
+//! trace says what would have failed. The operator's `[delivery.tls_policies]` wins, and
+//! `[delivery.mta_sts] enabled = false` turns it all off.
 
 mod common;
 
@@ -293,4 +294,41 @@ async fn testing_mode_delivers_and_reports_and_operator_policy_wins() {
     );
     assert!(!t.contains("MTA-STS"), "{t}");
     assert_eq!(override_policy.connections(), 0, "never fetched");
+}
+
+/// `[delivery.mta_sts] enabled = false`: the published `enforce` policy is not looked up, and
+/// mail goes as before (here: in plaintext to an MX the policy does not list).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disabled_mta_sts_is_never_fetched() {
+    let sc = scene("").await;
+    sc.provision().await;
+    let ca = TestCa::new("Outguard test CA").expect("ca");
+    let https = free_port_on(&["127.0.0.48"]);
+    let published = policy_server(
+        &ca,
+        "127.0.0.48",
+        https,
+        "off.example",
+        &policy("enforce", "mx.off.example"),
+    )
+    .await;
+    let other = sink("127.0.0.49", sc.port, SinkOptions::default()).await;
+    sc.dns.update(|z| {
+        z.txt("_mta-sts.off.example", "v=STSv1; id=1;")
+            .a("mta-sts.off.example", [127, 0, 0, 48].into())
+            .mx("off.example", 10, "other.off.example")
+            .a("other.off.example", [127, 0, 0, 49].into());
+    });
+    configure(
+        &sc,
+        "",
+        &format!("[delivery.mta_sts]\nenabled = false\nhttps_port = {https}"),
+    );
+    let relay = RelayProc::start(sc.dir());
+    let id = send(&relay, "x@off.example").await;
+    let got = other.wait_for(1, WAIT).await;
+    assert!(!got[0].tls);
+    let t = wait_trace(&sc, &id, "(TLS policy opportunistic from delivery.tls)");
+    assert!(!t.contains("MTA-STS"), "{t}");
+    assert_eq!(published.connections(), 0, "never fetched");
 }
