@@ -24,6 +24,7 @@ use serde_json::json;
 
 use super::client::{self, Attempt, AttemptError, AttemptResult, RcptOutcome};
 use super::dane::{self, DaneVerifier, HostDane};
+use super::mta_sts::apply::StsUse;
 use super::mx::{Hop, Route, RouteError};
 use super::pools::Source;
 use super::queue::Inner;
@@ -148,7 +149,7 @@ async fn deliver_domain(
         )
     };
     let cfg = &inner.deps.config;
-    let route = match inner
+    let mut route = match inner
         .deps
         .resolver
         .route(&domain, &cfg.routes, cfg.delivery.port)
@@ -190,8 +191,16 @@ async fn deliver_domain(
         json!({"domain": domain, "pool": source.pool, "source_ip": source.ip.to_string(), "site": route.site,
                "hops": route.hops.iter().map(|h| format!("{} {}", h.host, h.addr)).collect::<Vec<_>>()}),
     );
-    let tls = tls_policy(inner, &domain);
-    let dane = match dane_plan(inner, &domain, &route, tls).await {
+    let mut tls = tls_policy(inner, &domain);
+    // MTA-STS (RFC 8461) when the operator set no TLS policy for the domain: may narrow the
+    // route to the policy's MX hosts and make the policy `verify` (see `mta_sts::apply`).
+    if let Err(reply) =
+        super::mta_sts::apply::hook(inner, &env.id, &domain, &mut route, &mut tls).await
+    {
+        return all(state(RcptStatus::Pending, reply, None));
+    }
+    // DANE then outranks MTA-STS and the default host by host (`hop_tls`).
+    let dane = match dane_plan(inner, &domain, &route, &tls).await {
         Ok(plan) => plan,
         Err(e) => {
             inner.trace(
@@ -286,10 +295,48 @@ async fn deliver_domain(
 }
 
 /// The TLS policy for mail to `domain` and where it comes from (for the trace).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct TlsChoice {
     pub policy: TlsPolicy,
     pub source: &'static str,
+    /// The destination's MTA-STS policy, when one applies (`mta_sts::apply`).
+    pub sts: Option<Arc<StsUse>>,
+}
+
+impl TlsChoice {
+    /// The policy is `[delivery] tls`: nothing the operator set for this destination.
+    pub fn is_default(&self) -> bool {
+        self.source == DEFAULT_POLICY && self.sts.is_none()
+    }
+
+    /// `TLS policy verify from delivery.tls_policies`, then the MTA-STS policy and, in `testing`
+    /// mode, what `enforce` would have made of this attempt to `host` (`tls`: it went inside
+    /// TLS; `None`: the attempt failed before any verdict).
+    fn describe(&self, host: &str, tls: Option<bool>) -> String {
+        let mut s = format!("TLS policy {} from {}", self.policy.as_str(), self.source);
+        if let Some(sts) = &self.sts {
+            s.push_str(&format!("; {}", sts.describe()));
+            if let (Some(t), Some(tls)) = (&sts.testing, tls) {
+                let verified = self.policy == TlsPolicy::Verify;
+                s.push_str(&format!(": {}", t.verdict(host, tls, verified)));
+            }
+        }
+        s
+    }
+
+    /// The trace's `mta_sts` field (`null` without a policy).
+    fn sts_json(&self, host: &str, tls: Option<bool>) -> serde_json::Value {
+        self.sts.as_ref().map_or(serde_json::Value::Null, |sts| {
+            let testing = match (&sts.testing, tls) {
+                (Some(t), Some(tls)) => {
+                    Some(t.verdict(host, tls, self.policy == TlsPolicy::Verify))
+                }
+                _ => None,
+            };
+            json!({"mode": sts.mode.as_str(), "id": sts.id, "got": sts.got.describe(),
+                   "testing": testing})
+        })
+    }
 }
 
 /// `[[routes]] tls` of the route that serves `domain`, else `[delivery] tls_policies`, else
@@ -300,6 +347,7 @@ fn tls_policy(inner: &Inner, domain: &str) -> TlsChoice {
         return TlsChoice {
             policy,
             source: ROUTE_POLICY,
+            sts: None,
         };
     }
     let d = domain.trim_end_matches('.');
@@ -312,10 +360,12 @@ fn tls_policy(inner: &Inner, domain: &str) -> TlsChoice {
         Some((_, &policy)) => TlsChoice {
             policy,
             source: LISTED_POLICY,
+            sts: None,
         },
         None => TlsChoice {
             policy: cfg.delivery.tls,
             source: DEFAULT_POLICY,
+            sts: None,
         },
     }
 }
@@ -336,7 +386,7 @@ async fn dane_plan(
     inner: &Inner,
     domain: &str,
     route: &Route,
-    tls: TlsChoice,
+    tls: &TlsChoice,
 ) -> Result<dane::Plan, dane::PlanError> {
     let cfg = &inner.deps.config;
     let Some(dns) = inner.deps.resolver.dnssec() else {
@@ -368,12 +418,28 @@ struct HopTls {
     refuse: Option<String>,
 }
 
+impl HopTls {
+    /// The trace's words for the policy of this hop: DANE's record, or the domain's policy
+    /// with its MTA-STS part (`TlsChoice::describe`).
+    fn describe(&self, tls: &TlsChoice, host: &str, went_tls: Option<bool>) -> String {
+        if self.from == tls.source {
+            tls.describe(host, went_tls)
+        } else {
+            format!("TLS policy {} from {}", self.policy.as_str(), self.from)
+        }
+    }
+}
+
 /// The domain's policy for `hop`, or DANE's when the host has TLSA records.
 fn hop_tls(inner: &Inner, how: &How<'_>, hop: &Hop) -> HopTls {
+    // MTA-STS `testing`: a config that accepts what these policies accept but notes what
+    // `verify` would have said.
+    let testing = how.tls.sts.as_ref().and_then(|s| s.testing.as_ref());
     let mut t = HopTls {
         policy: how.tls.policy,
-        config: match how.tls.policy {
-            TlsPolicy::Verify => inner.deps.verified_tls.clone(),
+        config: match (how.tls.policy, testing.and_then(|t| t.tls.clone())) {
+            (TlsPolicy::Verify, _) => inner.deps.verified_tls.clone(),
+            (_, Some(recording)) => Some(recording),
             _ => inner.tls.clone(),
         },
         from: how.tls.source.to_string(),
@@ -535,7 +601,7 @@ async fn try_hops(
                 // Before anything else (trace, events, the round's other domains): a kill from
                 // here on must not send these recipients again.
                 record_delivered(inner, env, &r);
-                trace_attempt(inner, env, &r, &t);
+                trace_attempt(inner, env, &r, &t, &how.tls);
                 let throttle = r.rcpts.iter().find_map(|(_, o)| match o {
                     RcptOutcome::TempFail(t) if inner.shaper.is_throttle(t) => Some(t.clone()),
                     _ => None,
@@ -552,25 +618,25 @@ async fn try_hops(
             }
             Err(e) => {
                 let refused = matches!(e, AttemptError::TlsPolicy { .. });
+                let sts_id = how.tls.sts.as_ref().map(|s| s.id.as_str());
                 if refused {
                     tracing::warn!(id = %env.id, host = %hop.host, addr = %hop.addr,
-                        tls_policy = policy.as_str(), policy_from = %t.from, error = %e,
-                        "delivery refused by TLS policy");
+                        tls_policy = policy.as_str(), policy_from = %t.from,
+                        mta_sts_id = sts_id, error = %e, "delivery refused by TLS policy");
                 }
                 inner.trace(
                     &env.id,
                     EventKind::Attempt,
                     format!(
-                        "{} {} (TLS policy {} from {}): {e}",
+                        "{} {} ({}): {e}",
                         hop.host,
                         hop.addr,
-                        policy.as_str(),
-                        t.from
+                        t.describe(&how.tls, &hop.host, None)
                     ),
                     json!({"remote_host": hop.host, "remote_ip": hop.addr.to_string(),
                            "source_ip": source.ip.to_string(), "error": e.to_string(),
                            "tls_policy": policy.as_str(), "tls_policy_from": t.from,
-                           "tls_refused": refused}),
+                           "tls_refused": refused, "mta_sts": how.tls.sts_json(&hop.host, None)}),
                 );
                 // RFC 3463: X.7.5 cryptographic failure, X.7.8 authentication; else routing.
                 let status = match &e {
@@ -634,7 +700,7 @@ fn outcomes(r: &AttemptResult) -> Vec<(String, RcptState)> {
         .collect()
 }
 
-fn trace_attempt(inner: &Inner, env: &Envelope, r: &AttemptResult, tls: &HopTls) {
+fn trace_attempt(inner: &Inner, env: &Envelope, r: &AttemptResult, t: &HopTls, tls: &TlsChoice) {
     let replies: Vec<serde_json::Value> = r
         .rcpts
         .iter()
@@ -653,26 +719,26 @@ fn trace_attempt(inner: &Inner, env: &Envelope, r: &AttemptResult, tls: &HopTls)
         }
     });
     // DANE: the record that authenticated the server (none when a parked session was reused).
-    let matched = tls
-        .dane
-        .as_ref()
-        .and_then(|v| v.matched())
-        .map(|m| m.short());
+    let matched = t.dane.as_ref().and_then(|v| v.matched()).map(|m| m.short());
     if let Some(m) = &matched {
-        tracing::info!(id = %env.id, host = %r.host, addr = %r.remote, tls_policy_from = %tls.from,
+        tracing::info!(id = %env.id, host = %r.host, addr = %r.remote, tls_policy_from = %t.from,
             tlsa = %m, "server authenticated by DANE");
     }
-    let how = match &matched {
-        Some(m) => format!("{}, matched {m}", tls.from),
-        None => tls.from.clone(),
+    let described = match &matched {
+        Some(m) => format!(
+            "TLS policy {} from {}, matched {m}",
+            r.tls_policy.as_str(),
+            t.from
+        ),
+        None => t.describe(tls, &r.host, Some(r.tls)),
     };
     inner.trace(
         &env.id,
         EventKind::Attempt,
-        format!("{} [{}] from {}{} (TLS policy {} from {how}): {}", r.host, r.remote, r.local.ip(), if r.tls { " (TLS)" } else { "" },
-                r.tls_policy.as_str(), first.unwrap_or("")),
+        format!("{} [{}] from {}{} ({}): {}", r.host, r.remote, r.local.ip(), if r.tls { " (TLS)" } else { "" },
+                described, first.unwrap_or("")),
         json!({"remote_host": r.host, "remote_ip": r.remote.to_string(), "source_ip": r.local.ip().to_string(),
-               "tls": r.tls, "tls_policy": r.tls_policy.as_str(), "tls_policy_from": tls.from,
-               "tlsa_matched": matched, "replies": replies}),
+               "tls": r.tls, "tls_policy": r.tls_policy.as_str(), "tls_policy_from": t.from,
+               "tlsa_matched": matched, "mta_sts": tls.sts_json(&r.host, Some(r.tls)), "replies": replies}),
     );
 }

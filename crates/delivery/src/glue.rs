@@ -15,7 +15,7 @@ use super::dkim::DkimSigners;
 use super::mx::MxResolver;
 use super::pools::PoolSet;
 use super::queue::{Queue, QueueConfig, QueueDeps, QueueEvent, QueueHandle};
-use super::tls::{opportunistic_client_config, verifying_client_config};
+use super::tls::{opportunistic_client_config, verifier, verifying_client_config};
 use crate::shutdown::Shutdown;
 use outguard_store::trace::{TraceRecord, Tracer};
 
@@ -40,6 +40,9 @@ pub async fn start(
             None
         }
     };
+    // MTA-STS fetches its policies and judges certificates with the same trust roots; without
+    // them no policy can be fetched, and mail goes as if none was published.
+    let tls_verifier = verifier(cfg.delivery.tls_ca_file.as_deref()).ok();
     let (tx, rx) = mpsc::channel(10_000);
     tokio::spawn(forward(
         rx,
@@ -64,6 +67,7 @@ pub async fn start(
         events: tx,
         tls,
         verified_tls,
+        tls_verifier,
         clock,
     };
     let handle = Queue::start(deps, async move { shutdown.stopped().await }).await?;

@@ -1,9 +1,17 @@
-//! MTA-STS (RFC 8461) records and policies, parsed: the `_mta-sts.<domain>` TXT record (its
-//! `id` says when the policy changed) and the policy file served at
-//! `https://mta-sts.<domain>/.well-known/mta-sts.txt` (mode, the MX patterns, `max_age`), and
-//! whether an MX host matches the policy. Only the parsing and matching are here; fetching the
-//! policy over HTTPS, caching it by `max_age` and applying it to delivery (`enforce` → the
-//! `verify` policy restricted to matching MX hosts; `testing` → report only) are not wired yet.
+//! MTA-STS (RFC 8461): a domain says, in a `_mta-sts.<domain>` TXT record (its `id` says when
+//! the policy changed) and a policy file at `https://mta-sts.<domain>/.well-known/mta-sts.txt`
+//! (mode, MX patterns, `max_age`), that its mail must go only to the listed MX hosts over
+//! verified TLS. Here: parsing the record and the file and matching an MX host against the
+//! patterns; `fetch` gets the file over HTTPS (certificate verified, no redirects, `text/plain`,
+//! size cap, timeout); `cache` discovers the policy and keeps it per node for `max_age`
+//! (refetched when the record's `id` changes; a failed refetch keeps the cached one); `apply`
+//! hooks it into a delivery round (`enforce` → `verify` restricted to the matching MX hosts,
+//! `testing` → deliver and report what would have failed). The operator's own TLS policy for a
+//! domain or route wins over the published one.
+
+pub mod apply;
+pub mod cache;
+pub mod fetch;
 
 /// A policy's mode (RFC 8461 §5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,6 +22,16 @@ pub enum Mode {
     Testing,
     /// No policy (the domain withdrew it).
     None,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Enforce => "enforce",
+            Mode::Testing => "testing",
+            Mode::None => "none",
+        }
+    }
 }
 
 /// A parsed policy file.

@@ -142,6 +142,32 @@ impl MxResolver {
         }
     }
 
+    /// The TXT records at `name`, each one's strings joined (RFC 7208 §3.3 style). `Ok(empty)`
+    /// = the name has none (or does not exist); `Err` = DNS could not tell.
+    pub async fn txt(&self, name: &str) -> Result<Vec<String>, RouteError> {
+        match self.dns.txt_lookup(fqdn(name)).await {
+            Ok(lookup) => Ok(lookup
+                .answers()
+                .iter()
+                .filter_map(|r| match &r.data {
+                    RData::TXT(t) => Some(
+                        t.txt_data
+                            .iter()
+                            .map(|s| String::from_utf8_lossy(s))
+                            .collect::<String>(),
+                    ),
+                    _ => None,
+                })
+                .collect()),
+            Err(e) => match classify(&e) {
+                Some(_) => Ok(Vec::new()),
+                None => Err(RouteError::temp(format!(
+                    "TXT lookup of {name} failed: {e}"
+                ))),
+            },
+        }
+    }
+
     /// MX hosts of `domain` by preference. `Ok(None)` = no MX records (implicit MX applies).
     async fn mx_hosts(&self, domain: &str) -> Result<Option<Vec<String>>, RouteError> {
         match self.dns.mx_lookup(fqdn(domain)).await {

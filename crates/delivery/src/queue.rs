@@ -28,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 use super::attempt::Round;
 use super::bounce;
 use super::dkim::DkimSigners;
+use super::mta_sts::cache::Sts;
 use super::mx::MxResolver;
 use super::pools::PoolSet;
 use super::reuse::IdlePool;
@@ -76,6 +77,9 @@ pub struct QueueDeps {
     /// STARTTLS client config that verifies the certificate (`verify` policy); `None`: mail
     /// under `verify` is deferred.
     pub verified_tls: Option<Arc<rustls::ClientConfig>>,
+    /// What `verify` checks certificates with; MTA-STS fetches its policies with it and judges
+    /// certificates with it in `testing` mode. `None`: no trust roots.
+    pub tls_verifier: Option<Arc<rustls::client::WebPkiServerVerifier>>,
     /// The process's clock: retry times, expiry and trace stamps.
     pub clock: Clock,
 }
@@ -118,6 +122,8 @@ pub struct Inner {
     attempts: DeliveryAttempts,
     /// Per (source IP, destination) rates and limits (issue 22).
     pub(super) shaper: Shaper,
+    /// MTA-STS discovery and cache (`None`: `[delivery.mta_sts] enabled = false`).
+    pub(super) sts: Option<Sts>,
     /// `deps.events`, in order however far the store writer lags.
     events: super::events::OrderedSender<QueueEvent>,
 }
@@ -212,8 +218,17 @@ impl Queue {
             deps.config.shaping.clone(),
             deps.config.delivery.adaptive.clone(),
         );
+        let sts_cfg = &deps.config.delivery.mta_sts;
+        let sts = sts_cfg.enabled.then(|| {
+            Sts::new(
+                deps.resolver.clone(),
+                deps.tls_verifier.clone(),
+                sts_cfg.https_port,
+            )
+        });
         let inner = Arc::new(Inner {
             shaper,
+            sts,
             events,
             deps,
             tls,

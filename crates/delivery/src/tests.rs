@@ -387,6 +387,7 @@ impl Scene {
             events: tx,
             tls: None,
             verified_tls: None,
+            tls_verifier: None,
         };
         let q = Queue::start(deps, async move {
             let _ = stop_rx.await;

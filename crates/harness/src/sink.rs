@@ -89,9 +89,12 @@ pub struct SinkOptions {
     pub idle_close: Option<Duration>,
     /// The certificate STARTTLS presents (e.g. `TestCa::server_config`); implies `starttls`.
     pub tls_config: Option<Arc<ServerConfig>>,
-    /// Demand `AUTH PLAIN` with this user and password before MAIL (offered only inside TLS,
+    /// Demand `AUTH PLAIN` (or LOGIN, `auth_login_only`) with this user and password before MAIL (offered only inside TLS,
     /// when TLS is offered at all), like a smarthost.
     pub auth: Option<(String, String)>,
+    /// Offer `AUTH LOGIN` (RFC 4954 §4, the 334 challenge dance) instead of `AUTH PLAIN`, as
+    /// some ISP relays still do.
+    pub auth_login_only: bool,
 }
 
 impl Default for SinkOptions {
@@ -103,6 +106,7 @@ impl Default for SinkOptions {
             idle_close: None,
             tls_config: None,
             auth: None,
+            auth_login_only: false,
         }
     }
 }
@@ -139,6 +143,7 @@ struct Shared {
     open: AtomicUsize,
     peak: AtomicUsize,
     auth: Option<(String, String)>,
+    auth_login_only: bool,
 }
 
 /// A running sink; stops accepting when dropped.
@@ -189,6 +194,7 @@ impl SmtpSink {
             open: AtomicUsize::new(0),
             peak: AtomicUsize::new(0),
             auth: opts.auth,
+            auth_login_only: opts.auth_login_only,
         });
         let s = shared.clone();
         let task = tokio::spawn(async move {
@@ -264,6 +270,8 @@ async fn connection(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>
         tls: false,
         ehlo: String::new(),
         authed: None,
+        login: None,
+        line: Vec::new(),
     };
     let Ok(Outcome::StartTls) = s.run(&mut stream).await else {
         return;
@@ -303,6 +311,16 @@ struct Session {
     tls: bool,
     ehlo: String,
     authed: Option<String>,
+    /// Inside `AUTH LOGIN`: the next line answers this challenge (not a command).
+    login: Option<LoginStep>,
+    /// The part of an `AUTH LOGIN` answer line read so far.
+    line: Vec<u8>,
+}
+
+/// Where an `AUTH LOGIN` exchange is.
+enum LoginStep {
+    User,
+    Password(String),
 }
 
 impl Session {
@@ -320,8 +338,20 @@ impl Session {
         if !self.auth_offered() {
             return "538 5.7.11 Encryption required for requested authentication mechanism\r\n";
         }
-        if mechanism != smtp_proto::AUTH_PLAIN {
+        let offered = if self.shared.auth_login_only {
+            smtp_proto::AUTH_LOGIN
+        } else {
+            smtp_proto::AUTH_PLAIN
+        };
+        if mechanism != offered {
             return "504 5.5.4 Unrecognized authentication type\r\n";
+        }
+        if mechanism == smtp_proto::AUTH_LOGIN {
+            if initial.trim().is_empty() {
+                self.login = Some(LoginStep::User);
+                return "334 VXNlcm5hbWU6\r\n";
+            }
+            return self.login_line(initial.as_bytes());
         }
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(initial.trim())
@@ -333,6 +363,32 @@ impl Session {
                 "235 2.7.0 Authentication successful\r\n"
             }
             _ => "535 5.7.8 Authentication credentials invalid\r\n",
+        }
+    }
+
+    /// One base64 line answering an `AUTH LOGIN` challenge (the user first, then the password).
+    fn login_line(&mut self, line: &[u8]) -> &'static str {
+        use base64::Engine as _;
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(line.trim_ascii())
+            .ok()
+            .and_then(|d| String::from_utf8(d).ok());
+        let Some(text) = decoded else {
+            self.login = None;
+            return "501 5.5.2 Cannot decode response\r\n";
+        };
+        match self.login.take() {
+            None | Some(LoginStep::User) => {
+                self.login = Some(LoginStep::Password(text));
+                "334 UGFzc3dvcmQ6\r\n"
+            }
+            Some(LoginStep::Password(user)) => match &self.shared.auth {
+                Some((u, p)) if *u == user && *p == text => {
+                    self.authed = Some(user);
+                    "235 2.7.0 Authentication successful\r\n"
+                }
+                _ => "535 5.7.8 Authentication credentials invalid\r\n",
+            },
         }
     }
 
@@ -369,6 +425,18 @@ impl Session {
                     if let Some(d) = data.take() {
                         out.push_str(&self.end_of_data(&mut txn, d));
                     }
+                    continue;
+                }
+                if self.login.is_some() {
+                    let rest = iter.as_slice();
+                    let Some(end) = rest.iter().position(|b| *b == b'\n') else {
+                        self.line.extend_from_slice(rest);
+                        break;
+                    };
+                    self.line.extend_from_slice(&rest[..end]);
+                    iter = rest[end + 1..].iter();
+                    let line = std::mem::take(&mut self.line);
+                    out.push_str(self.login_line(&line));
                     continue;
                 }
                 let req = match requests.ingest(&mut iter) {
@@ -419,7 +487,11 @@ impl Session {
                     out.push_str("250-STARTTLS\r\n");
                 }
                 if self.auth_offered() {
-                    out.push_str("250-AUTH PLAIN\r\n");
+                    out.push_str(if self.shared.auth_login_only {
+                        "250-AUTH LOGIN\r\n"
+                    } else {
+                        "250-AUTH PLAIN\r\n"
+                    });
                 }
                 out.push_str("250-SMTPUTF8\r\n250 ENHANCEDSTATUSCODES\r\n");
             }

@@ -1,7 +1,8 @@
 //! End to end, TLS policies on the way out (issue 21): `verify` delivers to an MX whose
 //! certificate chains to the configured CA and names the MX host, and defers (4xx, no bounce)
 //! when the name is wrong; `required` defers when the MX offers no STARTTLS; a smarthost route
-//! logs in with AUTH inside TLS; check-config refuses AUTH on a route without enforced TLS.
+//! logs in with AUTH (PLAIN, or LOGIN when that is all it offers) inside TLS; check-config
+//! refuses AUTH on a route without enforced TLS.
 
 mod common;
 
@@ -178,6 +179,43 @@ async fn smarthost_route_logs_in_inside_tls() {
         sc.dest.messages().is_empty(),
         "everything goes through the smarthost"
     );
+    wait_trace(&sc, &id, "TLS policy required from route");
+}
+
+/// A smarthost that offers only AUTH LOGIN (the 334 challenge exchange, no PLAIN) gets it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smarthost_route_logs_in_with_auth_login() {
+    let sc = scene("").await;
+    sc.provision().await;
+    let smarthost = sink(
+        "127.0.0.24",
+        sc.port,
+        SinkOptions {
+            hostname: "smtp.oldisp.example".into(),
+            starttls: true,
+            auth: Some(("olduser".into(), "login pass".into())),
+            auth_login_only: true,
+            ..SinkOptions::default()
+        },
+    )
+    .await;
+    std::fs::write(sc.dir().join("smarthost.pw"), "login pass\n").expect("pw");
+    configure(
+        &sc,
+        "",
+        &format!(
+            "[[routes]]\ndomains = [\"*\"]\nnext_hop = \"127.0.0.24:{}\"\ntls = \"required\"\n\
+             auth_user = \"olduser\"\nauth_password_file = \"{}\"",
+            sc.port,
+            sc.dir().join("smarthost.pw").display()
+        ),
+    );
+    let relay = RelayProc::start(sc.dir());
+    let id = send(&relay, "x@dest.example").await;
+    let got = smarthost.wait_for(1, WAIT).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].auth.as_deref(), Some("olduser"));
+    assert!(got[0].tls);
     wait_trace(&sc, &id, "TLS policy required from route");
 }
 

@@ -16,6 +16,7 @@ use crate::policy::PolicySettings;
 mod bulk;
 mod checks;
 mod files;
+mod mta_sts;
 mod problems;
 mod ramp;
 mod retention;
@@ -25,6 +26,7 @@ mod trust;
 mod values;
 
 pub use bulk::{BulkConfig, BulkProvider, default_providers as default_bulk_providers};
+pub use mta_sts::MtaStsConfig;
 pub use problems::Problem;
 use problems::Problems;
 pub use ramp::TrustRampConfig;
@@ -385,6 +387,8 @@ pub struct DeliveryConfig {
     pub tls_policies: std::collections::BTreeMap<String, TlsPolicy>,
     /// PEM file of the CAs `verify` trusts instead of the system's roots (a private PKI, tests).
     pub tls_ca_file: Option<PathBuf>,
+    /// MTA-STS (RFC 8461) for destinations without a TLS policy of the operator's.
+    pub mta_sts: MtaStsConfig,
     /// How delivery slows down when a receiver says it throttles us (issue 22).
     pub adaptive: AdaptiveConfig,
 }
@@ -453,6 +457,7 @@ impl Default for DeliveryConfig {
             tls: TlsPolicy::default(),
             tls_policies: std::collections::BTreeMap::new(),
             tls_ca_file: None,
+            mta_sts: MtaStsConfig::default(),
             adaptive: AdaptiveConfig::default(),
         }
     }

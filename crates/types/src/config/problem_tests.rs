@@ -87,6 +87,31 @@ fn durations_say_what_a_duration_looks_like() {
 }
 
 #[test]
+fn mta_sts_keys_are_checked() {
+    assert_eq!(
+        problems("[delivery.mta_sts]\nhttps_port = 0\n"),
+        ["line 2: delivery.mta_sts.https_port: 0 is out of range 1–65535"]
+    );
+    assert_eq!(
+        keys("[delivery.mta_sts]\nenabled = \"yes\"\nport = 443\n"),
+        ["delivery.mta_sts.enabled", "delivery.mta_sts.port"]
+    );
+    let c = Config::parse(
+        "[delivery.mta_sts]\nenabled = false\nhttps_port = 8443\n",
+        "t.toml",
+    )
+    .expect("valid");
+    assert_eq!(
+        c.delivery.mta_sts,
+        MtaStsConfig {
+            enabled: false,
+            https_port: 8443
+        }
+    );
+    assert!(Config::default().delivery.mta_sts.enabled);
+}
+
+#[test]
 fn ports_out_of_range_name_their_key() {
     assert_eq!(
         problems("[delivery]\nport = 70000\n"),
