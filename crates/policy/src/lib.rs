@@ -17,10 +17,12 @@
 pub mod alerts;
 pub mod conformance;
 pub mod counters;
+pub mod crossing;
 pub mod decide;
 pub mod disposition;
 pub mod lift;
 pub mod listing;
+pub mod login;
 pub mod mail;
 pub mod notify;
 pub mod ramp;

@@ -33,6 +33,8 @@ pub enum LimitKind {
     /// A tenant's connectors sent more than `unregistered_domain_messages_per_hour` messages
     /// from domains the tenant has not registered (SPEC §9): `5.7.750`, operator lift only.
     UnregisteredDomain,
+    /// AUTH successes from more networks than a person uses (issue 25, `[login_behaviour]`).
+    LoginPattern,
 }
 
 impl LimitKind {
@@ -51,6 +53,7 @@ impl LimitKind {
             LimitKind::ComplaintRate => "complaint_rate",
             LimitKind::BounceRate => "bounce_rate",
             LimitKind::UnregisteredDomain => "unregistered_domain",
+            LimitKind::LoginPattern => "login_pattern",
         }
     }
 
@@ -72,6 +75,7 @@ impl LimitKind {
             LimitKind::UnregisteredDomain => {
                 "the organisation's limit of messages from unregistered domains per hour"
             }
+            LimitKind::LoginPattern => "the limit of networks an account logs in from",
         }
     }
 

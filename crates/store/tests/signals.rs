@@ -39,7 +39,8 @@ async fn every_body(s: &dyn SignalStore, p: &str) -> Result<(), String> {
     c::first_seen_counts(s, p, NOW).await?;
     c::near_lists(s, p, NOW).await?;
     c::campaign_is_shared(s, p, NOW).await?;
-    c::campaign_weighs_tenants(s, p, NOW).await
+    c::campaign_weighs_tenants(s, p, NOW).await?;
+    c::login_networks(s, p, NOW).await
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@
 mod actions;
 mod cache;
 pub mod lift;
+mod login;
 mod ramp;
 pub mod signals;
 mod suppressed;

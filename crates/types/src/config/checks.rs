@@ -43,6 +43,7 @@ impl Config {
         super::shaping::check_rules(&self.shaping, &pools, p);
         self.suppression.check(p);
         self.trust_ramp.check(p);
+        self.login_behaviour.check(p);
     }
 
     fn check_limits(&self, p: &mut Problems) {

@@ -15,6 +15,7 @@ use crate::policy::PolicySettings;
 
 mod checks;
 mod files;
+mod login;
 mod problems;
 mod ramp;
 mod retention;
@@ -23,6 +24,7 @@ mod suppression;
 mod trust;
 mod values;
 
+pub use login::LoginBehaviourConfig;
 pub use problems::Problem;
 use problems::Problems;
 pub use ramp::TrustRampConfig;
@@ -115,6 +117,8 @@ pub struct Config {
     pub suppression: SuppressionConfig,
     /// New accounts start at a fraction of their limits (issue 25).
     pub trust_ramp: TrustRampConfig,
+    /// Where accounts log in from (issue 25 part 1).
+    pub login_behaviour: LoginBehaviourConfig,
 }
 
 impl Default for Config {
@@ -144,6 +148,7 @@ impl Default for Config {
             policy_service: PolicyServiceConfig::default(),
             suppression: SuppressionConfig::default(),
             trust_ramp: TrustRampConfig::default(),
+            login_behaviour: LoginBehaviourConfig::default(),
         }
     }
 }

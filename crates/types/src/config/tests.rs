@@ -677,3 +677,45 @@ fn trust_ramp_defaults_and_refusals() {
         assert_eq!(e.keys(), [key], "{line}: {e}");
     }
 }
+
+/// `[login_behaviour]` (issue 25 part 1): defaults, and every bad value named by its key.
+#[test]
+fn login_behaviour_defaults_and_refusals() {
+    let c = Config::parse("", "t.toml").unwrap();
+    let l = &c.login_behaviour;
+    assert!(l.enabled && l.restrict);
+    assert_eq!(
+        (
+            l.burst_networks,
+            l.networks_per_hour,
+            l.networks_per_day,
+            l.wide_networks_per_day,
+            l.new_networks_per_day
+        ),
+        (8, 20, 50, 25, 15)
+    );
+    let c = Config::parse(
+        "[login_behaviour]\nnetworks_per_hour = 5\nrestrict = false\n",
+        "t.toml",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.login_behaviour.networks_per_hour, 5);
+    assert!(!c.login_behaviour.restrict);
+    for (line, key) in [
+        ("burst_networks = 1", "login_behaviour.burst_networks"),
+        ("networks_per_hour = 0", "login_behaviour.networks_per_hour"),
+        ("networks_per_day = 501", "login_behaviour.networks_per_day"),
+        (
+            "wide_networks_per_day = -1",
+            "login_behaviour.wide_networks_per_day",
+        ),
+        (
+            "new_networks_per_day = 100000",
+            "login_behaviour.new_networks_per_day",
+        ),
+        ("countries = 3", "login_behaviour.countries"),
+    ] {
+        let e = Config::parse(&format!("[login_behaviour]\n{line}\n"), "t.toml").unwrap_err();
+        assert_eq!(e.keys(), [key], "{line}: {e}");
+    }
+}
