@@ -19,6 +19,7 @@ pub mod conformance;
 pub mod counters;
 pub mod crossing;
 pub mod decide;
+pub mod deferrals;
 pub mod disposition;
 pub mod lift;
 pub mod listing;

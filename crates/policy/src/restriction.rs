@@ -35,6 +35,9 @@ pub enum LimitKind {
     UnregisteredDomain,
     /// AUTH successes from more networks than a person uses (issue 25, `[login_behaviour]`).
     LoginPattern,
+    /// Mailbox providers deferred its mail saying the sender is the problem (issue 25,
+    /// `[provider_deferrals]`).
+    ProviderDeferrals,
 }
 
 impl LimitKind {
@@ -54,6 +57,7 @@ impl LimitKind {
             LimitKind::BounceRate => "bounce_rate",
             LimitKind::UnregisteredDomain => "unregistered_domain",
             LimitKind::LoginPattern => "login_pattern",
+            LimitKind::ProviderDeferrals => "provider_deferrals",
         }
     }
 
@@ -76,6 +80,9 @@ impl LimitKind {
                 "the organisation's limit of messages from unregistered domains per hour"
             }
             LimitKind::LoginPattern => "the limit of networks an account logs in from",
+            LimitKind::ProviderDeferrals => {
+                "the limit of mailbox provider deferrals that blame the sender"
+            }
         }
     }
 

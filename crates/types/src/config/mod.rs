@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::policy::PolicySettings;
 
 mod checks;
+mod deferrals;
 mod files;
 mod login;
 mod problems;
@@ -24,6 +25,7 @@ mod suppression;
 mod trust;
 mod values;
 
+pub use deferrals::{ProviderDeferralsConfig, default_sender_patterns};
 pub use login::LoginBehaviourConfig;
 pub use problems::Problem;
 use problems::Problems;
@@ -119,6 +121,9 @@ pub struct Config {
     pub trust_ramp: TrustRampConfig,
     /// Where accounts log in from (issue 25 part 1).
     pub login_behaviour: LoginBehaviourConfig,
+    /// Provider deferrals that blame the sender, counted per account and tenant (issue 25
+    /// part 5).
+    pub provider_deferrals: ProviderDeferralsConfig,
 }
 
 impl Default for Config {
@@ -149,6 +154,7 @@ impl Default for Config {
             suppression: SuppressionConfig::default(),
             trust_ramp: TrustRampConfig::default(),
             login_behaviour: LoginBehaviourConfig::default(),
+            provider_deferrals: ProviderDeferralsConfig::default(),
         }
     }
 }

@@ -719,3 +719,33 @@ fn login_behaviour_defaults_and_refusals() {
         assert_eq!(e.keys(), [key], "{line}: {e}");
     }
 }
+
+/// `[provider_deferrals]` (issue 25 part 5): defaults, and every bad value named by its key.
+#[test]
+fn provider_deferrals_defaults_and_refusals() {
+    let c = Config::parse("", "t.toml").unwrap();
+    let d = &c.provider_deferrals;
+    assert!(d.enabled && d.restrict);
+    assert_eq!((d.account_after, d.tenant_after), (10, 100));
+    assert_eq!(d.window, Duration::from_secs(24 * 3600));
+    assert_eq!(d.patterns, super::default_sender_patterns());
+    let c = Config::parse(
+        "[provider_deferrals]\npatterns = [\"5.7.99*blocked\"]\nwindow = \"1h\"\naccount_after = 3\n",
+        "t.toml",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(c.provider_deferrals.matches("451 5.7.99 you are BLOCKED"));
+    assert!(!c.provider_deferrals.matches("451 4.7.650 rate limited"));
+    for (line, key) in [
+        ("patterns = []", "provider_deferrals.patterns"),
+        ("patterns = [\" * \"]", "provider_deferrals.patterns[0]"),
+        ("window = \"10s\"", "provider_deferrals.window"),
+        ("window = \"60days\"", "provider_deferrals.window"),
+        ("account_after = 0", "provider_deferrals.account_after"),
+        ("tenant_after = 0", "provider_deferrals.tenant_after"),
+        ("threshold = 3", "provider_deferrals.threshold"),
+    ] {
+        let e = Config::parse(&format!("[provider_deferrals]\n{line}\n"), "t.toml").unwrap_err();
+        assert_eq!(e.keys(), [key], "{line}: {e}");
+    }
+}
