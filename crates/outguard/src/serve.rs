@@ -85,6 +85,10 @@ pub async fn serve(cfg: Config, policy: bool, reload: Loader) -> anyhow::Result<
         outguard_relay::fbl::bounces::watch(relay.clone()),
     );
     tasks.spawn(
+        "provider deferral watcher",
+        outguard_relay::fbl::deferrals::watch(relay.clone()),
+    );
+    tasks.spawn(
         "domain verification",
         outguard_admin::ops::verify::run(relay.clone()),
     );

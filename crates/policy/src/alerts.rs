@@ -23,6 +23,8 @@ pub enum AlertKind {
     ComplaintRateExceeded,
     /// Near-identical mail from several accounts, one called spam (issue 19): the operator's.
     CampaignDetected,
+    /// An account logged in from more networks than a person does (issue 25).
+    SuspiciousLoginPattern,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -33,7 +35,7 @@ pub enum Severity {
     High,
 }
 
-pub const ALERT_KINDS: [AlertKind; 8] = [
+pub const ALERT_KINDS: [AlertKind; 9] = [
     AlertKind::UserRestricted,
     AlertKind::SendingLimitExceeded,
     AlertKind::SuspiciousSendingPattern,
@@ -42,6 +44,7 @@ pub const ALERT_KINDS: [AlertKind; 8] = [
     AlertKind::IpDelisted,
     AlertKind::ComplaintRateExceeded,
     AlertKind::CampaignDetected,
+    AlertKind::SuspiciousLoginPattern,
 ];
 
 impl AlertKind {
@@ -55,6 +58,7 @@ impl AlertKind {
             AlertKind::IpDelisted => "ip_delisted",
             AlertKind::ComplaintRateExceeded => "complaint_rate_exceeded",
             AlertKind::CampaignDetected => "campaign_detected",
+            AlertKind::SuspiciousLoginPattern => "suspicious_login_pattern",
         }
     }
 
@@ -67,7 +71,8 @@ impl AlertKind {
             AlertKind::UserRestricted
             | AlertKind::TenantRestricted
             | AlertKind::IpListed
-            | AlertKind::CampaignDetected => Severity::High,
+            | AlertKind::CampaignDetected
+            | AlertKind::SuspiciousLoginPattern => Severity::High,
             AlertKind::SuspiciousSendingPattern | AlertKind::ComplaintRateExceeded => {
                 Severity::Medium
             }
@@ -86,6 +91,7 @@ impl AlertKind {
             AlertKind::IpListed | AlertKind::IpDelisted => 50,
             AlertKind::ComplaintRateExceeded => 10,
             AlertKind::CampaignDetected => 20,
+            AlertKind::SuspiciousLoginPattern => 20,
         }
     }
 

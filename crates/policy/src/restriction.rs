@@ -33,6 +33,11 @@ pub enum LimitKind {
     /// A tenant's connectors sent more than `unregistered_domain_messages_per_hour` messages
     /// from domains the tenant has not registered (SPEC §9): `5.7.750`, operator lift only.
     UnregisteredDomain,
+    /// AUTH successes from more networks than a person uses (issue 25, `[login_behaviour]`).
+    LoginPattern,
+    /// Mailbox providers deferred its mail saying the sender is the problem (issue 25,
+    /// `[provider_deferrals]`).
+    ProviderDeferrals,
 }
 
 impl LimitKind {
@@ -51,6 +56,8 @@ impl LimitKind {
             LimitKind::ComplaintRate => "complaint_rate",
             LimitKind::BounceRate => "bounce_rate",
             LimitKind::UnregisteredDomain => "unregistered_domain",
+            LimitKind::LoginPattern => "login_pattern",
+            LimitKind::ProviderDeferrals => "provider_deferrals",
         }
     }
 
@@ -71,6 +78,10 @@ impl LimitKind {
             LimitKind::BounceRate => "the limit of hard bounces",
             LimitKind::UnregisteredDomain => {
                 "the organisation's limit of messages from unregistered domains per hour"
+            }
+            LimitKind::LoginPattern => "the limit of networks an account logs in from",
+            LimitKind::ProviderDeferrals => {
+                "the limit of mailbox provider deferrals that blame the sender"
             }
         }
     }

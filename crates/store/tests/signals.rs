@@ -40,7 +40,8 @@ async fn every_body(s: &dyn SignalStore, p: &str) -> Result<(), String> {
     c::near_lists(s, p, NOW).await?;
     c::marks(s, p, NOW).await?;
     c::campaign_is_shared(s, p, NOW).await?;
-    c::campaign_weighs_tenants(s, p, NOW).await
+    c::campaign_weighs_tenants(s, p, NOW).await?;
+    c::login_networks(s, p, NOW).await
 }
 
 #[tokio::test]

@@ -32,8 +32,8 @@ pub struct AlertsQuery {
     /// Only this tenant (operators); tenant roles always see their own.
     pub tenant: Option<String>,
     /// `user_restricted`, `sending_limit_exceeded`, `suspicious_sending_pattern`,
-    /// `tenant_restricted`, `ip_listed`, `ip_delisted`, `complaint_rate_exceeded` or
-    /// `campaign_detected`.
+    /// `tenant_restricted`, `ip_listed`, `ip_delisted`, `complaint_rate_exceeded`,
+    /// `campaign_detected` or `suspicious_login_pattern`.
     pub kind: Option<String>,
     /// At most this many (1–10,000; default 100).
     pub limit: Option<u32>,

@@ -16,7 +16,8 @@ pub struct AlertsArgs {
     #[arg(long)]
     pub tenant: Option<String>,
     /// user_restricted, sending_limit_exceeded, suspicious_sending_pattern, tenant_restricted,
-    /// ip_listed, ip_delisted, complaint_rate_exceeded or campaign_detected.
+    /// ip_listed, ip_delisted, complaint_rate_exceeded, campaign_detected or
+    /// suspicious_login_pattern.
     #[arg(long)]
     pub kind: Option<String>,
     /// At most this many (newest first).

@@ -154,6 +154,20 @@ impl Client {
         c.transaction(None, from, rcpts, data).await
     }
 
+    /// `send_mail` with AUTH from a chosen source address (any 127.x.y.z on loopback): one
+    /// account seen from many networks.
+    pub async fn send_mail_auth_from(
+        src: std::net::IpAddr,
+        addr: SocketAddr,
+        auth: (&str, &str),
+        from: &str,
+        rcpts: &[&str],
+        data: &str,
+    ) -> String {
+        let (c, _) = Client::connect_from(addr, src).await;
+        c.transaction(Some(auth), from, rcpts, data).await
+    }
+
     async fn transaction(
         mut self,
         auth: Option<(&str, &str)>,

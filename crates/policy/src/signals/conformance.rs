@@ -289,3 +289,82 @@ pub async fn marks(s: &dyn SignalStore, prefix: &str, now: Millis) -> Check {
         format!("a later mark: {moved:?}")
     })
 }
+
+/// Login behaviour (issue 25) on the store: a person's three networks never reach a line over a
+/// day of logins; a spray from one new /24 every 3 minutes reaches the hourly line at its 20th
+/// network; the windows forget; a network is first seen again after 30 days; a list holds at
+/// most [`login::CAP`] networks.
+pub async fn login_networks(s: &dyn SignalStore, prefix: &str, start: Millis) -> Check {
+    use crate::login;
+    use outguard_types::config::LoginBehaviourConfig;
+    let cfg = LoginBehaviourConfig::default();
+    let person = format!("{prefix}-person@a.example");
+    let homes = ["198.51.100.7", "203.0.113.50", "192.0.2.200"];
+    let mut last = login::LoginFacts::default();
+    for i in 0..60i64 {
+        let ip = homes[(i % 3) as usize].parse().map_err(|_| "ip")?;
+        last = login::record(s, &person, ip, start + i * 20 * crate::counters::MINUTE_MS)
+            .await
+            .map_err(err)?;
+        let crossed = login::judge(&last, &cfg);
+        ensure(crossed.is_empty(), || {
+            format!("a person's login {i} crossed {crossed:?}")
+        })?;
+    }
+    ensure(
+        (
+            last.hour,
+            last.day,
+            last.wide_day,
+            last.new_day,
+            last.first_seen,
+        ) == (3, 3, 3, 3, false),
+        || format!("a person's counts {last:?}"),
+    )?;
+    let bot = format!("{prefix}-bot@a.example");
+    let mut first_crossing = None;
+    for i in 0..25i64 {
+        let ip = format!("10.{}.{}.9", i / 10, i).parse().map_err(|_| "ip")?;
+        let f = login::record(s, &bot, ip, start + i * 3 * crate::counters::MINUTE_MS)
+            .await
+            .map_err(err)?;
+        if first_crossing.is_none() && !login::judge(&f, &cfg).is_empty() {
+            first_crossing = Some((i + 1, f));
+        }
+    }
+    let Some((n, f)) = first_crossing else {
+        return Err("a spray of 25 /24s in 75 minutes crossed no line".into());
+    };
+    ensure(n == 15 && f.new_day == 15, || {
+        format!("first crossing at network {n}: {f:?} (15 first-seen networks in a day)")
+    })?;
+    // The windows forget: two hours later one network is one network in the hour.
+    let later = start + 3 * HOUR_MS;
+    let f = login::record(s, &bot, "10.9.9.9".parse().map_err(|_| "ip")?, later)
+        .await
+        .map_err(err)?;
+    ensure(f.hour == 1 && f.burst == 1 && f.day == 26, || {
+        format!("after 3 hours: {f:?}")
+    })?;
+    // First seen again after 30 days; seen within them, not.
+    let month = start + login::FIRST_SEEN_MS + crate::counters::DAY_MS;
+    let ip = homes[0].parse().map_err(|_| "ip")?;
+    let f = login::record(s, &person, ip, month).await.map_err(err)?;
+    ensure(f.first_seen && f.day == 1, || {
+        format!("after 30 days: {f:?}")
+    })?;
+    let f = login::record(s, &person, ip, month + HOUR_MS)
+        .await
+        .map_err(err)?;
+    ensure(!f.first_seen, || format!("seen an hour ago: {f:?}"))?;
+    // Bounded: at most CAP networks per list, however many there are.
+    let many = format!("{prefix}-many@a.example");
+    let mut f = login::LoginFacts::default();
+    for i in 0..(login::CAP as u32 + 40) {
+        let ip = std::net::Ipv4Addr::from((10u32 << 24) | (i << 8) | 1);
+        f = login::record(s, &many, ip.into(), start)
+            .await
+            .map_err(err)?;
+    }
+    ensure(f.day == login::CAP as u64, || format!("capped: {f:?}"))
+}

@@ -8,6 +8,7 @@ mod actions;
 mod bulk;
 mod cache;
 pub mod lift;
+mod login;
 mod ramp;
 pub mod signals;
 mod suppressed;

@@ -15,6 +15,7 @@
 
 pub mod attribute;
 pub mod bounces;
+pub mod deferrals;
 pub mod digest;
 pub mod dsn;
 pub mod learn;

@@ -109,7 +109,7 @@ async fn act(relay: &Relay, c: &RateCrossing<'_>, now: Millis) {
 
 /// One alert of a kind per subject per UTC day is enough (every later complaint
 /// would otherwise raise another).
-async fn alerted_today(
+pub(crate) async fn alerted_today(
     relay: &Relay,
     kind: AlertKind,
     tenant: &str,

@@ -34,6 +34,9 @@ pub struct Conn {
     session: Session,
     txn: Txn,
     out: Vec<u8>,
+    /// What the login behaviour found at this session's AUTH (issue 25), for the trace of its
+    /// messages.
+    login_note: Option<String>,
 }
 
 impl Conn {
@@ -69,6 +72,7 @@ impl Conn {
             session,
             txn: Txn::default(),
             out: Vec::new(),
+            login_note: None,
         }
     }
 
@@ -159,6 +163,9 @@ impl Conn {
                     if result.is_err() {
                         self.relay.metrics.auth_failure();
                     }
+                    if let Ok(id) = &result {
+                        self.login_note = self.relay.login_behaviour(id, self.peer.ip()).await;
+                    }
                     let result = result.map(|id| {
                         self.identity = id;
                         creds.username.clone()
@@ -244,6 +251,9 @@ impl Conn {
             return Err(r);
         }
         self.txn.sender = Some(kind);
+        if let Some(note) = &self.login_note {
+            self.txn.policy.measures.push(note.clone());
+        }
         Ok(())
     }
 

@@ -44,6 +44,8 @@ impl Config {
         self.suppression.check(p);
         self.trust_ramp.check(p);
         self.bulk.check(p);
+        self.login_behaviour.check(p);
+        self.provider_deferrals.check(p);
     }
 
     fn check_limits(&self, p: &mut Problems) {

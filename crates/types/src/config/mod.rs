@@ -15,7 +15,9 @@ use crate::policy::PolicySettings;
 
 mod bulk;
 mod checks;
+mod deferrals;
 mod files;
+mod login;
 mod mta_sts;
 mod problems;
 mod ramp;
@@ -26,6 +28,8 @@ mod trust;
 mod values;
 
 pub use bulk::{BulkConfig, BulkProvider, default_providers as default_bulk_providers};
+pub use deferrals::{ProviderDeferralsConfig, default_sender_patterns};
+pub use login::LoginBehaviourConfig;
 pub use mta_sts::MtaStsConfig;
 pub use problems::Problem;
 use problems::Problems;
@@ -121,6 +125,11 @@ pub struct Config {
     pub trust_ramp: TrustRampConfig,
     /// Bulk streams and their sender-requirement checks (issue 25 part 4).
     pub bulk: BulkConfig,
+    /// Where accounts log in from (issue 25 part 1).
+    pub login_behaviour: LoginBehaviourConfig,
+    /// Provider deferrals that blame the sender, counted per account and tenant (issue 25
+    /// part 5).
+    pub provider_deferrals: ProviderDeferralsConfig,
 }
 
 impl Default for Config {
@@ -151,6 +160,8 @@ impl Default for Config {
             suppression: SuppressionConfig::default(),
             trust_ramp: TrustRampConfig::default(),
             bulk: BulkConfig::default(),
+            login_behaviour: LoginBehaviourConfig::default(),
+            provider_deferrals: ProviderDeferralsConfig::default(),
         }
     }
 }

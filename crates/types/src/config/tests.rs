@@ -741,3 +741,75 @@ fn bulk_defaults_and_refusals() {
         Some(crate::policy::BulkAction::Reject)
     );
 }
+
+/// `[login_behaviour]` (issue 25 part 1): defaults, and every bad value named by its key.
+#[test]
+fn login_behaviour_defaults_and_refusals() {
+    let c = Config::parse("", "t.toml").unwrap();
+    let l = &c.login_behaviour;
+    assert!(l.enabled && l.restrict);
+    assert_eq!(
+        (
+            l.burst_networks,
+            l.networks_per_hour,
+            l.networks_per_day,
+            l.wide_networks_per_day,
+            l.new_networks_per_day
+        ),
+        (8, 20, 50, 25, 15)
+    );
+    let c = Config::parse(
+        "[login_behaviour]\nnetworks_per_hour = 5\nrestrict = false\n",
+        "t.toml",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.login_behaviour.networks_per_hour, 5);
+    assert!(!c.login_behaviour.restrict);
+    for (line, key) in [
+        ("burst_networks = 1", "login_behaviour.burst_networks"),
+        ("networks_per_hour = 0", "login_behaviour.networks_per_hour"),
+        ("networks_per_day = 501", "login_behaviour.networks_per_day"),
+        (
+            "wide_networks_per_day = -1",
+            "login_behaviour.wide_networks_per_day",
+        ),
+        (
+            "new_networks_per_day = 100000",
+            "login_behaviour.new_networks_per_day",
+        ),
+        ("countries = 3", "login_behaviour.countries"),
+    ] {
+        let e = Config::parse(&format!("[login_behaviour]\n{line}\n"), "t.toml").unwrap_err();
+        assert_eq!(e.keys(), [key], "{line}: {e}");
+    }
+}
+
+/// `[provider_deferrals]` (issue 25 part 5): defaults, and every bad value named by its key.
+#[test]
+fn provider_deferrals_defaults_and_refusals() {
+    let c = Config::parse("", "t.toml").unwrap();
+    let d = &c.provider_deferrals;
+    assert!(d.enabled && d.restrict);
+    assert_eq!((d.account_after, d.tenant_after), (10, 100));
+    assert_eq!(d.window, Duration::from_secs(24 * 3600));
+    assert_eq!(d.patterns, super::default_sender_patterns());
+    let c = Config::parse(
+        "[provider_deferrals]\npatterns = [\"5.7.99*blocked\"]\nwindow = \"1h\"\naccount_after = 3\n",
+        "t.toml",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(c.provider_deferrals.matches("451 5.7.99 you are BLOCKED"));
+    assert!(!c.provider_deferrals.matches("451 4.7.650 rate limited"));
+    for (line, key) in [
+        ("patterns = []", "provider_deferrals.patterns"),
+        ("patterns = [\" * \"]", "provider_deferrals.patterns[0]"),
+        ("window = \"10s\"", "provider_deferrals.window"),
+        ("window = \"60days\"", "provider_deferrals.window"),
+        ("account_after = 0", "provider_deferrals.account_after"),
+        ("tenant_after = 0", "provider_deferrals.tenant_after"),
+        ("threshold = 3", "provider_deferrals.threshold"),
+    ] {
+        let e = Config::parse(&format!("[provider_deferrals]\n{line}\n"), "t.toml").unwrap_err();
+        assert_eq!(e.keys(), [key], "{line}: {e}");
+    }
+}
