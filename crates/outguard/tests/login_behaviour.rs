@@ -1,4 +1,6 @@
-//! Login behaviour end to end (issue 25 part 1), with the default `[login_behaviour]` lines.
+//! Login behaviour end to end (issue 25 part 1), with the default `[login_behaviour]` lines but
+//! `new_networks_per_day = 15` (default 30) and `burst_networks = 500` (the sessions are
+//! milliseconds apart).
 //! One account logs in from a new loopback /24 for each message (the client socket bound to
 //! 127.10.N.7), one message each, every rate limit far away: a password-spraying botnet's
 //! shape. At the 15th network (15 first-seen /24s in a day) the account is alerted
@@ -42,7 +44,7 @@ async fn a_spray_of_networks_is_caught_a_person_is_not() {
     // (8 networks) would catch this first, so it is set out of reach to show that the slow
     // shape is caught by the day's lines alone (the store-level test spaces logins 3 minutes
     // apart with every default line).
-    let sc = scene("[login_behaviour]\nburst_networks = 500\n").await;
+    let sc = scene("[login_behaviour]\nburst_networks = 500\nnew_networks_per_day = 15\n").await;
     sc.provision().await;
     // Tenant b only alerts on spam signals.
     sc.ok(&[

@@ -335,8 +335,8 @@ pub async fn login_networks(s: &dyn SignalStore, prefix: &str, start: Millis) ->
     let Some((n, f)) = first_crossing else {
         return Err("a spray of 25 /24s in 75 minutes crossed no line".into());
     };
-    ensure(n == 15 && f.new_day == 15, || {
-        format!("first crossing at network {n}: {f:?} (15 first-seen networks in a day)")
+    ensure(n == 20 && f.hour == 20, || {
+        format!("first crossing at network {n}: {f:?} (20 networks in an hour)")
     })?;
     // The windows forget: two hours later one network is one network in the hour.
     let later = start + 3 * HOUR_MS;

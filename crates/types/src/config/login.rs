@@ -24,7 +24,8 @@ pub struct LoginBehaviourConfig {
     pub networks_per_day: u32,
     /// Distinct /16 (IPv6 /32) networks in 24 hours. Default 25.
     pub wide_networks_per_day: u32,
-    /// /24 (IPv6 /48) networks first seen (not in the last 30 days) within 24 hours. Default 15.
+    /// /24 (IPv6 /48) networks first seen (not in the last 30 days) within 24 hours. Default 30
+    /// (a phone on a carrier's CGNAT pools meets 15 new /24s on an account's first day).
     pub new_networks_per_day: u32,
     /// Restrict the account (with its policy's `action_when_spam_threshold_reached`) besides
     /// the alert. Default true.
@@ -39,7 +40,7 @@ impl Default for LoginBehaviourConfig {
             networks_per_hour: 20,
             networks_per_day: 50,
             wide_networks_per_day: 25,
-            new_networks_per_day: 15,
+            new_networks_per_day: 30,
             restrict: true,
         }
     }

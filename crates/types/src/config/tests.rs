@@ -756,7 +756,7 @@ fn login_behaviour_defaults_and_refusals() {
             l.wide_networks_per_day,
             l.new_networks_per_day
         ),
-        (8, 20, 50, 25, 15)
+        (8, 20, 50, 25, 30)
     );
     let c = Config::parse(
         "[login_behaviour]\nnetworks_per_hour = 5\nrestrict = false\n",
